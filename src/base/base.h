@@ -1,0 +1,101 @@
+/* base/: status details, the accounted allocator, checked arithmetic, arenas, tensors.
+ * Everything above base/ includes this header. */
+#ifndef IFD_BASE_H
+#define IFD_BASE_H
+
+#include "inferd/inferd.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define IFD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define IFD_LIKELY(x) __builtin_expect(!!(x), 1)
+#define IFD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define IFD_PRINTF(f, a)
+#define IFD_LIKELY(x) (x)
+#define IFD_UNLIKELY(x) (x)
+#endif
+
+#define IFD_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define IFD_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define IFD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Record a detail message for this thread and return status (for `return ifd_error(...)`). */
+ifd_status ifd_error(ifd_status status, const char *fmt, ...) IFD_PRINTF(2, 3);
+/* Prefix the current detail message with context ("node 'conv1' (Conv): ..."). */
+ifd_status ifd_error_prefix(ifd_status status, const char *fmt, ...) IFD_PRINTF(2, 3);
+void ifd_error_clear(void);
+
+/* ---- accounted allocator: all memory goes through here ---------------------------------- */
+void *ifd_malloc(size_t size);
+void *ifd_calloc(size_t count, size_t size);
+void *ifd_realloc(void *ptr, size_t size);
+void ifd_free(void *ptr);
+char *ifd_strdup(const char *s);
+char *ifd_strndup(const char *s, size_t n);
+/* 64-byte aligned allocation (for SIMD buffers); free with ifd_free_aligned. */
+void *ifd_malloc_aligned(size_t size);
+void ifd_free_aligned(void *ptr);
+/* Fault injection for tests: the Nth allocation from now fails (0 disables). Also set from the
+ * environment variable IFD_FAIL_ALLOC_AT at first use. */
+void ifd_alloc_fail_at(long n);
+
+/* ---- checked arithmetic: false on overflow --------------------------------------------- */
+static inline bool ifd_mul_size(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool ifd_add_size(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline bool ifd_mul_i64(int64_t a, int64_t b, int64_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool ifd_add_i64(int64_t a, int64_t b, int64_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* ---- arena: many small allocations freed together ---------------------------------------- */
+typedef struct ifd_arena ifd_arena;
+ifd_arena *ifd_arena_create(size_t block_size);
+void ifd_arena_free(ifd_arena *arena);
+void *ifd_arena_alloc(ifd_arena *arena, size_t size); /* zeroed, 16-byte aligned; NULL on OOM */
+char *ifd_arena_strdup(ifd_arena *arena, const char *s);
+char *ifd_arena_strndup(ifd_arena *arena, const char *s, size_t n);
+
+/* ---- tensors ------------------------------------------------------------------------------ */
+
+/* The tensor struct is visible inside the library (opaque to users).
+ *   dims[0..rank)  the shape; count = product of dims; nbytes = count * dtype size.
+ *   data           64-byte aligned when owned; may be NULL when count is 0.
+ */
+struct ifd_tensor {
+    ifd_dtype dtype;
+    int rank;
+    int64_t dims[IFD_MAX_RANK];
+    int64_t count;
+    size_t nbytes;
+    void *data;
+    bool owns_data;
+};
+
+/* Element count of a shape, checked: fails on negative dims or overflow. */
+ifd_status ifd_shape_count(int rank, const int64_t *dims, int64_t *count);
+/* Set dtype/shape/count/nbytes (no allocation). */
+ifd_status ifd_tensor_set_shape(ifd_tensor *t, ifd_dtype dtype, int rank, const int64_t *dims);
+/* Deep copy. */
+ifd_status ifd_tensor_clone(const ifd_tensor *src, ifd_tensor **out);
+/* "[1,3,224,224]" into buf. */
+const char *ifd_shape_str(int rank, const int64_t *dims, char *buf, size_t size);
+bool ifd_dtype_is_float(ifd_dtype dtype);   /* any floating type incl. fp16/bf16/fp8/fp4 */
+bool ifd_dtype_is_signed_int(ifd_dtype dtype);
+bool ifd_dtype_is_unsigned_int(ifd_dtype dtype);
+
+/* ---- files --------------------------------------------------------------------------------- */
+/* Read a whole file (capped at max_bytes; 0 means no cap beyond SIZE_MAX). */
+ifd_status ifd_read_file(const char *path, size_t max_bytes, void **data, size_t *size);
+
+#endif

@@ -1,0 +1,44 @@
+/* inferd: entry point and subcommand dispatch. */
+#include "cli.h"
+
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} g_commands[] = {
+    {"run", ifd_cli_run, "run a model on .npy/.pb inputs, write .npy outputs"},
+    {"bench", ifd_cli_bench, "measure inference latency (median, p90)"},
+    {"inspect", ifd_cli_inspect, "describe a model: inputs, outputs, opsets, operators, size, FLOPs"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "inferd %s: ONNX model runtime and server\n\nusage: inferd COMMAND [options]\n\n",
+            IFD_VERSION_STRING);
+    for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", g_commands[i].name, g_commands[i].help);
+    fprintf(f, "\nNot yet available in this build: serve, quantize, prune, eval.\n"
+               "Run 'inferd COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("inferd %s\n", IFD_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
+        if (!strcmp(argv[1], g_commands[i].name)) return g_commands[i].fn(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "serve") || !strcmp(argv[1], "quantize") || !strcmp(argv[1], "prune") ||
+        !strcmp(argv[1], "eval")) {
+        fprintf(stderr, "inferd: '%s' is not implemented yet in this build\n", argv[1]);
+        return 2;
+    }
+    fprintf(stderr, "inferd: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,515 @@
+/* im2col / col2im over any number of spatial dimensions and the direct depthwise kernel.
+ * Hot loops run in AVX-512 or AVX2+FMA variants picked once by CPUID, with scalar fallbacks. */
+#include "kernels/conv.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define IFD_CONV_X86 1
+#endif
+
+enum { LEVEL_UNSET = -1, LEVEL_SCALAR = 0, LEVEL_AVX2 = 1, LEVEL_AVX512 = 2 };
+static int g_level = LEVEL_UNSET;
+
+static int simd_level(void) {
+    int level = __atomic_load_n(&g_level, __ATOMIC_RELAXED);
+    if (level != LEVEL_UNSET) return level;
+    level = LEVEL_SCALAR;
+#ifdef IFD_CONV_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        level = LEVEL_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        level = LEVEL_AVX2;
+#endif
+    __atomic_store_n(&g_level, level, __ATOMIC_RELAXED);
+    return level;
+}
+
+bool ifd_conv_geom_finish(ifd_conv_geom *g) {
+    int64_t in = 1, out = 1, k = 1;
+    for (int i = 0; i < g->nd; i++)
+        if (!ifd_mul_i64(in, g->in[i], &in) || !ifd_mul_i64(out, g->out[i], &out) ||
+            !ifd_mul_i64(k, g->k[i], &k))
+            return false;
+    g->in_size = in;
+    g->out_size = out;
+    g->k_size = k;
+    return true;
+}
+
+/* Column positions [lo, hi) within [0, nout) whose image index o*s + off lies in [0, n). */
+static void valid_range(int64_t off, int64_t s, int64_t n, int64_t nout, int64_t *lo,
+                        int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
+    if (h > nout) h = nout;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+static void unravel(int nd, const int64_t *dims, int64_t index, int64_t *coord) {
+    for (int i = nd - 1; i >= 0; i--) {
+        coord[i] = dims[i] ? index % dims[i] : 0;
+        index = dims[i] ? index / dims[i] : 0;
+    }
+}
+
+/* Offset in the image of the outer (all but last) dims for column coords oc and kernel
+ * coords kc; -1 when any lies in the padding. */
+static int64_t outer_offset(const ifd_conv_geom *g, const int64_t *istride, const int64_t *oc,
+                            const int64_t *kc) {
+    int64_t base = 0;
+    for (int i = 0; i < g->nd - 1; i++) {
+        int64_t ii = oc[i] * g->s[i] - g->pb[i] + kc[i] * g->d[i];
+        if (ii < 0 || ii >= g->in[i]) return -1;
+        base += ii * istride[i];
+    }
+    return base;
+}
+
+static void image_strides(const ifd_conv_geom *g, int64_t *istride) {
+    int last = g->nd - 1;
+    istride[last] = 1;
+    for (int i = last - 1; i >= 0; i--) istride[i] = istride[i + 1] * g->in[i + 1];
+}
+
+void ifd_conv_im2col(const ifd_conv_geom *g, const float *img, int64_t channels,
+                     int64_t p_begin, int64_t p_count, float *col) {
+    int last = g->nd - 1;
+    int64_t istride[IFD_CONV_MAX_ND], o0[IFD_CONV_MAX_ND], oc[IFD_CONV_MAX_ND],
+        kc[IFD_CONV_MAX_ND];
+    image_strides(g, istride);
+    unravel(g->nd, g->out, p_begin, o0);
+    int64_t rows = channels * g->k_size, s_last = g->s[last];
+    for (int64_t r = 0; r < rows; r++) {
+        const float *imgc = img + (r / g->k_size) * g->in_size;
+        unravel(g->nd, g->k, r % g->k_size, kc);
+        float *dst = col + r * p_count;
+        memcpy(oc, o0, sizeof(int64_t) * (size_t)g->nd);
+        int64_t off = kc[last] * g->d[last] - g->pb[last], vlo, vhi;
+        valid_range(off, s_last, g->in[last], g->out[last], &vlo, &vhi);
+        int64_t rem = p_count;
+        while (rem > 0) {
+            int64_t a = oc[last], seg = IFD_MIN(g->out[last] - a, rem), b = a + seg;
+            int64_t base = outer_offset(g, istride, oc, kc);
+            if (base < 0) {
+                memset(dst, 0, sizeof(float) * (size_t)seg);
+            } else {
+                const float *row = imgc + base + off;
+                int64_t lo = IFD_MIN(IFD_MAX(vlo, a), b), hi = IFD_MAX(IFD_MIN(vhi, b), lo);
+                if (lo > a) memset(dst, 0, sizeof(float) * (size_t)(lo - a));
+                if (s_last == 1)
+                    memcpy(dst + (lo - a), row + lo, sizeof(float) * (size_t)(hi - lo));
+                else
+                    for (int64_t o = lo; o < hi; o++) dst[o - a] = row[o * s_last];
+                if (b > hi) memset(dst + (hi - a), 0, sizeof(float) * (size_t)(b - hi));
+            }
+            dst += seg;
+            rem -= seg;
+            oc[last] += seg;
+            if (oc[last] == g->out[last]) {
+                oc[last] = 0;
+                for (int i = last - 1; i >= 0; i--) {
+                    if (++oc[i] < g->out[i]) break;
+                    oc[i] = 0;
+                }
+            }
+        }
+    }
+}
+
+/* ---- row helpers ------------------------------------------------------------------------- */
+
+#ifdef IFD_CONV_X86
+/* Even elements of 16 consecutive floats at p (p[15] is read). */
+__attribute__((target("avx2,fma"))) static inline __m256 load_even_avx2(const float *p) {
+    __m256 ev = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+__attribute__((target("avx2,fma"))) static int64_t add_row_avx2(float *restrict dst,
+                                                                const float *restrict src,
+                                                                int64_t n, int64_t stride) {
+    int64_t i = 0;
+    if (stride == 1)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+    else if (stride == 2)
+        for (; i + 8 < n; i += 8) /* src[2i + 15] lies before the element of output i + 8 */
+            _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), load_even_avx2(src + 2 * i)));
+    return i;
+}
+
+__attribute__((target("avx2,fma"))) static int64_t max_row_avx2(float *restrict dst,
+                                                                const float *restrict src,
+                                                                int64_t n, int64_t stride) {
+    int64_t i = 0;
+    if (stride == 1)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_max_ps(_mm256_loadu_ps(src + i), _mm256_loadu_ps(dst + i)));
+    else if (stride == 2)
+        for (; i + 8 < n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_max_ps(load_even_avx2(src + 2 * i), _mm256_loadu_ps(dst + i)));
+    return i;
+}
+
+__attribute__((target("avx2,fma"))) static int64_t sum_avx2(const float *x, int64_t n, double *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + i + 24));
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    double s = 0;
+    for (int l = 0; l < 8; l++) s += lanes[l];
+    *out = s;
+    return i;
+}
+
+__attribute__((target("avx2,fma"))) static int64_t max_avx2(const float *x, int64_t n, float *out) {
+    __m256 a0 = _mm256_set1_ps(-INFINITY), a1 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_max_ps(_mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), a1);
+    }
+    float lanes[8], m = -INFINITY;
+    _mm256_storeu_ps(lanes, _mm256_max_ps(a0, a1));
+    for (int l = 0; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
+    *out = m;
+    return i;
+}
+#endif
+
+void ifd_conv_row_add(float *restrict dst, const float *restrict src, int64_t n, int64_t stride) {
+    int64_t i = 0;
+#ifdef IFD_CONV_X86
+    if (n >= 8 && simd_level() >= LEVEL_AVX2) i = add_row_avx2(dst, src, n, stride);
+#endif
+    for (; i < n; i++) dst[i] += src[i * stride];
+}
+
+void ifd_conv_row_max(float *restrict dst, const float *restrict src, int64_t n, int64_t stride) {
+    int64_t i = 0;
+#ifdef IFD_CONV_X86
+    if (n >= 8 && simd_level() >= LEVEL_AVX2) i = max_row_avx2(dst, src, n, stride);
+#endif
+    for (; i < n; i++) {
+        float v = src[i * stride];
+        dst[i] = v > dst[i] ? v : dst[i];
+    }
+}
+
+double ifd_conv_sum(const float *x, int64_t n) {
+    double s = 0;
+    int64_t i = 0;
+#ifdef IFD_CONV_X86
+    if (n >= 32 && simd_level() >= LEVEL_AVX2) i = sum_avx2(x, n, &s);
+#endif
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+float ifd_conv_max(const float *x, int64_t n) {
+    float m = -INFINITY;
+    int64_t i = 0;
+#ifdef IFD_CONV_X86
+    if (n >= 16 && simd_level() >= LEVEL_AVX2) i = max_avx2(x, n, &m);
+#endif
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+void ifd_conv_col2im(const ifd_conv_geom *g, const float *col, int64_t channels, float *img) {
+    int last = g->nd - 1;
+    int64_t istride[IFD_CONV_MAX_ND], oc[IFD_CONV_MAX_ND], kc[IFD_CONV_MAX_ND];
+    image_strides(g, istride);
+    int64_t rows = channels * g->k_size, s_last = g->s[last], n_last = g->out[last];
+    if (n_last == 0) return;
+    int64_t outer = g->out_size / n_last;
+    for (int64_t r = 0; r < rows; r++) {
+        float *imgc = img + (r / g->k_size) * g->in_size;
+        unravel(g->nd, g->k, r % g->k_size, kc);
+        const float *src = col + r * g->out_size;
+        int64_t off = kc[last] * g->d[last] - g->pb[last], lo, hi;
+        valid_range(off, s_last, g->in[last], n_last, &lo, &hi);
+        memset(oc, 0, sizeof oc);
+        for (int64_t q = 0; q < outer; q++, src += n_last) {
+            int64_t base = outer_offset(g, istride, oc, kc);
+            if (base >= 0 && hi > lo) {
+                float *dst = imgc + base + off;
+                if (s_last == 1)
+                    ifd_conv_row_add(dst + lo, src + lo, hi - lo, 1);
+                else
+                    for (int64_t o = lo; o < hi; o++) dst[o * s_last] += src[o];
+            }
+            for (int i = last - 1; i >= 0; i--) {
+                if (++oc[i] < g->out[i]) break;
+                oc[i] = 0;
+            }
+        }
+    }
+}
+
+/* ---- depthwise --------------------------------------------------------------------------- */
+
+/* One output row: rows[v] are the input rows under the kernel rows wr[v] that fall inside
+ * the image; interior columns [a, b) need no bounds checks. */
+typedef struct dw_row {
+    int nv;
+    const float *rows[16];
+    const float *wr[16];
+    int64_t kw, dw, sw, pl, w_in, ow_n;
+    float bias;
+} dw_row;
+
+static float dw_pixel(const dw_row *r, int64_t ow) {
+    float acc = r->bias;
+    int64_t start = ow * r->sw - r->pl;
+    for (int v = 0; v < r->nv; v++)
+        for (int64_t k = 0; k < r->kw; k++) {
+            int64_t iw = start + k * r->dw;
+            if (iw >= 0 && iw < r->w_in) acc += r->wr[v][k] * r->rows[v][iw];
+        }
+    return acc;
+}
+
+static void dw_interior_scalar(const dw_row *r, int64_t a, int64_t b, float *y) {
+    for (int64_t ow = a; ow < b; ow++) {
+        float acc = r->bias;
+        const float *base = NULL;
+        for (int v = 0; v < r->nv; v++) {
+            base = r->rows[v] + ow * r->sw - r->pl;
+            for (int64_t k = 0; k < r->kw; k++) acc += r->wr[v][k] * base[k * r->dw];
+        }
+        y[ow] = acc;
+    }
+}
+
+#ifdef IFD_CONV_X86
+__attribute__((target("avx2,fma"))) static int64_t dw_interior_avx2(const dw_row *r, int64_t a,
+                                                                    int64_t b, float *y) {
+    int64_t ow = a;
+    if (r->sw == 1) {
+        for (; ow + 16 <= b; ow += 16) {
+            __m256 acc0 = _mm256_set1_ps(r->bias), acc1 = acc0;
+            for (int v = 0; v < r->nv; v++) {
+                const float *q = r->rows[v] + ow - r->pl, *wp = r->wr[v];
+                for (int64_t k = 0; k < r->kw; k++, q += r->dw) {
+                    __m256 wv = _mm256_broadcast_ss(wp + k);
+                    acc0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), acc0);
+                    acc1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 8), acc1);
+                }
+            }
+            _mm256_storeu_ps(y + ow, acc0);
+            _mm256_storeu_ps(y + ow + 8, acc1);
+        }
+        for (; ow + 8 <= b; ow += 8) {
+            __m256 acc0 = _mm256_set1_ps(r->bias);
+            for (int v = 0; v < r->nv; v++) {
+                const float *q = r->rows[v] + ow - r->pl, *wp = r->wr[v];
+                for (int64_t k = 0; k < r->kw; k++, q += r->dw)
+                    acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wp + k), _mm256_loadu_ps(q), acc0);
+            }
+            _mm256_storeu_ps(y + ow, acc0);
+        }
+    } else if (r->sw == 2) {
+        /* 8 outputs read 15 inputs: stop while the 16th still lies under the next output */
+        for (; ow + 9 <= b; ow += 8) {
+            __m256 acc0 = _mm256_set1_ps(r->bias);
+            for (int v = 0; v < r->nv; v++) {
+                const float *q = r->rows[v] + 2 * ow - r->pl, *wp = r->wr[v];
+                for (int64_t k = 0; k < r->kw; k++, q += r->dw) {
+                    __m256 lo = _mm256_loadu_ps(q), hi = _mm256_loadu_ps(q + 8);
+                    __m256 ev = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+                    ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev),
+                                                                _MM_SHUFFLE(3, 1, 2, 0)));
+                    acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wp + k), ev, acc0);
+                }
+            }
+            _mm256_storeu_ps(y + ow, acc0);
+        }
+    }
+    return ow;
+}
+
+__attribute__((target("avx512f"))) static int64_t dw_interior_avx512(const dw_row *r, int64_t a,
+                                                                    int64_t b, float *y) {
+    int64_t ow = a;
+    if (r->sw == 1) {
+        for (; ow + 32 <= b; ow += 32) {
+            __m512 acc0 = _mm512_set1_ps(r->bias), acc1 = acc0;
+            for (int v = 0; v < r->nv; v++) {
+                const float *q = r->rows[v] + ow - r->pl, *wp = r->wr[v];
+                for (int64_t k = 0; k < r->kw; k++, q += r->dw) {
+                    __m512 wv = _mm512_set1_ps(wp[k]);
+                    acc0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(q), acc0);
+                    acc1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(q + 16), acc1);
+                }
+            }
+            _mm512_storeu_ps(y + ow, acc0);
+            _mm512_storeu_ps(y + ow + 16, acc1);
+        }
+        for (; ow < b; ow += 16) {
+            int64_t n = IFD_MIN(b - ow, 16);
+            __mmask16 m = (__mmask16)((1u << n) - 1u);
+            __m512 acc0 = _mm512_set1_ps(r->bias);
+            for (int v = 0; v < r->nv; v++) {
+                const float *q = r->rows[v] + ow - r->pl, *wp = r->wr[v];
+                for (int64_t k = 0; k < r->kw; k++, q += r->dw)
+                    acc0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), _mm512_maskz_loadu_ps(m, q),
+                                           acc0);
+            }
+            _mm512_mask_storeu_ps(y + ow, m, acc0);
+        }
+    } else if (r->sw == 2) {
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
+                                              4, 2, 0);
+        for (; ow < b; ow += 16) {
+            int64_t n = IFD_MIN(b - ow, 16), need = 2 * n - 1; /* inputs the outputs read */
+            __mmask16 m = (__mmask16)((1u << n) - 1u);
+            __mmask16 mlo = (__mmask16)(need >= 16 ? 0xffffu : (1u << need) - 1u);
+            __mmask16 mhi = (__mmask16)(need > 16 ? (1u << (need - 16)) - 1u : 0u);
+            __m512 acc0 = _mm512_set1_ps(r->bias);
+            for (int v = 0; v < r->nv; v++) {
+                const float *q = r->rows[v] + 2 * ow - r->pl, *wp = r->wr[v];
+                for (int64_t k = 0; k < r->kw; k++, q += r->dw) {
+                    __m512 lo = _mm512_maskz_loadu_ps(mlo, q), hi = _mm512_maskz_loadu_ps(mhi, q + 16);
+                    acc0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]),
+                                           _mm512_permutex2var_ps(lo, even, hi), acc0);
+                }
+            }
+            _mm512_mask_storeu_ps(y + ow, m, acc0);
+        }
+    }
+    return ow;
+}
+#endif
+
+void ifd_conv_depthwise_2d(const ifd_conv_geom *g, const float *x, const float *w, float bias,
+                           float *y) {
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t KH = g->k[0], KW = g->k[1];
+    dw_row r;
+    r.kw = KW;
+    r.dw = g->d[1];
+    r.sw = g->s[1];
+    r.pl = g->pb[1];
+    r.w_in = W;
+    r.ow_n = OW;
+    r.bias = bias;
+    int64_t a, b, lo2, hi2;
+    valid_range(-g->pb[1], g->s[1], W, OW, &a, &hi2);
+    valid_range((KW - 1) * g->d[1] - g->pb[1], g->s[1], W, OW, &lo2, &b);
+    if (b < a) b = a;
+    int level = simd_level();
+    for (int64_t oh = 0; oh < OH; oh++) {
+        r.nv = 0;
+        for (int64_t kh = 0; kh < KH && r.nv < 16; kh++) {
+            int64_t ih = oh * g->s[0] - g->pb[0] + kh * g->d[0];
+            if (ih < 0 || ih >= H) continue;
+            r.rows[r.nv] = x + ih * W;
+            r.wr[r.nv] = w + kh * KW;
+            r.nv++;
+        }
+        float *yr = y + oh * OW;
+        for (int64_t ow = 0; ow < a && ow < OW; ow++) yr[ow] = dw_pixel(&r, ow);
+        int64_t done = a;
+#ifdef IFD_CONV_X86
+        if (level == LEVEL_AVX512)
+            done = dw_interior_avx512(&r, a, b, yr);
+        else if (level == LEVEL_AVX2)
+            done = dw_interior_avx2(&r, a, b, yr);
+#else
+        (void)level;
+#endif
+        dw_interior_scalar(&r, done, b, yr);
+        for (int64_t ow = IFD_MAX(b, a); ow < OW; ow++) yr[ow] = dw_pixel(&r, ow);
+    }
+}
+
+/* ---- epilogue and shape arithmetic -------------------------------------------------------- */
+
+#ifdef IFD_CONV_X86
+__attribute__((target("avx512f"))) static void bias_clamp_avx512(float *x, int64_t n, float bias,
+                                                                 float lo, float hi) {
+    __m512 vb = _mm512_set1_ps(bias), vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(_mm512_loadu_ps(x + i), vb), vl), vh));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), vb);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_min_ps(_mm512_max_ps(v, vl), vh));
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void bias_clamp_avx2(float *x, int64_t n, float bias,
+                                                                float lo, float hi) {
+    __m256 vb = _mm256_set1_ps(bias), vl = _mm256_set1_ps(lo), vh = _mm256_set1_ps(hi);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(_mm256_loadu_ps(x + i), vb), vl), vh));
+    for (; i < n; i++) {
+        float v = x[i] + bias;
+        v = v > lo ? v : lo;
+        x[i] = v < hi ? v : hi;
+    }
+}
+#endif
+
+void ifd_conv_bias_clamp(float *x, int64_t n, float bias, float lo, float hi) {
+#ifdef IFD_CONV_X86
+    int level = simd_level();
+    if (level == LEVEL_AVX512) {
+        bias_clamp_avx512(x, n, bias, lo, hi);
+        return;
+    }
+    if (level == LEVEL_AVX2) {
+        bias_clamp_avx2(x, n, bias, lo, hi);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] + bias;
+        v = v > lo ? v : lo;
+        x[i] = v < hi ? v : hi;
+    }
+}
+
+bool ifd_conv_out_dim(int auto_pad, int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
+                      int64_t pe, bool ceil_mode, int64_t *out, int64_t *pad_begin) {
+    int64_t eff, span;
+    if (in < 0 || k < 1 || s < 1 || d < 1 || pb < 0 || pe < 0) return false;
+    if (!ifd_mul_i64(k - 1, d, &eff) || !ifd_add_i64(eff, 1, &eff)) return false;
+    if (auto_pad == 1 || auto_pad == 2) {
+        int64_t o = in / s + (in % s != 0), total;
+        if (!ifd_mul_i64(o > 0 ? o - 1 : 0, s, &total) || !ifd_add_i64(total, eff, &total))
+            return false;
+        total -= in;
+        if (total < 0) total = 0;
+        *out = o;
+        *pad_begin = auto_pad == 1 ? total / 2 : total - total / 2;
+        return true;
+    }
+    if (auto_pad == 3) pb = pe = 0;
+    if (!ifd_add_i64(in, pb, &span) || !ifd_add_i64(span, pe, &span)) return false;
+    span -= eff;
+    if (span < 0) return false;
+    int64_t o = span / s + 1;
+    if (ceil_mode && span % s != 0) {
+        o++;
+        if ((o - 1) * s >= in + pb) o--; /* last window would start inside the end padding */
+    }
+    *out = o;
+    *pad_begin = pb;
+    return true;
+}

@@ -1,0 +1,60 @@
+/* Convolution building blocks on float32 NC[D]HW planes: im2col / col2im for any number of
+ * spatial dimensions (the column layout the GEMM-based Conv, ConvTranspose, DeformConv and
+ * Col2Im share), and a direct vectorized depthwise 2-D kernel. */
+#ifndef IFD_KERNELS_CONV_H
+#define IFD_KERNELS_CONV_H
+
+#include "base/base.h"
+
+#define IFD_CONV_MAX_ND 8
+
+/* Geometry of one sliding-window product. "image" is the padded side (Conv input,
+ * ConvTranspose output); "columns" is the strided side (Conv output, ConvTranspose input).
+ * Column position o along dimension i reads image index o*s[i] - pb[i] + kk*d[i]. */
+typedef struct ifd_conv_geom {
+    int nd;
+    int64_t in[IFD_CONV_MAX_ND];  /* image spatial dims */
+    int64_t out[IFD_CONV_MAX_ND]; /* column spatial dims */
+    int64_t k[IFD_CONV_MAX_ND];
+    int64_t s[IFD_CONV_MAX_ND];
+    int64_t d[IFD_CONV_MAX_ND];
+    int64_t pb[IFD_CONV_MAX_ND]; /* padding at the beginning of each dimension */
+    int64_t in_size, out_size, k_size; /* products of in, out, k */
+} ifd_conv_geom;
+
+/* Fill in_size/out_size/k_size; false when a product overflows. */
+bool ifd_conv_geom_finish(ifd_conv_geom *g);
+
+/* col[(c*k_size + kidx) * p_count + j] = image value (0 outside) for column position
+ * p_begin + j, for c in [0, channels). img is [channels, in...]. */
+void ifd_conv_im2col(const ifd_conv_geom *g, const float *img, int64_t channels,
+                     int64_t p_begin, int64_t p_count, float *col);
+
+/* img += the columns scattered back: the adjoint of ifd_conv_im2col over all out_size
+ * positions. col is [channels * k_size, out_size], img is [channels, in...]. */
+void ifd_conv_col2im(const ifd_conv_geom *g, const float *col, int64_t channels, float *img);
+
+/* One depthwise 2-D plane: y[OH,OW] = bias + sum over the kernel of w[kh,kw] * x[H,W]
+ * (zero padding). g->nd must be 2. */
+void ifd_conv_depthwise_2d(const ifd_conv_geom *g, const float *x, const float *w, float bias,
+                           float *y);
+
+/* x[i] = min(max(x[i] + bias, lo), hi): the bias and Relu/Clip epilogue of a conv row. */
+void ifd_conv_bias_clamp(float *x, int64_t n, float bias, float lo, float hi);
+
+/* dst[i] += src[i * stride] and dst[i] = max(dst[i], src[i * stride]) for i < n (a NaN in src
+ * is skipped); the row operations of pooling and col2im. */
+void ifd_conv_row_add(float *dst, const float *src, int64_t n, int64_t stride);
+void ifd_conv_row_max(float *dst, const float *src, int64_t n, int64_t stride);
+/* Sum and max (NaN skipped; -inf when empty) of n floats. */
+double ifd_conv_sum(const float *x, int64_t n);
+float ifd_conv_max(const float *x, int64_t n);
+
+/* Output length of a sliding window along one dimension, and the padding before it.
+ * auto_pad: 0 NOTSET (explicit pb/pe), 1 SAME_UPPER, 2 SAME_LOWER, 3 VALID. ceil_mode rounds
+ * the window count up but drops a last window that would start in the end padding (pooling).
+ * Returns false when the window does not fit or sizes overflow. */
+bool ifd_conv_out_dim(int auto_pad, int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
+                      int64_t pe, bool ceil_mode, int64_t *out, int64_t *pad_begin);
+
+#endif

@@ -1,0 +1,704 @@
+/* Packed, blocked SGEMM in the BLIS/GotoBLAS style.
+ *
+ * Loop nest for one thread's block of C (rows [i0,i1), columns [j0,j1)):
+ *   for pc in K step KC:              (first block applies beta, later ones accumulate)
+ *     for ic in rows step MC:         pack A[ic:ic+MC, pc:pc+KC] into MR-row micro-panels (L2)
+ *       for jr in cols step NR:       pack B[pc:pc+KC, jr:jr+NR] (one micro-panel, L1)
+ *         for ir in MC step MR:       microkernel: MR x NR register tile over KC
+ * Packing buffers live on the stack (fixed size, about 260 KB), so a call never allocates.
+ * Packed micro-panels are zero-padded to MR / NR, so the microkernel always runs full-length
+ * FMA chains; edge tiles dispatch to a kernel instantiated for the exact row count, and
+ * column edges use masked loads/stores.
+ * Threads split C into independent column (or row) ranges of whole tiles. */
+#include "kernels/sgemm.h"
+
+#include <immintrin.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define KC_MAX 256
+#define MC_ROWS_MAX 224 /* rows of A packed per block: 16 x 14, 56 x 4, 37 x 6 */
+#define NR_MAX 32
+
+typedef void (*micro_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                         int mr, int nr, float alpha, float beta);
+/* y[0..n) += s * x[0..n) */
+typedef void (*axpy_fn)(int64_t n, float s, const float *x, float *y);
+typedef float (*dot_fn)(int64_t n, const float *x, const float *y);
+
+typedef struct kernel_desc {
+    const char *name;
+    int mr, nr;
+    micro_fn micro;
+    axpy_fn axpy;
+    dot_fn dot;
+} kernel_desc;
+
+struct ifd_sgemm_packed_b {
+    const kernel_desc *kern;
+    int64_t n, k;
+    int64_t npad; /* n rounded up to NR */
+    float *data;  /* per KC block of rows: npad/NR micro-panels of kc x NR */
+};
+
+/* ---- scalar kernel ---------------------------------------------------------------------- */
+
+#define SC_MR 4
+#define SC_NR 16
+
+static void scalar_micro(int64_t kc, const float *restrict a, const float *restrict b,
+                         float *restrict c, int64_t ldc, int mr, int nr, float alpha, float beta) {
+    float acc[SC_MR][SC_NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t p = 0; p < kc; p++) {
+        const float *bp = b + p * SC_NR, *ap = a + p * SC_MR;
+        for (int i = 0; i < SC_MR; i++) {
+            float ai = ap[i];
+            for (int j = 0; j < SC_NR; j++) acc[i][j] += ai * bp[j];
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        float *row = c + i * ldc;
+        if (beta == 0)
+            for (int j = 0; j < nr; j++) row[j] = alpha * acc[i][j];
+        else
+            for (int j = 0; j < nr; j++) row[j] = alpha * acc[i][j] + beta * row[j];
+    }
+}
+
+static void scalar_axpy(int64_t n, float s, const float *restrict x, float *restrict y) {
+    for (int64_t i = 0; i < n; i++) y[i] += s * x[i];
+}
+
+static float scalar_dot(int64_t n, const float *restrict x, const float *restrict y) {
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += x[i + j] * y[i + j];
+    float t = 0;
+    for (; i < n; i++) t += x[i] * y[i];
+    for (int j = 0; j < 8; j++) t += s[j];
+    return t;
+}
+
+/* ---- AVX2 + FMA: 6 x 16 ----------------------------------------------------------------- */
+
+#define AVX2_MR 6
+#define AVX2_NR 16
+
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+avx2_tile(const int R, int64_t kc, const float *restrict a, const float *restrict b,
+          float *restrict c, int64_t ldc, int nr, float alpha, float beta) {
+    __m256 c0[AVX2_MR], c1[AVX2_MR];
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < R; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+        a += AVX2_MR;
+        b += AVX2_NR;
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    if (nr == AVX2_NR) {
+#pragma GCC unroll 6
+        for (int i = 0; i < R; i++) {
+            float *row = c + i * ldc;
+            __m256 r0 = _mm256_mul_ps(c0[i], va), r1 = _mm256_mul_ps(c1[i], va);
+            if (beta != 0) {
+                r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), r0);
+                r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), r1);
+            }
+            _mm256_storeu_ps(row, r0);
+            _mm256_storeu_ps(row + 8, r1);
+        }
+        return;
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
+    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+        float *row = c + i * ldc;
+        __m256 r0 = _mm256_mul_ps(c0[i], va), r1 = _mm256_mul_ps(c1[i], va);
+        if (beta != 0) {
+            r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row, m0), r0);
+            r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row + 8, m1), r1);
+        }
+        _mm256_maskstore_ps(row, m0, r0);
+        _mm256_maskstore_ps(row + 8, m1, r1);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void avx2_micro(int64_t kc, const float *a,
+                                                           const float *b, float *c, int64_t ldc,
+                                                           int mr, int nr, float alpha,
+                                                           float beta) {
+    switch (mr) {
+    case 6: avx2_tile(6, kc, a, b, c, ldc, nr, alpha, beta); break;
+    case 5: avx2_tile(5, kc, a, b, c, ldc, nr, alpha, beta); break;
+    case 4: avx2_tile(4, kc, a, b, c, ldc, nr, alpha, beta); break;
+    case 3: avx2_tile(3, kc, a, b, c, ldc, nr, alpha, beta); break;
+    case 2: avx2_tile(2, kc, a, b, c, ldc, nr, alpha, beta); break;
+    default: avx2_tile(1, kc, a, b, c, ldc, nr, alpha, beta); break;
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void avx2_axpy(int64_t n, float s,
+                                                          const float *restrict x,
+                                                          float *restrict y) {
+    __m256 vs = _mm256_set1_ps(s);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vs, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i + 8,
+                         _mm256_fmadd_ps(vs, _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8)));
+    }
+    for (; i < n; i++) y[i] += s * x[i];
+}
+
+__attribute__((target("avx2,fma"))) static float avx2_dot(int64_t n, const float *x,
+                                                          const float *y) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float t = _mm_cvtss_f32(h);
+    for (; i < n; i++) t += x[i] * y[i];
+    return t;
+}
+
+/* ---- AVX-512: 14 x 32 (28 zmm accumulators) --------------------------------------------- */
+
+#define AVX512_MR 14
+#define AVX512_NR 32
+
+static inline __attribute__((always_inline, target("avx512f"))) void
+avx512_tile(const int R, int64_t kc, const float *restrict a, const float *restrict b,
+            float *restrict c, int64_t ldc, int nr, float alpha, float beta) {
+    __m512 c0[AVX512_MR], c1[AVX512_MR];
+#pragma GCC unroll 14
+    for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+        for (int i = 0; i < R; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+        a += AVX512_MR;
+        b += AVX512_NR;
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32   ? (__mmask16)0xffff
+                   : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1)
+                             : (__mmask16)0;
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+    for (int i = 0; i < R; i++) {
+        float *row = c + i * ldc;
+        __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
+        if (beta != 0) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);
+        }
+        _mm512_mask_storeu_ps(row, m0, r0);
+        _mm512_mask_storeu_ps(row + 16, m1, r1);
+    }
+}
+
+#define AVX512_CASE(R)                                                                         \
+    case R: avx512_tile(R, kc, a, b, c, ldc, nr, alpha, beta); break;
+
+__attribute__((target("avx512f"))) static void avx512_micro(int64_t kc, const float *a,
+                                                            const float *b, float *c,
+                                                            int64_t ldc, int mr, int nr,
+                                                            float alpha, float beta) {
+    switch (mr) {
+        AVX512_CASE(14)
+        AVX512_CASE(13)
+        AVX512_CASE(12)
+        AVX512_CASE(11)
+        AVX512_CASE(10)
+        AVX512_CASE(9)
+        AVX512_CASE(8)
+        AVX512_CASE(7)
+        AVX512_CASE(6)
+        AVX512_CASE(5)
+        AVX512_CASE(4)
+        AVX512_CASE(3)
+        AVX512_CASE(2)
+    default: avx512_tile(1, kc, a, b, c, ldc, nr, alpha, beta); break;
+    }
+}
+
+__attribute__((target("avx512f"))) static void avx512_axpy(int64_t n, float s,
+                                                           const float *restrict x,
+                                                           float *restrict y) {
+    __m512 vs = _mm512_set1_ps(s);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vs, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+        _mm512_storeu_ps(y + i + 16, _mm512_fmadd_ps(vs, _mm512_loadu_ps(x + i + 16),
+                                                     _mm512_loadu_ps(y + i + 16)));
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m,
+                              _mm512_fmadd_ps(vs, _mm512_maskz_loadu_ps(m, x + i),
+                                              _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+__attribute__((target("avx512f"))) static float avx512_dot(int64_t n, const float *x,
+                                                           const float *y) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), s3);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+/* ---- kernel selection -------------------------------------------------------------------- */
+
+static const kernel_desc k_scalar = {"scalar", SC_MR, SC_NR, scalar_micro, scalar_axpy,
+                                     scalar_dot};
+static const kernel_desc k_avx2 = {"avx2", AVX2_MR, AVX2_NR, avx2_micro, avx2_axpy, avx2_dot};
+static const kernel_desc k_avx512 = {"avx512", AVX512_MR, AVX512_NR, avx512_micro, avx512_axpy,
+                                     avx512_dot};
+
+static _Atomic(const kernel_desc *) g_kernel;
+
+static bool cpu_has(const kernel_desc *k) {
+    __builtin_cpu_init();
+    if (k == &k_avx512) return __builtin_cpu_supports("avx512f");
+    if (k == &k_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return true;
+}
+
+static const kernel_desc *kernel_auto(void) {
+    if (cpu_has(&k_avx512)) return &k_avx512;
+    if (cpu_has(&k_avx2)) return &k_avx2;
+    return &k_scalar;
+}
+
+static const kernel_desc *kernel_get(void) {
+    const kernel_desc *k = atomic_load_explicit(&g_kernel, memory_order_acquire);
+    if (IFD_UNLIKELY(!k)) {
+        k = kernel_auto();
+        atomic_store_explicit(&g_kernel, k, memory_order_release);
+    }
+    return k;
+}
+
+bool ifd_sgemm_force_kernel(const char *name) {
+    const kernel_desc *k;
+    if (!name || !strcmp(name, "auto"))
+        k = kernel_auto();
+    else if (!strcmp(name, "avx512"))
+        k = &k_avx512;
+    else if (!strcmp(name, "avx2"))
+        k = &k_avx2;
+    else if (!strcmp(name, "scalar"))
+        k = &k_scalar;
+    else
+        return false;
+    if (!cpu_has(k)) return false;
+    atomic_store_explicit(&g_kernel, k, memory_order_release);
+    return true;
+}
+
+const char *ifd_sgemm_kernel_name(void) { return kernel_get()->name; }
+
+/* ---- packing ----------------------------------------------------------------------------- */
+
+/* op(A)[i0:i0+mc, p0:p0+kc] into micro-panels of MR rows: panel r holds [kc][MR],
+ * rows past mc zero. */
+static void pack_a(const kernel_desc *kd, bool trans_a, const float *a, int64_t lda, int64_t i0,
+                   int64_t mc, int64_t p0, int64_t kc, float *restrict dst) {
+    const int MR = kd->mr;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+        int rows = (int)IFD_MIN((int64_t)MR, mc - ir);
+        if (trans_a) {
+            /* A is K x M: each k gives MR contiguous elements */
+            const float *src = a + p0 * lda + i0 + ir;
+            for (int64_t p = 0; p < kc; p++) {
+                const float *s = src + p * lda;
+                float *d = dst + p * MR;
+                int i = 0;
+                for (; i < rows; i++) d[i] = s[i];
+                for (; i < MR; i++) d[i] = 0;
+            }
+        } else {
+            const float *src = a + (i0 + ir) * lda + p0;
+            for (int i = 0; i < rows; i++) {
+                const float *s = src + i * lda;
+                float *d = dst + i;
+                for (int64_t p = 0; p < kc; p++) d[p * MR] = s[p];
+            }
+            for (int i = rows; i < MR; i++)
+                for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = 0;
+        }
+        dst += MR * kc;
+    }
+}
+
+/* op(B)[p0:p0+kc, j0:j0+nc] as one micro-panel [kc][NR] (nc <= NR), columns past nc zero. */
+static void pack_b_panel(int NR, bool trans_b, const float *b, int64_t ldb, int64_t p0,
+                         int64_t kc, int64_t j0, int nc, float *restrict dst) {
+    if (!trans_b) {
+        const float *src = b + p0 * ldb + j0;
+        if (nc == NR) {
+            if (NR == 32)
+                for (int64_t p = 0; p < kc; p++) memcpy(dst + p * 32, src + p * ldb, 32 * sizeof(float));
+            else if (NR == 16)
+                for (int64_t p = 0; p < kc; p++) memcpy(dst + p * 16, src + p * ldb, 16 * sizeof(float));
+            else
+                for (int64_t p = 0; p < kc; p++) memcpy(dst + p * NR, src + p * ldb, (size_t)NR * sizeof(float));
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                float *d = dst + p * NR;
+                const float *s = src + p * ldb;
+                int j = 0;
+                for (; j < nc; j++) d[j] = s[j];
+                for (; j < NR; j++) d[j] = 0;
+            }
+        }
+    } else {
+        /* B is N x K: column j of op(B) is row j of B, contiguous in k */
+        const float *src = b + j0 * ldb + p0;
+        for (int j = 0; j < nc; j++) {
+            const float *s = src + j * ldb;
+            float *d = dst + j;
+            for (int64_t p = 0; p < kc; p++) d[p * NR] = s[p];
+        }
+        for (int j = nc; j < NR; j++)
+            for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = 0;
+    }
+}
+
+/* ---- epilogue ---------------------------------------------------------------------------- */
+
+static bool epilogue_active(const ifd_sgemm_epilogue *ep) {
+    return ep && (ep->bias_col || ep->bias_row || (ep->act && ep->act->kind != IFD_ACT_NONE));
+}
+
+/* Rows [i0, i0+mr) x columns [j0, j0+nc) of C; c points at C[i0][j0]. */
+static void apply_epilogue(const ifd_sgemm_epilogue *ep, float *c, int64_t ldc, int64_t i0,
+                           int64_t mr, int64_t j0, int64_t nc) {
+    for (int64_t i = 0; i < mr; i++) {
+        float *restrict row = c + i * ldc;
+        if (ep->bias_col) {
+            const float *restrict bc = ep->bias_col + j0;
+            float br = ep->bias_row ? ep->bias_row[i0 + i] : 0.0f;
+            for (int64_t j = 0; j < nc; j++) row[j] += bc[j] + br;
+        } else if (ep->bias_row) {
+            float br = ep->bias_row[i0 + i];
+            for (int64_t j = 0; j < nc; j++) row[j] += br;
+        }
+        if (ep->act && ep->act->kind != IFD_ACT_NONE) ifd_activation_apply(ep->act, row, nc);
+    }
+}
+
+/* ---- the blocked driver ------------------------------------------------------------------ */
+
+typedef struct gemm_job {
+    const kernel_desc *kd;
+    bool trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    const ifd_sgemm_packed_b *pb; /* or NULL: pack B on the fly */
+    float *c;
+    int64_t ldc;
+    const ifd_sgemm_epilogue *ep; /* NULL when inactive */
+    bool split_n;                 /* threads split columns (else rows) */
+} gemm_job;
+
+static void gemm_block(const gemm_job *job, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    const kernel_desc *kd = job->kd;
+    const int MR = kd->mr, NR = kd->nr;
+    const int64_t MC = (MC_ROWS_MAX / MR) * MR;
+    float abuf[KC_MAX * MC_ROWS_MAX] __attribute__((aligned(64)));
+    float bbuf[KC_MAX * NR_MAX] __attribute__((aligned(64)));
+    const int64_t k = job->k;
+    for (int64_t pc = 0; pc < k; pc += KC_MAX) {
+        const int64_t kc = IFD_MIN((int64_t)KC_MAX, k - pc);
+        const float beta = pc == 0 ? job->beta : 1.0f;
+        const bool last = pc + kc == k;
+        for (int64_t ic = i0; ic < i1; ic += MC) {
+            const int64_t mc = IFD_MIN(MC, i1 - ic);
+            pack_a(kd, job->trans_a, job->a, job->lda, ic, mc, pc, kc, abuf);
+            for (int64_t jr = j0; jr < j1; jr += NR) {
+                const int nc = (int)IFD_MIN((int64_t)NR, j1 - jr);
+                const float *bp;
+                if (job->pb) {
+                    bp = job->pb->data + pc * job->pb->npad + (jr / NR) * kc * NR;
+                } else {
+                    pack_b_panel(NR, job->trans_b, job->b, job->ldb, pc, kc, jr, nc, bbuf);
+                    bp = bbuf;
+                }
+                for (int64_t ir = 0; ir < mc; ir += MR) {
+                    const int mr = (int)IFD_MIN((int64_t)MR, mc - ir);
+                    float *ct = job->c + (ic + ir) * job->ldc + jr;
+                    kd->micro(kc, abuf + ir * kc, bp, ct, job->ldc, mr, nc, job->alpha, beta);
+                    if (last && job->ep) apply_epilogue(job->ep, ct, job->ldc, ic + ir, mr, jr, nc);
+                }
+            }
+        }
+    }
+}
+
+static void gemm_task(void *arg, int64_t begin, int64_t end) {
+    const gemm_job *job = arg;
+    if (job->split_n) {
+        int64_t nr = job->kd->nr;
+        gemm_block(job, 0, job->m, begin * nr, IFD_MIN(end * nr, job->n));
+    } else {
+        int64_t mr = job->kd->mr;
+        gemm_block(job, begin * mr, IFD_MIN(end * mr, job->m), 0, job->n);
+    }
+}
+
+/* C = beta * C (or 0), then the epilogue: the k == 0 product. */
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc,
+                    const ifd_sgemm_epilogue *ep) {
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        if (beta == 0)
+            memset(row, 0, (size_t)n * sizeof(float));
+        else if (beta != 1)
+            for (int64_t j = 0; j < n; j++) row[j] *= beta;
+        if (ep) apply_epilogue(ep, row, ldc, i, 1, 0, n);
+    }
+}
+
+static void run_job(gemm_job *job, ifd_thread_pool *pool) {
+    const int64_t m = job->m, n = job->n, k = job->k;
+    const int64_t tiles_m = (m + job->kd->mr - 1) / job->kd->mr;
+    const int64_t tiles_n = (n + job->kd->nr - 1) / job->kd->nr;
+    const double flops = 2.0 * (double)m * (double)n * (double)k;
+    const int threads = ifd_thread_pool_size(pool);
+    if (threads <= 1 || flops < 4e6) {
+        gemm_block(job, 0, m, 0, n);
+        return;
+    }
+    job->split_n = tiles_n >= tiles_m || tiles_m < 2;
+    /* each chunk should carry at least ~1 MFLOP so the split pays for the extra packing */
+    double per_tile = job->split_n ? 2.0 * (double)m * (double)k * job->kd->nr
+                                   : 2.0 * (double)n * (double)k * job->kd->mr;
+    int64_t min_chunk = (int64_t)(1e6 / per_tile) + 1;
+    ifd_parallel_for(pool, job->split_n ? tiles_n : tiles_m, min_chunk, gemm_task, job);
+}
+
+/* ---- GEMV paths (M == 1 or N == 1): no packing, memory-bound ------------------------------ */
+
+typedef struct gemv_job {
+    const kernel_desc *kd;
+    int64_t k;
+    float alpha, beta;
+    const float *x; /* the vector operand, contiguous, length k */
+    const float *mat;
+    int64_t ldm;
+    float *y;
+    int64_t incy;
+    const ifd_sgemm_epilogue *ep;
+    bool rows_are_outputs; /* y[i] = dot(mat row i, x), else y[j] = sum_p x[p] * mat[p][j] */
+    int64_t xstride;       /* for the axpy form: x[p * xstride] */
+    bool ep_rows;          /* epilogue index runs over rows of C (N == 1) */
+} gemv_job;
+
+static void gemv_task(void *arg, int64_t begin, int64_t end) {
+    const gemv_job *g = arg;
+    if (g->rows_are_outputs) {
+        for (int64_t i = begin; i < end; i++) {
+            float d = g->alpha * g->kd->dot(g->k, g->mat + i * g->ldm, g->x);
+            float *yi = g->y + i * g->incy;
+            *yi = g->beta == 0 ? d : d + g->beta * *yi;
+            if (g->ep) {
+                if (g->ep_rows)
+                    apply_epilogue(g->ep, yi, 1, i, 1, 0, 1);
+                else
+                    apply_epilogue(g->ep, yi, 1, 0, 1, i, 1);
+            }
+        }
+        return;
+    }
+    /* y[begin:end] (contiguous) accumulates rows of mat; done in column chunks so the
+     * accumulator stays in L1 */
+    for (int64_t j0 = begin; j0 < end; j0 += 2048) {
+        int64_t nc = IFD_MIN((int64_t)2048, end - j0);
+        float *y = g->y + j0;
+        if (g->beta == 0)
+            memset(y, 0, (size_t)nc * sizeof(float));
+        else if (g->beta != 1)
+            for (int64_t j = 0; j < nc; j++) y[j] *= g->beta;
+        for (int64_t p = 0; p < g->k; p++)
+            g->kd->axpy(nc, g->alpha * g->x[p * g->xstride], g->mat + p * g->ldm + j0, y);
+        if (g->ep) apply_epilogue(g->ep, y, 0, 0, 1, j0, nc);
+    }
+}
+
+/* Returns false when the shape/layout is not a GEMV this path handles. */
+static bool try_gemv(const kernel_desc *kd, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                     int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                     int64_t ldb, float beta, float *c, int64_t ldc,
+                     const ifd_sgemm_epilogue *ep, ifd_thread_pool *pool) {
+    gemv_job g = {.kd = kd, .k = k, .alpha = alpha, .beta = beta, .ep = ep};
+    int64_t outputs;
+    if (m == 1) {
+        if (!trans_b) { /* y = x^T B: axpy over rows of B */
+            g.x = a;
+            g.xstride = trans_a ? lda : 1;
+            g.mat = b;
+            g.ldm = ldb;
+            g.y = c;
+            g.rows_are_outputs = false;
+            outputs = n;
+            int64_t min_chunk = IFD_MAX((int64_t)256, (int64_t)(262144 / (k + 1)));
+            ifd_parallel_for(pool, outputs, min_chunk, gemv_task, &g);
+            return true;
+        }
+        if (trans_a && lda != 1 && k > 1) return false;
+        g.x = a; /* y[j] = dot(row j of B (N x K), a) */
+        g.mat = b;
+        g.ldm = ldb;
+        g.y = c;
+        g.incy = 1;
+        g.rows_are_outputs = true;
+        outputs = n;
+    } else if (n == 1) {
+        if (trans_a || (!trans_b && ldb != 1 && k > 1)) return false;
+        g.x = b;
+        g.mat = a;
+        g.ldm = lda;
+        g.y = c;
+        g.incy = ldc;
+        g.rows_are_outputs = true;
+        g.ep_rows = true;
+        outputs = m;
+    } else {
+        return false;
+    }
+    int64_t min_chunk = IFD_MAX((int64_t)16, (int64_t)(262144 / (k + 1)));
+    ifd_parallel_for(pool, outputs, min_chunk, gemv_task, &g);
+    return true;
+}
+
+/* ---- public entry points ------------------------------------------------------------------ */
+
+void ifd_sgemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                  int64_t ldc, const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool) {
+    if (m <= 0 || n <= 0) return;
+    const ifd_sgemm_epilogue *ep = epilogue_active(epilogue) ? epilogue : NULL;
+    if (k <= 0) {
+        scale_c(m, n, beta, c, ldc, ep);
+        return;
+    }
+    const kernel_desc *kd = kernel_get();
+    if ((m == 1 || n == 1) &&
+        try_gemv(kd, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, pool))
+        return;
+    gemm_job job = {.kd = kd, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
+                    .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b, .ldb = ldb,
+                    .c = c, .ldc = ldc, .ep = ep};
+    run_job(&job, pool);
+}
+
+void ifd_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+               int64_t ldc, ifd_thread_pool *pool) {
+    ifd_sgemm_ex(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, pool);
+}
+
+ifd_status ifd_sgemm_pack_b(bool trans_b, int64_t n, int64_t k, const float *b, int64_t ldb,
+                            ifd_sgemm_packed_b **out) {
+    *out = NULL;
+    if (n < 0 || k < 0) return ifd_error(IFD_ERR_INVALID_ARGUMENT, "negative GEMM dimension");
+    const kernel_desc *kd = kernel_get();
+    ifd_sgemm_packed_b *p = ifd_calloc(1, sizeof *p);
+    if (!p) goto oom;
+    p->kern = kd;
+    p->n = n;
+    p->k = k;
+    p->npad = (n + kd->nr - 1) / kd->nr * kd->nr;
+    size_t count, bytes;
+    if (!ifd_mul_size((size_t)p->npad, (size_t)k, &count) ||
+        !ifd_mul_size(count, sizeof(float), &bytes))
+        goto oom;
+    if (bytes) {
+        p->data = ifd_malloc_aligned(bytes);
+        if (!p->data) goto oom;
+    }
+    for (int64_t pc = 0; pc < k; pc += KC_MAX) {
+        int64_t kc = IFD_MIN((int64_t)KC_MAX, k - pc);
+        for (int64_t jr = 0; jr < n; jr += kd->nr) {
+            int nc = (int)IFD_MIN((int64_t)kd->nr, n - jr);
+            pack_b_panel(kd->nr, trans_b, b, ldb, pc, kc, jr, nc,
+                         p->data + pc * p->npad + (jr / kd->nr) * kc * kd->nr);
+        }
+    }
+    *out = p;
+    return IFD_OK;
+oom:
+    ifd_free(p);
+    return ifd_error(IFD_ERR_NO_MEMORY, "out of memory packing a %lldx%lld GEMM operand",
+                     (long long)k, (long long)n);
+}
+
+void ifd_sgemm_packed_b_free(ifd_sgemm_packed_b *packed) {
+    if (!packed) return;
+    ifd_free_aligned(packed->data);
+    ifd_free(packed);
+}
+
+int64_t ifd_sgemm_packed_b_n(const ifd_sgemm_packed_b *packed) { return packed->n; }
+int64_t ifd_sgemm_packed_b_k(const ifd_sgemm_packed_b *packed) { return packed->k; }
+
+void ifd_sgemm_packed_ex(bool trans_a, int64_t m, const float *a, int64_t lda, float alpha,
+                         const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,
+                         const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool) {
+    const int64_t n = b->n, k = b->k;
+    if (m <= 0 || n <= 0) return;
+    const ifd_sgemm_epilogue *ep = epilogue_active(epilogue) ? epilogue : NULL;
+    if (k <= 0) {
+        scale_c(m, n, beta, c, ldc, ep);
+        return;
+    }
+    gemm_job job = {.kd = b->kern, .trans_a = trans_a, .m = m, .n = n, .k = k, .alpha = alpha,
+                    .beta = beta, .a = a, .lda = lda, .pb = b, .c = c, .ldc = ldc, .ep = ep};
+    run_job(&job, pool);
+}
+
+void ifd_sgemm_packed(bool trans_a, int64_t m, const float *a, int64_t lda, float alpha,
+                      const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,
+                      ifd_thread_pool *pool) {
+    ifd_sgemm_packed_ex(trans_a, m, a, lda, alpha, b, beta, c, ldc, NULL, pool);
+}

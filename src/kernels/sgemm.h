@@ -1,0 +1,56 @@
+/* Single-precision GEMM: C = alpha * op(A) * op(B) + beta * C, row-major.
+ *   op(A) is M x K (A is M x K, or K x M when trans_a), lda its row stride;
+ *   op(B) is K x N (B is K x N, or N x K when trans_b), ldb its row stride;
+ *   C is M x N with row stride ldc. beta == 0 means C is not read (may hold NaN).
+ * The microkernel (AVX-512, AVX2+FMA or scalar) is chosen once by CPUID. */
+#ifndef IFD_SGEMM_H
+#define IFD_SGEMM_H
+
+#include "base/base.h"
+#include "ops/op.h"
+#include "runtime/threadpool.h"
+
+void ifd_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+               int64_t ldc, ifd_thread_pool *pool);
+
+/* B packed once (at load) for repeated products with different A. */
+typedef struct ifd_sgemm_packed_b ifd_sgemm_packed_b;
+ifd_status ifd_sgemm_pack_b(bool trans_b, int64_t n, int64_t k, const float *b, int64_t ldb,
+                            ifd_sgemm_packed_b **out);
+void ifd_sgemm_packed_b_free(ifd_sgemm_packed_b *packed);
+/* C = alpha * op(A) * B + beta * C with B from ifd_sgemm_pack_b. */
+void ifd_sgemm_packed(bool trans_a, int64_t m, const float *a, int64_t lda, float alpha,
+                      const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,
+                      ifd_thread_pool *pool);
+
+/* Name of the microkernel in use: "avx512", "avx2", "scalar". */
+const char *ifd_sgemm_kernel_name(void);
+
+/* Shape of a packed B: op(B) is k x n. */
+int64_t ifd_sgemm_packed_b_n(const ifd_sgemm_packed_b *packed);
+int64_t ifd_sgemm_packed_b_k(const ifd_sgemm_packed_b *packed);
+
+/* Fused epilogue, applied to each C tile while it is in cache, after alpha/beta:
+ *   C[i][j] = act(C[i][j] + bias_col[j] + bias_row[i])
+ * Any member may be NULL (act kind NONE is also "no activation"). bias_row suits Conv
+ * (one bias per output channel = per row of W * col), bias_col suits Gemm/MatMul. */
+typedef struct ifd_sgemm_epilogue {
+    const float *bias_col; /* [n] */
+    const float *bias_row; /* [m] */
+    const ifd_activation *act;
+} ifd_sgemm_epilogue;
+
+void ifd_sgemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                  int64_t ldc, const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool);
+void ifd_sgemm_packed_ex(bool trans_a, int64_t m, const float *a, int64_t lda, float alpha,
+                         const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,
+                         const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool);
+
+/* Tests and benchmarks: force a microkernel ("avx512", "avx2", "scalar"; NULL or "auto" for
+ * the CPUID choice). Returns false when the CPU lacks it (the choice is then unchanged).
+ * Not thread-safe against concurrent GEMMs; B packed earlier keeps its own kernel. */
+bool ifd_sgemm_force_kernel(const char *name);
+
+#endif

@@ -1,0 +1,589 @@
+/* Operator family: conv (Conv, ConvTranspose, DeformConv).
+ *
+ * Conv runs as GEMM per group: Y_g[Mg, L] = W_g[Mg, K] * col[K, L], K = Cg * prod(kernel),
+ * L = prod(output spatial). The columns are built tile by tile (a few hundred output positions,
+ * so a tile stays in L2) and tiles of all images and groups run in parallel; 1x1 stride-1
+ * unpadded convolutions skip im2col (the input plane already is the column matrix) and
+ * depthwise convolutions run a direct vectorized kernel. Non-float inputs (double, float16,
+ * bfloat16) are converted to float and back. */
+#include "ops/op.h"
+
+#include "kernels/conv.h"
+#include "kernels/sgemm.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- shared helpers ------------------------------------------------------------------------ */
+
+static ifd_status parse_auto_pad(const ifd_kernel_ctx *ctx, int *out) {
+    const char *s = ifd_attr_string(ctx->node, "auto_pad", "NOTSET");
+    if (!strcmp(s, "NOTSET") || !*s)
+        *out = 0;
+    else if (!strcmp(s, "SAME_UPPER"))
+        *out = 1;
+    else if (!strcmp(s, "SAME_LOWER"))
+        *out = 2;
+    else if (!strcmp(s, "VALID"))
+        *out = 3;
+    else
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", s);
+    return IFD_OK;
+}
+
+/* List attribute of exactly n values, or dflt everywhere when absent or empty. */
+static ifd_status get_ints(const ifd_kernel_ctx *ctx, const char *name, int n, int64_t dflt,
+                           int64_t *out, bool *present) {
+    size_t cnt = 0;
+    const int64_t *v = ifd_attr_ints(ctx->node, name, &cnt);
+    if (present) *present = v && cnt;
+    if (!v || !cnt) {
+        for (int i = 0; i < n; i++) out[i] = dflt;
+        return IFD_OK;
+    }
+    if (cnt != (size_t)n)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                "attribute '%s' has %zu values, expected %d", name, cnt, n);
+    memcpy(out, v, sizeof(int64_t) * (size_t)n);
+    return IFD_OK;
+}
+
+static bool is_convertible_float(ifd_dtype t) {
+    return t == IFD_DTYPE_FLOAT || t == IFD_DTYPE_DOUBLE || t == IFD_DTYPE_FLOAT16 ||
+           t == IFD_DTYPE_BFLOAT16;
+}
+
+/* A float32 view of t: t itself, or a converted copy in scratch described by *tmp. */
+static ifd_status as_f32(ifd_kernel_ctx *ctx, const ifd_tensor *t, ifd_tensor *tmp,
+                         const ifd_tensor **out) {
+    if (!t || t->dtype == IFD_DTYPE_FLOAT) {
+        *out = t;
+        return IFD_OK;
+    }
+    if (!is_convertible_float(t->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %d", t->dtype);
+    *tmp = *t;
+    tmp->dtype = IFD_DTYPE_FLOAT;
+    tmp->nbytes = (size_t)t->count * sizeof(float);
+    tmp->owns_data = false;
+    float *d = ifd_kernel_scratch(ctx, tmp->nbytes ? tmp->nbytes : 1);
+    if (!d) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory converting an input");
+    for (int64_t i = 0; i < t->count; i++) d[i] = (float)ifd_tensor_get_f64(t, i);
+    tmp->data = d;
+    *out = tmp;
+    return IFD_OK;
+}
+
+/* Output 0 with the node's dtype, computed in float32 (data) and converted by out_end. */
+typedef struct f32_out {
+    ifd_tensor *real;
+    float *data;
+} f32_out;
+
+static ifd_status out_begin(ifd_kernel_ctx *ctx, int index, ifd_dtype dtype, int rank,
+                            const int64_t *dims, f32_out *o) {
+    ifd_status st = ifd_kernel_output(ctx, index, dtype, rank, dims, &o->real);
+    if (st) return st;
+    o->data = NULL;
+    if (!o->real) return IFD_OK;
+    if (dtype == IFD_DTYPE_FLOAT) {
+        o->data = o->real->data;
+        return IFD_OK;
+    }
+    o->data = ifd_kernel_scratch(ctx, o->real->count ? (size_t)o->real->count * sizeof(float) : 1);
+    if (!o->data) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the output");
+    return IFD_OK;
+}
+
+static void out_end(f32_out *o) {
+    if (!o->real || o->real->dtype == IFD_DTYPE_FLOAT) return;
+    int64_t n = o->real->count;
+    switch (o->real->dtype) {
+    case IFD_DTYPE_DOUBLE:
+        for (int64_t i = 0; i < n; i++) ((double *)o->real->data)[i] = o->data[i];
+        break;
+    case IFD_DTYPE_FLOAT16:
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)o->real->data)[i] = ifd_f32_to_fp16(o->data[i]);
+        break;
+    case IFD_DTYPE_BFLOAT16:
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)o->real->data)[i] = ifd_f32_to_bf16(o->data[i]);
+        break;
+    default: break;
+    }
+}
+
+/* Bias plus fused activation over one output row (Relu/Clip folded into one clamp pass). */
+static void epilogue(const ifd_activation *act, float *x, int64_t n, float bias) {
+    switch (act->kind) {
+    case IFD_ACT_NONE:
+        if (bias != 0) ifd_conv_bias_clamp(x, n, bias, -INFINITY, INFINITY);
+        return;
+    case IFD_ACT_RELU: ifd_conv_bias_clamp(x, n, bias, 0.f, INFINITY); return;
+    case IFD_ACT_CLIP: ifd_conv_bias_clamp(x, n, bias, act->alpha, act->beta); return;
+    default:
+        if (bias != 0) ifd_conv_bias_clamp(x, n, bias, -INFINITY, INFINITY);
+        ifd_activation_apply(act, x, n);
+        return;
+    }
+}
+
+static ifd_status check_bias(const ifd_kernel_ctx *ctx, const ifd_tensor *B, int64_t M) {
+    if (B && (B->rank != 1 || B->dims[0] != M))
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "bias must have shape [%lld]", (long long)M);
+    return IFD_OK;
+}
+
+/* ---- Conv ---------------------------------------------------------------------------------- */
+
+typedef struct conv_job {
+    const ifd_conv_geom *g;
+    const float *x, *w, *bias;
+    float *y, *scratch;
+    int64_t C, M, group, Cg, Mg, K, L, tile, ntiles, ntasks, nworkers;
+    bool direct; /* the input plane is the column matrix (1x1, stride 1, no padding) */
+    const ifd_activation *act;
+    ifd_thread_pool *gemm_pool;
+} conv_job;
+
+static void conv_task(const conv_job *j, int64_t t, float *col) {
+    int64_t ti = t % j->ntiles, ng = t / j->ntiles, gi = ng % j->group, n = ng / j->group;
+    int64_t p0 = ti * j->tile, pc = IFD_MIN(j->tile, j->L - p0);
+    const float *xg = j->x + (n * j->C + gi * j->Cg) * j->g->in_size; /* [Cg, in...] */
+    float *yg = j->y + (n * j->M + gi * j->Mg) * j->L;                 /* [Mg, L] */
+    const float *wg = j->w + gi * j->Mg * j->K;                        /* [Mg, K] */
+    const float *bm;
+    int64_t ldb;
+    if (j->direct) {
+        bm = xg + p0;
+        ldb = j->L;
+    } else {
+        ifd_conv_im2col(j->g, xg, j->Cg, p0, pc, col); /* [K, pc] */
+        bm = col;
+        ldb = pc;
+    }
+    ifd_sgemm(false, false, j->Mg, pc, j->K, 1.0f, wg, j->K, bm, ldb, 0.0f, yg + p0, j->L,
+              j->gemm_pool);
+    for (int64_t m = 0; m < j->Mg; m++)
+        epilogue(j->act, yg + m * j->L + p0, pc, j->bias ? j->bias[gi * j->Mg + m] : 0.f);
+}
+
+static void conv_worker(void *arg, int64_t begin, int64_t end) {
+    const conv_job *j = arg;
+    for (int64_t wi = begin; wi < end; wi++) {
+        float *col = j->direct ? NULL : j->scratch + wi * j->K * j->tile;
+        int64_t t0 = wi * j->ntasks / j->nworkers, t1 = (wi + 1) * j->ntasks / j->nworkers;
+        for (int64_t t = t0; t < t1; t++) conv_task(j, t, col);
+    }
+}
+
+typedef struct dw_job {
+    const ifd_conv_geom *g;
+    const float *x, *w, *bias;
+    float *y;
+    int64_t C, Mper; /* output channels per input channel (depth multiplier) */
+    const ifd_activation *act;
+} dw_job;
+
+static void dw_worker(void *arg, int64_t begin, int64_t end) {
+    const dw_job *j = arg;
+    int64_t M = j->C * j->Mper;
+    for (int64_t p = begin; p < end; p++) { /* p = n * M + m */
+        int64_t m = p % M, n = p / M, c = m / j->Mper;
+        float *y = j->y + p * j->g->out_size;
+        ifd_conv_depthwise_2d(j->g, j->x + (n * j->C + c) * j->g->in_size, j->w + m * j->g->k_size,
+                              j->bias ? j->bias[m] : 0.f, y);
+        epilogue(j->act, y, j->g->out_size, 0.f);
+    }
+}
+
+/* Shared by Conv and DeformConv: kernel/stride/dilation/pads/auto_pad into a geometry. */
+static ifd_status conv_geometry(const ifd_kernel_ctx *ctx, const ifd_tensor *X,
+                                const ifd_tensor *W, ifd_conv_geom *g) {
+    int nd = X->rank - 2;
+    if (X->rank < 3 || nd > IFD_CONV_MAX_ND)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "input must have rank 3..%d, got %d",
+                                IFD_CONV_MAX_ND + 2, X->rank);
+    if (W->rank != X->rank)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "weight rank %d differs from input rank %d",
+                                W->rank, X->rank);
+    int64_t ks[IFD_CONV_MAX_ND], pads[2 * IFD_CONV_MAX_ND];
+    bool has_k;
+    int auto_pad;
+    ifd_status st;
+    memset(g, 0, sizeof *g);
+    g->nd = nd;
+    if ((st = get_ints(ctx, "kernel_shape", nd, 0, ks, &has_k)) ||
+        (st = get_ints(ctx, "strides", nd, 1, g->s, NULL)) ||
+        (st = get_ints(ctx, "dilations", nd, 1, g->d, NULL)) ||
+        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)) || (st = parse_auto_pad(ctx, &auto_pad)))
+        return st;
+    for (int i = 0; i < nd; i++) {
+        g->k[i] = W->dims[i + 2];
+        if (has_k && ks[i] != g->k[i])
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                    "kernel_shape[%d]=%lld does not match weight dim %lld", i,
+                                    (long long)ks[i], (long long)g->k[i]);
+        g->in[i] = X->dims[i + 2];
+        if (!ifd_conv_out_dim(auto_pad, g->in[i], g->k[i], g->s[i], g->d[i], pads[i],
+                              pads[i + nd], false, &g->out[i], &g->pb[i]))
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                    "invalid window along spatial dim %d (input %lld, kernel "
+                                    "%lld, stride %lld, dilation %lld, pads %lld/%lld)",
+                                    i, (long long)g->in[i], (long long)g->k[i], (long long)g->s[i],
+                                    (long long)g->d[i], (long long)pads[i], (long long)pads[i + nd]);
+    }
+    if (!ifd_conv_geom_finish(g))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "convolution sizes overflow");
+    return IFD_OK;
+}
+
+static ifd_status run_conv(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)))
+        return st;
+    const ifd_tensor *X0 = ctx->inputs[0], *W0 = ctx->inputs[1];
+    const ifd_tensor *B0 = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+    if (W0->dtype != X0->dtype || (B0 && B0->dtype != X0->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "X, W and B must share a type");
+    ifd_conv_geom g;
+    if ((st = conv_geometry(ctx, X0, W0, &g))) return st;
+    int64_t N = X0->dims[0], C = X0->dims[1], M = W0->dims[0], Cg = W0->dims[1];
+    int64_t group = ifd_attr_int(ctx->node, "group", 1);
+    if (group < 1 || Cg * group != C || M % group != 0)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "channels do not match: input %lld, weight %lldx%lld, group %lld",
+                                (long long)C, (long long)M, (long long)Cg, (long long)group);
+    if ((st = check_bias(ctx, B0, M))) return st;
+
+    ifd_tensor tx, tw, tb;
+    const ifd_tensor *X, *W, *B;
+    if ((st = as_f32(ctx, X0, &tx, &X)) || (st = as_f32(ctx, W0, &tw, &W)) ||
+        (st = as_f32(ctx, B0, &tb, &B)))
+        return st;
+
+    int64_t dims[IFD_MAX_RANK];
+    dims[0] = N;
+    dims[1] = M;
+    for (int i = 0; i < g.nd; i++) dims[i + 2] = g.out[i];
+    f32_out out;
+    if ((st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, &out))) return st;
+    if (!out.real || out.real->count == 0) return IFD_OK;
+    const float *x = X->data, *w = W->data, *bias = B ? B->data : NULL;
+    int nthreads = ifd_thread_pool_size(ctx->pool);
+
+    /* Depthwise (optionally with a depth multiplier): direct kernel, 1-D as 2-D with H = 1. */
+    bool small_k = g.nd <= 2 && g.k[0] <= 16 && (g.nd == 1 || g.k[1] <= 16);
+    if (Cg == 1 && group == C && small_k && C > 1) {
+        ifd_conv_geom g2 = g;
+        if (g.nd == 1) {
+            g2.nd = 2;
+            g2.in[1] = g.in[0], g2.out[1] = g.out[0], g2.k[1] = g.k[0];
+            g2.s[1] = g.s[0], g2.d[1] = g.d[0], g2.pb[1] = g.pb[0];
+            g2.in[0] = g2.out[0] = g2.k[0] = g2.s[0] = g2.d[0] = 1;
+            g2.pb[0] = 0;
+        }
+        dw_job j = {&g2, x, w, bias, out.data, C, M / C, ctx->activation};
+        ifd_parallel_for(ctx->pool, N * M, 1, dw_worker, &j);
+        out_end(&out);
+        return IFD_OK;
+    }
+
+    conv_job j;
+    memset(&j, 0, sizeof j);
+    j.g = &g;
+    j.x = x, j.w = w, j.bias = bias, j.y = out.data;
+    j.C = C, j.M = M, j.group = group, j.Cg = Cg, j.Mg = M / group;
+    j.K = Cg * g.k_size;
+    j.L = g.out_size;
+    j.act = ctx->activation;
+    j.direct = true;
+    for (int i = 0; i < g.nd; i++)
+        if (g.k[i] != 1 || g.s[i] != 1 || g.pb[i] != 0 || g.out[i] != g.in[i]) j.direct = false;
+
+    /* Tiles of output positions: sized so the column tile stays in L2, then split further
+     * until every thread gets whole rounds of tasks. */
+    int64_t images = N * group;
+    int64_t tile = j.direct ? j.L : IFD_MAX(16, ((128 * 1024) / IFD_MAX(j.K, 1)) & ~(int64_t)15);
+    if (tile > j.L) tile = j.L;
+    bool task_parallel = false;
+    if (nthreads > 1) {
+        int64_t tiles = (j.L + tile - 1) / tile, total = images * tiles;
+        int64_t rounds = (total + nthreads - 1) / nthreads;
+        int64_t per_img = (rounds * nthreads + images - 1) / images;
+        int64_t t2 = (((j.L + per_img - 1) / per_img) + 15) & ~(int64_t)15;
+        if (t2 < tile) tile = IFD_MAX(t2, 16);
+        if (tile > j.L) tile = j.L;
+        task_parallel = images * ((j.L + tile - 1) / tile) >= nthreads && (tile >= 48 || tile == j.L);
+    }
+    j.tile = tile;
+    j.ntiles = (j.L + tile - 1) / tile;
+    j.ntasks = images * j.ntiles;
+    j.nworkers = task_parallel ? IFD_MIN(nthreads, j.ntasks) : 1;
+    j.gemm_pool = task_parallel ? NULL : ctx->pool;
+    if (!j.direct) {
+        size_t bytes;
+        if (!ifd_mul_size((size_t)j.nworkers * sizeof(float), (size_t)j.K, &bytes) ||
+            !ifd_mul_size(bytes, (size_t)tile, &bytes))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
+        j.scratch = ifd_kernel_scratch(ctx, bytes);
+        if (!j.scratch)
+            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the column buffer");
+    }
+    if (task_parallel)
+        ifd_parallel_for(ctx->pool, j.nworkers, 1, conv_worker, &j);
+    else
+        conv_worker(&j, 0, 1);
+    out_end(&out);
+    return IFD_OK;
+}
+
+/* ---- ConvTranspose ------------------------------------------------------------------------- */
+
+static int64_t floor_div2(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
+typedef struct col2im_job {
+    const ifd_conv_geom *g;
+    const float *col;
+    float *img;
+} col2im_job;
+
+static void col2im_worker(void *arg, int64_t begin, int64_t end) {
+    const col2im_job *j = arg;
+    ifd_conv_col2im(j->g, j->col + begin * j->g->k_size * j->g->out_size, end - begin,
+                    j->img + begin * j->g->in_size);
+}
+
+static ifd_status run_conv_transpose(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)))
+        return st;
+    const ifd_tensor *X0 = ctx->inputs[0], *W0 = ctx->inputs[1];
+    const ifd_tensor *B0 = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+    if (W0->dtype != X0->dtype || (B0 && B0->dtype != X0->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "X, W and B must share a type");
+    int nd = X0->rank - 2;
+    if (X0->rank < 3 || nd > IFD_CONV_MAX_ND || W0->rank != X0->rank)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "input rank %d / weight rank %d unsupported",
+                                X0->rank, W0->rank);
+    int64_t N = X0->dims[0], C = X0->dims[1], Mg = W0->dims[1];
+    int64_t group = ifd_attr_int(ctx->node, "group", 1);
+    if (group < 1 || W0->dims[0] != C || C % group != 0)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "channels do not match: input %lld, weight dim0 %lld, group %lld",
+                                (long long)C, (long long)W0->dims[0], (long long)group);
+    int64_t Cg = C / group, M = Mg * group;
+    if ((st = check_bias(ctx, B0, M))) return st;
+
+    ifd_conv_geom g;
+    memset(&g, 0, sizeof g);
+    g.nd = nd;
+    int64_t ks[IFD_CONV_MAX_ND], pads[2 * IFD_CONV_MAX_ND], opad[IFD_CONV_MAX_ND];
+    int64_t oshape[IFD_MAX_RANK];
+    bool has_k;
+    int auto_pad;
+    if ((st = get_ints(ctx, "kernel_shape", nd, 0, ks, &has_k)) ||
+        (st = get_ints(ctx, "strides", nd, 1, g.s, NULL)) ||
+        (st = get_ints(ctx, "dilations", nd, 1, g.d, NULL)) ||
+        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)) ||
+        (st = get_ints(ctx, "output_padding", nd, 0, opad, NULL)) ||
+        (st = parse_auto_pad(ctx, &auto_pad)))
+        return st;
+    size_t n_os = 0;
+    const int64_t *os = ifd_attr_ints(ctx->node, "output_shape", &n_os);
+    if (os && n_os) {
+        if (n_os != (size_t)nd && n_os != (size_t)nd + 2)
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                    "output_shape has %zu values for %d spatial dims", n_os, nd);
+        memcpy(oshape, os + (n_os - (size_t)nd), sizeof(int64_t) * (size_t)nd);
+    } else
+        os = NULL;
+    for (int i = 0; i < nd; i++) {
+        int64_t k = W0->dims[i + 2], in = X0->dims[i + 2], s = g.s[i], d = g.d[i];
+        if (has_k && ks[i] != k)
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "kernel_shape does not match the weight");
+        if (s < 1 || d < 1 || k < 1 || in < 0 || opad[i] < 0 || pads[i] < 0 || pads[i + nd] < 0 ||
+            k > (INT64_C(1) << 31) || d > (INT64_C(1) << 31) || s > (INT64_C(1) << 31) ||
+            in > (INT64_C(1) << 40))
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                    "invalid kernel/stride/dilation/padding along dim %d", i);
+        /* full = extent of the un-cropped output */
+        int64_t full = s * (in > 0 ? in - 1 : 0) + opad[i] + (k - 1) * d + 1, out, pb;
+        if (os) {
+            out = oshape[i];
+            int64_t total = full - out;
+            if (total < 0) total = 0;
+            pb = auto_pad == 1 ? total / 2 : total - total / 2;
+        } else if (auto_pad == 1 || auto_pad == 2) {
+            out = in * s;
+            int64_t total = full - out;
+            pb = auto_pad == 1 ? floor_div2(total) : total - floor_div2(total);
+        } else if (auto_pad == 3) {
+            out = full;
+            pb = 0;
+        } else {
+            out = full - pads[i] - pads[i + nd];
+            pb = pads[i];
+        }
+        if (out < 0)
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "negative output size along dim %d", i);
+        g.k[i] = k;
+        g.in[i] = out; /* image side: the output */
+        g.out[i] = in; /* column side: the input */
+        g.pb[i] = pb;
+    }
+    if (!ifd_conv_geom_finish(&g))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "convolution sizes overflow");
+
+    ifd_tensor tx, tw, tb;
+    const ifd_tensor *X, *W, *B;
+    if ((st = as_f32(ctx, X0, &tx, &X)) || (st = as_f32(ctx, W0, &tw, &W)) ||
+        (st = as_f32(ctx, B0, &tb, &B)))
+        return st;
+    int64_t dims[IFD_MAX_RANK];
+    dims[0] = N;
+    dims[1] = M;
+    for (int i = 0; i < nd; i++) dims[i + 2] = g.in[i];
+    f32_out out;
+    if ((st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, &out))) return st;
+    if (!out.real || out.real->count == 0) return IFD_OK;
+
+    int64_t rows = Mg * g.k_size, Lin = g.out_size, Lout = g.in_size;
+    size_t bytes;
+    if (!ifd_mul_size((size_t)rows * sizeof(float), (size_t)(Lin ? Lin : 1), &bytes))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
+    float *col = ifd_kernel_scratch(ctx, bytes);
+    if (!col) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the column buffer");
+    const float *x = X->data, *w = W->data, *bias = B ? B->data : NULL;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            float *y = out.data + (n * M + gi * Mg) * Lout; /* [Mg, out...] */
+            for (int64_t m = 0; m < Mg; m++) {
+                float b = bias ? bias[gi * Mg + m] : 0.f;
+                for (int64_t p = 0; p < Lout; p++) y[m * Lout + p] = b;
+            }
+            if (Lin == 0 || Cg == 0) continue;
+            /* col[Mg*kprod, Lin] = W_g^T [Mg*kprod, Cg] * X_g [Cg, Lin] */
+            ifd_sgemm(true, false, rows, Lin, Cg, 1.0f, w + gi * Cg * rows, rows,
+                      x + (n * C + gi * Cg) * Lin, Lin, 0.0f, col, Lin, ctx->pool);
+            col2im_job cj = {&g, col, y};
+            ifd_parallel_for(ctx->pool, Mg, 1, col2im_worker, &cj);
+        }
+    out_end(&out);
+    return IFD_OK;
+}
+
+/* ---- DeformConv (2-D) ---------------------------------------------------------------------- */
+
+typedef struct deform_job {
+    const ifd_conv_geom *g;
+    const float *x;      /* [Cg, H, W] of this image and group */
+    const float *offset; /* [offset_group, kh, kw, 2, OH, OW] of this image */
+    const float *mask;   /* [offset_group, kh, kw, OH, OW] of this image, or NULL */
+    float *col;          /* [Cg*kh*kw, OH*OW] */
+    int64_t c0, per_og;  /* global channel of the group's first channel; channels per offset group */
+} deform_job;
+
+static float bilinear_zero(const float *img, int64_t H, int64_t W, float h, float w) {
+    if (!(h > -1.f && h < (float)H && w > -1.f && w < (float)W)) return 0.f;
+    float hf = floorf(h), wf = floorf(w);
+    int64_t h0 = (int64_t)hf, w0 = (int64_t)wf;
+    float lh = h - hf, lw = w - wf, v = 0.f;
+    if (h0 >= 0 && w0 >= 0) v += (1 - lh) * (1 - lw) * img[h0 * W + w0];
+    if (h0 >= 0 && w0 + 1 < W) v += (1 - lh) * lw * img[h0 * W + w0 + 1];
+    if (h0 + 1 < H && w0 >= 0) v += lh * (1 - lw) * img[(h0 + 1) * W + w0];
+    if (h0 + 1 < H && w0 + 1 < W) v += lh * lw * img[(h0 + 1) * W + w0 + 1];
+    return v;
+}
+
+static void deform_worker(void *arg, int64_t begin, int64_t end) {
+    const deform_job *j = arg;
+    const ifd_conv_geom *g = j->g;
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1], KH = g->k[0],
+            KW = g->k[1], L = OH * OW, kk = KH * KW;
+    for (int64_t c = begin; c < end; c++) {
+        int64_t og = (j->c0 + c) / j->per_og;
+        const float *img = j->x + c * H * W;
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) {
+                int64_t ki = kh * KW + kw;
+                float *dst = j->col + (c * kk + ki) * L;
+                const float *offh = j->offset + ((og * kk + ki) * 2) * L, *offw = offh + L;
+                const float *mk = j->mask ? j->mask + (og * kk + ki) * L : NULL;
+                for (int64_t oh = 0; oh < OH; oh++)
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        int64_t p = oh * OW + ow;
+                        float h = (float)(oh * g->s[0] - g->pb[0] + kh * g->d[0]) + offh[p];
+                        float w = (float)(ow * g->s[1] - g->pb[1] + kw * g->d[1]) + offw[p];
+                        float v = bilinear_zero(img, H, W, h, w);
+                        dst[p] = mk ? v * mk[p] : v;
+                    }
+            }
+    }
+}
+
+static ifd_status run_deform_conv(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)) ||
+        (st = ifd_kernel_require_input(ctx, 2)))
+        return st;
+    const ifd_tensor *X0 = ctx->inputs[0], *W0 = ctx->inputs[1], *O0 = ctx->inputs[2];
+    const ifd_tensor *B0 = ctx->n_inputs > 3 ? ctx->inputs[3] : NULL;
+    const ifd_tensor *K0 = ctx->n_inputs > 4 ? ctx->inputs[4] : NULL;
+    if (X0->rank != 4)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "only 2-D DeformConv is supported");
+    ifd_conv_geom g;
+    if ((st = conv_geometry(ctx, X0, W0, &g))) return st;
+    int64_t N = X0->dims[0], C = X0->dims[1], M = W0->dims[0], Cg = W0->dims[1];
+    int64_t group = ifd_attr_int(ctx->node, "group", 1);
+    int64_t ogroups = ifd_attr_int(ctx->node, "offset_group", 1);
+    if (group < 1 || Cg * group != C || M % group != 0 || ogroups < 1 || C % ogroups != 0)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "channel counts do not match group/offset_group");
+    if ((st = check_bias(ctx, B0, M))) return st;
+    int64_t kk = g.k_size;
+    if (O0->rank != 4 || O0->dims[0] != N || O0->dims[1] != ogroups * kk * 2 ||
+        O0->dims[2] != g.out[0] || O0->dims[3] != g.out[1])
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "offset shape does not match the output");
+    if (K0 && (K0->rank != 4 || K0->dims[0] != N || K0->dims[1] != ogroups * kk ||
+               K0->dims[2] != g.out[0] || K0->dims[3] != g.out[1]))
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "mask shape does not match the output");
+    ifd_tensor tx, tw, tb, to, tk;
+    const ifd_tensor *X, *W, *B, *O, *K;
+    if ((st = as_f32(ctx, X0, &tx, &X)) || (st = as_f32(ctx, W0, &tw, &W)) ||
+        (st = as_f32(ctx, B0, &tb, &B)) || (st = as_f32(ctx, O0, &to, &O)) ||
+        (st = as_f32(ctx, K0, &tk, &K)))
+        return st;
+    int64_t dims[4] = {N, M, g.out[0], g.out[1]};
+    f32_out out;
+    if ((st = out_begin(ctx, 0, X0->dtype, 4, dims, &out))) return st;
+    if (!out.real || out.real->count == 0) return IFD_OK;
+    int64_t L = g.out_size, Kdim = Cg * kk, Mg = M / group;
+    size_t bytes;
+    if (!ifd_mul_size((size_t)Kdim * sizeof(float), (size_t)L, &bytes))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
+    float *col = ifd_kernel_scratch(ctx, bytes);
+    if (!col) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the column buffer");
+    const float *x = X->data, *w = W->data, *bias = B ? B->data : NULL;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            deform_job j = {&g, x + (n * C + gi * Cg) * g.in_size,
+                            (const float *)O->data + n * ogroups * kk * 2 * L,
+                            K ? (const float *)K->data + n * ogroups * kk * L : NULL, col,
+                            gi * Cg, C / ogroups};
+            ifd_parallel_for(ctx->pool, Cg, 1, deform_worker, &j);
+            float *y = out.data + (n * M + gi * Mg) * L;
+            ifd_sgemm(false, false, Mg, L, Kdim, 1.0f, w + gi * Mg * Kdim, Kdim, col, L, 0.0f, y, L,
+                      ctx->pool);
+            if (bias)
+                for (int64_t m = 0; m < Mg; m++)
+                    ifd_conv_bias_clamp(y + m * L, L, bias[gi * Mg + m], -INFINITY, INFINITY);
+        }
+    out_end(&out);
+    return IFD_OK;
+}
+
+const ifd_op_def ifd_ops_conv[] = {
+    {"", "Conv", 1, run_conv, NULL, NULL, IFD_OP_FUSES_ACTIVATION},
+    {"", "ConvTranspose", 1, run_conv_transpose, NULL, NULL, 0},
+    {"", "DeformConv", 19, run_deform_conv, NULL, NULL, 0},
+    {0},
+};

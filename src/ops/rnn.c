@@ -1,0 +1,6 @@
+/* Operator family: rnn. */
+#include "ops/op.h"
+
+const ifd_op_def ifd_ops_rnn[] = {
+    {0},
+};
