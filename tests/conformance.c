@@ -391,7 +391,8 @@ static void run_case_isolated(const case_info *c, const options *o, char *out, s
         ssize_t w = write(fds[1], buf, strlen(buf));
         (void)w;
         close(fds[1]);
-        _exit(0);
+        /* exit(), not _exit(): LeakSanitizer checks at exit in sanitizer builds */
+        exit(0);
     }
     close(fds[1]);
     size_t len = 0;
@@ -405,6 +406,12 @@ static void run_case_isolated(const case_info *c, const options *o, char *out, s
     close(fds[0]);
     int status = 0;
     waitpid(pid, &status, 0);
+    if (len > 0 && !strcmp(out, "PASS") && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        snprintf(out, out_size, "FAIL passed, but the process then %s %d (leak or sanitizer report)",
+                 WIFSIGNALED(status) ? "died with signal" : "exited with status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        return;
+    }
     if (len == 0) {
         if (WIFSIGNALED(status))
             snprintf(out, out_size, "FAIL crashed with signal %d%s", WTERMSIG(status),

@@ -3,9 +3,13 @@
 #include "onnx/onnx_internal.h"
 #include "ops/op.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Messages may nest: Model > Graph > (Node > Attribute > Graph) per subgraph level, plus tensor,
  * type and function messages below a graph. */
@@ -540,17 +544,17 @@ static ifd_status build_graph(loader *L, gbuild *parent, const Onnx__GraphProto 
             goto out;
         }
         snprintf(what, sizeof what, "initializer '%s'", name);
-        st = sparse ? ifd_onnx_tensor_from_sparse(sp, L->base_dir, what, &t)
-                    : ifd_onnx_tensor_from_proto(tp, L->base_dir, what, &t);
+        /* The main graph's initializers are decoded once: adopt protobuf-c's copy of the
+         * bytes (peak memory ~1x the weights). Subgraphs may be built more than once (a
+         * function body's graph attribute inlined twice), so they copy. */
+        if (sparse)
+            st = ifd_onnx_tensor_from_sparse(sp, L->base_dir, what, &t);
+        else if (depth == 0)
+            st = ifd_onnx_tensor_take_proto((Onnx__TensorProto *)tp, L->base_dir, what, &t);
+        else
+            st = ifd_onnx_tensor_from_proto(tp, L->base_dir, what, &t);
         if (st) goto out;
         if ((st = model_add_tensor(m, t))) goto out;
-        if (!sparse && tp->has_raw_data && tp->raw_data.data && depth == 0) {
-            /* The bytes now live in t: drop protobuf-c's copy early to cap peak memory. */
-            Onnx__TensorProto *mtp = (Onnx__TensorProto *)tp;
-            ifd_free(mtp->raw_data.data);
-            mtp->raw_data.data = NULL;
-            mtp->raw_data.len = 0;
-        }
         if ((st = gb_add(L, &b, name, IFD_VALUE_INITIALIZER, &idx))) goto out;
         ifd_value *v = &b.values[idx];
         v->constant = t;
@@ -839,6 +843,10 @@ static ifd_status build_model(loader *L) {
                              "model imports opset %lld of the default domain; supported: 1 to %d",
                              (long long)ver, IFD_MAX_OPSET);
     }
+    if (m->n_opsets == 0 && m->ir_version >= 3)
+        return ifd_error(IFD_ERR_CORRUPT_MODEL,
+                         "model (IR version %lld) imports no opset (opset_import is empty)",
+                         (long long)m->ir_version);
     if (!mp->graph) return ifd_error(IFD_ERR_CORRUPT_MODEL, "model has no graph");
     st = build_graph(L, NULL, mp->graph, 0, &m->graph);
     if (st) return st;
@@ -896,22 +904,45 @@ ifd_status ifd_model_load_memory(const void *data, size_t size, const char *base
 }
 
 ifd_status ifd_model_load_file(const char *path, ifd_model **out) {
-    void *data = NULL;
+    void *data = NULL, *map = MAP_FAILED;
     size_t size = 0;
     char *dir = NULL;
+    ifd_status st;
     if (!out || !path) return ifd_error(IFD_ERR_INVALID_ARGUMENT, "path or out is NULL");
     *out = NULL;
-    ifd_status st = ifd_read_file(path, IFD_MAX_MODEL_BYTES, &data, &size);
-    if (st) return st;
+    /* Map regular files (the page cache holds the bytes, not our heap); read anything else. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
+        if ((uint64_t)sb.st_size > IFD_MAX_MODEL_BYTES) {
+            close(fd);
+            return ifd_error(IFD_ERR_TOO_BIG, "'%s' is %lld bytes; the limit is %zu", path,
+                             (long long)sb.st_size, IFD_MAX_MODEL_BYTES);
+        }
+        size = (size_t)sb.st_size;
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    if (fd >= 0) close(fd);
+    if (map == MAP_FAILED) {
+        st = ifd_read_file(path, IFD_MAX_MODEL_BYTES, &data, &size);
+        if (st) return st;
+    }
     const char *slash = strrchr(path, '/');
     dir = slash ? ifd_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : ifd_strdup(".");
     if (!dir) {
         st = oom();
         goto out;
     }
-    st = load_impl(data, size, dir, &data, out);
+    if (map != MAP_FAILED) {
+        st = load_impl(map, size, dir, NULL, out);
+        munmap(map, size);
+        map = MAP_FAILED;
+    } else {
+        st = load_impl(data, size, dir, &data, out);
+    }
     if (st) ifd_error_prefix(st, "'%s'", path);
 out:
+    if (map != MAP_FAILED) munmap(map, size);
     ifd_free(dir);
     ifd_free(data);
     return st;

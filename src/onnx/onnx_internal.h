@@ -24,6 +24,10 @@ ifd_status ifd_pb_check_nesting(const void *data, size_t size,
  * what: names the tensor in error messages ("initializer 'w'"). */
 ifd_status ifd_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *base_dir,
                                       const char *what, ifd_tensor **out);
+/* Same, but may take over tp's raw_data buffer instead of copying it (tp must not be decoded
+ * again). */
+ifd_status ifd_onnx_tensor_take_proto(Onnx__TensorProto *tp, const char *base_dir,
+                                      const char *what, ifd_tensor **out);
 /* SparseTensorProto -> new dense tensor. */
 ifd_status ifd_onnx_tensor_from_sparse(const Onnx__SparseTensorProto *sp, const char *base_dir,
                                        const char *what, ifd_tensor **out);

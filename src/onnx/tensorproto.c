@@ -254,8 +254,10 @@ out:
 
 /* ---- decoding ------------------------------------------------------------------------------ */
 
-ifd_status ifd_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *base_dir,
-                                      const char *what, ifd_tensor **out) {
+/* steal: adopt protobuf-c's raw_data buffer (same accounted, 64-byte aligned allocator) instead
+ * of copying it; tp->raw_data is then emptied. */
+static ifd_status decode(Onnx__TensorProto *tp, bool steal, const char *base_dir,
+                         const char *what, ifd_tensor **out) {
     ifd_tensor *t = NULL;
     uint8_t *packed_tmp = NULL;
     ifd_status st = IFD_OK;
@@ -326,6 +328,24 @@ ifd_status ifd_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *b
                          ifd_dtype_name(dt), want);
     }
 
+    if (steal && !external && tp->has_raw_data && !subbyte && tp->raw_data.data &&
+        tp->raw_data.len == nbytes) {
+        t = ifd_calloc(1, sizeof *t);
+        if (!t) return ifd_error(IFD_ERR_NO_MEMORY, "%s: out of memory", what);
+        if ((st = ifd_tensor_set_shape(t, dt, (int)tp->n_dims, dims))) {
+            ifd_free(t);
+            return ifd_error_prefix(st, "%s", what);
+        }
+        t->data = tp->raw_data.data;
+        t->owns_data = true;
+        tp->raw_data.data = NULL;
+        tp->raw_data.len = 0;
+        tp->has_raw_data = 0;
+        if (dt == IFD_DTYPE_BOOL)
+            for (int64_t i = 0; i < count; i++) ((uint8_t *)t->data)[i] = ((uint8_t *)t->data)[i] != 0;
+        *out = t;
+        return IFD_OK;
+    }
     st = ifd_tensor_create(dt, (int)tp->n_dims, dims, &t);
     if (st) return ifd_error_prefix(st, "%s", what);
     uint8_t *dst = t->data;
@@ -402,6 +422,16 @@ fail:
     ifd_free(packed_tmp);
     ifd_tensor_free(t);
     return st;
+}
+
+ifd_status ifd_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *base_dir,
+                                      const char *what, ifd_tensor **out) {
+    return decode((Onnx__TensorProto *)tp, false, base_dir, what, out);
+}
+
+ifd_status ifd_onnx_tensor_take_proto(Onnx__TensorProto *tp, const char *base_dir,
+                                      const char *what, ifd_tensor **out) {
+    return decode(tp, true, base_dir, what, out);
 }
 
 ifd_status ifd_onnx_tensor_from_sparse(const Onnx__SparseTensorProto *sp, const char *base_dir,
@@ -509,7 +539,7 @@ static ifd_status tensor_from_bytes(const void *data, size_t size, const char *b
                              "%s holds a sequence, map or optional value, not a tensor", what);
         return ifd_error(IFD_ERR_CORRUPT_MODEL, "%s is not a valid TensorProto", what);
     }
-    st = ifd_onnx_tensor_from_proto(tp, base_dir, what, out);
+    st = ifd_onnx_tensor_take_proto(tp, base_dir, what, out);
     if (st && st != IFD_ERR_NO_MEMORY && looks_like_non_tensor(data, size))
         st = ifd_error(IFD_ERR_UNSUPPORTED,
                        "%s holds a sequence, map or optional value, not a tensor", what);

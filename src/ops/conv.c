@@ -53,8 +53,29 @@ static bool is_convertible_float(ifd_dtype t) {
            t == IFD_DTYPE_BFLOAT16;
 }
 
-/* A float32 view of t: t itself, or a converted copy in scratch described by *tmp. */
-static ifd_status as_f32(ifd_kernel_ctx *ctx, const ifd_tensor *t, ifd_tensor *tmp,
+/* Scratch is one block per kernel call: carve n aligned pieces (NULL for size 0) from it. */
+static ifd_status scratch_multi(ifd_kernel_ctx *ctx, int n, const size_t *sizes, void **ptrs) {
+    size_t total = 0, offs[8];
+    for (int i = 0; i < n; i++) {
+        size_t off = (total + 63) & ~(size_t)63;
+        if (off < total || !ifd_add_size(off, sizes[i], &total))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch buffers too large");
+        offs[i] = off;
+    }
+    char *base = total ? ifd_kernel_scratch(ctx, total) : NULL;
+    if (total && !base)
+        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for %zu scratch bytes", total);
+    for (int i = 0; i < n; i++) ptrs[i] = sizes[i] ? base + offs[i] : NULL;
+    return IFD_OK;
+}
+
+/* Bytes a float32 copy of t needs (0 when t is absent or already float). */
+static size_t f32_bytes(const ifd_tensor *t) {
+    return t && t->dtype != IFD_DTYPE_FLOAT ? (size_t)t->count * sizeof(float) : 0;
+}
+
+/* A float32 view of t: t itself, or a converted copy in buf described by *tmp. */
+static ifd_status as_f32(ifd_kernel_ctx *ctx, const ifd_tensor *t, ifd_tensor *tmp, void *buf,
                          const ifd_tensor **out) {
     if (!t || t->dtype == IFD_DTYPE_FLOAT) {
         *out = t;
@@ -66,11 +87,21 @@ static ifd_status as_f32(ifd_kernel_ctx *ctx, const ifd_tensor *t, ifd_tensor *t
     tmp->dtype = IFD_DTYPE_FLOAT;
     tmp->nbytes = (size_t)t->count * sizeof(float);
     tmp->owns_data = false;
-    float *d = ifd_kernel_scratch(ctx, tmp->nbytes ? tmp->nbytes : 1);
-    if (!d) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory converting an input");
+    float *d = buf;
     for (int64_t i = 0; i < t->count; i++) d[i] = (float)ifd_tensor_get_f64(t, i);
     tmp->data = d;
     *out = tmp;
+    return IFD_OK;
+}
+
+/* Bytes of a float32 staging output for dtype and dims (0 when the output is float). */
+static ifd_status out_bytes(const ifd_kernel_ctx *ctx, ifd_dtype dtype, int rank,
+                            const int64_t *dims, size_t *bytes) {
+    int64_t n;
+    *bytes = 0;
+    if (ifd_shape_count(rank, dims, &n) || !ifd_mul_size((size_t)n, sizeof(float), bytes))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "output too large");
+    if (dtype == IFD_DTYPE_FLOAT) *bytes = 0;
     return IFD_OK;
 }
 
@@ -81,17 +112,12 @@ typedef struct f32_out {
 } f32_out;
 
 static ifd_status out_begin(ifd_kernel_ctx *ctx, int index, ifd_dtype dtype, int rank,
-                            const int64_t *dims, f32_out *o) {
+                            const int64_t *dims, void *staging, f32_out *o) {
     ifd_status st = ifd_kernel_output(ctx, index, dtype, rank, dims, &o->real);
     if (st) return st;
     o->data = NULL;
     if (!o->real) return IFD_OK;
-    if (dtype == IFD_DTYPE_FLOAT) {
-        o->data = o->real->data;
-        return IFD_OK;
-    }
-    o->data = ifd_kernel_scratch(ctx, o->real->count ? (size_t)o->real->count * sizeof(float) : 1);
-    if (!o->data) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the output");
+    o->data = dtype == IFD_DTYPE_FLOAT ? o->real->data : staging;
     return IFD_OK;
 }
 
@@ -208,7 +234,7 @@ static ifd_status conv_geometry(const ifd_kernel_ctx *ctx, const ifd_tensor *X,
                                 W->rank, X->rank);
     int64_t ks[IFD_CONV_MAX_ND], pads[2 * IFD_CONV_MAX_ND];
     bool has_k;
-    int auto_pad;
+    int auto_pad = 0;
     ifd_status st;
     memset(g, 0, sizeof *g);
     g->nd = nd;
@@ -255,20 +281,13 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
                                 (long long)C, (long long)M, (long long)Cg, (long long)group);
     if ((st = check_bias(ctx, B0, M))) return st;
 
-    ifd_tensor tx, tw, tb;
-    const ifd_tensor *X, *W, *B;
-    if ((st = as_f32(ctx, X0, &tx, &X)) || (st = as_f32(ctx, W0, &tw, &W)) ||
-        (st = as_f32(ctx, B0, &tb, &B)))
-        return st;
-
     int64_t dims[IFD_MAX_RANK];
     dims[0] = N;
     dims[1] = M;
     for (int i = 0; i < g.nd; i++) dims[i + 2] = g.out[i];
-    f32_out out;
-    if ((st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, &out))) return st;
-    if (!out.real || out.real->count == 0) return IFD_OK;
-    const float *x = X->data, *w = W->data, *bias = B ? B->data : NULL;
+    size_t sizes[5] = {f32_bytes(X0), f32_bytes(W0), f32_bytes(B0), 0, 0};
+    void *bufs[5];
+    if ((st = out_bytes(ctx, X0->dtype, X0->rank, dims, &sizes[3]))) return st;
     int nthreads = ifd_thread_pool_size(ctx->pool);
 
     /* Depthwise (optionally with a depth multiplier): direct kernel, 1-D as 2-D with H = 1. */
@@ -282,7 +301,16 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
             g2.in[0] = g2.out[0] = g2.k[0] = g2.s[0] = g2.d[0] = 1;
             g2.pb[0] = 0;
         }
-        dw_job j = {&g2, x, w, bias, out.data, C, M / C, ctx->activation};
+        if ((st = scratch_multi(ctx, 4, sizes, bufs))) return st;
+        ifd_tensor tx, tw, tb;
+        const ifd_tensor *X, *W, *B;
+        f32_out out;
+        if ((st = as_f32(ctx, X0, &tx, bufs[0], &X)) || (st = as_f32(ctx, W0, &tw, bufs[1], &W)) ||
+            (st = as_f32(ctx, B0, &tb, bufs[2], &B)) ||
+            (st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, bufs[3], &out)))
+            return st;
+        if (!out.real || out.real->count == 0) return IFD_OK;
+        dw_job j = {&g2, X->data, W->data, B ? B->data : NULL, out.data, C, M / C, ctx->activation};
         ifd_parallel_for(ctx->pool, N * M, 1, dw_worker, &j);
         out_end(&out);
         return IFD_OK;
@@ -291,7 +319,6 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     conv_job j;
     memset(&j, 0, sizeof j);
     j.g = &g;
-    j.x = x, j.w = w, j.bias = bias, j.y = out.data;
     j.C = C, j.M = M, j.group = group, j.Cg = Cg, j.Mg = M / group;
     j.K = Cg * g.k_size;
     j.L = g.out_size;
@@ -320,15 +347,21 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     j.ntasks = images * j.ntiles;
     j.nworkers = task_parallel ? IFD_MIN(nthreads, j.ntasks) : 1;
     j.gemm_pool = task_parallel ? NULL : ctx->pool;
-    if (!j.direct) {
-        size_t bytes;
-        if (!ifd_mul_size((size_t)j.nworkers * sizeof(float), (size_t)j.K, &bytes) ||
-            !ifd_mul_size(bytes, (size_t)tile, &bytes))
-            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
-        j.scratch = ifd_kernel_scratch(ctx, bytes);
-        if (!j.scratch)
-            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the column buffer");
-    }
+    if (!j.direct &&
+        (!ifd_mul_size((size_t)j.nworkers * sizeof(float), (size_t)j.K, &sizes[4]) ||
+         !ifd_mul_size(sizes[4], (size_t)tile, &sizes[4])))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
+    if ((st = scratch_multi(ctx, 5, sizes, bufs))) return st;
+    ifd_tensor tx, tw, tb;
+    const ifd_tensor *X, *W, *B;
+    f32_out out;
+    if ((st = as_f32(ctx, X0, &tx, bufs[0], &X)) || (st = as_f32(ctx, W0, &tw, bufs[1], &W)) ||
+        (st = as_f32(ctx, B0, &tb, bufs[2], &B)) ||
+        (st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, bufs[3], &out)))
+        return st;
+    if (!out.real || out.real->count == 0) return IFD_OK;
+    j.x = X->data, j.w = W->data, j.bias = B ? B->data : NULL, j.y = out.data;
+    j.scratch = bufs[4];
     if (task_parallel)
         ifd_parallel_for(ctx->pool, j.nworkers, 1, conv_worker, &j);
     else
@@ -380,7 +413,7 @@ static ifd_status run_conv_transpose(ifd_kernel_ctx *ctx) {
     int64_t ks[IFD_CONV_MAX_ND], pads[2 * IFD_CONV_MAX_ND], opad[IFD_CONV_MAX_ND];
     int64_t oshape[IFD_MAX_RANK];
     bool has_k;
-    int auto_pad;
+    int auto_pad = 0;
     if ((st = get_ints(ctx, "kernel_shape", nd, 0, ks, &has_k)) ||
         (st = get_ints(ctx, "strides", nd, 1, g.s, NULL)) ||
         (st = get_ints(ctx, "dilations", nd, 1, g.d, NULL)) ||
@@ -434,25 +467,26 @@ static ifd_status run_conv_transpose(ifd_kernel_ctx *ctx) {
     if (!ifd_conv_geom_finish(&g))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "convolution sizes overflow");
 
-    ifd_tensor tx, tw, tb;
-    const ifd_tensor *X, *W, *B;
-    if ((st = as_f32(ctx, X0, &tx, &X)) || (st = as_f32(ctx, W0, &tw, &W)) ||
-        (st = as_f32(ctx, B0, &tb, &B)))
-        return st;
     int64_t dims[IFD_MAX_RANK];
     dims[0] = N;
     dims[1] = M;
     for (int i = 0; i < nd; i++) dims[i + 2] = g.in[i];
-    f32_out out;
-    if ((st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, &out))) return st;
-    if (!out.real || out.real->count == 0) return IFD_OK;
-
     int64_t rows = Mg * g.k_size, Lin = g.out_size, Lout = g.in_size;
-    size_t bytes;
-    if (!ifd_mul_size((size_t)rows * sizeof(float), (size_t)(Lin ? Lin : 1), &bytes))
+    size_t sizes[5] = {f32_bytes(X0), f32_bytes(W0), f32_bytes(B0), 0, 0};
+    void *bufs[5];
+    if ((st = out_bytes(ctx, X0->dtype, X0->rank, dims, &sizes[3]))) return st;
+    if (!ifd_mul_size((size_t)rows * sizeof(float), (size_t)Lin, &sizes[4]))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
-    float *col = ifd_kernel_scratch(ctx, bytes);
-    if (!col) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the column buffer");
+    if ((st = scratch_multi(ctx, 5, sizes, bufs))) return st;
+    ifd_tensor tx, tw, tb;
+    const ifd_tensor *X, *W, *B;
+    f32_out out;
+    if ((st = as_f32(ctx, X0, &tx, bufs[0], &X)) || (st = as_f32(ctx, W0, &tw, bufs[1], &W)) ||
+        (st = as_f32(ctx, B0, &tb, bufs[2], &B)) ||
+        (st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, bufs[3], &out)))
+        return st;
+    if (!out.real || out.real->count == 0) return IFD_OK;
+    float *col = bufs[4];
     const float *x = X->data, *w = W->data, *bias = B ? B->data : NULL;
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
@@ -546,22 +580,24 @@ static ifd_status run_deform_conv(ifd_kernel_ctx *ctx) {
     if (K0 && (K0->rank != 4 || K0->dims[0] != N || K0->dims[1] != ogroups * kk ||
                K0->dims[2] != g.out[0] || K0->dims[3] != g.out[1]))
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "mask shape does not match the output");
+    int64_t dims[4] = {N, M, g.out[0], g.out[1]};
+    int64_t L = g.out_size, Kdim = Cg * kk, Mg = M / group;
+    size_t sizes[7] = {f32_bytes(X0), f32_bytes(W0), f32_bytes(B0), f32_bytes(O0), f32_bytes(K0), 0, 0};
+    void *bufs[7];
+    if ((st = out_bytes(ctx, X0->dtype, 4, dims, &sizes[5]))) return st;
+    if (!ifd_mul_size((size_t)Kdim * sizeof(float), (size_t)L, &sizes[6]))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
+    if ((st = scratch_multi(ctx, 7, sizes, bufs))) return st;
     ifd_tensor tx, tw, tb, to, tk;
     const ifd_tensor *X, *W, *B, *O, *K;
-    if ((st = as_f32(ctx, X0, &tx, &X)) || (st = as_f32(ctx, W0, &tw, &W)) ||
-        (st = as_f32(ctx, B0, &tb, &B)) || (st = as_f32(ctx, O0, &to, &O)) ||
-        (st = as_f32(ctx, K0, &tk, &K)))
-        return st;
-    int64_t dims[4] = {N, M, g.out[0], g.out[1]};
     f32_out out;
-    if ((st = out_begin(ctx, 0, X0->dtype, 4, dims, &out))) return st;
+    if ((st = as_f32(ctx, X0, &tx, bufs[0], &X)) || (st = as_f32(ctx, W0, &tw, bufs[1], &W)) ||
+        (st = as_f32(ctx, B0, &tb, bufs[2], &B)) || (st = as_f32(ctx, O0, &to, bufs[3], &O)) ||
+        (st = as_f32(ctx, K0, &tk, bufs[4], &K)) ||
+        (st = out_begin(ctx, 0, X0->dtype, 4, dims, bufs[5], &out)))
+        return st;
     if (!out.real || out.real->count == 0) return IFD_OK;
-    int64_t L = g.out_size, Kdim = Cg * kk, Mg = M / group;
-    size_t bytes;
-    if (!ifd_mul_size((size_t)Kdim * sizeof(float), (size_t)L, &bytes))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
-    float *col = ifd_kernel_scratch(ctx, bytes);
-    if (!col) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the column buffer");
+    float *col = bufs[6];
     const float *x = X->data, *w = W->data, *bias = B ? B->data : NULL;
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {

@@ -1,6 +1,799 @@
-/* Operator family: normalization. */
+/* Operator family: normalization (BatchNormalization, InstanceNormalization,
+ * LayerNormalization, GroupNormalization, RMSNormalization, LRN, MeanVarianceNormalization,
+ * LpNormalization).
+ *
+ * All kernels compute in float: float16/bfloat16/double inputs are widened into scratch and
+ * the result narrowed back (the statistics are float either way, as with stash_type = 1).
+ * Row statistics use AVX2 with scalar fallbacks; work is split over rows/planes. */
 #include "ops/op.h"
 
+#include "kernels/vecmath.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define NM_X86 1
+#else
+#define NM_X86 0
+#endif
+
+static bool nm_have_avx2(void) {
+#if NM_X86
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+/* ---- AVX2 row primitives ---------------------------------------------------------------- */
+#if NM_X86
+#define NM_AVX2 __attribute__((target("avx2,fma")))
+
+NM_AVX2 static inline float nm_hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+/* sum of (x - c)^2 when sq, else sum of x. */
+NM_AVX2 static float nm_sum_avx2(const float *x, int64_t n, bool sq, float c) {
+    __m256 a = _mm256_setzero_ps(), b = a, d = a, e = a, vc = _mm256_set1_ps(c);
+    int64_t i = 0;
+    if (sq) {
+        for (; i + 32 <= n; i += 32) {
+            __m256 u = _mm256_sub_ps(_mm256_loadu_ps(x + i), vc);
+            __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vc);
+            __m256 w = _mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vc);
+            __m256 z = _mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vc);
+            a = _mm256_fmadd_ps(u, u, a);
+            b = _mm256_fmadd_ps(v, v, b);
+            d = _mm256_fmadd_ps(w, w, d);
+            e = _mm256_fmadd_ps(z, z, e);
+        }
+        for (; i + 8 <= n; i += 8) {
+            __m256 u = _mm256_sub_ps(_mm256_loadu_ps(x + i), vc);
+            a = _mm256_fmadd_ps(u, u, a);
+        }
+    } else {
+        for (; i + 32 <= n; i += 32) {
+            a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+            b = _mm256_add_ps(b, _mm256_loadu_ps(x + i + 8));
+            d = _mm256_add_ps(d, _mm256_loadu_ps(x + i + 16));
+            e = _mm256_add_ps(e, _mm256_loadu_ps(x + i + 24));
+        }
+        for (; i + 8 <= n; i += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+    }
+    float s = nm_hsum256(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(d, e)));
+    for (; i < n; i++) s += sq ? (x[i] - c) * (x[i] - c) : x[i];
+    return s;
+}
+
+/* y = (x - m) * k * (scale ? scale[i] : 1) + (bias ? bias[i] : b0). */
+NM_AVX2 static void nm_apply_avx2(const float *x, float *y, int64_t n, float m, float k,
+                                  const float *scale, const float *bias, float b0) {
+    __m256 vm = _mm256_set1_ps(m), vk = _mm256_set1_ps(k), vb = _mm256_set1_ps(b0);
+    int64_t i = 0;
+    if (scale) {
+        for (; i + 8 <= n; i += 8) {
+            __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vk);
+            __m256 bb = bias ? _mm256_loadu_ps(bias + i) : vb;
+            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(scale + i), bb));
+        }
+    } else {
+        /* (x - m) * k + b == x * k + (b - m * k) */
+        __m256 vc = _mm256_set1_ps(b0 - m * k);
+        for (; i + 8 <= n; i += 8) {
+            __m256 bb = bias ? _mm256_sub_ps(_mm256_loadu_ps(bias + i), _mm256_set1_ps(m * k)) : vc;
+            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), vk, bb));
+        }
+    }
+    for (; i < n; i++) {
+        float t = (x[i] - m) * k;
+        y[i] = t * (scale ? scale[i] : 1.0f) + (bias ? bias[i] : b0);
+    }
+}
+#endif
+
+static float nm_sum(bool avx2, const float *x, int64_t n, bool sq, float c) {
+#if NM_X86
+    if (avx2) return nm_sum_avx2(x, n, sq, c);
+#endif
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += sq ? (x[i] - c) * (x[i] - c) : x[i];
+    return s;
+}
+
+static void nm_apply(bool avx2, const float *x, float *y, int64_t n, float m, float k,
+                     const float *scale, const float *bias, float b0) {
+#if NM_X86
+    if (avx2) {
+        nm_apply_avx2(x, y, n, m, k, scale, bias, b0);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        float t = (x[i] - m) * k;
+        y[i] = t * (scale ? scale[i] : 1.0f) + (bias ? bias[i] : b0);
+    }
+}
+
+/* ---- float working copies ---------------------------------------------------------------- */
+
+static bool nm_float_type(ifd_dtype dt) {
+    return dt == IFD_DTYPE_FLOAT || dt == IFD_DTYPE_DOUBLE || dt == IFD_DTYPE_FLOAT16 ||
+           dt == IFD_DTYPE_BFLOAT16;
+}
+
+/* The runtime hands out one scratch buffer per kernel call (a second request may move it),
+ * so each kernel reserves its total up front and carves pieces from it. */
+typedef struct nm_scratch {
+    char *p;
+    size_t left;
+} nm_scratch;
+
+static size_t nm_align(size_t b) { return b > SIZE_MAX - 64 ? SIZE_MAX : (b + 63) & ~(size_t)63; }
+
+/* Saturating sum (an impossible request then fails as out of memory). */
+static size_t nm_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+static size_t nm_floats(int64_t n) {
+    size_t b;
+    return ifd_mul_size((size_t)n, sizeof(float), &b) ? nm_align(b) : SIZE_MAX;
+}
+
+/* Scratch bytes a float copy of t needs (none when t already is float). */
+static size_t nm_conv_bytes(const ifd_tensor *t) {
+    return t && t->dtype != IFD_DTYPE_FLOAT ? nm_floats(t->count) : 0;
+}
+
+static ifd_status nm_reserve(ifd_kernel_ctx *ctx, nm_scratch *sc, size_t bytes) {
+    sc->p = NULL;
+    sc->left = 0;
+    if (bytes == 0) return IFD_OK;
+    if (bytes == SIZE_MAX || !(sc->p = ifd_kernel_scratch(ctx, bytes)))
+        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch memory (%zu bytes)", bytes);
+    sc->left = bytes;
+    return IFD_OK;
+}
+
+static void *nm_take(ifd_kernel_ctx *ctx, nm_scratch *sc, size_t bytes) {
+    bytes = nm_align(bytes ? bytes : 1);
+    if (bytes > sc->left) {
+        ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "scratch reservation too small");
+        return NULL;
+    }
+    void *r = sc->p;
+    sc->p += bytes;
+    sc->left -= bytes;
+    return r;
+}
+
+/* t's data as float: the data itself when float, else a converted scratch copy. */
+static ifd_status nm_as_f32(ifd_kernel_ctx *ctx, nm_scratch *sc, const ifd_tensor *t,
+                            const float **out) {
+    if (t->dtype == IFD_DTYPE_FLOAT) {
+        *out = t->data;
+        return IFD_OK;
+    }
+    if (!nm_float_type(t->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %s",
+                                ifd_dtype_name(t->dtype));
+    float *f = nm_take(ctx, sc, (size_t)t->count * sizeof(float));
+    if (!f) return IFD_ERR_INTERNAL;
+    if (t->dtype == IFD_DTYPE_FLOAT16)
+        ifd_vec_f16_to_f32(t->data, f, t->count);
+    else if (t->dtype == IFD_DTYPE_BFLOAT16)
+        ifd_vec_bf16_to_f32(t->data, f, t->count);
+    else
+        for (int64_t i = 0; i < t->count; i++) f[i] = (float)((const double *)t->data)[i];
+    *out = f;
+    return IFD_OK;
+}
+
+/* Where to write float results for output t: its data when float, else scratch. */
+static ifd_status nm_out_f32(ifd_kernel_ctx *ctx, nm_scratch *sc, ifd_tensor *t, float **out) {
+    if (t->dtype == IFD_DTYPE_FLOAT) {
+        *out = t->data;
+        return IFD_OK;
+    }
+    *out = nm_take(ctx, sc, (size_t)t->count * sizeof(float));
+    return *out ? IFD_OK : IFD_ERR_INTERNAL;
+}
+
+static void nm_out_finish(ifd_tensor *t, const float *f) {
+    if (!t || t->dtype == IFD_DTYPE_FLOAT) return;
+    if (t->dtype == IFD_DTYPE_FLOAT16)
+        ifd_vec_f32_to_f16(f, t->data, t->count);
+    else if (t->dtype == IFD_DTYPE_BFLOAT16)
+        ifd_vec_f32_to_bf16(f, t->data, t->count);
+    else
+        for (int64_t i = 0; i < t->count; i++) ((double *)t->data)[i] = f[i];
+}
+
+/* A parameter (scale/bias) broadcast onto the normalized shape dims[0..n): a float array of
+ * prod(dims) values (the tensor's own data when it already has that shape). */
+static size_t nm_param_bytes(const ifd_tensor *p, int64_t size) {
+    if (!p) return 0;
+    return nm_add(nm_conv_bytes(p), p->count == size ? 0 : nm_floats(size));
+}
+
+static ifd_status nm_param(ifd_kernel_ctx *ctx, nm_scratch *sc, const ifd_tensor *p,
+                           const char *what, int n, const int64_t *dims, int64_t size,
+                           const float **out) {
+    const float *pf;
+    ifd_status st = nm_as_f32(ctx, sc, p, &pf);
+    if (st) return st;
+    if (p->count == size) {
+        *out = pf;
+        return IFD_OK;
+    }
+    if (p->rank > n)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s has rank %d, more than the %d normalized dims",
+                                what, p->rank, n);
+    int64_t pstride[IFD_MAX_RANK];
+    int64_t s = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        int pi = i - (n - p->rank);
+        int64_t pd = pi >= 0 ? p->dims[pi] : 1;
+        if (pd != 1 && pd != dims[i])
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s does not broadcast to the normalized shape",
+                                    what);
+        pstride[i] = pd == 1 ? 0 : s;
+        s *= pd;
+    }
+    float *e = nm_take(ctx, sc, (size_t)size * sizeof(float));
+    if (!e) return IFD_ERR_INTERNAL;
+    int64_t idx[IFD_MAX_RANK] = {0};
+    for (int64_t i = 0; i < size; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < n; d++) off += idx[d] * pstride[d];
+        e[i] = pf[off];
+        for (int d = n - 1; d >= 0; d--) {
+            if (++idx[d] < dims[d]) break;
+            idx[d] = 0;
+        }
+    }
+    *out = e;
+    return IFD_OK;
+}
+
+/* A per-channel vector of exactly `count` floats. */
+static ifd_status nm_vec(ifd_kernel_ctx *ctx, nm_scratch *sc, int index, const char *what,
+                         int64_t count, const float **out) {
+    ifd_status st = ifd_kernel_require_input(ctx, index);
+    if (st) return st;
+    const ifd_tensor *t = ctx->inputs[index];
+    if (t->count != count)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s has %lld elements, expected %lld", what,
+                                (long long)t->count, (long long)count);
+    return nm_as_f32(ctx, sc, t, out);
+}
+
+static ifd_status nm_check_x(ifd_kernel_ctx *ctx, int min_rank) {
+    ifd_status st = ifd_kernel_require_input(ctx, 0);
+    if (st) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    if (!nm_float_type(X->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %s",
+                                ifd_dtype_name(X->dtype));
+    if (X->rank < min_rank)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "input rank %d is below %d", X->rank, min_rank);
+    return IFD_OK;
+}
+
+/* ---- per-plane affine / standardization jobs --------------------------------------------- */
+
+/* Planes of `size` floats; plane p uses channel (p / cdiv) % C:
+ *   mode AFFINE: y = x * a[c] + b[c]
+ *   mode STATS:  y = (x - mean(plane)) / sqrt(var(plane) + eps) * a[c] + b[c] */
+typedef enum nm_plane_mode { NM_AFFINE, NM_STATS } nm_plane_mode;
+
+typedef struct nm_plane_job {
+    nm_plane_mode mode;
+    bool avx2;
+    const float *x;
+    float *y;
+    int64_t size, C, cdiv;
+    const float *a, *b;
+    float eps;
+} nm_plane_job;
+
+static void nm_plane_task(void *arg, int64_t begin, int64_t end) {
+    const nm_plane_job *j = arg;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t c = (p / j->cdiv) % j->C;
+        const float *x = j->x + p * j->size;
+        float *y = j->y + p * j->size;
+        float a = j->a ? j->a[c] : 1.0f, b = j->b ? j->b[c] : 0.0f;
+        if (j->mode == NM_AFFINE) {
+            nm_apply(j->avx2, x, y, j->size, 0.0f, a, NULL, NULL, b);
+        } else {
+            float mean = nm_sum(j->avx2, x, j->size, false, 0) / (float)j->size;
+            float var = nm_sum(j->avx2, x, j->size, true, mean) / (float)j->size;
+            float k = 1.0f / sqrtf(var + j->eps);
+            nm_apply(j->avx2, x, y, j->size, mean, k * a, NULL, NULL, b);
+        }
+    }
+}
+
+static void nm_run_planes(ifd_kernel_ctx *ctx, nm_plane_job *j, int64_t planes) {
+    j->avx2 = nm_have_avx2();
+    ifd_parallel_for(ctx->pool, planes, IFD_MAX(1, 16384 / IFD_MAX(j->size, 1)), nm_plane_task, j);
+}
+
+/* ---- BatchNormalization -------------------------------------------------------------------- */
+
+static ifd_status run_batchnorm(ifd_kernel_ctx *ctx) {
+    ifd_status st = nm_check_x(ctx, 2);
+    if (st) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    int64_t N = X->dims[0], C = X->dims[1], S = 1;
+    for (int i = 2; i < X->rank; i++) S *= X->dims[i];
+    float eps = ifd_attr_float(ctx->node, "epsilon", 1e-5f);
+    float momentum = ifd_attr_float(ctx->node, "momentum", 0.9f);
+    bool training = ctx->opset >= 14 && ifd_attr_int(ctx->node, "training_mode", 0) != 0;
+
+    for (int i = 1; i < 5; i++) {
+        st = ifd_kernel_require_input(ctx, i);
+        if (st) return st;
+    }
+    /* Before opset 9, spatial = 0 gives per-activation parameters of shape [C, D...]. */
+    int64_t pc = ctx->inputs[1]->count == C * S && S > 1 ? C * S : C;
+    size_t need = nm_add(nm_add(nm_conv_bytes(X), nm_conv_bytes(X)),
+                         nm_add(nm_floats(2 * pc), nm_floats(2 * C)));
+    for (int i = 1; i < 5; i++) need = nm_add(need, nm_conv_bytes(ctx->inputs[i]));
+    nm_scratch sc;
+    if ((st = nm_reserve(ctx, &sc, need))) return st;
+    const float *scale, *bias, *mean, *var;
+    if ((st = nm_vec(ctx, &sc, 1, "scale", pc, &scale)) || (st = nm_vec(ctx, &sc, 2, "B", pc, &bias)) ||
+        (st = nm_vec(ctx, &sc, 3, "input_mean", pc, &mean)) ||
+        (st = nm_vec(ctx, &sc, 4, "input_var", pc, &var)))
+        return st;
+
+    const float *xf;
+    if ((st = nm_as_f32(ctx, &sc, X, &xf))) return st;
+    ifd_tensor *Y;
+    st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
+    if (st || !Y) return st;
+    float *yf;
+    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
+
+    float *a = nm_take(ctx, &sc, (size_t)pc * 2 * sizeof(float));
+    if (!a) return IFD_ERR_INTERNAL;
+    float *b = a + pc;
+    float *bmean = NULL, *bvar = NULL;
+    if (training) {
+        /* Batch statistics per channel (population variance), summed in double. */
+        bmean = nm_take(ctx, &sc, (size_t)C * 2 * sizeof(float));
+        if (!bmean) return IFD_ERR_INTERNAL;
+        bvar = bmean + C;
+        bool avx2 = nm_have_avx2();
+        int64_t cnt = N * S;
+        for (int64_t c = 0; c < C; c++) {
+            double s = 0, q = 0;
+            for (int64_t n = 0; n < N; n++) s += nm_sum(avx2, xf + (n * C + c) * S, S, false, 0);
+            float m = cnt ? (float)(s / (double)cnt) : 0.0f;
+            for (int64_t n = 0; n < N; n++) q += nm_sum(avx2, xf + (n * C + c) * S, S, true, m);
+            bmean[c] = m;
+            bvar[c] = cnt ? (float)(q / (double)cnt) : 0.0f;
+        }
+        for (int64_t c = 0; c < C; c++) {
+            a[c] = scale[c] / sqrtf(bvar[c] + eps);
+            b[c] = bias[c] - bmean[c] * a[c];
+        }
+    } else {
+        for (int64_t c = 0; c < pc; c++) {
+            a[c] = scale[c] / sqrtf(var[c] + eps);
+            b[c] = bias[c] - mean[c] * a[c];
+        }
+    }
+    if (pc == C) {
+        nm_plane_job j = {NM_AFFINE, false, xf, yf, S, C, 1, a, b, eps};
+        nm_run_planes(ctx, &j, N * C);
+    } else {
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < pc; i++) yf[n * pc + i] = xf[n * pc + i] * a[i] + b[i];
+    }
+    nm_out_finish(Y, yf);
+
+    if (training) {
+        for (int o = 1; o <= 2; o++) {
+            ifd_tensor *R;
+            const ifd_tensor *in = ctx->inputs[o + 2];
+            st = ifd_kernel_output(ctx, o, in->dtype, in->rank, in->dims, &R);
+            if (st) return st;
+            if (!R) continue;
+            const float *run = o == 1 ? mean : var, *bat = o == 1 ? bmean : bvar;
+            for (int64_t c = 0; c < C; c++) {
+                double v = run[c] * momentum + bat[c] * (1.0f - momentum);
+                if (R->dtype == IFD_DTYPE_FLOAT)
+                    ((float *)R->data)[c] = (float)v;
+                else if (R->dtype == IFD_DTYPE_DOUBLE)
+                    ((double *)R->data)[c] = v;
+                else if (R->dtype == IFD_DTYPE_FLOAT16)
+                    ((uint16_t *)R->data)[c] = ifd_f32_to_fp16((float)v);
+                else
+                    ((uint16_t *)R->data)[c] = ifd_f32_to_bf16((float)v);
+            }
+        }
+    }
+    return IFD_OK;
+}
+
+/* ---- InstanceNormalization ------------------------------------------------------------------ */
+
+static ifd_status run_instancenorm(ifd_kernel_ctx *ctx) {
+    ifd_status st = nm_check_x(ctx, 2);
+    if (st) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    int64_t N = X->dims[0], C = X->dims[1], S = 1;
+    for (int i = 2; i < X->rank; i++) S *= X->dims[i];
+    const float *scale, *bias, *xf;
+    nm_scratch sc;
+    if ((st = ifd_kernel_require_input(ctx, 1)) || (st = ifd_kernel_require_input(ctx, 2)) ||
+        (st = nm_reserve(ctx, &sc, nm_add(nm_add(nm_conv_bytes(X), nm_conv_bytes(X)),
+                                          nm_add(nm_conv_bytes(ctx->inputs[1]),
+                                                 nm_conv_bytes(ctx->inputs[2]))))))
+        return st;
+    if ((st = nm_vec(ctx, &sc, 1, "scale", C, &scale)) || (st = nm_vec(ctx, &sc, 2, "B", C, &bias)) ||
+        (st = nm_as_f32(ctx, &sc, X, &xf)))
+        return st;
+    ifd_tensor *Y;
+    st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
+    if (st || !Y) return st;
+    float *yf;
+    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
+    if (S > 0) {
+        nm_plane_job j = {NM_STATS, false, xf, yf, S, C, 1, scale, bias,
+                          ifd_attr_float(ctx->node, "epsilon", 1e-5f)};
+        nm_run_planes(ctx, &j, N * C);
+    }
+    nm_out_finish(Y, yf);
+    return IFD_OK;
+}
+
+/* ---- LayerNormalization / RMSNormalization ---------------------------------------------------- */
+
+typedef struct nm_row_job {
+    bool avx2, rms;
+    const float *x;
+    float *y, *mean, *inv; /* mean / inv: per-row outputs, may be NULL */
+    int64_t n;
+    const float *scale, *bias;
+    float eps;
+} nm_row_job;
+
+static void nm_row_task(void *arg, int64_t begin, int64_t end) {
+    const nm_row_job *j = arg;
+    int64_t n = j->n;
+    for (int64_t r = begin; r < end; r++) {
+        const float *x = j->x + r * n;
+        float m = 0, var;
+        if (j->rms) {
+            var = nm_sum(j->avx2, x, n, true, 0.0f) / (float)n;
+        } else {
+            m = nm_sum(j->avx2, x, n, false, 0) / (float)n;
+            var = nm_sum(j->avx2, x, n, true, m) / (float)n;
+        }
+        float k = 1.0f / sqrtf(var + j->eps);
+        nm_apply(j->avx2, x, j->y + r * n, n, m, k, j->scale, j->bias, 0.0f);
+        if (j->mean) j->mean[r] = m;
+        if (j->inv) j->inv[r] = k;
+    }
+}
+
+static ifd_status nm_rowwise(ifd_kernel_ctx *ctx, bool rms) {
+    ifd_status st = nm_check_x(ctx, 1);
+    if (st) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    int axis;
+    st = ifd_normalize_axis(ctx, ifd_attr_int(ctx->node, "axis", -1), X->rank, &axis);
+    if (st) return st;
+    int64_t outer = 1, n = 1;
+    for (int i = 0; i < X->rank; i++) {
+        if (i < axis)
+            outer *= X->dims[i];
+        else
+            n *= X->dims[i];
+    }
+    st = ifd_kernel_require_input(ctx, 1);
+    if (st) return st;
+    int nr = X->rank - axis;
+    const int64_t *nd = X->dims + axis;
+    const ifd_tensor *B = !rms && ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+    ifd_dtype sdt = ifd_attr_int(ctx->node, "stash_type", 1) == 1 ? IFD_DTYPE_FLOAT : X->dtype;
+    /* X's float copy, Y's float buffer (or a throwaway one when only the stats are wanted). */
+    size_t ybytes = ifd_kernel_output_wanted(ctx, 0) ? nm_conv_bytes(X) : nm_floats(X->count);
+    size_t need = nm_add(nm_add(nm_conv_bytes(X), ybytes),
+                         nm_add(nm_param_bytes(ctx->inputs[1], n), nm_param_bytes(B, n)));
+    if (sdt != IFD_DTYPE_FLOAT) need = nm_add(need, nm_add(nm_floats(outer), nm_floats(outer)));
+    nm_scratch sc;
+    if ((st = nm_reserve(ctx, &sc, need))) return st;
+    const float *scale, *bias = NULL, *xf;
+    if ((st = nm_param(ctx, &sc, ctx->inputs[1], "scale", nr, nd, n, &scale))) return st;
+    if (B && (st = nm_param(ctx, &sc, B, "B", nr, nd, n, &bias))) return st;
+    if ((st = nm_as_f32(ctx, &sc, X, &xf))) return st;
+
+    ifd_tensor *Y, *M = NULL, *I = NULL;
+    st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
+    if (st) return st;
+    if (!rms) {
+        /* Mean and InvStdDev: X's shape with the normalized dims set to 1, in the stash type. */
+        int64_t sdims[IFD_MAX_RANK];
+        for (int i = 0; i < X->rank; i++) sdims[i] = i < axis ? X->dims[i] : 1;
+        if ((st = ifd_kernel_output(ctx, 1, sdt, X->rank, sdims, &M)) ||
+            (st = ifd_kernel_output(ctx, 2, sdt, X->rank, sdims, &I)))
+            return st;
+    }
+    nm_row_job j = {nm_have_avx2(), rms, xf, NULL, NULL, NULL, n, scale, bias,
+                    ifd_attr_float(ctx->node, "epsilon", 1e-5f)};
+    if (Y) {
+        if ((st = nm_out_f32(ctx, &sc, Y, &j.y))) return st;
+    } else if (!(j.y = nm_take(ctx, &sc, (size_t)X->count * sizeof(float)))) {
+        return IFD_ERR_INTERNAL;
+    }
+    if (M && (st = nm_out_f32(ctx, &sc, M, &j.mean))) return st;
+    if (I && (st = nm_out_f32(ctx, &sc, I, &j.inv))) return st;
+    if (n > 0) ifd_parallel_for(ctx->pool, outer, IFD_MAX(1, 8192 / n), nm_row_task, &j);
+    if (Y) nm_out_finish(Y, j.y);
+    nm_out_finish(M, j.mean);
+    nm_out_finish(I, j.inv);
+    return IFD_OK;
+}
+
+static ifd_status run_layernorm(ifd_kernel_ctx *ctx) { return nm_rowwise(ctx, false); }
+static ifd_status run_rmsnorm(ifd_kernel_ctx *ctx) { return nm_rowwise(ctx, true); }
+
+/* ---- GroupNormalization ------------------------------------------------------------------- */
+
+typedef struct nm_group_job {
+    bool avx2;
+    const float *x;
+    float *y;
+    int64_t G, cpg, S; /* groups, channels per group, spatial size */
+    const float *scale, *bias;
+    bool per_group; /* opset 18: scale/bias are [G] */
+    float eps;
+} nm_group_job;
+
+static void nm_group_task(void *arg, int64_t begin, int64_t end) {
+    const nm_group_job *j = arg;
+    int64_t len = j->cpg * j->S;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t g = p % j->G;
+        const float *x = j->x + p * len;
+        float *y = j->y + p * len;
+        float m = nm_sum(j->avx2, x, len, false, 0) / (float)len;
+        float var = nm_sum(j->avx2, x, len, true, m) / (float)len;
+        float k = 1.0f / sqrtf(var + j->eps);
+        for (int64_t c = 0; c < j->cpg; c++) {
+            int64_t pi = j->per_group ? g : g * j->cpg + c;
+            nm_apply(j->avx2, x + c * j->S, y + c * j->S, j->S, m, k * j->scale[pi], NULL, NULL,
+                     j->bias[pi]);
+        }
+    }
+}
+
+static ifd_status run_groupnorm(ifd_kernel_ctx *ctx) {
+    ifd_status st = nm_check_x(ctx, 2);
+    if (st) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    int64_t N = X->dims[0], C = X->dims[1], S = 1;
+    for (int i = 2; i < X->rank; i++) S *= X->dims[i];
+    int64_t G = ifd_attr_int(ctx->node, "num_groups", 0);
+    if (G <= 0 || C % G)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                "num_groups %lld must be positive and divide the %lld channels",
+                                (long long)G, (long long)C);
+    st = ifd_kernel_require_input(ctx, 1);
+    if (st) return st;
+    bool per_group = ctx->opset < 21 && ctx->inputs[1]->count == G && G != C;
+    int64_t pc = per_group ? G : C;
+    const float *scale, *bias, *xf;
+    nm_scratch sc;
+    if ((st = ifd_kernel_require_input(ctx, 2)) ||
+        (st = nm_reserve(ctx, &sc, nm_add(nm_add(nm_conv_bytes(X), nm_conv_bytes(X)),
+                                          nm_add(nm_conv_bytes(ctx->inputs[1]),
+                                                 nm_conv_bytes(ctx->inputs[2]))))))
+        return st;
+    if ((st = nm_vec(ctx, &sc, 1, "scale", pc, &scale)) ||
+        (st = nm_vec(ctx, &sc, 2, "bias", pc, &bias)) || (st = nm_as_f32(ctx, &sc, X, &xf)))
+        return st;
+    ifd_tensor *Y;
+    st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
+    if (st || !Y) return st;
+    float *yf;
+    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
+    nm_group_job j = {nm_have_avx2(), xf, yf, G, C / G, S, scale, bias, per_group,
+                      ifd_attr_float(ctx->node, "epsilon", 1e-5f)};
+    if (S > 0)
+        ifd_parallel_for(ctx->pool, N * G, IFD_MAX(1, 16384 / IFD_MAX(j.cpg * S, 1)),
+                         nm_group_task, &j);
+    nm_out_finish(Y, yf);
+    return IFD_OK;
+}
+
+/* ---- LRN --------------------------------------------------------------------------------- */
+
+typedef struct nm_lrn_job {
+    const float *x;
+    float *y;
+    int64_t C, S, lo, hi; /* window: channels [c - lo, c + hi] */
+    float alpha_n, beta, bias;
+} nm_lrn_job;
+
+static void nm_lrn_task(void *arg, int64_t begin, int64_t end) {
+    const nm_lrn_job *j = arg;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t n = p / j->C, c = p % j->C;
+        int64_t c0 = IFD_MAX(0, c - j->lo), c1 = IFD_MIN(j->C - 1, c + j->hi);
+        const float *x = j->x + p * j->S;
+        float *y = j->y + p * j->S;
+        /* y first holds the window's sum of squares. */
+        memset(y, 0, (size_t)j->S * sizeof(float));
+        for (int64_t cc = c0; cc <= c1; cc++) {
+            const float *restrict xc = j->x + (n * j->C + cc) * j->S;
+            float *restrict yy = y;
+            for (int64_t s = 0; s < j->S; s++) yy[s] += xc[s] * xc[s];
+        }
+        for (int64_t s = 0; s < j->S; s++) y[s] = x[s] * powf(j->bias + j->alpha_n * y[s], -j->beta);
+    }
+}
+
+static ifd_status run_lrn(ifd_kernel_ctx *ctx) {
+    ifd_status st = nm_check_x(ctx, 2);
+    if (st) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    int64_t size = ifd_attr_int(ctx->node, "size", 0);
+    if (size <= 0) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "size must be positive");
+    int64_t N = X->dims[0], C = X->dims[1], S = 1;
+    for (int i = 2; i < X->rank; i++) S *= X->dims[i];
+    const float *xf;
+    nm_scratch sc;
+    if ((st = nm_reserve(ctx, &sc, nm_add(nm_conv_bytes(X), nm_conv_bytes(X)))) ||
+        (st = nm_as_f32(ctx, &sc, X, &xf)))
+        return st;
+    ifd_tensor *Y;
+    st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
+    if (st || !Y) return st;
+    float *yf;
+    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
+    nm_lrn_job j = {xf, yf, C, S, (size - 1) / 2, size / 2,
+                    ifd_attr_float(ctx->node, "alpha", 1e-4f) / (float)size,
+                    ifd_attr_float(ctx->node, "beta", 0.75f), ifd_attr_float(ctx->node, "bias", 1.0f)};
+    if (S > 0)
+        ifd_parallel_for(ctx->pool, N * C, IFD_MAX(1, 4096 / IFD_MAX(S * size, 1)), nm_lrn_task, &j);
+    nm_out_finish(Y, yf);
+    return IFD_OK;
+}
+
+/* ---- MeanVarianceNormalization ---------------------------------------------------------------- */
+
+static ifd_status run_mvn(ifd_kernel_ctx *ctx) {
+    ifd_status st = nm_check_x(ctx, 0);
+    if (st) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    int rank = X->rank;
+    bool red[IFD_MAX_RANK] = {0};
+    size_t na = 0;
+    const int64_t *axes = ifd_attr_ints(ctx->node, "axes", &na);
+    static const int64_t dflt[] = {0, 2, 3};
+    if (!axes) {
+        axes = dflt;
+        na = 3;
+    }
+    for (size_t i = 0; i < na; i++) {
+        int a;
+        st = ifd_normalize_axis(ctx, axes[i], rank, &a);
+        if (st) return st;
+        red[a] = true;
+    }
+    /* Each element's statistics slot: its index over the kept dims. */
+    int64_t kstride[IFD_MAX_RANK], nk = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        kstride[i] = red[i] ? 0 : nk;
+        if (!red[i]) nk *= X->dims[i];
+    }
+    const float *xf;
+    nm_scratch sc;
+    if ((st = nm_reserve(ctx, &sc, nm_add(nm_add(nm_conv_bytes(X), nm_conv_bytes(X)),
+                                          nm_floats(4 * nk) /* 2 * nk doubles */))) ||
+        (st = nm_as_f32(ctx, &sc, X, &xf)))
+        return st;
+    ifd_tensor *Y;
+    st = ifd_kernel_output(ctx, 0, X->dtype, rank, X->dims, &Y);
+    if (st || !Y || X->count == 0) return st;
+    float *yf;
+    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
+    double *sum = nm_take(ctx, &sc, (size_t)nk * 2 * sizeof(double));
+    if (!sum) return IFD_ERR_INTERNAL;
+    double *sq = sum + nk;
+    memset(sum, 0, (size_t)nk * 2 * sizeof(double));
+    int64_t cnt = X->count / nk;
+    for (int pass = 0; pass < 3; pass++) {
+        int64_t idx[IFD_MAX_RANK] = {0}, slot = 0;
+        for (int64_t i = 0; i < X->count; i++) {
+            double v = xf[i];
+            if (pass == 0)
+                sum[slot] += v;
+            else if (pass == 1)
+                sq[slot] += (v - sum[slot]) * (v - sum[slot]);
+            else
+                yf[i] = (float)((v - sum[slot]) / (sqrt(sq[slot]) + 1e-9));
+            for (int d = rank - 1; d >= 0; d--) {
+                slot += kstride[d];
+                if (++idx[d] < X->dims[d]) break;
+                slot -= kstride[d] * X->dims[d];
+                idx[d] = 0;
+            }
+        }
+        for (int64_t k = 0; k < nk; k++) {
+            if (pass == 0) sum[k] /= (double)cnt;
+            if (pass == 1) sq[k] /= (double)cnt;
+        }
+    }
+    nm_out_finish(Y, yf);
+    return IFD_OK;
+}
+
+/* ---- LpNormalization ---------------------------------------------------------------------- */
+
+static ifd_status run_lpnorm(ifd_kernel_ctx *ctx) {
+    ifd_status st = nm_check_x(ctx, 1);
+    if (st) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    int axis;
+    st = ifd_normalize_axis(ctx, ifd_attr_int(ctx->node, "axis", -1), X->rank, &axis);
+    if (st) return st;
+    int64_t p = ifd_attr_int(ctx->node, "p", 2);
+    if (p != 1 && p != 2)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "p must be 1 or 2, got %lld", (long long)p);
+    int64_t outer = 1, n = X->dims[axis], inner = 1;
+    for (int i = 0; i < X->rank; i++) {
+        if (i < axis) outer *= X->dims[i];
+        if (i > axis) inner *= X->dims[i];
+    }
+    const float *xf;
+    nm_scratch sc;
+    if ((st = nm_reserve(ctx, &sc, nm_add(nm_conv_bytes(X), nm_conv_bytes(X)))) ||
+        (st = nm_as_f32(ctx, &sc, X, &xf)))
+        return st;
+    ifd_tensor *Y;
+    st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
+    if (st || !Y) return st;
+    float *yf;
+    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
+    bool avx2 = nm_have_avx2();
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t c = 0; c < inner; c++) {
+            const float *x = xf + o * n * inner + c;
+            float *y = yf + o * n * inner + c;
+            float norm;
+            if (inner == 1 && p == 2) {
+                norm = sqrtf(nm_sum(avx2, x, n, true, 0.0f));
+            } else {
+                double s = 0;
+                for (int64_t r = 0; r < n; r++) s += p == 1 ? fabs(x[r * inner]) : x[r * inner] * x[r * inner];
+                norm = (float)(p == 1 ? s : sqrt(s));
+            }
+            /* A zero norm gives NaN (0/0), as the reference does. */
+            for (int64_t r = 0; r < n; r++) y[r * inner] = x[r * inner] / norm;
+        }
+    nm_out_finish(Y, yf);
+    return IFD_OK;
+}
+
 const ifd_op_def ifd_ops_normalization[] = {
+    {"", "BatchNormalization", 1, run_batchnorm, NULL, NULL, 0},
+    {"", "InstanceNormalization", 1, run_instancenorm, NULL, NULL, 0},
+    {"", "LayerNormalization", 17, run_layernorm, NULL, NULL, 0},
+    {"", "GroupNormalization", 18, run_groupnorm, NULL, NULL, 0},
+    {"", "RMSNormalization", 23, run_rmsnorm, NULL, NULL, 0},
+    {"", "LRN", 1, run_lrn, NULL, NULL, 0},
+    {"", "MeanVarianceNormalization", 9, run_mvn, NULL, NULL, 0},
+    {"", "LpNormalization", 1, run_lpnorm, NULL, NULL, 0},
     {0},
 };

@@ -1,6 +1,827 @@
-/* Operator family: pool. */
+/* Operator family: pool (MaxPool, AveragePool, LpPool, the Global* pools, MaxUnpool,
+ * MaxRoiPool, RoiAlign, Col2Im).
+ *
+ * Pooling works plane by plane (N*C planes in parallel). 2-D float max/average pooling
+ * accumulates whole output rows with vectorized row operations; everything else (Indices,
+ * LpPool, 1-D/3-D, double) takes a generic N-d window walk. Types without a float path
+ * (float16, bfloat16, int8, uint8) convert to float and back, which is exact for max. */
 #include "ops/op.h"
 
+#include "kernels/conv.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static ifd_status parse_auto_pad(const ifd_kernel_ctx *ctx, int *out) {
+    const char *s = ifd_attr_string(ctx->node, "auto_pad", "NOTSET");
+    if (!strcmp(s, "NOTSET") || !*s)
+        *out = 0;
+    else if (!strcmp(s, "SAME_UPPER"))
+        *out = 1;
+    else if (!strcmp(s, "SAME_LOWER"))
+        *out = 2;
+    else if (!strcmp(s, "VALID"))
+        *out = 3;
+    else
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", s);
+    return IFD_OK;
+}
+
+static ifd_status get_ints(const ifd_kernel_ctx *ctx, const char *name, int n, int64_t dflt,
+                           int64_t *out, bool *present) {
+    size_t cnt = 0;
+    const int64_t *v = ifd_attr_ints(ctx->node, name, &cnt);
+    if (present) *present = v && cnt;
+    if (!v || !cnt) {
+        for (int i = 0; i < n; i++) out[i] = dflt;
+        return IFD_OK;
+    }
+    if (cnt != (size_t)n)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                "attribute '%s' has %zu values, expected %d", name, cnt, n);
+    memcpy(out, v, sizeof(int64_t) * (size_t)n);
+    return IFD_OK;
+}
+
+static bool to_float_ok(ifd_dtype t) {
+    return t == IFD_DTYPE_FLOAT16 || t == IFD_DTYPE_BFLOAT16 || t == IFD_DTYPE_INT8 ||
+           t == IFD_DTYPE_UINT8;
+}
+
+static float load_as_f32(const ifd_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case IFD_DTYPE_FLOAT16: return ifd_fp16_to_f32(((const uint16_t *)t->data)[i]);
+    case IFD_DTYPE_BFLOAT16: return ifd_bf16_to_f32(((const uint16_t *)t->data)[i]);
+    case IFD_DTYPE_INT8: return ((const int8_t *)t->data)[i];
+    case IFD_DTYPE_UINT8: return ((const uint8_t *)t->data)[i];
+    default: return ((const float *)t->data)[i];
+    }
+}
+
+static void store_from_f32(ifd_tensor *t, int64_t i, float v) {
+    switch (t->dtype) {
+    case IFD_DTYPE_FLOAT16: ((uint16_t *)t->data)[i] = ifd_f32_to_fp16(v); break;
+    case IFD_DTYPE_BFLOAT16: ((uint16_t *)t->data)[i] = ifd_f32_to_bf16(v); break;
+    case IFD_DTYPE_INT8: ((int8_t *)t->data)[i] = (int8_t)v; break;
+    case IFD_DTYPE_UINT8: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
+    default: ((float *)t->data)[i] = v; break;
+    }
+}
+
+/* Input data as float or double (for double inputs) for the compute paths; converted copies
+ * live in scratch. */
+static ifd_status input_compute(ifd_kernel_ctx *ctx, const ifd_tensor *x, bool allow_int,
+                                const void **data, bool *is_double) {
+    *is_double = x->dtype == IFD_DTYPE_DOUBLE;
+    if (x->dtype == IFD_DTYPE_FLOAT || x->dtype == IFD_DTYPE_DOUBLE) {
+        *data = x->data;
+        return IFD_OK;
+    }
+    if (!to_float_ok(x->dtype) ||
+        (!allow_int && (x->dtype == IFD_DTYPE_INT8 || x->dtype == IFD_DTYPE_UINT8)))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %d", x->dtype);
+    float *d = ifd_kernel_scratch(ctx, x->count ? (size_t)x->count * sizeof(float) : 1);
+    if (!d) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory converting the input");
+    for (int64_t i = 0; i < x->count; i++) d[i] = load_as_f32(x, i);
+    *data = d;
+    return IFD_OK;
+}
+
+/* Output buffer in the compute type (float unless double). */
+static ifd_status output_compute(ifd_kernel_ctx *ctx, ifd_tensor *y, void **data) {
+    if (y->dtype == IFD_DTYPE_FLOAT || y->dtype == IFD_DTYPE_DOUBLE) {
+        *data = y->data;
+        return IFD_OK;
+    }
+    *data = ifd_kernel_scratch(ctx, y->count ? (size_t)y->count * sizeof(float) : 1);
+    if (!*data) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the output");
+    return IFD_OK;
+}
+
+static void output_finish(ifd_tensor *y, const void *data) {
+    if (y->dtype == IFD_DTYPE_FLOAT || y->dtype == IFD_DTYPE_DOUBLE) return;
+    for (int64_t i = 0; i < y->count; i++) store_from_f32(y, i, ((const float *)data)[i]);
+}
+
+/* ---- windowed pooling ------------------------------------------------------------------------ */
+
+enum { POOL_MAX, POOL_AVG, POOL_LP };
+
+typedef struct pool_job {
+    ifd_conv_geom g;
+    int64_t pe[IFD_CONV_MAX_ND]; /* end padding: bounds the windows counted by count_include_pad */
+    int kind;
+    bool include_pad;
+    double p;
+    int storage_order;
+    bool is_double;
+    const void *x;
+    void *y;
+    int64_t *ind;     /* Indices output or NULL */
+    const float *col_inv; /* 2-D average fast path: per output column, nothing or 1/count */
+} pool_job;
+
+/* Taps k in [0, K) with lo <= start + k*d < hi. */
+static void tap_range(int64_t start, int64_t d, int64_t K, int64_t lo, int64_t hi, int64_t *k0,
+                      int64_t *k1) {
+    int64_t a = start >= lo ? 0 : (lo - start + d - 1) / d;
+    int64_t b = hi - 1 - start < 0 ? 0 : (hi - 1 - start) / d + 1;
+    if (b > K) b = K;
+    if (a > b) a = b;
+    *k0 = a;
+    *k1 = b;
+}
+
+#define DEFINE_POOL_GENERIC(T, NAME)                                                            \
+    static void NAME(const pool_job *j, int64_t plane) {                                        \
+        const ifd_conv_geom *g = &j->g;                                                         \
+        int nd = g->nd;                                                                         \
+        const T *x = (const T *)j->x + plane * g->in_size;                                      \
+        T *y = (T *)j->y + plane * g->out_size;                                                 \
+        int64_t *ind = j->ind ? j->ind + plane * g->out_size : NULL;                            \
+        int64_t istr[IFD_CONV_MAX_ND], cstr[IFD_CONV_MAX_ND], oc[IFD_CONV_MAX_ND];              \
+        int64_t k0[IFD_CONV_MAX_ND], k1[IFD_CONV_MAX_ND], st[IFD_CONV_MAX_ND], kc[IFD_CONV_MAX_ND]; \
+        istr[nd - 1] = 1;                                                                       \
+        cstr[0] = 1;                                                                            \
+        for (int i = nd - 2; i >= 0; i--) istr[i] = istr[i + 1] * g->in[i + 1];                 \
+        for (int i = 1; i < nd; i++) cstr[i] = cstr[i - 1] * g->in[i - 1];                      \
+        memset(oc, 0, sizeof oc);                                                               \
+        for (int64_t p = 0; p < g->out_size; p++) {                                             \
+            int64_t count = 1;                                                                  \
+            bool empty = false;                                                                 \
+            for (int i = 0; i < nd; i++) {                                                      \
+                st[i] = oc[i] * g->s[i] - g->pb[i];                                             \
+                tap_range(st[i], g->d[i], g->k[i], 0, g->in[i], &k0[i], &k1[i]);                \
+                if (k1[i] <= k0[i]) empty = true;                                               \
+                int64_t a, b;                                                                   \
+                if (j->include_pad)                                                             \
+                    tap_range(st[i], g->d[i], g->k[i], -g->pb[i], g->in[i] + j->pe[i], &a, &b); \
+                else                                                                            \
+                    a = k0[i], b = k1[i];                                                       \
+                count *= b - a;                                                                 \
+            }                                                                                   \
+            double acc = j->kind == POOL_MAX ? -INFINITY : 0.0;                                 \
+            int64_t best = -1;                                                                  \
+            if (!empty) {                                                                       \
+                memcpy(kc, k0, sizeof(int64_t) * (size_t)nd);                                   \
+                for (;;) {                                                                      \
+                    int64_t off = 0;                                                            \
+                    for (int i = 0; i < nd; i++) off += (st[i] + kc[i] * g->d[i]) * istr[i];    \
+                    double v = (double)x[off];                                                  \
+                    if (j->kind == POOL_MAX) { /* first maximum wins; NaN is skipped */         \
+                        if (best < 0 ? v == v : v > acc) {                                      \
+                            acc = v;                                                            \
+                            best = off;                                                         \
+                        }                                                                       \
+                    } else if (j->kind == POOL_AVG)                                             \
+                        acc += v;                                                               \
+                    else                                                                        \
+                        acc += pow(fabs(v), j->p);                                              \
+                    int i = nd - 1;                                                             \
+                    for (; i >= 0; i--) {                                                       \
+                        if (++kc[i] < k1[i]) break;                                             \
+                        kc[i] = k0[i];                                                          \
+                    }                                                                           \
+                    if (i < 0) break;                                                           \
+                }                                                                               \
+            }                                                                                   \
+            if (j->kind == POOL_AVG)                                                            \
+                acc = acc / (double)count;                                                      \
+            else if (j->kind == POOL_LP)                                                        \
+                acc = pow(acc, 1.0 / j->p);                                                     \
+            y[p] = (T)acc;                                                                      \
+            if (ind) {                                                                          \
+                int64_t flat = 0;                                                               \
+                if (best >= 0 && j->storage_order == 1) {                                       \
+                    int64_t rem = best;                                                         \
+                    for (int i = 0; i < nd; i++) {                                              \
+                        flat += (rem / istr[i]) * cstr[i];                                      \
+                        rem %= istr[i];                                                         \
+                    }                                                                           \
+                } else                                                                          \
+                    flat = best < 0 ? 0 : best;                                                 \
+                ind[p] = plane * g->in_size + flat;                                             \
+            }                                                                                   \
+            for (int i = nd - 1; i >= 0; i--) {                                                 \
+                if (++oc[i] < g->out[i]) break;                                                 \
+                oc[i] = 0;                                                                      \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+DEFINE_POOL_GENERIC(float, pool_generic_f32)
+DEFINE_POOL_GENERIC(double, pool_generic_f64)
+
+/* 2-D float max/average without Indices: whole output rows at a time. */
+static void pool2d_f32(const pool_job *j, int64_t plane) {
+    const ifd_conv_geom *g = &j->g;
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t KH = g->k[0], KW = g->k[1], sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
+    int64_t pt = g->pb[0], pl = g->pb[1];
+    const float *x = (const float *)j->x + plane * g->in_size;
+    float *y = (float *)j->y + plane * g->out_size;
+    bool is_max = j->kind == POOL_MAX;
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *yr = y + oh * OW;
+        float init = is_max ? -INFINITY : 0.f;
+        for (int64_t ow = 0; ow < OW; ow++) yr[ow] = init;
+        int64_t start = oh * sh - pt, k0, k1, a, b;
+        tap_range(start, dh, KH, 0, H, &k0, &k1);
+        if (j->include_pad)
+            tap_range(start, dh, KH, -pt, H + j->pe[0], &a, &b);
+        else
+            a = k0, b = k1;
+        for (int64_t kh = k0; kh < k1; kh++) {
+            const float *xr = x + (start + kh * dh) * W;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                /* output columns whose tap kw lands inside the row */
+                int64_t off = kw * dw - pl, lo, hi;
+                lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+                if (hi > OW) hi = OW;
+                if (hi <= lo) continue;
+                if (is_max)
+                    ifd_conv_row_max(yr + lo, xr + lo * sw + off, hi - lo, sw);
+                else
+                    ifd_conv_row_add(yr + lo, xr + lo * sw + off, hi - lo, sw);
+            }
+        }
+        if (!is_max) {
+            float rinv = 1.0f / (float)(b - a);
+            for (int64_t ow = 0; ow < OW; ow++) yr[ow] *= rinv * j->col_inv[ow];
+        }
+    }
+}
+
+static void pool_worker(void *arg, int64_t begin, int64_t end) {
+    const pool_job *j = arg;
+    for (int64_t p = begin; p < end; p++) {
+        if (j->col_inv || (j->g.nd == 2 && j->kind == POOL_MAX && !j->ind && !j->is_double))
+            pool2d_f32(j, p);
+        else if (j->is_double)
+            pool_generic_f64(j, p);
+        else
+            pool_generic_f32(j, p);
+    }
+}
+
+static ifd_status run_pool(ifd_kernel_ctx *ctx, int kind) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0))) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    int nd = X->rank - 2;
+    if (X->rank < 3 || nd > IFD_CONV_MAX_ND)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "input must have rank 3..%d, got %d",
+                                IFD_CONV_MAX_ND + 2, X->rank);
+    pool_job j;
+    memset(&j, 0, sizeof j);
+    j.kind = kind;
+    j.g.nd = nd;
+    int64_t pads[2 * IFD_CONV_MAX_ND];
+    bool has_k;
+    int auto_pad = 0;
+    if ((st = get_ints(ctx, "kernel_shape", nd, 1, j.g.k, &has_k)) ||
+        (st = get_ints(ctx, "strides", nd, 1, j.g.s, NULL)) ||
+        (st = get_ints(ctx, "dilations", nd, 1, j.g.d, NULL)) ||
+        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)) || (st = parse_auto_pad(ctx, &auto_pad)))
+        return st;
+    if (!has_k) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "kernel_shape is required");
+    bool ceil_mode = ifd_attr_int(ctx->node, "ceil_mode", 0) != 0;
+    j.include_pad = kind == POOL_AVG && ifd_attr_int(ctx->node, "count_include_pad", 0) != 0;
+    j.storage_order = (int)ifd_attr_int(ctx->node, "storage_order", 0);
+    if (kind == POOL_LP) {
+        const ifd_attr *pa = ifd_attr_find(ctx->node, "p");
+        j.p = !pa ? 2.0 : pa->type == IFD_ATTR_FLOAT ? (double)pa->f : (double)pa->i;
+        if (!(j.p > 0))
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "p must be positive");
+    }
+    for (int i = 0; i < nd; i++) {
+        j.g.in[i] = X->dims[i + 2];
+        if (!ifd_conv_out_dim(auto_pad, j.g.in[i], j.g.k[i], j.g.s[i], j.g.d[i], pads[i],
+                              pads[i + nd], ceil_mode, &j.g.out[i], &j.g.pb[i]))
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                    "invalid window along spatial dim %d (input %lld, kernel "
+                                    "%lld, stride %lld, dilation %lld)",
+                                    i, (long long)j.g.in[i], (long long)j.g.k[i],
+                                    (long long)j.g.s[i], (long long)j.g.d[i]);
+        if (auto_pad == 1 || auto_pad == 2) {
+            int64_t total = (j.g.out[i] - 1) * j.g.s[i] + (j.g.k[i] - 1) * j.g.d[i] + 1 - j.g.in[i];
+            j.pe[i] = IFD_MAX(total, 0) - j.g.pb[i];
+        } else
+            j.pe[i] = auto_pad == 3 ? 0 : pads[i + nd];
+    }
+    if (!ifd_conv_geom_finish(&j.g))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "pooling sizes overflow");
+    int64_t dims[IFD_MAX_RANK];
+    dims[0] = X->dims[0];
+    dims[1] = X->dims[1];
+    for (int i = 0; i < nd; i++) dims[i + 2] = j.g.out[i];
+    const void *xd;
+    if ((st = input_compute(ctx, X, kind == POOL_MAX, &xd, &j.is_double))) return st;
+    ifd_tensor *Y, *I = NULL;
+    if ((st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, dims, &Y))) return st;
+    if (kind == POOL_MAX && ctx->n_outputs > 1 &&
+        (st = ifd_kernel_output(ctx, 1, IFD_DTYPE_INT64, X->rank, dims, &I)))
+        return st;
+    if (!Y) return IFD_OK;
+    void *yd;
+    if ((st = output_compute(ctx, Y, &yd))) return st;
+    j.x = xd;
+    j.y = yd;
+    j.ind = I ? I->data : NULL;
+    if (kind == POOL_AVG && nd == 2 && !j.is_double) {
+        float *ci = ifd_kernel_scratch(ctx, (size_t)(j.g.out[1] ? j.g.out[1] : 1) * sizeof(float));
+        if (!ci) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory");
+        for (int64_t ow = 0; ow < j.g.out[1]; ow++) {
+            int64_t start = ow * j.g.s[1] - j.g.pb[1], a, b;
+            if (j.include_pad)
+                tap_range(start, j.g.d[1], j.g.k[1], -j.g.pb[1], j.g.in[1] + j.pe[1], &a, &b);
+            else
+                tap_range(start, j.g.d[1], j.g.k[1], 0, j.g.in[1], &a, &b);
+            ci[ow] = 1.0f / (float)(b - a);
+        }
+        j.col_inv = ci;
+    }
+    int64_t planes = X->dims[0] * X->dims[1];
+    if (Y->count > 0)
+        ifd_parallel_for(ctx->pool, planes, IFD_MAX(1, 16384 / IFD_MAX(j.g.out_size * j.g.k_size, 1)),
+                         pool_worker, &j);
+    output_finish(Y, yd);
+    return IFD_OK;
+}
+
+static ifd_status run_max_pool(ifd_kernel_ctx *ctx) { return run_pool(ctx, POOL_MAX); }
+static ifd_status run_average_pool(ifd_kernel_ctx *ctx) { return run_pool(ctx, POOL_AVG); }
+static ifd_status run_lp_pool(ifd_kernel_ctx *ctx) { return run_pool(ctx, POOL_LP); }
+
+/* ---- global pooling -------------------------------------------------------------------------- */
+
+typedef struct global_job {
+    int kind;
+    double p;
+    bool is_double;
+    int64_t size; /* spatial elements per plane */
+    const void *x;
+    void *y;
+} global_job;
+
+static void global_worker(void *arg, int64_t begin, int64_t end) {
+    const global_job *j = arg;
+    for (int64_t c = begin; c < end; c++) {
+        double r;
+        if (j->is_double) {
+            const double *x = (const double *)j->x + c * j->size;
+            double acc = j->kind == POOL_MAX ? -INFINITY : 0.0;
+            for (int64_t i = 0; i < j->size; i++) {
+                if (j->kind == POOL_MAX)
+                    acc = x[i] > acc ? x[i] : acc;
+                else
+                    acc += j->kind == POOL_AVG ? x[i] : pow(fabs(x[i]), j->p);
+            }
+            r = acc;
+        } else {
+            const float *x = (const float *)j->x + c * j->size;
+            if (j->kind == POOL_MAX)
+                r = ifd_conv_max(x, j->size);
+            else if (j->kind == POOL_AVG)
+                r = ifd_conv_sum(x, j->size);
+            else if (j->p == 2.0) {
+                double acc = 0;
+                for (int64_t i = 0; i < j->size; i++) acc += (double)x[i] * x[i];
+                r = acc;
+            } else {
+                double acc = 0;
+                for (int64_t i = 0; i < j->size; i++) acc += pow(fabs((double)x[i]), j->p);
+                r = acc;
+            }
+        }
+        if (j->kind == POOL_AVG)
+            r /= (double)j->size;
+        else if (j->kind == POOL_LP)
+            r = pow(r, 1.0 / j->p);
+        if (j->is_double)
+            ((double *)j->y)[c] = r;
+        else
+            ((float *)j->y)[c] = (float)r;
+    }
+}
+
+static ifd_status run_global(ifd_kernel_ctx *ctx, int kind) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0))) return st;
+    const ifd_tensor *X = ctx->inputs[0];
+    if (X->rank < 2)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "input must have rank >= 2, got %d", X->rank);
+    global_job j = {kind, 2.0, false, 1, NULL, NULL};
+    if (kind == POOL_LP) {
+        const ifd_attr *pa = ifd_attr_find(ctx->node, "p");
+        j.p = !pa ? 2.0 : pa->type == IFD_ATTR_FLOAT ? (double)pa->f : (double)pa->i;
+    }
+    int64_t dims[IFD_MAX_RANK];
+    dims[0] = X->dims[0];
+    dims[1] = X->dims[1];
+    for (int i = 2; i < X->rank; i++) {
+        dims[i] = 1;
+        j.size *= X->dims[i];
+    }
+    const void *xd;
+    if ((st = input_compute(ctx, X, kind == POOL_MAX, &xd, &j.is_double))) return st;
+    ifd_tensor *Y;
+    if ((st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, dims, &Y))) return st;
+    if (!Y) return IFD_OK;
+    void *yd;
+    if ((st = output_compute(ctx, Y, &yd))) return st;
+    j.x = xd;
+    j.y = yd;
+    ifd_parallel_for(ctx->pool, Y->count, IFD_MAX(1, 32768 / IFD_MAX(j.size, 1)), global_worker, &j);
+    output_finish(Y, yd);
+    return IFD_OK;
+}
+
+static ifd_status run_global_max(ifd_kernel_ctx *ctx) { return run_global(ctx, POOL_MAX); }
+static ifd_status run_global_avg(ifd_kernel_ctx *ctx) { return run_global(ctx, POOL_AVG); }
+static ifd_status run_global_lp(ifd_kernel_ctx *ctx) { return run_global(ctx, POOL_LP); }
+
+/* ---- MaxUnpool --------------------------------------------------------------------------------- */
+
+static size_t elem_size(ifd_dtype t) {
+    switch (t) {
+    case IFD_DTYPE_DOUBLE: case IFD_DTYPE_INT64: case IFD_DTYPE_UINT64: return 8;
+    case IFD_DTYPE_FLOAT: case IFD_DTYPE_INT32: case IFD_DTYPE_UINT32: return 4;
+    case IFD_DTYPE_FLOAT16: case IFD_DTYPE_BFLOAT16: case IFD_DTYPE_INT16: case IFD_DTYPE_UINT16:
+        return 2;
+    case IFD_DTYPE_INT8: case IFD_DTYPE_UINT8: case IFD_DTYPE_BOOL: return 1;
+    default: return 0;
+    }
+}
+
+static ifd_status run_max_unpool(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1))) return st;
+    const ifd_tensor *X = ctx->inputs[0], *I = ctx->inputs[1];
+    const ifd_tensor *S = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+    int nd = X->rank - 2;
+    size_t es = elem_size(X->dtype);
+    if (X->rank < 3 || nd > IFD_CONV_MAX_ND || !es)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input rank %d or type %d",
+                                X->rank, X->dtype);
+    if (I->count != X->count || (I->dtype != IFD_DTYPE_INT64 && I->dtype != IFD_DTYPE_INT32))
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "indices must be int64 with the shape of X");
+    int64_t ks[IFD_CONV_MAX_ND], ss[IFD_CONV_MAX_ND], pads[2 * IFD_CONV_MAX_ND], dims[IFD_MAX_RANK];
+    bool has_k;
+    if ((st = get_ints(ctx, "kernel_shape", nd, 1, ks, &has_k)) ||
+        (st = get_ints(ctx, "strides", nd, 1, ss, NULL)) ||
+        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)))
+        return st;
+    if (!has_k) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "kernel_shape is required");
+    if (S) {
+        if (S->rank != 1 || S->dims[0] != X->rank)
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "output_shape must have %d values", X->rank);
+        for (int i = 0; i < X->rank; i++) dims[i] = ifd_tensor_get_i64(S, i);
+    } else {
+        dims[0] = X->dims[0];
+        dims[1] = X->dims[1];
+        for (int i = 0; i < nd; i++)
+            dims[i + 2] = (X->dims[i + 2] - 1) * ss[i] + ks[i] - pads[i] - pads[i + nd];
+    }
+    ifd_tensor *Y;
+    if ((st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, dims, &Y))) return st;
+    if (!Y) return IFD_OK;
+    memset(Y->data, 0, Y->nbytes);
+    for (int64_t i = 0; i < X->count; i++) {
+        int64_t idx = ifd_tensor_get_i64(I, i);
+        if (idx < 0 || idx >= Y->count)
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                    "index %lld out of range for an output of %lld elements",
+                                    (long long)idx, (long long)Y->count);
+        memcpy((char *)Y->data + (size_t)idx * es, (const char *)X->data + (size_t)i * es, es);
+    }
+    return IFD_OK;
+}
+
+/* ---- MaxRoiPool -------------------------------------------------------------------------------- */
+
+static ifd_status run_max_roi_pool(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1))) return st;
+    const ifd_tensor *X = ctx->inputs[0], *R = ctx->inputs[1];
+    if (X->rank != 4 || R->rank != 2 || R->dims[1] != 5)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "expected X [N,C,H,W] and rois [R,5]");
+    size_t n = 0;
+    const int64_t *ps = ifd_attr_ints(ctx->node, "pooled_shape", &n);
+    if (!ps || n != 2 || ps[0] < 1 || ps[1] < 1)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "pooled_shape must be 2 positive values");
+    float scale = ifd_attr_float(ctx->node, "spatial_scale", 1.0f);
+    int64_t N = X->dims[0], C = X->dims[1], H = X->dims[2], W = X->dims[3], PH = ps[0], PW = ps[1];
+    int64_t dims[4] = {R->dims[0], C, PH, PW};
+    const void *xd;
+    bool is_double;
+    if ((st = input_compute(ctx, X, false, &xd, &is_double))) return st;
+    ifd_tensor *Y;
+    if ((st = ifd_kernel_output(ctx, 0, X->dtype, 4, dims, &Y))) return st;
+    if (!Y) return IFD_OK;
+    void *yd;
+    if ((st = output_compute(ctx, Y, &yd))) return st;
+    for (int64_t r = 0; r < R->dims[0]; r++) {
+        int64_t b = (int64_t)ifd_tensor_get_f64(R, r * 5);
+        if (b < 0 || b >= N)
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "roi %lld has batch index %lld",
+                                    (long long)r, (long long)b);
+        int64_t x1 = (int64_t)roundf((float)ifd_tensor_get_f64(R, r * 5 + 1) * scale);
+        int64_t y1 = (int64_t)roundf((float)ifd_tensor_get_f64(R, r * 5 + 2) * scale);
+        int64_t x2 = (int64_t)roundf((float)ifd_tensor_get_f64(R, r * 5 + 3) * scale);
+        int64_t y2 = (int64_t)roundf((float)ifd_tensor_get_f64(R, r * 5 + 4) * scale);
+        int64_t rh = IFD_MAX(y2 - y1 + 1, 1), rw = IFD_MAX(x2 - x1 + 1, 1);
+        float bh = (float)rh / (float)PH, bw = (float)rw / (float)PW;
+        for (int64_t c = 0; c < C; c++) {
+            int64_t plane = (b * C + c) * H * W;
+            for (int64_t ph = 0; ph < PH; ph++)
+                for (int64_t pw = 0; pw < PW; pw++) {
+                    int64_t hs = (int64_t)floorf((float)ph * bh) + y1;
+                    int64_t he = (int64_t)ceilf((float)(ph + 1) * bh) + y1;
+                    int64_t ws = (int64_t)floorf((float)pw * bw) + x1;
+                    int64_t we = (int64_t)ceilf((float)(pw + 1) * bw) + x1;
+                    hs = IFD_MIN(IFD_MAX(hs, 0), H), he = IFD_MIN(IFD_MAX(he, 0), H);
+                    ws = IFD_MIN(IFD_MAX(ws, 0), W), we = IFD_MIN(IFD_MAX(we, 0), W);
+                    double m = (he <= hs || we <= ws) ? 0.0 : -INFINITY;
+                    for (int64_t h = hs; h < he; h++)
+                        for (int64_t w = ws; w < we; w++) {
+                            double v = is_double ? ((const double *)xd)[plane + h * W + w]
+                                                 : ((const float *)xd)[plane + h * W + w];
+                            if (v > m) m = v;
+                        }
+                    int64_t o = ((r * C + c) * PH + ph) * PW + pw;
+                    if (is_double)
+                        ((double *)yd)[o] = m;
+                    else
+                        ((float *)yd)[o] = (float)m;
+                }
+        }
+    }
+    output_finish(Y, yd);
+    return IFD_OK;
+}
+
+/* ---- RoiAlign ---------------------------------------------------------------------------------- */
+
+typedef struct roi_sample {
+    int64_t pos[4];
+    double w[4];
+} roi_sample;
+
+typedef struct roi_job {
+    const void *x;
+    void *y;
+    bool is_double, is_max, half_pixel;
+    int64_t N, C, H, W, PH, PW, sampling;
+    double scale;
+    const ifd_tensor *rois, *batch;
+    roi_sample *samples; /* per worker: PH*PW*max_grid */
+    int64_t max_grid;
+    int64_t nworkers, nrois;
+} roi_job;
+
+static void roi_one(const roi_job *j, int64_t r, roi_sample *pc) {
+    double off = j->half_pixel ? 0.5 : 0.0;
+    double x1 = ifd_tensor_get_f64(j->rois, r * 4) * j->scale - off;
+    double y1 = ifd_tensor_get_f64(j->rois, r * 4 + 1) * j->scale - off;
+    double x2 = ifd_tensor_get_f64(j->rois, r * 4 + 2) * j->scale - off;
+    double y2 = ifd_tensor_get_f64(j->rois, r * 4 + 3) * j->scale - off;
+    double rw = x2 - x1, rh = y2 - y1;
+    if (!j->half_pixel) {
+        rw = rw > 1.0 ? rw : 1.0;
+        rh = rh > 1.0 ? rh : 1.0;
+    }
+    double bh = rh / (double)j->PH, bw = rw / (double)j->PW;
+    int64_t gh = j->sampling > 0 ? j->sampling : (int64_t)ceil(rh / (double)j->PH);
+    int64_t gw = j->sampling > 0 ? j->sampling : (int64_t)ceil(rw / (double)j->PW);
+    if (gh < 0) gh = 0;
+    if (gw < 0) gw = 0;
+    if (gh * gw > j->max_grid) { /* clamp pathological grids to the buffer (never in practice) */
+        gh = IFD_MIN(gh, j->max_grid);
+        gw = j->max_grid / IFD_MAX(gh, 1);
+    }
+    double count = (double)IFD_MAX(gh * gw, 1);
+    int64_t H = j->H, W = j->W, b = ifd_tensor_get_i64(j->batch, r);
+    int64_t ns = 0;
+    for (int64_t ph = 0; ph < j->PH; ph++)
+        for (int64_t pw = 0; pw < j->PW; pw++)
+            for (int64_t iy = 0; iy < gh; iy++) {
+                double yy = y1 + (double)ph * bh + ((double)iy + 0.5) * bh / (double)gh;
+                for (int64_t ix = 0; ix < gw; ix++, ns++) {
+                    double xx = x1 + (double)pw * bw + ((double)ix + 0.5) * bw / (double)gw;
+                    roi_sample *s = &pc[ns];
+                    if (yy < -1.0 || yy > (double)H || xx < -1.0 || xx > (double)W) {
+                        memset(s, 0, sizeof *s);
+                        continue;
+                    }
+                    double y = yy > 0 ? yy : 0, x = xx > 0 ? xx : 0;
+                    int64_t yl = (int64_t)y, xl = (int64_t)x, yh, xh;
+                    if (yl >= H - 1) {
+                        yh = yl = H - 1;
+                        y = (double)yl;
+                    } else
+                        yh = yl + 1;
+                    if (xl >= W - 1) {
+                        xh = xl = W - 1;
+                        x = (double)xl;
+                    } else
+                        xh = xl + 1;
+                    double ly = y - (double)yl, lx = x - (double)xl, hy = 1 - ly, hx = 1 - lx;
+                    s->pos[0] = yl * W + xl, s->pos[1] = yl * W + xh;
+                    s->pos[2] = yh * W + xl, s->pos[3] = yh * W + xh;
+                    s->w[0] = hy * hx, s->w[1] = hy * lx, s->w[2] = ly * hx, s->w[3] = ly * lx;
+                }
+            }
+    int64_t per_bin = gh * gw;
+    for (int64_t c = 0; c < j->C; c++) {
+        int64_t plane = (b * j->C + c) * H * W;
+        for (int64_t bin = 0; bin < j->PH * j->PW; bin++) {
+            const roi_sample *s = pc + bin * per_bin;
+            double acc = 0;
+            for (int64_t q = 0; q < per_bin; q++) {
+                double v[4];
+                for (int t = 0; t < 4; t++)
+                    v[t] = s[q].w[t] * (j->is_double ? ((const double *)j->x)[plane + s[q].pos[t]]
+                                                     : ((const float *)j->x)[plane + s[q].pos[t]]);
+                if (j->is_max) {
+                    double m = v[0];
+                    for (int t = 1; t < 4; t++) m = v[t] > m ? v[t] : m;
+                    acc = q == 0 ? m : (m > acc ? m : acc);
+                } else
+                    acc += v[0] + v[1] + v[2] + v[3];
+            }
+            if (!j->is_max) acc /= count;
+            int64_t o = (r * j->C + c) * j->PH * j->PW + bin;
+            if (j->is_double)
+                ((double *)j->y)[o] = acc;
+            else
+                ((float *)j->y)[o] = (float)acc;
+        }
+    }
+}
+
+static void roi_worker(void *arg, int64_t begin, int64_t end) {
+    const roi_job *j = arg;
+    for (int64_t wi = begin; wi < end; wi++) {
+        int64_t r0 = wi * j->nrois / j->nworkers, r1 = (wi + 1) * j->nrois / j->nworkers;
+        for (int64_t r = r0; r < r1; r++)
+            roi_one(j, r, j->samples + wi * j->PH * j->PW * j->max_grid);
+    }
+}
+
+static ifd_status run_roi_align(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)) ||
+        (st = ifd_kernel_require_input(ctx, 2)))
+        return st;
+    const ifd_tensor *X = ctx->inputs[0], *R = ctx->inputs[1], *B = ctx->inputs[2];
+    if (X->rank != 4 || R->rank != 2 || R->dims[1] != 4 || B->rank != 1 || B->dims[0] != R->dims[0])
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "expected X [N,C,H,W], rois [R,4] and batch_indices [R]");
+    roi_job j;
+    memset(&j, 0, sizeof j);
+    j.N = X->dims[0], j.C = X->dims[1], j.H = X->dims[2], j.W = X->dims[3];
+    j.PH = ifd_attr_int(ctx->node, "output_height", 1);
+    j.PW = ifd_attr_int(ctx->node, "output_width", 1);
+    j.sampling = ifd_attr_int(ctx->node, "sampling_ratio", 0);
+    j.scale = ifd_attr_float(ctx->node, "spatial_scale", 1.0f);
+    const char *mode = ifd_attr_string(ctx->node, "mode", "avg");
+    const char *ctm = ifd_attr_string(ctx->node, "coordinate_transformation_mode",
+                                      ctx->opset >= 16 ? "half_pixel" : "output_half_pixel");
+    if (strcmp(mode, "avg") && strcmp(mode, "max"))
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "unknown mode '%s'", mode);
+    if (strcmp(ctm, "half_pixel") && strcmp(ctm, "output_half_pixel"))
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                "unknown coordinate_transformation_mode '%s'", ctm);
+    j.is_max = !strcmp(mode, "max");
+    j.half_pixel = !strcmp(ctm, "half_pixel");
+    if (j.PH < 1 || j.PW < 1 || j.PH > (1 << 20) || j.PW > (1 << 20) || j.sampling < 0)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "invalid output size or sampling_ratio");
+    for (int64_t r = 0; r < R->dims[0]; r++) {
+        int64_t b = ifd_tensor_get_i64(B, r);
+        if (b < 0 || b >= j.N)
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "batch index %lld out of range",
+                                    (long long)b);
+    }
+    /* the sampling grid per bin: fixed by sampling_ratio, else up to ceil(roi / bins) */
+    if (j.sampling > 0)
+        j.max_grid = j.sampling * j.sampling;
+    else {
+        j.max_grid = 1;
+        for (int64_t r = 0; r < R->dims[0]; r++) {
+            double sc = j.scale;
+            double rw = (ifd_tensor_get_f64(R, r * 4 + 2) - ifd_tensor_get_f64(R, r * 4)) * sc;
+            double rh = (ifd_tensor_get_f64(R, r * 4 + 3) - ifd_tensor_get_f64(R, r * 4 + 1)) * sc;
+            double gh = ceil(fmax(rh, 1.0) / (double)j.PH), gw = ceil(fmax(rw, 1.0) / (double)j.PW);
+            double gg = gh * gw;
+            if (gg > 65536) gg = 65536;
+            if (gg > (double)j.max_grid) j.max_grid = (int64_t)gg;
+        }
+    }
+    j.rois = R;
+    j.batch = B;
+    j.nrois = R->dims[0];
+    int64_t dims[4] = {R->dims[0], j.C, j.PH, j.PW};
+    const void *xd;
+    if ((st = input_compute(ctx, X, false, &xd, &j.is_double))) return st;
+    ifd_tensor *Y;
+    if ((st = ifd_kernel_output(ctx, 0, X->dtype, 4, dims, &Y))) return st;
+    if (!Y) return IFD_OK;
+    void *yd;
+    if ((st = output_compute(ctx, Y, &yd))) return st;
+    j.x = xd;
+    j.y = yd;
+    if (j.nrois > 0) {
+        j.nworkers = IFD_MIN(ifd_thread_pool_size(ctx->pool), j.nrois);
+        size_t bytes;
+        if (!ifd_mul_size((size_t)(j.PH * j.PW) * sizeof(roi_sample), (size_t)j.max_grid, &bytes) ||
+            !ifd_mul_size(bytes, (size_t)j.nworkers, &bytes))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "RoiAlign sampling grid too large");
+        j.samples = ifd_kernel_scratch(ctx, bytes);
+        if (!j.samples) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory");
+        ifd_parallel_for(ctx->pool, j.nworkers, 1, roi_worker, &j);
+    }
+    output_finish(Y, yd);
+    return IFD_OK;
+}
+
+/* ---- Col2Im ------------------------------------------------------------------------------------ */
+
+static ifd_status run_col2im(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    for (int i = 0; i < 3; i++)
+        if ((st = ifd_kernel_require_input(ctx, i))) return st;
+    const ifd_tensor *X = ctx->inputs[0], *IS = ctx->inputs[1], *BS = ctx->inputs[2];
+    if (X->rank != 3 || IS->rank != 1 || BS->rank != 1 || IS->dims[0] != BS->dims[0] ||
+        IS->dims[0] < 1 || IS->dims[0] > IFD_CONV_MAX_ND)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "expected input [N, C*prod(block), L] and 1-D image/block shapes");
+    int nd = (int)IS->dims[0];
+    ifd_conv_geom g;
+    memset(&g, 0, sizeof g);
+    g.nd = nd;
+    int64_t pads[2 * IFD_CONV_MAX_ND];
+    if ((st = get_ints(ctx, "strides", nd, 1, g.s, NULL)) ||
+        (st = get_ints(ctx, "dilations", nd, 1, g.d, NULL)) ||
+        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)))
+        return st;
+    for (int i = 0; i < nd; i++) {
+        g.in[i] = ifd_tensor_get_i64(IS, i);
+        g.k[i] = ifd_tensor_get_i64(BS, i);
+        if (!ifd_conv_out_dim(0, g.in[i], g.k[i], g.s[i], g.d[i], pads[i], pads[i + nd], false,
+                              &g.out[i], &g.pb[i]))
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "invalid block along dim %d", i);
+    }
+    if (!ifd_conv_geom_finish(&g) || g.k_size < 1)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "invalid image/block shape");
+    if (X->dims[1] % g.k_size != 0 || X->dims[2] != g.out_size)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "input dims %lldx%lld do not match %lld blocks of %lld elements",
+                                (long long)X->dims[1], (long long)X->dims[2],
+                                (long long)g.out_size, (long long)g.k_size);
+    int64_t N = X->dims[0], C = X->dims[1] / g.k_size, dims[IFD_MAX_RANK];
+    dims[0] = N;
+    dims[1] = C;
+    for (int i = 0; i < nd; i++) dims[i + 2] = g.in[i];
+    const void *xd;
+    bool is_double;
+    if ((st = input_compute(ctx, X, false, &xd, &is_double))) return st;
+    if (is_double) {
+        float *d = ifd_kernel_scratch(ctx, X->count ? (size_t)X->count * sizeof(float) : 1);
+        if (!d) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory");
+        for (int64_t i = 0; i < X->count; i++) d[i] = (float)((const double *)xd)[i];
+        xd = d;
+    }
+    ifd_tensor *Y;
+    if ((st = ifd_kernel_output(ctx, 0, X->dtype, nd + 2, dims, &Y))) return st;
+    if (!Y) return IFD_OK;
+    float *yd = Y->data;
+    if (Y->dtype != IFD_DTYPE_FLOAT) {
+        yd = ifd_kernel_scratch(ctx, Y->count ? (size_t)Y->count * sizeof(float) : 1);
+        if (!yd) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory");
+    }
+    memset(yd, 0, (size_t)Y->count * sizeof(float));
+    if (Y->count > 0) ifd_conv_col2im(&g, xd, N * C, yd);
+    if (Y->dtype == IFD_DTYPE_DOUBLE)
+        for (int64_t i = 0; i < Y->count; i++) ((double *)Y->data)[i] = yd[i];
+    else
+        output_finish(Y, yd);
+    return IFD_OK;
+}
+
 const ifd_op_def ifd_ops_pool[] = {
+    {"", "MaxPool", 1, run_max_pool, NULL, NULL, 0},
+    {"", "AveragePool", 1, run_average_pool, NULL, NULL, 0},
+    {"", "LpPool", 1, run_lp_pool, NULL, NULL, 0},
+    {"", "GlobalMaxPool", 1, run_global_max, NULL, NULL, 0},
+    {"", "GlobalAveragePool", 1, run_global_avg, NULL, NULL, 0},
+    {"", "GlobalLpPool", 1, run_global_lp, NULL, NULL, 0},
+    {"", "MaxUnpool", 9, run_max_unpool, NULL, NULL, 0},
+    {"", "MaxRoiPool", 1, run_max_roi_pool, NULL, NULL, 0},
+    {"", "RoiAlign", 10, run_roi_align, NULL, NULL, 0},
+    {"", "Col2Im", 18, run_col2im, NULL, NULL, 0},
     {0},
 };

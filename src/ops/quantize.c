@@ -1,6 +1,1049 @@
-/* Operator family: quantize. */
+/* Operator family: quantize.
+ *   QuantizeLinear, DequantizeLinear (per tensor, per axis, blocked), DynamicQuantizeLinear,
+ *   MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv.
+ * Integer products run in kernels/qgemm.c; conversions of exotic types in base/dtype_convert.c.
+ * Rounding is half to even everywhere, as the ONNX reference (np.rint) does. */
 #include "ops/op.h"
 
+#include "base/dtype_convert.h"
+#include "kernels/qgemm.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Quantize and requantize loops are the hot path: let gcc vectorize them at -O2. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
+
+/* Round to nearest even for |v| <= 2^22 without a libm call, so loops vectorize (SSE2 has no
+ * round instruction). Callers clamp v to the (small) integer output range first. */
+static inline float rne_small(float v) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23 */
+    return (v + magic) - magic;
+}
+
+static inline double rne_small_d(double v) {
+    const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
+    return (v + magic) - magic;
+}
+
+/* Integer range of a quantized type; false for float types. */
+static bool quant_range(ifd_dtype t, int32_t *lo, int32_t *hi) {
+    switch (t) {
+    case IFD_DTYPE_UINT8: *lo = 0; *hi = 255; return true;
+    case IFD_DTYPE_INT8: *lo = -128; *hi = 127; return true;
+    case IFD_DTYPE_UINT16: *lo = 0; *hi = 65535; return true;
+    case IFD_DTYPE_INT16: *lo = -32768; *hi = 32767; return true;
+    case IFD_DTYPE_UINT4: *lo = 0; *hi = 15; return true;
+    case IFD_DTYPE_INT4: *lo = -8; *hi = 7; return true;
+    case IFD_DTYPE_UINT2: *lo = 0; *hi = 3; return true;
+    case IFD_DTYPE_INT2: *lo = -2; *hi = 1; return true;
+    default: return false;
+    }
+}
+
+/* Round a float to the precision of t (float16/bfloat16), as NumPy arithmetic in t does. */
+static inline float round_to(float v, ifd_dtype t) {
+    if (t == IFD_DTYPE_FLOAT16) return ifd_fp16_to_f32(ifd_f32_to_fp16(v));
+    if (t == IFD_DTYPE_BFLOAT16) return ifd_bf16_to_f32(ifd_f32_to_bf16(v));
+    return v;
+}
+
+/* The runtime hands out one scratch buffer per kernel call (a second request replaces the
+ * first), so each kernel sums its needs, asks once, then carves the pieces in order. */
+typedef struct {
+    size_t need, used;
+    uint8_t *base;
+    bool overflow;
+} scratch_plan;
+
+static inline size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+static void sp_reserve(scratch_plan *p, size_t count, size_t elem) {
+    size_t b;
+    if (!ifd_mul_size(count, elem, &b) || b > SIZE_MAX / 2 || !ifd_add_size(p->need, align64(b), &p->need))
+        p->overflow = true;
+}
+
+static ifd_status sp_alloc(ifd_kernel_ctx *ctx, scratch_plan *p) {
+    if (p->overflow) return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch size overflows");
+    p->base = ifd_kernel_scratch(ctx, IFD_MAX(p->need, (size_t)64));
+    p->used = 0;
+    return p->base ? IFD_OK : ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
+}
+
+static void *sp_take(scratch_plan *p, size_t count, size_t elem) {
+    void *r = p->base + p->used;
+    p->used += align64(count * elem);
+    return r;
+}
+
+static void fill_floats(const ifd_tensor *t, float *dst) {
+    (void)ifd_convert(t->dtype, t->data, IFD_DTYPE_FLOAT, dst, t->count, true);
+}
+
+static void fill_int32s(const ifd_tensor *t, int32_t *dst) {
+    for (int64_t i = 0; i < t->count; i++) dst[i] = (int32_t)ifd_tensor_get_i64(t, i);
+}
+
+/* ---- layout of scale / zero point against x ------------------------------------------ */
+
+typedef struct {
+    int64_t outer, dim, inner; /* x viewed as [outer, dim, inner] around the axis */
+    int64_t block;             /* block_size (blocked), else 0 */
+    int64_t nblocks;           /* blocks along the axis */
+    bool per_tensor;
+} qlayout;
+
+/* Validate a scale (or zero point) shape and describe how it maps onto x. */
+static ifd_status quant_layout(ifd_kernel_ctx *ctx, const ifd_tensor *x, const ifd_tensor *scale,
+                               const char *what, qlayout *l) {
+    memset(l, 0, sizeof *l);
+    int64_t axis = ifd_attr_int(ctx->node, "axis", 1);
+    int64_t block = ctx->opset >= 21 ? ifd_attr_int(ctx->node, "block_size", 0) : 0;
+    if (block < 0)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "block_size %lld is negative",
+                                (long long)block);
+    if (scale->count == 1 && (block == 0 || scale->rank <= 1)) {
+        l->per_tensor = true;
+        return IFD_OK;
+    }
+    int a;
+    ifd_status st = ifd_normalize_axis(ctx, axis, x->rank, &a);
+    if (st) return st;
+    l->outer = 1;
+    l->inner = 1;
+    for (int i = 0; i < a; i++) l->outer *= x->dims[i];
+    for (int i = a + 1; i < x->rank; i++) l->inner *= x->dims[i];
+    l->dim = x->dims[a];
+    if (block == 0) {
+        if (scale->rank != 1 || scale->dims[0] != l->dim)
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                    "%s has %lld elements but axis %d of x has %lld (per-axis)",
+                                    what, (long long)scale->count, a, (long long)l->dim);
+        return IFD_OK;
+    }
+    l->block = block;
+    l->nblocks = (l->dim + block - 1) / block;
+    bool ok = scale->rank == x->rank;
+    for (int i = 0; ok && i < x->rank; i++)
+        ok = scale->dims[i] == (i == a ? l->nblocks : x->dims[i]);
+    if (!ok) {
+        char sx[128], ss[128];
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "%s shape %s does not block x shape %s by %lld on axis %d", what,
+                                ifd_shape_str(scale->rank, scale->dims, ss, sizeof ss),
+                                ifd_shape_str(x->rank, x->dims, sx, sizeof sx), (long long)block, a);
+    }
+    return IFD_OK;
+}
+
+/* ---- QuantizeLinear ------------------------------------------------------------------- */
+
+/* y = clamp(rint(x / s) + zp) for one run sharing s and zp; float math as the reference. */
+#define DEF_QUANT_RUN(NAME, T)                                                                  \
+    static void NAME(const float *restrict x, T *restrict y, int64_t n, float s, int32_t zp,     \
+                     int32_t qlo, int32_t qhi) {                                                 \
+        float lo = (float)(qlo - zp), hi = (float)(qhi - zp);                                    \
+        for (int64_t i = 0; i < n; i++) {                                                        \
+            float q = x[i] / s;                                                                  \
+            q = q >= lo ? q : lo; /* NaN goes to the low end like the reference */               \
+            q = q <= hi ? q : hi;                                                                \
+            y[i] = (T)((int32_t)rne_small(q) + zp);                                              \
+        }                                                                                        \
+    }
+DEF_QUANT_RUN(quant_run_u8, uint8_t)
+DEF_QUANT_RUN(quant_run_s8, int8_t)
+DEF_QUANT_RUN(quant_run_u16, uint16_t)
+DEF_QUANT_RUN(quant_run_s16, int16_t)
+
+typedef struct {
+    const ifd_tensor *x;
+    ifd_dtype out_type, calc; /* calc: type the division is rounded to */
+    bool saturate;
+    qlayout l;
+    const float *scale;
+    const float *zp; /* NULL: zero */
+    void *y;
+    int32_t qlo, qhi;
+    bool is_int;
+} quant_job;
+
+/* Quantize n elements starting at flat index `first`, with scale/zp at sidx (stride sstep). */
+static void quant_span(const quant_job *j, int64_t first, int64_t n, int64_t sidx, int64_t sstep) {
+    enum { B = 512 };
+    float buf[B], q[B];
+    size_t es = ifd_dtype_size(j->out_type);
+    for (int64_t off = 0; off < n; off += B) {
+        int64_t m = IFD_MIN((int64_t)B, n - off);
+        const float *xf;
+        if (j->x->dtype == IFD_DTYPE_FLOAT) {
+            xf = (const float *)j->x->data + first + off;
+        } else {
+            (void)ifd_convert(j->x->dtype, (const uint8_t *)j->x->data +
+                                               (size_t)(first + off) * ifd_dtype_size(j->x->dtype),
+                              IFD_DTYPE_FLOAT, buf, m, true);
+            xf = buf;
+        }
+        uint8_t *yb = (uint8_t *)j->y + (size_t)(first + off) * es;
+        int64_t s0 = sidx + off * sstep;
+        if (sstep == 0 && j->is_int && j->calc == IFD_DTYPE_FLOAT) {
+            float s = j->scale[s0];
+            int32_t zp = j->zp ? (int32_t)j->zp[s0] : 0;
+            switch (j->out_type) {
+            case IFD_DTYPE_UINT8: case IFD_DTYPE_UINT4: case IFD_DTYPE_UINT2:
+                quant_run_u8(xf, yb, m, s, zp, j->qlo, j->qhi);
+                continue;
+            case IFD_DTYPE_INT8: case IFD_DTYPE_INT4: case IFD_DTYPE_INT2:
+                quant_run_s8(xf, (int8_t *)yb, m, s, zp, j->qlo, j->qhi);
+                continue;
+            case IFD_DTYPE_UINT16: quant_run_u16(xf, (uint16_t *)yb, m, s, zp, j->qlo, j->qhi); continue;
+            case IFD_DTYPE_INT16: quant_run_s16(xf, (int16_t *)yb, m, s, zp, j->qlo, j->qhi); continue;
+            default: break;
+            }
+        }
+        for (int64_t i = 0; i < m; i++) {
+            int64_t si = s0 + i * sstep;
+            float s = j->scale[si], zpf = j->zp ? j->zp[si] : 0.0f;
+            float xv = xf[i];
+            if (j->calc != IFD_DTYPE_FLOAT) {
+                xv = round_to(xv, j->calc);
+                s = round_to(s, j->calc);
+            }
+            q[i] = round_to(xv / s, j->calc);
+            if (j->is_int) {
+                float lo = (float)j->qlo - zpf, hi = (float)j->qhi - zpf;
+                float v = q[i] >= lo ? q[i] : lo;
+                v = v <= hi ? v : hi;
+                int32_t r = (int32_t)rintf(v) + (int32_t)zpf;
+                switch (es) {
+                case 1: yb[i] = (uint8_t)r; break;
+                default: ((uint16_t *)yb)[i] = (uint16_t)r; break;
+                }
+            } else if (j->out_type == IFD_DTYPE_FLOAT4E2M1) {
+                yb[i] = ifd_f32_to_minifloat(j->out_type, q[i] + zpf, true);
+            } else {
+                yb[i] = ifd_f32_to_minifloat(j->out_type, q[i], j->saturate);
+            }
+        }
+    }
+}
+
+static void quant_chunk(void *arg, int64_t begin, int64_t end) {
+    const quant_job *j = arg;
+    const qlayout *l = &j->l;
+    if (l->per_tensor) {
+        quant_span(j, begin, end - begin, 0, 0);
+        return;
+    }
+    /* begin/end index runs of `inner` elements: run r is (o, d) = (r / dim, r % dim) */
+    for (int64_t r = begin; r < end; r++) {
+        int64_t o = r / l->dim, d = r % l->dim;
+        if (l->block)
+            quant_span(j, r * l->inner, l->inner, (o * l->nblocks + d / l->block) * l->inner, 1);
+        else
+            quant_span(j, r * l->inner, l->inner, d, 0);
+    }
+}
+
+static ifd_status run_quantize_linear(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)))
+        return st;
+    const ifd_tensor *x = ctx->inputs[0], *scale = ctx->inputs[1];
+    const ifd_tensor *zpt = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+    ifd_dtype out = IFD_DTYPE_UINT8;
+    int64_t odt = ctx->opset >= 21 ? ifd_attr_int(ctx->node, "output_dtype", 0) : 0;
+    if (zpt) {
+        if (odt && odt != zpt->dtype)
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                    "output_dtype %lld differs from the zero point type %s",
+                                    (long long)odt, ifd_dtype_name(zpt->dtype));
+        out = zpt->dtype;
+    } else if (odt > 0 && odt < IFD_DTYPE_COUNT) {
+        out = (ifd_dtype)odt;
+    }
+    quant_job j;
+    memset(&j, 0, sizeof j);
+    j.is_int = quant_range(out, &j.qlo, &j.qhi);
+    if (!j.is_int && !ifd_dtype_is_minifloat(out))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "output type %s is not a quantized type",
+                                ifd_dtype_name(out));
+    if (out == IFD_DTYPE_FLOAT8E8M0)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "float8e8m0 output is not supported");
+    if (!ifd_dtype_is_float(x->dtype) && x->dtype != IFD_DTYPE_INT32)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "input type %s is not supported",
+                                ifd_dtype_name(x->dtype));
+    if ((st = quant_layout(ctx, x, scale, "y_scale", &j.l))) return st;
+    if (zpt && zpt->count != scale->count)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "y_zero_point has %lld elements but y_scale has %lld",
+                                (long long)zpt->count, (long long)scale->count);
+    float *sc, *zp = NULL;
+    if ((st = to_floats(ctx, scale, &sc))) return st;
+    if (zpt && (st = to_floats(ctx, zpt, &zp))) return st;
+    int64_t prec = ctx->opset >= 23 ? ifd_attr_int(ctx->node, "precision", 0) : 0;
+    j.calc = IFD_DTYPE_FLOAT;
+    if (prec == IFD_DTYPE_FLOAT16 || prec == IFD_DTYPE_BFLOAT16)
+        j.calc = (ifd_dtype)prec;
+    else if (!prec && x->dtype == scale->dtype &&
+             (x->dtype == IFD_DTYPE_FLOAT16 || x->dtype == IFD_DTYPE_BFLOAT16))
+        j.calc = x->dtype;
+    j.x = x;
+    j.out_type = out;
+    j.saturate = ctx->opset >= 19 ? ifd_attr_int(ctx->node, "saturate", 1) != 0 : true;
+    j.scale = sc;
+    j.zp = zp;
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, out, x->rank, x->dims, &y)) || !y || !x->count) return st;
+    j.y = y->data;
+    if (j.l.per_tensor)
+        ifd_parallel_for(ctx->pool, x->count, 1 << 15, quant_chunk, &j);
+    else
+        ifd_parallel_for(ctx->pool, j.l.outer * j.l.dim,
+                         IFD_MAX((int64_t)1, (1 << 15) / IFD_MAX(j.l.inner, 1)), quant_chunk, &j);
+    return IFD_OK;
+}
+
+/* ---- DequantizeLinear ----------------------------------------------------------------- */
+
+#define DEF_DEQ_RUN(NAME, T)                                                                 \
+    static void NAME(const T *restrict x, float *restrict y, int64_t n, float s, float zp) { \
+        for (int64_t i = 0; i < n; i++) y[i] = ((float)x[i] - zp) * s;                      \
+    }
+DEF_DEQ_RUN(deq_run_u8, uint8_t)
+DEF_DEQ_RUN(deq_run_s8, int8_t)
+DEF_DEQ_RUN(deq_run_u16, uint16_t)
+DEF_DEQ_RUN(deq_run_s16, int16_t)
+DEF_DEQ_RUN(deq_run_f32, float)
+
+typedef struct {
+    const ifd_tensor *x;
+    ifd_dtype out_type;
+    qlayout l;
+    const float *scale, *zp;
+    void *y;
+} deq_job;
+
+static void deq_span(const deq_job *j, int64_t first, int64_t n, int64_t sidx, int64_t sstep) {
+    enum { B = 512 };
+    float xb[B], yb[B];
+    size_t xs = ifd_dtype_size(j->x->dtype), ys = ifd_dtype_size(j->out_type);
+    const uint8_t *xp = (const uint8_t *)j->x->data;
+    for (int64_t off = 0; off < n; off += B) {
+        int64_t m = IFD_MIN((int64_t)B, n - off);
+        const void *src = xp + (size_t)(first + off) * xs;
+        float *dst = j->out_type == IFD_DTYPE_FLOAT ? (float *)j->y + first + off : yb;
+        int64_t s0 = sidx + off * sstep;
+        if (sstep == 0) {
+            float s = j->scale[s0], zp = j->zp ? j->zp[s0] : 0.0f;
+            switch (j->x->dtype) {
+            case IFD_DTYPE_UINT8: case IFD_DTYPE_UINT4: case IFD_DTYPE_UINT2:
+                deq_run_u8(src, dst, m, s, zp);
+                break;
+            case IFD_DTYPE_INT8: case IFD_DTYPE_INT4: case IFD_DTYPE_INT2:
+                deq_run_s8(src, dst, m, s, zp);
+                break;
+            case IFD_DTYPE_UINT16: deq_run_u16(src, dst, m, s, zp); break;
+            case IFD_DTYPE_INT16: deq_run_s16(src, dst, m, s, zp); break;
+            default:
+                (void)ifd_convert(j->x->dtype, src, IFD_DTYPE_FLOAT, xb, m, true);
+                deq_run_f32(xb, dst, m, s, zp);
+                break;
+            }
+        } else {
+            (void)ifd_convert(j->x->dtype, src, IFD_DTYPE_FLOAT, xb, m, true);
+            for (int64_t i = 0; i < m; i++) {
+                int64_t si = s0 + i * sstep;
+                dst[i] = (xb[i] - (j->zp ? j->zp[si] : 0.0f)) * j->scale[si];
+            }
+        }
+        if (dst == yb)
+            (void)ifd_convert(IFD_DTYPE_FLOAT, yb, j->out_type,
+                              (uint8_t *)j->y + (size_t)(first + off) * ys, m, true);
+    }
+}
+
+static void deq_chunk(void *arg, int64_t begin, int64_t end) {
+    const deq_job *j = arg;
+    const qlayout *l = &j->l;
+    if (l->per_tensor) {
+        deq_span(j, begin, end - begin, 0, 0);
+        return;
+    }
+    for (int64_t r = begin; r < end; r++) {
+        int64_t o = r / l->dim, d = r % l->dim;
+        if (l->block)
+            deq_span(j, r * l->inner, l->inner, (o * l->nblocks + d / l->block) * l->inner, 1);
+        else
+            deq_span(j, r * l->inner, l->inner, d, 0);
+    }
+}
+
+static ifd_status run_dequantize_linear(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)))
+        return st;
+    const ifd_tensor *x = ctx->inputs[0], *scale = ctx->inputs[1];
+    const ifd_tensor *zpt = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+    int32_t lo, hi;
+    bool minifloat = ifd_dtype_is_minifloat(x->dtype);
+    if (!quant_range(x->dtype, &lo, &hi) && !minifloat && x->dtype != IFD_DTYPE_INT32)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "input type %s is not supported",
+                                ifd_dtype_name(x->dtype));
+    if (!ifd_dtype_is_float(scale->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "x_scale has type %s, not float",
+                                ifd_dtype_name(scale->dtype));
+    deq_job j;
+    memset(&j, 0, sizeof j);
+    if ((st = quant_layout(ctx, x, scale, "x_scale", &j.l))) return st;
+    float *sc, *zp = NULL;
+    if ((st = to_floats(ctx, scale, &sc))) return st;
+    if (zpt && !minifloat) {
+        /* float8/float4 zero points must be zero; the reference ignores them */
+        if (zpt->dtype != x->dtype)
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                    "x_zero_point type %s differs from x type %s",
+                                    ifd_dtype_name(zpt->dtype), ifd_dtype_name(x->dtype));
+        if (zpt->count != scale->count)
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                    "x_zero_point has %lld elements but x_scale has %lld",
+                                    (long long)zpt->count, (long long)scale->count);
+        if ((st = to_floats(ctx, zpt, &zp))) return st;
+    }
+    ifd_dtype out = scale->dtype;
+    int64_t odt = ctx->opset >= 23 ? ifd_attr_int(ctx->node, "output_dtype", 0) : 0;
+    if (odt) {
+        if (odt != IFD_DTYPE_FLOAT && odt != IFD_DTYPE_FLOAT16 && odt != IFD_DTYPE_BFLOAT16)
+            return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "output_dtype %lld is not a float type",
+                                    (long long)odt);
+        out = (ifd_dtype)odt;
+    }
+    j.x = x;
+    j.out_type = out;
+    j.scale = sc;
+    j.zp = zp;
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, out, x->rank, x->dims, &y)) || !y || !x->count) return st;
+    j.y = y->data;
+    if (j.l.per_tensor)
+        ifd_parallel_for(ctx->pool, x->count, 1 << 15, deq_chunk, &j);
+    else
+        ifd_parallel_for(ctx->pool, j.l.outer * j.l.dim,
+                         IFD_MAX((int64_t)1, (1 << 15) / IFD_MAX(j.l.inner, 1)), deq_chunk, &j);
+    return IFD_OK;
+}
+
+/* ---- DynamicQuantizeLinear ------------------------------------------------------------ */
+
+static void minmax_span(const float *restrict x, int64_t n, float *mn, float *mx) {
+    float lo = 0.0f, hi = 0.0f; /* the range always includes 0 */
+    for (int64_t i = 0; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    *mn = lo;
+    *mx = hi;
+}
+
+typedef struct {
+    const float *x;
+    int64_t n, parts;
+    float mins[64], maxs[64];
+} dql_job;
+
+static void dql_part(void *arg, int64_t begin, int64_t end) {
+    dql_job *j = arg;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t a = j->n * p / j->parts, b = j->n * (p + 1) / j->parts;
+        minmax_span(j->x + a, b - a, &j->mins[p], &j->maxs[p]);
+    }
+}
+
+typedef struct {
+    const float *x;
+    uint8_t *y;
+    float s;
+    int32_t zp;
+} dql_quant_job;
+
+static void dql_quant(void *arg, int64_t begin, int64_t end) {
+    const dql_quant_job *j = arg;
+    quant_run_u8(j->x + begin, j->y + begin, end - begin, j->s, j->zp, 0, 255);
+}
+
+static ifd_status run_dynamic_quantize_linear(ifd_kernel_ctx *ctx) {
+    ifd_status st = ifd_kernel_require_input(ctx, 0);
+    if (st) return st;
+    const ifd_tensor *x = ctx->inputs[0];
+    if (x->dtype != IFD_DTYPE_FLOAT)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "input type %s is not float32",
+                                ifd_dtype_name(x->dtype));
+    dql_job mj;
+    memset(&mj, 0, sizeof mj);
+    mj.x = x->data;
+    mj.n = x->count;
+    mj.parts = IFD_MIN((int64_t)64, IFD_MAX((int64_t)1, x->count >> 15));
+    ifd_parallel_for(ctx->pool, mj.parts, 1, dql_part, &mj);
+    float mn = 0.0f, mx = 0.0f;
+    for (int64_t p = 0; p < mj.parts; p++) {
+        mn = mj.mins[p] < mn ? mj.mins[p] : mn;
+        mx = mj.maxs[p] > mx ? mj.maxs[p] : mx;
+    }
+    /* an all-zero input has an empty range; the reference then defines the scale as 1 */
+    float scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
+    float zpf = 0.0f - mn / scale;
+    zpf = zpf < 0.0f ? 0.0f : zpf > 255.0f ? 255.0f : zpf;
+    int32_t zp = (int32_t)rintf(zpf);
+    ifd_tensor *y, *ys, *yz;
+    if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_UINT8, x->rank, x->dims, &y)) ||
+        (st = ifd_kernel_output(ctx, 1, IFD_DTYPE_FLOAT, 0, NULL, &ys)) ||
+        (st = ifd_kernel_output(ctx, 2, IFD_DTYPE_UINT8, 0, NULL, &yz)))
+        return st;
+    if (ys) *(float *)ys->data = scale;
+    if (yz) *(uint8_t *)yz->data = (uint8_t)zp;
+    if (y && x->count) {
+        dql_quant_job qj = {x->data, y->data, scale, zp};
+        ifd_parallel_for(ctx->pool, x->count, 1 << 15, dql_quant, &qj);
+    }
+    return IFD_OK;
+}
+
+/* ---- requantization ------------------------------------------------------------------- */
+
+/* a * b / c with NumPy's arithmetic in type t (float16/bfloat16 round after each step). */
+static float scale_mul_div(float a, float b, float c, ifd_dtype t) {
+    return round_to(round_to(a * b, t) / c, t);
+}
+
+/* y[i] = clamp(rint((acc[i] + bias) * mult[i * mstep] + yzp)), as the reference's float64 math. */
+#define DEF_REQUANT(NAME, T)                                                                    \
+    static void NAME(const int32_t *restrict acc, T *restrict y, int64_t n, int32_t bias,        \
+                     const float *restrict mult, int64_t mstep, double yzp, double lo,           \
+                     double hi) {                                                                \
+        if (mstep == 0) {                                                                        \
+            double m = mult[0];                                                                  \
+            for (int64_t i = 0; i < n; i++) {                                                    \
+                double v = (double)(int32_t)((uint32_t)acc[i] + (uint32_t)bias) * m + yzp;       \
+                v = v >= lo ? v : lo;                                                            \
+                v = v <= hi ? v : hi;                                                            \
+                y[i] = (T)(int32_t)rne_small_d(v);                                               \
+            }                                                                                    \
+        } else {                                                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                    \
+                double v = (double)(int32_t)((uint32_t)acc[i] + (uint32_t)bias) * (double)mult[i] \
+                           + yzp;                                                                \
+                v = v >= lo ? v : lo;                                                            \
+                v = v <= hi ? v : hi;                                                            \
+                y[i] = (T)(int32_t)rne_small_d(v);                                               \
+            }                                                                                    \
+        }                                                                                        \
+    }
+DEF_REQUANT(requant_u8, uint8_t)
+DEF_REQUANT(requant_s8, int8_t)
+
+static void requant_row(const int32_t *acc, void *y, bool y_signed, int64_t n, int32_t bias,
+                        const float *mult, int64_t mstep, int32_t yzp) {
+    if (y_signed)
+        requant_s8(acc, y, n, bias, mult, mstep, yzp, -128.0, 127.0);
+    else
+        requant_u8(acc, y, n, bias, mult, mstep, yzp, 0.0, 255.0);
+}
+
+static bool is_8bit(ifd_dtype t) { return t == IFD_DTYPE_UINT8 || t == IFD_DTYPE_INT8; }
+
+/* A zero point input as int32 values, checked against its allowed counts. */
+static ifd_status zero_points(ifd_kernel_ctx *ctx, int index, const char *what, ifd_dtype like,
+                              int64_t per_count, int32_t **out, int64_t *count) {
+    const ifd_tensor *t = index < ctx->n_inputs ? ctx->inputs[index] : NULL;
+    *out = NULL;
+    *count = 0;
+    if (!t) return IFD_OK;
+    if (t->dtype != like)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "%s has type %s, expected %s",
+                                what, ifd_dtype_name(t->dtype), ifd_dtype_name(like));
+    if (t->count != 1 && t->count != per_count)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s has %lld elements, expected 1 or %lld",
+                                what, (long long)t->count, (long long)per_count);
+    *count = t->count;
+    return to_int32s(ctx, t, out);
+}
+
+static ifd_status scales(ifd_kernel_ctx *ctx, int index, const char *what, int64_t per_count,
+                         float **out, int64_t *count) {
+    ifd_status st = ifd_kernel_require_input(ctx, index);
+    if (st) return st;
+    const ifd_tensor *t = ctx->inputs[index];
+    if (!ifd_dtype_is_float(t->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "%s has type %s, not float", what,
+                                ifd_dtype_name(t->dtype));
+    if (t->count != 1 && t->count != per_count)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s has %lld elements, expected 1 or %lld",
+                                what, (long long)t->count, (long long)per_count);
+    *count = t->count;
+    return to_floats(ctx, t, out);
+}
+
+/* ---- MatMulInteger / QLinearMatMul ------------------------------------------------------ */
+
+typedef struct {
+    int64_t m, n, k, batch;
+    int brank;                        /* batch rank of the output */
+    int64_t bdims[IFD_MAX_RANK];      /* output batch dims */
+    int64_t abd[IFD_MAX_RANK], bbd[IFD_MAX_RANK]; /* operands' batch dims, right-aligned, 1-padded */
+    int out_rank;
+    int64_t out_dims[IFD_MAX_RANK];
+} mm_shape;
+
+static ifd_status mm_setup(ifd_kernel_ctx *ctx, const ifd_tensor *a, const ifd_tensor *b,
+                           mm_shape *s) {
+    memset(s, 0, sizeof *s);
+    if (a->rank < 1 || b->rank < 1)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "matmul inputs must have rank >= 1");
+    int64_t k_a = a->dims[a->rank - 1];
+    s->m = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
+    int64_t k_b = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
+    s->n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    if (k_a != k_b) {
+        char sa[128], sb[128];
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "inner dims differ: A %s, B %s",
+                                ifd_shape_str(a->rank, a->dims, sa, sizeof sa),
+                                ifd_shape_str(b->rank, b->dims, sb, sizeof sb));
+    }
+    s->k = k_a;
+    int ar = a->rank >= 2 ? a->rank - 2 : 0, br = b->rank >= 2 ? b->rank - 2 : 0;
+    ifd_status st = ifd_broadcast_shape(ar, a->dims, br, b->dims, &s->brank, s->bdims);
+    if (st) return ifd_kernel_error(ctx, st, "batch dims do not broadcast");
+    s->batch = 1;
+    for (int i = 0; i < s->brank; i++) {
+        int ia = i - (s->brank - ar), ib = i - (s->brank - br);
+        s->abd[i] = ia >= 0 ? a->dims[ia] : 1;
+        s->bbd[i] = ib >= 0 ? b->dims[ib] : 1;
+        s->batch *= s->bdims[i];
+        s->out_dims[s->out_rank++] = s->bdims[i];
+    }
+    if (a->rank >= 2) s->out_dims[s->out_rank++] = s->m;
+    if (b->rank >= 2) s->out_dims[s->out_rank++] = s->n;
+    return IFD_OK;
+}
+
+/* Element offsets of batch bi's A and B matrices. */
+static void mm_offsets(const mm_shape *s, int64_t bi, int64_t *aoff, int64_t *boff) {
+    int64_t ao = 0, bo = 0, astr = s->m * s->k, bstr = s->k * s->n;
+    for (int i = s->brank - 1; i >= 0; i--) {
+        int64_t c = bi % s->bdims[i];
+        bi /= s->bdims[i];
+        if (s->abd[i] != 1) ao += c * astr;
+        if (s->bbd[i] != 1) bo += c * bstr;
+        astr *= s->abd[i];
+        bstr *= s->bbd[i];
+    }
+    *aoff = ao;
+    *boff = bo;
+}
+
+static ifd_status qgemm_scratch(ifd_kernel_ctx *ctx, int64_t m, int64_t n, int64_t k, void **ws) {
+    size_t bytes;
+    if (!ifd_qgemm_workspace_size(m, n, k, &bytes))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "integer GEMM workspace overflows");
+    *ws = ifd_kernel_scratch(ctx, bytes);
+    return *ws ? IFD_OK : ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
+}
+
+static ifd_status run_matmul_integer(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)))
+        return st;
+    const ifd_tensor *a = ctx->inputs[0], *b = ctx->inputs[1];
+    if (!is_8bit(a->dtype) || !is_8bit(b->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "input types %s x %s are not 8-bit",
+                                ifd_dtype_name(a->dtype), ifd_dtype_name(b->dtype));
+    mm_shape s;
+    if ((st = mm_setup(ctx, a, b, &s))) return st;
+    int32_t *za, *zb;
+    int64_t nza, nzb;
+    if ((st = zero_points(ctx, 2, "a_zero_point", a->dtype, s.m, &za, &nza)) ||
+        (st = zero_points(ctx, 3, "b_zero_point", b->dtype, s.n, &zb, &nzb)))
+        return st;
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_INT32, s.out_rank, s.out_dims, &y)) || !y ||
+        !y->count)
+        return st;
+    void *ws;
+    if ((st = qgemm_scratch(ctx, s.m, s.n, s.k, &ws))) return st;
+    for (int64_t bi = 0; bi < s.batch; bi++) {
+        int64_t ao, bo;
+        mm_offsets(&s, bi, &ao, &bo);
+        ifd_qgemm_params p = {s.m, s.n, s.k, (const uint8_t *)a->data + ao, s.k,
+                              a->dtype == IFD_DTYPE_INT8, za, nza, (const uint8_t *)b->data + bo,
+                              s.n, b->dtype == IFD_DTYPE_INT8, zb, nzb,
+                              (int32_t *)y->data + bi * s.m * s.n, s.n};
+        ifd_qgemm(&p, ws, ctx->pool);
+    }
+    return IFD_OK;
+}
+
+static ifd_status run_qlinear_matmul(ifd_kernel_ctx *ctx) {
+    ifd_status st;
+    for (int i = 0; i < 8; i++)
+        if (i != 2 && i != 5 && i != 7 && (st = ifd_kernel_require_input(ctx, i))) return st;
+    const ifd_tensor *a = ctx->inputs[0], *b = ctx->inputs[3];
+    const ifd_tensor *yzt = ctx->n_inputs > 7 ? ctx->inputs[7] : NULL;
+    if (!is_8bit(a->dtype) || !is_8bit(b->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "input types %s x %s are not 8-bit",
+                                ifd_dtype_name(a->dtype), ifd_dtype_name(b->dtype));
+    ifd_dtype yt = yzt ? yzt->dtype : a->dtype;
+    if (!is_8bit(yt))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "output type %s is not 8-bit",
+                                ifd_dtype_name(yt));
+    mm_shape s;
+    if ((st = mm_setup(ctx, a, b, &s))) return st;
+    int32_t *za, *zb, *yz;
+    int64_t nza, nzb, nyz, nas, nbs, nys;
+    float *as, *bs, *ys;
+    if ((st = zero_points(ctx, 2, "a_zero_point", a->dtype, s.m, &za, &nza)) ||
+        (st = zero_points(ctx, 5, "b_zero_point", b->dtype, s.n, &zb, &nzb)) ||
+        (st = zero_points(ctx, 7, "y_zero_point", yt, 1, &yz, &nyz)) ||
+        (st = scales(ctx, 1, "a_scale", s.m, &as, &nas)) ||
+        (st = scales(ctx, 4, "b_scale", s.n, &bs, &nbs)) ||
+        (st = scales(ctx, 6, "y_scale", 1, &ys, &nys)))
+        return st;
+    ifd_dtype calc = ctx->inputs[1]->dtype;
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, yt, s.out_rank, s.out_dims, &y)) || !y || !y->count)
+        return st;
+    void *ws;
+    size_t accb;
+    if ((st = qgemm_scratch(ctx, s.m, s.n, s.k, &ws))) return st;
+    if (!ifd_mul_size((size_t)s.m * (size_t)s.n, sizeof(int32_t), &accb))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "accumulator size overflows");
+    int32_t *acc = ifd_kernel_scratch(ctx, accb);
+    float *mrow = ifd_kernel_scratch(ctx, (size_t)s.n * sizeof(float));
+    if (!acc || !mrow) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
+    int32_t yzp = nyz ? yz[0] : 0;
+    bool ysig = yt == IFD_DTYPE_INT8;
+    for (int64_t bi = 0; bi < s.batch; bi++) {
+        int64_t ao, bo;
+        mm_offsets(&s, bi, &ao, &bo);
+        ifd_qgemm_params p = {s.m, s.n, s.k, (const uint8_t *)a->data + ao, s.k,
+                              a->dtype == IFD_DTYPE_INT8, za, nza, (const uint8_t *)b->data + bo,
+                              s.n, b->dtype == IFD_DTYPE_INT8, zb, nzb, acc, s.n};
+        ifd_qgemm(&p, ws, ctx->pool);
+        uint8_t *yb = (uint8_t *)y->data + bi * s.m * s.n;
+        for (int64_t i = 0; i < s.m; i++) {
+            float sa = as[nas == 1 ? 0 : i];
+            int64_t cnt = nbs == 1 ? 1 : s.n;
+            for (int64_t jn = 0; jn < cnt; jn++) mrow[jn] = scale_mul_div(sa, bs[jn], ys[0], calc);
+            requant_row(acc + i * s.n, yb + i * s.n, ysig, s.n, 0, mrow, nbs == 1 ? 0 : 1, yzp);
+        }
+    }
+    return IFD_OK;
+}
+
+/* ---- ConvInteger / QLinearConv ------------------------------------------------------- */
+
+enum { CONV_MAX_ND = IFD_MAX_RANK - 2 };
+
+typedef struct {
+    int nd;
+    int64_t batch, c, m, group, cg, mg;
+    int64_t in[CONV_MAX_ND], k[CONV_MAX_ND], out[CONV_MAX_ND], s[CONV_MAX_ND], d[CONV_MAX_ND],
+        pb[CONV_MAX_ND];
+    int64_t in_size, out_size, kvol;
+    bool direct; /* 1x1, stride 1, no padding: x is already the column matrix */
+} conv_geom;
+
+static ifd_status read_ints(ifd_kernel_ctx *ctx, const char *name, int count, int64_t dflt,
+                            int64_t *out) {
+    size_t n;
+    const int64_t *v = ifd_attr_ints(ctx->node, name, &n);
+    if (!v) {
+        for (int i = 0; i < count; i++) out[i] = dflt;
+        return IFD_OK;
+    }
+    if (n != (size_t)count)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "%s has %zu values, expected %d",
+                                name, n, count);
+    memcpy(out, v, (size_t)count * sizeof *out);
+    return IFD_OK;
+}
+
+static ifd_status conv_setup(ifd_kernel_ctx *ctx, const ifd_tensor *x, const ifd_tensor *w,
+                             conv_geom *g, int64_t *out_dims) {
+    memset(g, 0, sizeof *g);
+    if (x->rank < 3 || w->rank != x->rank)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "x rank %d and w rank %d must match and be >= 3",
+                                x->rank, w->rank);
+    int nd = g->nd = x->rank - 2;
+    g->batch = x->dims[0];
+    g->c = x->dims[1];
+    g->m = w->dims[0];
+    g->group = ifd_attr_int(ctx->node, "group", 1);
+    if (g->group < 1 || g->c % g->group || g->m % g->group || w->dims[1] * g->group != g->c)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "channels: x has %lld, w is [%lld, %lld, ...], group %lld",
+                                (long long)g->c, (long long)g->m, (long long)w->dims[1],
+                                (long long)g->group);
+    g->cg = g->c / g->group;
+    g->mg = g->m / g->group;
+    int64_t pads[2 * CONV_MAX_ND], ks[CONV_MAX_ND];
+    ifd_status st;
+    if ((st = read_ints(ctx, "strides", nd, 1, g->s)) ||
+        (st = read_ints(ctx, "dilations", nd, 1, g->d)) ||
+        (st = read_ints(ctx, "pads", 2 * nd, 0, pads)) ||
+        (st = read_ints(ctx, "kernel_shape", nd, 0, ks)))
+        return st;
+    const char *ap = ifd_attr_string(ctx->node, "auto_pad", "NOTSET");
+    g->in_size = g->out_size = g->kvol = 1;
+    bool direct = true;
+    for (int i = 0; i < nd; i++) {
+        g->in[i] = x->dims[2 + i];
+        g->k[i] = w->dims[2 + i];
+        if (ks[i] && ks[i] != g->k[i])
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "kernel_shape[%d] = %lld but w has %lld",
+                                    i, (long long)ks[i], (long long)g->k[i]);
+        if (g->s[i] < 1 || g->d[i] < 1)
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                    "strides and dilations must be positive");
+        int64_t ext = (g->k[i] - 1) * g->d[i] + 1;
+        int64_t pe;
+        if (!strcmp(ap, "NOTSET")) {
+            g->pb[i] = pads[i];
+            pe = pads[nd + i];
+            if (g->pb[i] < 0 || pe < 0)
+                return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "negative pads");
+            g->out[i] = (g->in[i] + g->pb[i] + pe - ext) / g->s[i] + 1;
+            if (g->in[i] + g->pb[i] + pe < ext) g->out[i] = 0;
+        } else if (!strcmp(ap, "VALID")) {
+            g->pb[i] = pe = 0;
+            g->out[i] = g->in[i] < ext ? 0 : (g->in[i] - ext) / g->s[i] + 1;
+        } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+            g->out[i] = (g->in[i] + g->s[i] - 1) / g->s[i];
+            int64_t total = IFD_MAX((int64_t)0, (g->out[i] - 1) * g->s[i] + ext - g->in[i]);
+            g->pb[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            pe = total - g->pb[i];
+        } else {
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", ap);
+        }
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || pe != 0) direct = false;
+        g->in_size *= g->in[i];
+        g->out_size *= g->out[i];
+        g->kvol *= g->k[i];
+        out_dims[2 + i] = g->out[i];
+    }
+    g->direct = direct;
+    out_dims[0] = g->batch;
+    out_dims[1] = g->m;
+    return IFD_OK;
+}
+
+typedef struct {
+    const conv_geom *g;
+    const uint8_t *x; /* this group's first channel */
+    uint8_t *col;     /* [cg * kvol][out_size] */
+    uint8_t pad;
+} im2col_job;
+
+static void im2col_rows(void *arg, int64_t begin, int64_t end) {
+    const im2col_job *j = arg;
+    const conv_geom *g = j->g;
+    int nd = g->nd;
+    int64_t last_out = g->out[nd - 1], last_in = g->in[nd - 1];
+    int64_t lines = g->out_size / IFD_MAX(last_out, 1);
+    int64_t instr[CONV_MAX_ND];
+    instr[nd - 1] = 1;
+    for (int i = nd - 2; i >= 0; i--) instr[i] = instr[i + 1] * g->in[i + 1];
+    for (int64_t row = begin; row < end; row++) {
+        int64_t c = row / g->kvol, kk = row % g->kvol, kidx[CONV_MAX_ND];
+        for (int i = nd - 1; i >= 0; i--) {
+            kidx[i] = kk % g->k[i];
+            kk /= g->k[i];
+        }
+        const uint8_t *src = j->x + c * g->in_size;
+        uint8_t *dst = j->col + row * g->out_size;
+        int64_t s = g->s[nd - 1], x0 = kidx[nd - 1] * g->d[nd - 1] - g->pb[nd - 1];
+        for (int64_t line = 0; line < lines; line++) {
+            uint8_t *drow = dst + line * last_out;
+            int64_t off = 0, t = line;
+            bool valid = true;
+            for (int i = nd - 2; i >= 0; i--) {
+                int64_t o = t % g->out[i];
+                t /= g->out[i];
+                int64_t ix = o * g->s[i] + kidx[i] * g->d[i] - g->pb[i];
+                if (ix < 0 || ix >= g->in[i]) valid = false;
+                off += ix * instr[i];
+            }
+            if (!valid) {
+                memset(drow, j->pad, (size_t)last_out);
+                continue;
+            }
+            const uint8_t *srow = src + off;
+            for (int64_t o = 0; o < last_out; o++) {
+                int64_t ix = o * s + x0;
+                drow[o] = (ix >= 0 && ix < last_in) ? srow[ix] : j->pad;
+            }
+        }
+    }
+}
+
+/* Shared by ConvInteger (acc straight into y) and QLinearConv (acc then requantized). */
+typedef struct {
+    const ifd_tensor *x, *w;
+    const int32_t *wz;
+    int64_t nwz;
+    int32_t xz;
+    bool has_xz;
+} conv_q_in;
+
+typedef void (*conv_epilogue)(void *arg, int64_t b, int64_t grp, const int32_t *acc);
+
+static ifd_status conv_q_run(ifd_kernel_ctx *ctx, const conv_geom *g, const conv_q_in *in,
+                             int32_t *acc_direct, conv_epilogue epi, void *epi_arg) {
+    int64_t kdim = g->cg * g->kvol;
+    void *ws;
+    ifd_status st = qgemm_scratch(ctx, g->mg, g->out_size, kdim, &ws);
+    if (st) return st;
+    uint8_t *col = NULL;
+    if (!g->direct) {
+        size_t bytes;
+        if (!ifd_mul_size((size_t)kdim, (size_t)g->out_size, &bytes))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "im2col buffer size overflows");
+        if (!(col = ifd_kernel_scratch(ctx, IFD_MAX(bytes, (size_t)1))))
+            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
+    }
+    int32_t *acc = acc_direct;
+    if (!acc) {
+        size_t bytes;
+        if (!ifd_mul_size((size_t)g->mg * (size_t)g->out_size, sizeof(int32_t), &bytes))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "accumulator size overflows");
+        if (!(acc = ifd_kernel_scratch(ctx, IFD_MAX(bytes, (size_t)4))))
+            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
+    }
+    const uint8_t *xd = in->x->data, *wd = in->w->data;
+    for (int64_t b = 0; b < g->batch; b++)
+        for (int64_t grp = 0; grp < g->group; grp++) {
+            const uint8_t *xg = xd + (b * g->c + grp * g->cg) * g->in_size;
+            const uint8_t *bmat = xg;
+            if (!g->direct) {
+                im2col_job ij = {g, xg, col, (uint8_t)in->xz};
+                ifd_parallel_for(ctx->pool, kdim, IFD_MAX((int64_t)1, 16384 / IFD_MAX(g->out_size, 1)),
+                                 im2col_rows, &ij);
+                bmat = col;
+            }
+            int32_t *c = acc_direct ? acc_direct + (b * g->m + grp * g->mg) * g->out_size : acc;
+            ifd_qgemm_params p = {g->mg, g->out_size, kdim, wd + grp * g->mg * kdim, kdim,
+                                  in->w->dtype == IFD_DTYPE_INT8,
+                                  in->nwz > 1 ? in->wz + grp * g->mg : in->wz, in->nwz > 1 ? g->mg : in->nwz,
+                                  bmat, g->out_size, in->x->dtype == IFD_DTYPE_INT8,
+                                  in->has_xz ? &in->xz : NULL, in->has_xz ? 1 : 0, c, g->out_size};
+            ifd_qgemm(&p, ws, ctx->pool);
+            if (epi) epi(epi_arg, b, grp, c);
+        }
+    return IFD_OK;
+}
+
+static ifd_status conv_inputs(ifd_kernel_ctx *ctx, int xi, int wi, int xzi, int wzi,
+                              conv_geom *g, int64_t *out_dims, conv_q_in *in) {
+    ifd_status st;
+    if ((st = ifd_kernel_require_input(ctx, xi)) || (st = ifd_kernel_require_input(ctx, wi)))
+        return st;
+    memset(in, 0, sizeof *in);
+    in->x = ctx->inputs[xi];
+    in->w = ctx->inputs[wi];
+    if (!is_8bit(in->x->dtype) || !is_8bit(in->w->dtype))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "input types %s x %s are not 8-bit",
+                                ifd_dtype_name(in->x->dtype), ifd_dtype_name(in->w->dtype));
+    if ((st = conv_setup(ctx, in->x, in->w, g, out_dims))) return st;
+    int32_t *xz, *wz;
+    int64_t nxz, nwz;
+    if ((st = zero_points(ctx, xzi, "x_zero_point", in->x->dtype, 1, &xz, &nxz)) ||
+        (st = zero_points(ctx, wzi, "w_zero_point", in->w->dtype, g->m, &wz, &nwz)))
+        return st;
+    in->has_xz = nxz > 0;
+    in->xz = nxz ? xz[0] : 0;
+    in->wz = wz;
+    in->nwz = nwz;
+    return IFD_OK;
+}
+
+static ifd_status run_conv_integer(ifd_kernel_ctx *ctx) {
+    conv_geom g;
+    conv_q_in in;
+    int64_t od[IFD_MAX_RANK];
+    ifd_status st = conv_inputs(ctx, 0, 1, 2, 3, &g, od, &in);
+    if (st) return st;
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_INT32, in.x->rank, od, &y)) || !y || !y->count)
+        return st;
+    return conv_q_run(ctx, &g, &in, y->data, NULL, NULL);
+}
+
+typedef struct {
+    const conv_geom *g;
+    uint8_t *y;
+    bool ysig;
+    const float *mult; /* per output channel (m) */
+    int64_t nmult;
+    const int32_t *bias; /* [m] or NULL */
+    int32_t yzp;
+} qconv_epi;
+
+static void qlinear_conv_epilogue(void *arg, int64_t b, int64_t grp, const int32_t *acc) {
+    const qconv_epi *e = arg;
+    const conv_geom *g = e->g;
+    for (int64_t i = 0; i < g->mg; i++) {
+        int64_t m = grp * g->mg + i;
+        const float *mult = e->mult + (e->nmult == 1 ? 0 : m);
+        requant_row(acc + i * g->out_size, e->y + (b * g->m + m) * g->out_size, e->ysig,
+                    g->out_size, e->bias ? e->bias[m] : 0, mult, 0, e->yzp);
+    }
+}
+
+static ifd_status run_qlinear_conv(ifd_kernel_ctx *ctx) {
+    conv_geom g;
+    conv_q_in in;
+    int64_t od[IFD_MAX_RANK];
+    ifd_status st = conv_inputs(ctx, 0, 3, 2, 5, &g, od, &in);
+    if (st) return st;
+    const ifd_tensor *yzt = ctx->n_inputs > 7 ? ctx->inputs[7] : NULL;
+    ifd_dtype yt = yzt ? yzt->dtype : in.x->dtype;
+    if (!is_8bit(yt))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "output type %s is not 8-bit",
+                                ifd_dtype_name(yt));
+    float *xs, *ws, *ys;
+    int64_t nxs, nws, nys, nyz;
+    int32_t *yz;
+    if ((st = scales(ctx, 1, "x_scale", 1, &xs, &nxs)) ||
+        (st = scales(ctx, 4, "w_scale", g.m, &ws, &nws)) ||
+        (st = scales(ctx, 6, "y_scale", 1, &ys, &nys)) ||
+        (st = zero_points(ctx, 7, "y_zero_point", yt, 1, &yz, &nyz)))
+        return st;
+    const ifd_tensor *bt = ctx->n_inputs > 8 ? ctx->inputs[8] : NULL;
+    int32_t *bias = NULL;
+    if (bt) {
+        if (bt->dtype != IFD_DTYPE_INT32 || bt->count != g.m)
+            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                    "B must be int32 with %lld elements", (long long)g.m);
+        bias = bt->data;
+    }
+    float *mult = ifd_kernel_scratch(ctx, (size_t)nws * sizeof(float));
+    if (!mult) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
+    ifd_dtype calc = ctx->inputs[1]->dtype;
+    for (int64_t i = 0; i < nws; i++) mult[i] = scale_mul_div(xs[0], ws[i], ys[0], calc);
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, yt, in.x->rank, od, &y)) || !y || !y->count) return st;
+    qconv_epi e = {&g, y->data, yt == IFD_DTYPE_INT8, mult, nws, bias, nyz ? yz[0] : 0};
+    return conv_q_run(ctx, &g, &in, NULL, qlinear_conv_epilogue, &e);
+}
+
 const ifd_op_def ifd_ops_quantize[] = {
+    {"", "QuantizeLinear", 10, run_quantize_linear, NULL, NULL, 0},
+    {"", "DequantizeLinear", 10, run_dequantize_linear, NULL, NULL, 0},
+    {"", "DynamicQuantizeLinear", 11, run_dynamic_quantize_linear, NULL, NULL, 0},
+    {"", "MatMulInteger", 10, run_matmul_integer, NULL, NULL, 0},
+    {"", "QLinearMatMul", 10, run_qlinear_matmul, NULL, NULL, 0},
+    {"", "ConvInteger", 10, run_conv_integer, NULL, NULL, 0},
+    {"", "QLinearConv", 10, run_qlinear_conv, NULL, NULL, 0},
     {0},
 };

@@ -8,6 +8,8 @@
  * exist for float, double, int64 and uint64. */
 #include "ops/op.h"
 
+#include "kernels/vecmath.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -81,12 +83,10 @@ static bool rd_native(ifd_dtype dt, rd_ctype ct) {
 /* Widen n elements of src (dtype dt) into dst (working type ct). */
 static void rd_widen(ifd_dtype dt, const void *src, rd_ctype ct, void *dst, int64_t n) {
     if (ct == RD_CT_F32) {
-        const uint16_t *s = src;
-        float *d = dst;
         if (dt == IFD_DTYPE_FLOAT16)
-            for (int64_t i = 0; i < n; i++) d[i] = ifd_fp16_to_f32(s[i]);
+            ifd_vec_f16_to_f32(src, dst, n);
         else
-            for (int64_t i = 0; i < n; i++) d[i] = ifd_bf16_to_f32(s[i]);
+            ifd_vec_bf16_to_f32(src, dst, n);
         return;
     }
     int64_t *d = dst;
@@ -105,12 +105,10 @@ static void rd_widen(ifd_dtype dt, const void *src, rd_ctype ct, void *dst, int6
 /* Narrow n working values back into dst of dtype dt (integers wrap like a C cast). */
 static void rd_narrow(rd_ctype ct, const void *src, ifd_dtype dt, void *dst, int64_t n) {
     if (ct == RD_CT_F32) {
-        const float *s = src;
-        uint16_t *d = dst;
         if (dt == IFD_DTYPE_FLOAT16)
-            for (int64_t i = 0; i < n; i++) d[i] = ifd_f32_to_fp16(s[i]);
+            ifd_vec_f32_to_f16(src, dst, n);
         else
-            for (int64_t i = 0; i < n; i++) d[i] = ifd_f32_to_bf16(s[i]);
+            ifd_vec_f32_to_bf16(src, dst, n);
         return;
     }
     const uint64_t *s = src;
@@ -655,28 +653,10 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
         return IFD_OK;
     }
 
-    /* Working copies: input widened (and possibly transposed), output narrowed afterwards. */
-    rd_ctype ct = rd_ctype_of(X->dtype);
-    size_t es = rd_ctype_size(ct), xbytes, ybytes;
-    if (!ifd_mul_size((size_t)X->count, es, &xbytes) || !ifd_mul_size((size_t)Y->count, es, &ybytes))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "input too large");
-    const void *xw = X->data;
-    if (!rd_native(X->dtype, ct)) {
-        void *buf = ifd_kernel_scratch(ctx, xbytes);
-        if (!buf) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch memory");
-        rd_widen(X->dtype, X->data, ct, buf, X->count);
-        xw = buf;
-    }
-    void *yw = Y->data;
-    if (!rd_native(Y->dtype, ct)) {
-        yw = ifd_kernel_scratch(ctx, ybytes);
-        if (!yw) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch memory");
-    }
-
     /* Merge non-unit dims into alternating kept/reduced groups. */
     int64_t gsize[IFD_MAX_RANK];
     bool gred[IFD_MAX_RANK];
-    int ng = 0;
+    int ng = 0, nred = 0;
     for (int i = 0; i < rank; i++) {
         if (X->dims[i] == 1) continue;
         if (ng > 0 && gred[ng - 1] == red[i])
@@ -684,11 +664,12 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
         else {
             gsize[ng] = X->dims[i];
             gred[ng++] = red[i];
+            nred += red[i];
         }
     }
-    rd_job j = {kind, ct, rd_have_avx2(), xw, yw, 1, R, 1, 0};
-    int nred = 0;
-    for (int g = 0; g < ng; g++) nred += gred[g];
+    rd_ctype ct = rd_ctype_of(X->dtype);
+    rd_job j = {kind, ct, rd_have_avx2(), X->data, Y->data, 1, R, 1, 0};
+    bool transpose = false;
     if (nred == 0) {
         j.outer = Y->count;
         j.R = 1;
@@ -698,17 +679,39 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
         j.outer = ng == 3 ? gsize[0] : 1;
         j.inner = gsize[ng - 1];
     } else {
+        transpose = true;
+        j.outer = Y->count;
+    }
+
+    /* Working copies, from one scratch reservation (the runtime gives one buffer per call):
+     * input widened and/or transposed, output narrowed afterwards. */
+    size_t es = rd_ctype_size(ct), xbytes, ybytes;
+    if (!ifd_mul_size((size_t)X->count, es, &xbytes) || !ifd_mul_size((size_t)Y->count, es, &ybytes))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "input too large");
+    xbytes = (xbytes + 63) & ~(size_t)63;
+    ybytes = (ybytes + 63) & ~(size_t)63;
+    bool widen = !rd_native(X->dtype, ct), narrow = !rd_native(Y->dtype, ct);
+    size_t need = (widen ? xbytes : 0) + (transpose ? xbytes : 0) + (narrow ? ybytes : 0);
+    char *sp = NULL;
+    if (need && !(sp = ifd_kernel_scratch(ctx, need)))
+        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch memory (%zu bytes)", need);
+    if (widen) {
+        rd_widen(X->dtype, X->data, ct, sp, X->count);
+        j.x = sp;
+        sp += xbytes;
+    }
+    if (transpose) {
         int perm[IFD_MAX_RANK], np = 0;
         for (int g = 0; g < ng; g++)
             if (!gred[g]) perm[np++] = g;
         for (int g = 0; g < ng; g++)
             if (gred[g]) perm[np++] = g;
-        void *tbuf = ifd_kernel_scratch(ctx, xbytes);
-        if (!tbuf) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch memory");
-        rd_transpose(xw, tbuf, ng, gsize, perm, es, X->count);
-        j.x = tbuf;
-        j.outer = Y->count;
+        rd_transpose(j.x, sp, ng, gsize, perm, es, X->count);
+        j.x = sp;
+        sp += xbytes;
     }
+    void *yw = narrow ? sp : Y->data;
+    j.y = yw;
     rd_execute(ctx, &j);
     if (yw != Y->data) rd_narrow(ct, yw, Y->dtype, Y->data, Y->count);
     return IFD_OK;

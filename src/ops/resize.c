@@ -12,6 +12,21 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define RS_X86 1
+#else
+#define RS_X86 0
+#endif
+
+static bool rs_have_avx2(void) {
+#if RS_X86
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
 /* ---- shared small helpers --------------------------------------------------------------- */
 
 static void store_scalar(ifd_dtype dtype, double v, void *dst) {
@@ -73,6 +88,9 @@ typedef struct rs_axis {
     float *wf;        /* [out, n] */
     double *wd;       /* [out, n] */
     uint8_t *extrap;  /* [out] 1: coordinate outside the crop box (tf_crop_and_resize) */
+    /* float two-tap / one-tap fast path: tap k of output l at i32[k * out + l], w2[k * out + l] */
+    int32_t *i32;
+    float *w2;
     bool any_extrap;
     bool identity;
 } rs_axis;
@@ -200,6 +218,40 @@ static void rs_build_axis(const rs_params *p, rs_axis *a) {
     a->identity = ident;
 }
 
+/* ---- AVX2 row kernels (float two-tap rows, 4-byte gathers) --------------------------- */
+
+#if RS_X86
+__attribute__((target("avx2,fma"))) static void rs_row2_avx2(float *restrict d,
+                                                             const float *restrict s,
+                                                             const int32_t *restrict i0,
+                                                             const int32_t *restrict i1,
+                                                             const float *restrict w0,
+                                                             const float *restrict w1,
+                                                             int64_t n) {
+    int64_t l = 0;
+    for (; l + 8 <= n; l += 8) {
+        __m256 a = _mm256_i32gather_ps(s, _mm256_loadu_si256((const __m256i *)(i0 + l)), 4);
+        __m256 b = _mm256_i32gather_ps(s, _mm256_loadu_si256((const __m256i *)(i1 + l)), 4);
+        __m256 r = _mm256_mul_ps(_mm256_loadu_ps(w0 + l), a);
+        _mm256_storeu_ps(d + l, _mm256_fmadd_ps(_mm256_loadu_ps(w1 + l), b, r));
+    }
+    for (; l < n; l++) d[l] = w0[l] * s[i0[l]] + w1[l] * s[i1[l]];
+}
+
+__attribute__((target("avx2"))) static void rs_gather32_avx2(uint32_t *restrict d,
+                                                             const uint32_t *restrict s,
+                                                             const int32_t *restrict ix,
+                                                             int64_t n) {
+    int64_t l = 0;
+    for (; l + 8 <= n; l += 8) {
+        __m256i v = _mm256_i32gather_epi32((const int *)s,
+                                           _mm256_loadu_si256((const __m256i *)(ix + l)), 4);
+        _mm256_storeu_si256((__m256i *)(d + l), v);
+    }
+    for (; l < n; l++) d[l] = s[ix[l]];
+}
+#endif
+
 /* ---- nearest: one gather pass over output rows ------------------------------------------ */
 
 typedef struct rs_gather_job {
@@ -210,6 +262,7 @@ typedef struct rs_gather_job {
     uint8_t *y;
     size_t esize;
     uint8_t ev[16]; /* extrapolation value as the element type */
+    bool avx2;      /* 4-byte rows through rs_gather32_avx2 (last axis i32 filled) */
 } rs_gather_job;
 
 static void rs_fill(uint8_t *dst, int64_t n, const uint8_t *v, size_t es) {
@@ -256,6 +309,12 @@ static void rs_gather_rows(void *arg, int64_t begin, int64_t end) {
                 break; }
             case 4: { uint32_t *restrict d = (uint32_t *)(void *)dst;
                 const uint32_t *restrict s = (const uint32_t *)(const void *)src;
+#if RS_X86
+                if (j->avx2) {
+                    rs_gather32_avx2(d, s, al->i32, lout);
+                    break;
+                }
+#endif
                 for (int64_t o = 0; o < lout; o++) d[o] = s[map[o]];
                 break; }
             case 8: { uint64_t *restrict d = (uint64_t *)(void *)dst;
@@ -286,7 +345,66 @@ typedef struct rs_pass_job {
     int64_t outer, lin, lout, inner;
     const rs_axis *ax;
     double ev;
+    bool avx2;      /* AVX2+FMA available (float rows) */
+    bool gather2;   /* last-axis float two-tap rows through rs_row2_avx2 (ax->i32/w2 set) */
 } rs_pass_job;
+
+#if RS_X86
+__attribute__((target("avx2,fma"))) static void rs_lerp_avx2(float *restrict d,
+                                                             const float *restrict a,
+                                                             const float *restrict b, float w0,
+                                                             float w1, int64_t n) {
+    __m256 v0 = _mm256_set1_ps(w0), v1 = _mm256_set1_ps(w1);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_fmadd_ps(v1, _mm256_loadu_ps(b + i),
+                                                _mm256_mul_ps(v0, _mm256_loadu_ps(a + i))));
+    for (; i < n; i++) d[i] = w0 * a[i] + w1 * b[i];
+}
+
+__attribute__((target("avx2,fma"))) static void rs_axpy_avx2(float *restrict d,
+                                                             const float *restrict a, float w,
+                                                             int64_t n) {
+    __m256 vw = _mm256_set1_ps(w);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_fmadd_ps(vw, _mm256_loadu_ps(a + i), _mm256_loadu_ps(d + i)));
+    for (; i < n; i++) d[i] += w * a[i];
+}
+#endif
+
+/* d = w0 * a + w1 * b and d += w * a over rows (a and b may be the same row) */
+static void rs_lerp_f32(float *restrict d, const float *a, const float *b, float w0, float w1,
+                        int64_t n, bool avx2) {
+#if RS_X86
+    if (avx2) {
+        rs_lerp_avx2(d, a, b, w0, w1, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) d[i] = w0 * a[i] + w1 * b[i];
+}
+
+static void rs_axpy_f32(float *restrict d, const float *restrict a, float w, int64_t n,
+                        bool avx2) {
+#if RS_X86
+    if (avx2) {
+        rs_axpy_avx2(d, a, w, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) d[i] += w * a[i];
+}
+
+static void rs_lerp_f64(double *restrict d, const double *a, const double *b, double w0,
+                        double w1, int64_t n, bool avx2) {
+    for (int64_t i = 0; i < n; i++) d[i] = w0 * a[i] + w1 * b[i];
+}
+
+static void rs_axpy_f64(double *restrict d, const double *restrict a, double w, int64_t n,
+                        bool avx2) {
+    for (int64_t i = 0; i < n; i++) d[i] += w * a[i];
+}
 
 #define RS_DEFINE_PASS(T, W, SUF)                                                          \
     static void rs_pass_last_##SUF(void *arg, int64_t begin, int64_t end) {                \
@@ -328,24 +446,33 @@ typedef struct rs_pass_job {
                 continue;                                                                  \
             }                                                                              \
             if (n == 2) {                                                                  \
-                const T *restrict a = base + ix[0] * inner, *restrict b = base + ix[1] * inner; \
-                const T w0 = w[0], w1 = w[1];                                              \
-                for (int64_t i = 0; i < inner; i++) d[i] = w0 * a[i] + w1 * b[i];          \
+                rs_lerp_##SUF(d, base + ix[0] * inner, base + ix[1] * inner, w[0], w[1],   \
+                              inner, j->avx2);                                             \
             } else {                                                                       \
-                const T *restrict a = base + ix[0] * inner;                                \
-                const T w0 = w[0];                                                         \
-                for (int64_t i = 0; i < inner; i++) d[i] = w0 * a[i];                      \
-                for (int k = 1; k < n; k++) {                                              \
-                    const T *restrict b = base + ix[k] * inner;                            \
-                    const T wk = w[k];                                                     \
-                    if (wk == 0) continue;                                                 \
-                    for (int64_t i = 0; i < inner; i++) d[i] += wk * b[i];                 \
-                }                                                                          \
+                rs_lerp_##SUF(d, base + ix[0] * inner, base + ix[0] * inner, w[0], 0,      \
+                              inner, j->avx2);                                             \
+                for (int k = 1; k < n; k++)                                                \
+                    if (w[k] != 0) rs_axpy_##SUF(d, base + ix[k] * inner, w[k], inner, j->avx2); \
             }                                                                              \
         }                                                                                  \
     }
 
 RS_DEFINE_PASS(float, wf, f32)
+
+#if RS_X86
+static void rs_pass_last_f32_avx2(void *arg, int64_t begin, int64_t end) {
+    const rs_pass_job *j = arg;
+    const rs_axis *a = j->ax;
+    for (int64_t o = begin; o < end; o++) {
+        float *d = (float *)j->dst + o * j->lout;
+        rs_row2_avx2(d, (const float *)j->src + o * j->lin, a->i32, a->i32 + a->out, a->w2,
+                     a->w2 + a->out, j->lout);
+        if (a->any_extrap)
+            for (int64_t l = 0; l < j->lout; l++)
+                if (a->extrap[l]) d[l] = (float)j->ev;
+    }
+}
+#endif
 RS_DEFINE_PASS(double, wd, f64)
 
 /* ---- Resize kernel ----------------------------------------------------------------------- */
@@ -433,6 +560,13 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
             }
         }
         store_scalar(x->dtype, p->extrap_value, g.ev);
+        rs_axis *al = &axes[rank - 1];
+        if (es == 4 && al->in <= INT32_MAX && rs_have_avx2()) {
+            al->i32 = ifd_kernel_scratch(ctx, (size_t)al->out * sizeof(int32_t));
+            if (!al->i32) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize");
+            for (int64_t o = 0; o < al->out; o++) al->i32[o] = (int32_t)al->idx[o];
+            g.avx2 = true;
+        }
         int64_t lout = axes[rank - 1].out, rows = y->count / lout;
         ifd_parallel_for(ctx->pool, rows, IFD_MAX((int64_t)1, 16384 / lout), rs_gather_rows, &g);
         return IFD_OK;
@@ -497,12 +631,34 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
         pj.lout = axes[ax].out;
         pj.ax = &axes[ax];
         pj.ev = p->extrap_value;
+        pj.avx2 = !dbl && rs_have_avx2();
+        pj.gather2 = false;
+#if RS_X86
+        rs_axis *a = &axes[ax];
+        if (!dbl && ax == rank - 1 && a->n == 2 && a->in <= INT32_MAX && rs_have_avx2()) {
+            a->i32 = ifd_kernel_scratch(ctx, (size_t)a->out * 2 * sizeof(int32_t));
+            a->w2 = ifd_kernel_scratch(ctx, (size_t)a->out * 2 * sizeof(float));
+            if (!a->i32 || !a->w2)
+                return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize");
+            for (int64_t l = 0; l < a->out; l++)
+                for (int k = 0; k < 2; k++) {
+                    a->i32[k * a->out + l] = (int32_t)a->idx[l * 2 + k];
+                    a->w2[k * a->out + l] = a->wf[l * 2 + k];
+                }
+            pj.gather2 = true;
+        }
+#endif
         pj.src = src;
         pj.dst = i == nact - 1 ? (native ? y->data : (void *)conv_out) : buf[i & 1];
         int64_t work = pj.lout * pj.inner * pj.ax->n;
-        if (pj.inner == 1)
+        if (pj.inner == 1) {
+            ifd_parallel_fn fn = dbl ? rs_pass_last_f64 : rs_pass_last_f32;
+#if RS_X86
+            if (pj.gather2) fn = rs_pass_last_f32_avx2;
+#endif
             ifd_parallel_for(ctx->pool, pj.outer, IFD_MAX((int64_t)1, 32768 / IFD_MAX(work, 1)),
-                             dbl ? rs_pass_last_f64 : rs_pass_last_f32, &pj);
+                             fn, &pj);
+        }
         else
             ifd_parallel_for(ctx->pool, pj.outer * pj.lout,
                              IFD_MAX((int64_t)1, 32768 / IFD_MAX(pj.inner * pj.ax->n, 1)),
@@ -773,10 +929,7 @@ static void gs_points(void *arg, int64_t begin, int64_t end) {
             double xc = j->align ? (g + 1) / 2.0 * (double)(dim - 1)
                                  : ((g + 1) * (double)dim - 1) / 2.0;
             xc = (float)xc;
-            if (j->mode == RS_NEAREST) {
-                if (k == 3) xc = xc >= 0 ? floor(xc + 0.5) : ceil(xc - 0.5);
-                else xc = nearbyint(xc);
-            }
+            if (j->mode == RS_NEAREST) xc = nearbyint(xc); /* ties to even, any rank */
             if (xc < lo || xc > hi) {
                 if (j->pad == GS_BORDER) xc = xc < 0 ? 0 : xc > (double)(dim - 1) ? (double)(dim - 1) : xc;
                 else if (j->pad == GS_REFLECTION) xc = (float)gs_reflect(xc, lo, hi);

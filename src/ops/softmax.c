@@ -7,6 +7,8 @@
  * memory access stays contiguous. */
 #include "ops/op.h"
 
+#include "kernels/vecmath.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -418,11 +420,15 @@ static ifd_status sm_run(ifd_kernel_ctx *ctx, sm_kind kind) {
         const uint16_t *xs = X->data;
         uint16_t *ys = Y->data;
         bool half = X->dtype == IFD_DTYPE_FLOAT16;
-        for (int64_t i = 0; i < X->count; i++)
-            xf[i] = half ? ifd_fp16_to_f32(xs[i]) : ifd_bf16_to_f32(xs[i]);
+        if (half)
+            ifd_vec_f16_to_f32(xs, xf, X->count);
+        else
+            ifd_vec_bf16_to_f32(xs, xf, X->count);
         sm_run_f32(ctx, kind, xf, yf, outer, n, inner);
-        for (int64_t i = 0; i < X->count; i++)
-            ys[i] = half ? ifd_f32_to_fp16(yf[i]) : ifd_f32_to_bf16(yf[i]);
+        if (half)
+            ifd_vec_f32_to_f16(yf, ys, X->count);
+        else
+            ifd_vec_f32_to_bf16(yf, ys, X->count);
         return IFD_OK;
     }
     default:

@@ -1,0 +1,18 @@
+/* libFuzzer target: the ONNX model loader and session compiler on arbitrary bytes.
+ * Any input must give IFD_OK or a clean error: no crash, leak or sanitizer report. */
+#include "inferd/inferd.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    ifd_model *model = NULL;
+    ifd_session *session = NULL;
+    if (ifd_model_load_memory(data, size, NULL, &model) != IFD_OK) return 0;
+    ifd_session_options o;
+    ifd_session_options_init(&o);
+    o.num_threads = 1;
+    if (ifd_session_create(model, &o, &session) == IFD_OK) ifd_session_free(session);
+    ifd_model_free(model);
+    return 0;
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Run each libFuzzer target for a bounded time, seeded from the ONNX test data.
+#   tests/run_fuzz.sh BUILD_DIR SECONDS
+set -u
+b=$1; secs=${2:-60}
+onnx=${IFD_ONNX_TESTS:-$(dirname "$0")/../../shared/onnx-tests}
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/model" "$work/tensor" "$work/npy"
+i=0
+for f in "$onnx"/node/test_{conv,if,loop,add,gemm,lstm,resize,scan}*/model.onnx "$onnx"/simple/*/model.onnx; do
+  [ -f "$f" ] && cp "$f" "$work/model/seed_$i.onnx" && i=$((i+1))
+  [ $i -ge 200 ] && break
+done
+i=0
+for f in "$onnx"/node/test_{cast,add,conv}*/test_data_set_0/*.pb; do
+  [ -f "$f" ] && cp "$f" "$work/tensor/seed_$i.pb" && i=$((i+1))
+  [ $i -ge 200 ] && break
+done
+/usr/bin/python3 - "$work/npy" <<'PY' 2>/dev/null || printf '\x93NUMPY\x01\x00v\x00{'"'"'descr'"'"': '"'"'<f4'"'"', '"'"'fortran_order'"'"': False, '"'"'shape'"'"': (2,), }\n' > "$work/npy/seed"
+import sys, numpy as np
+np.save(sys.argv[1] + "/a.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+np.save(sys.argv[1] + "/b.npy", np.array([1, 2], dtype=np.int64))
+PY
+pass=0; fail=0
+run() { # target corpus seconds
+  local log="$work/$1.log"
+  if "$b/fuzz/fuzz_$1" -max_total_time="$3" -rss_limit_mb=4096 -max_len=1048576 -timeout=30 \
+       "$work/$2" >"$log" 2>&1; then
+    echo "PASS fuzz_$1: $(grep -E '^Done|#[0-9]+.*DONE' "$log" | tail -1)"; pass=$((pass+1))
+  else
+    echo "FAIL fuzz_$1:"; grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head; fail=$((fail+1))
+  fi
+}
+run model_load model "$secs"
+run tensorproto tensor $((secs / 3 + 1))
+run npy npy $((secs / 3 + 1))
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
