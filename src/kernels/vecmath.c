@@ -107,8 +107,8 @@ static int vm_level(void) {
         VF th_x_ = (x);                                                                         \
         VF th_ax_ = V_ABS(th_x_);                                                                  \
         VF th_e_;                                                                               \
-        BODY_EXP(V_ADD(th_ax_, th_ax_), th_e_);                                                       \
-        VF th_big_ = V_SUB(V_SET1(1.0f), V_DIV(V_SET1(2.0f), V_ADD(th_e_, V_SET1(1.0f))));         \
+        BODY_EXP(V_MIN(V_ADD(th_ax_, th_ax_), V_SET1(18.0f)), th_e_);                                                       \
+        VF th_big_ = V_SUB(V_SET1(1.0f), V_MUL(V_SET1(2.0f), V_RCP(V_ADD(th_e_, V_SET1(1.0f)))));         \
         th_big_ = V_OR(th_big_, V_AND(th_x_, V_SET1(-0.0f)));                                         \
         VF th_z_ = V_MUL(th_x_, th_x_);                                                               \
         VF th_p_ = V_SET1(-5.70498872745E-3f);                                                  \
@@ -123,8 +123,8 @@ static int vm_level(void) {
 #define BODY_SIGMOID(x, out)                                                                 \
     do {                                                                                     \
         VF sg_e_;                                                                               \
-        BODY_EXP(V_SUB(V_SET1(0.0f), (x)), sg_e_);                                              \
-        (out) = V_DIV(V_SET1(1.0f), V_ADD(V_SET1(1.0f), sg_e_));                                \
+        BODY_EXP(V_MAX(V_MIN(V_SUB(V_SET1(0.0f), (x)), V_SET1(87.0f)), V_SET1(-87.0f)), sg_e_);                                              \
+        (out) = V_SEL(V_CMP_UNORD((x), (x)), V_RCP(V_ADD(V_SET1(1.0f), sg_e_)), (x));                                \
     } while (0)
 
 /* erf: Taylor series for |x| < 0.5, Abramowitz-Stegun 7.1.26 beyond (abs error 1.5e-7). */
@@ -140,7 +140,7 @@ static int vm_level(void) {
         ef_q_ = V_FMA(ef_q_, ef_z_, V_SET1(-1.0f / 3.0f));                                            \
         ef_q_ = V_FMA(ef_q_, ef_z_, V_SET1(1.0f));                                                    \
         VF ef_small_ = V_MUL(V_MUL(ef_q_, ef_x_), V_SET1(1.12837916709551257f));                      \
-        VF ef_t_ = V_DIV(V_SET1(1.0f), V_FMA(ef_ax_, V_SET1(0.3275911f), V_SET1(1.0f)));           \
+        VF ef_t_ = V_RCP(V_FMA(ef_ax_, V_SET1(0.3275911f), V_SET1(1.0f)));           \
         VF ef_p_ = V_SET1(1.061405429f);                                                        \
         ef_p_ = V_FMA(ef_p_, ef_t_, V_SET1(-1.453152027f));                                           \
         ef_p_ = V_FMA(ef_p_, ef_t_, V_SET1(1.421413741f));                                            \
@@ -251,6 +251,8 @@ static int vm_level(void) {
 #define V_SUB _mm256_sub_ps
 #define V_MUL _mm256_mul_ps
 #define V_DIV _mm256_div_ps
+/* 1/a for finite a > 0: estimate plus one Newton step (~1 ulp), much cheaper than a divide */
+#define V_RCP(a) vm_rcp_avx2(a)
 #define V_MIN _mm256_min_ps
 #define V_MAX _mm256_max_ps
 #define V_FMA _mm256_fmadd_ps
@@ -274,6 +276,10 @@ static int vm_level(void) {
 #define V_I_SLLI _mm256_slli_epi32
 #define V_I_SRLI _mm256_srli_epi32
 #define V_I_SET1 _mm256_set1_epi32
+static inline __attribute__((target("avx2,fma"))) __m256 vm_rcp_avx2(__m256 a) {
+    __m256 r = _mm256_rcp_ps(a);
+    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(1.0f)), r);
+}
 DEFINE_ALL(avx2)
 #undef V_TARGET
 #undef V_W
@@ -287,6 +293,7 @@ DEFINE_ALL(avx2)
 #undef V_SUB
 #undef V_MUL
 #undef V_DIV
+#undef V_RCP
 #undef V_MIN
 #undef V_MAX
 #undef V_FMA
@@ -324,6 +331,7 @@ DEFINE_ALL(avx2)
 #define V_SUB _mm512_sub_ps
 #define V_MUL _mm512_mul_ps
 #define V_DIV _mm512_div_ps
+#define V_RCP(a) vm_rcp_avx512(a)
 #define V_MIN _mm512_min_ps
 #define V_MAX _mm512_max_ps
 #define V_FMA _mm512_fmadd_ps
@@ -350,6 +358,10 @@ DEFINE_ALL(avx2)
 #define V_I_SLLI _mm512_slli_epi32
 #define V_I_SRLI _mm512_srli_epi32
 #define V_I_SET1 _mm512_set1_epi32
+static inline __attribute__((target("avx512f"))) __m512 vm_rcp_avx512(__m512 a) {
+    __m512 r = _mm512_rcp14_ps(a);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
+}
 DEFINE_ALL(avx512)
 #endif /* IFD_VM_X86 */
 

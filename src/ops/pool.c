@@ -70,33 +70,53 @@ static void store_from_f32(ifd_tensor *t, int64_t i, float v) {
     }
 }
 
-/* Input data as float or double (for double inputs) for the compute paths; converted copies
- * live in scratch. */
-static ifd_status input_compute(ifd_kernel_ctx *ctx, const ifd_tensor *x, bool allow_int,
-                                const void **data, bool *is_double) {
-    *is_double = x->dtype == IFD_DTYPE_DOUBLE;
-    if (x->dtype == IFD_DTYPE_FLOAT || x->dtype == IFD_DTYPE_DOUBLE) {
-        *data = x->data;
-        return IFD_OK;
+/* Scratch is one block per kernel call: carve n aligned pieces (NULL for size 0) from it. */
+static ifd_status scratch_multi(ifd_kernel_ctx *ctx, int n, const size_t *sizes, void **ptrs) {
+    size_t total = 0, offs[8];
+    for (int i = 0; i < n; i++) {
+        size_t off = (total + 63) & ~(size_t)63;
+        if (off < total || !ifd_add_size(off, sizes[i], &total))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch buffers too large");
+        offs[i] = off;
     }
-    if (!to_float_ok(x->dtype) ||
-        (!allow_int && (x->dtype == IFD_DTYPE_INT8 || x->dtype == IFD_DTYPE_UINT8)))
-        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %d", x->dtype);
-    float *d = ifd_kernel_scratch(ctx, x->count ? (size_t)x->count * sizeof(float) : 1);
-    if (!d) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory converting the input");
-    for (int64_t i = 0; i < x->count; i++) d[i] = load_as_f32(x, i);
-    *data = d;
+    char *base = total ? ifd_kernel_scratch(ctx, total) : NULL;
+    if (total && !base)
+        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for %zu scratch bytes", total);
+    for (int i = 0; i < n; i++) ptrs[i] = sizes[i] ? base + offs[i] : NULL;
     return IFD_OK;
 }
 
-/* Output buffer in the compute type (float unless double). */
-static ifd_status output_compute(ifd_kernel_ctx *ctx, ifd_tensor *y, void **data) {
-    if (y->dtype == IFD_DTYPE_FLOAT || y->dtype == IFD_DTYPE_DOUBLE) {
-        *data = y->data;
-        return IFD_OK;
-    }
-    *data = ifd_kernel_scratch(ctx, y->count ? (size_t)y->count * sizeof(float) : 1);
-    if (!*data) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for the output");
+/* Bytes of a float32 staging copy for a tensor of this type and count (0: used directly). */
+static size_t stage_bytes(ifd_dtype t, int64_t count) {
+    return t == IFD_DTYPE_FLOAT || t == IFD_DTYPE_DOUBLE ? 0 : (size_t)count * sizeof(float);
+}
+
+static ifd_status check_input_type(ifd_kernel_ctx *ctx, const ifd_tensor *x, bool allow_int) {
+    if (x->dtype == IFD_DTYPE_FLOAT || x->dtype == IFD_DTYPE_DOUBLE) return IFD_OK;
+    if (!to_float_ok(x->dtype) ||
+        (!allow_int && (x->dtype == IFD_DTYPE_INT8 || x->dtype == IFD_DTYPE_UINT8)))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %d", x->dtype);
+    return IFD_OK;
+}
+
+/* Input data as float or double (double inputs); other types converted into buf. */
+static const void *input_compute(const ifd_tensor *x, void *buf, bool *is_double) {
+    *is_double = x->dtype == IFD_DTYPE_DOUBLE;
+    if (x->dtype == IFD_DTYPE_FLOAT || x->dtype == IFD_DTYPE_DOUBLE) return x->data;
+    float *d = buf;
+    for (int64_t i = 0; i < x->count; i++) d[i] = load_as_f32(x, i);
+    return d;
+}
+
+/* Output buffer in the compute type: the output itself, or buf for output_finish. */
+static void *output_compute(ifd_tensor *y, void *buf) {
+    return y->dtype == IFD_DTYPE_FLOAT || y->dtype == IFD_DTYPE_DOUBLE ? y->data : buf;
+}
+
+static ifd_status shape_count(ifd_kernel_ctx *ctx, int rank, const int64_t *dims, int64_t *n) {
+    size_t b;
+    if (ifd_shape_count(rank, dims, n) || !ifd_mul_size((size_t)*n, sizeof(double), &b))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "output too large");
     return IFD_OK;
 }
 
@@ -318,22 +338,27 @@ static ifd_status run_pool(ifd_kernel_ctx *ctx, int kind) {
     dims[0] = X->dims[0];
     dims[1] = X->dims[1];
     for (int i = 0; i < nd; i++) dims[i + 2] = j.g.out[i];
-    const void *xd;
-    if ((st = input_compute(ctx, X, kind == POOL_MAX, &xd, &j.is_double))) return st;
+    int64_t ycount;
+    if ((st = check_input_type(ctx, X, kind == POOL_MAX)) ||
+        (st = shape_count(ctx, X->rank, dims, &ycount)))
+        return st;
+    bool avg2d = kind == POOL_AVG && nd == 2 && X->dtype != IFD_DTYPE_DOUBLE;
+    size_t sizes[3] = {stage_bytes(X->dtype, X->count), stage_bytes(X->dtype, ycount),
+                       avg2d ? (size_t)j.g.out[1] * sizeof(float) : 0};
+    void *bufs[3];
+    if ((st = scratch_multi(ctx, 3, sizes, bufs))) return st;
     ifd_tensor *Y, *I = NULL;
     if ((st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, dims, &Y))) return st;
     if (kind == POOL_MAX && ctx->n_outputs > 1 &&
         (st = ifd_kernel_output(ctx, 1, IFD_DTYPE_INT64, X->rank, dims, &I)))
         return st;
     if (!Y) return IFD_OK;
-    void *yd;
-    if ((st = output_compute(ctx, Y, &yd))) return st;
-    j.x = xd;
+    void *yd = output_compute(Y, bufs[1]);
+    j.x = input_compute(X, bufs[0], &j.is_double);
     j.y = yd;
     j.ind = I ? I->data : NULL;
-    if (kind == POOL_AVG && nd == 2 && !j.is_double) {
-        float *ci = ifd_kernel_scratch(ctx, (size_t)(j.g.out[1] ? j.g.out[1] : 1) * sizeof(float));
-        if (!ci) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory");
+    if (avg2d) {
+        float *ci = bufs[2];
         for (int64_t ow = 0; ow < j.g.out[1]; ow++) {
             int64_t start = ow * j.g.s[1] - j.g.pb[1], a, b;
             if (j.include_pad)
@@ -426,14 +451,18 @@ static ifd_status run_global(ifd_kernel_ctx *ctx, int kind) {
         dims[i] = 1;
         j.size *= X->dims[i];
     }
-    const void *xd;
-    if ((st = input_compute(ctx, X, kind == POOL_MAX, &xd, &j.is_double))) return st;
+    int64_t ycount;
+    if ((st = check_input_type(ctx, X, kind == POOL_MAX)) ||
+        (st = shape_count(ctx, X->rank, dims, &ycount)))
+        return st;
+    size_t sizes[2] = {stage_bytes(X->dtype, X->count), stage_bytes(X->dtype, ycount)};
+    void *bufs[2];
+    if ((st = scratch_multi(ctx, 2, sizes, bufs))) return st;
     ifd_tensor *Y;
     if ((st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, dims, &Y))) return st;
     if (!Y) return IFD_OK;
-    void *yd;
-    if ((st = output_compute(ctx, Y, &yd))) return st;
-    j.x = xd;
+    void *yd = output_compute(Y, bufs[1]);
+    j.x = input_compute(X, bufs[0], &j.is_double);
     j.y = yd;
     ifd_parallel_for(ctx->pool, Y->count, IFD_MAX(1, 32768 / IFD_MAX(j.size, 1)), global_worker, &j);
     output_finish(Y, yd);
@@ -476,15 +505,22 @@ static ifd_status run_max_unpool(ifd_kernel_ctx *ctx) {
         (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)))
         return st;
     if (!has_k) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "kernel_shape is required");
+    /* Indices address the inferred unpooled shape; an explicit output_shape places that
+     * result in its leading corner (zeros elsewhere). */
+    int64_t inferred[IFD_MAX_RANK], inferred_count = 1;
+    inferred[0] = X->dims[0];
+    inferred[1] = X->dims[1];
+    for (int i = 0; i < nd; i++)
+        inferred[i + 2] = (X->dims[i + 2] - 1) * ss[i] + ks[i] - pads[i] - pads[i + nd];
+    for (int i = 0; i < X->rank; i++) {
+        if (inferred[i] < 0 || !ifd_mul_i64(inferred_count, inferred[i], &inferred_count))
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "invalid unpooled shape");
+        dims[i] = inferred[i];
+    }
     if (S) {
         if (S->rank != 1 || S->dims[0] != X->rank)
             return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "output_shape must have %d values", X->rank);
         for (int i = 0; i < X->rank; i++) dims[i] = ifd_tensor_get_i64(S, i);
-    } else {
-        dims[0] = X->dims[0];
-        dims[1] = X->dims[1];
-        for (int i = 0; i < nd; i++)
-            dims[i + 2] = (X->dims[i + 2] - 1) * ss[i] + ks[i] - pads[i] - pads[i + nd];
     }
     ifd_tensor *Y;
     if ((st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, dims, &Y))) return st;
@@ -492,11 +528,21 @@ static ifd_status run_max_unpool(ifd_kernel_ctx *ctx) {
     memset(Y->data, 0, Y->nbytes);
     for (int64_t i = 0; i < X->count; i++) {
         int64_t idx = ifd_tensor_get_i64(I, i);
-        if (idx < 0 || idx >= Y->count)
+        if (idx < 0 || idx >= inferred_count)
             return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
-                                    "index %lld out of range for an output of %lld elements",
-                                    (long long)idx, (long long)Y->count);
-        memcpy((char *)Y->data + (size_t)idx * es, (const char *)X->data + (size_t)i * es, es);
+                                    "index %lld out of range for an unpooled size of %lld",
+                                    (long long)idx, (long long)inferred_count);
+        int64_t o = 0, stride = 1;
+        bool inside = true;
+        for (int d = X->rank - 1; d >= 0; d--) {
+            int64_t c = idx % inferred[d];
+            idx /= inferred[d];
+            if (c >= dims[d]) inside = false;
+            o += c * stride;
+            stride *= dims[d];
+        }
+        if (inside)
+            memcpy((char *)Y->data + (size_t)o * es, (const char *)X->data + (size_t)i * es, es);
     }
     return IFD_OK;
 }
@@ -516,14 +562,18 @@ static ifd_status run_max_roi_pool(ifd_kernel_ctx *ctx) {
     float scale = ifd_attr_float(ctx->node, "spatial_scale", 1.0f);
     int64_t N = X->dims[0], C = X->dims[1], H = X->dims[2], W = X->dims[3], PH = ps[0], PW = ps[1];
     int64_t dims[4] = {R->dims[0], C, PH, PW};
-    const void *xd;
-    bool is_double;
-    if ((st = input_compute(ctx, X, false, &xd, &is_double))) return st;
+    int64_t ycount;
+    if ((st = check_input_type(ctx, X, false)) || (st = shape_count(ctx, 4, dims, &ycount)))
+        return st;
+    size_t sizes[2] = {stage_bytes(X->dtype, X->count), stage_bytes(X->dtype, ycount)};
+    void *bufs[2];
+    if ((st = scratch_multi(ctx, 2, sizes, bufs))) return st;
     ifd_tensor *Y;
     if ((st = ifd_kernel_output(ctx, 0, X->dtype, 4, dims, &Y))) return st;
     if (!Y) return IFD_OK;
-    void *yd;
-    if ((st = output_compute(ctx, Y, &yd))) return st;
+    bool is_double;
+    const void *xd = input_compute(X, bufs[0], &is_double);
+    void *yd = output_compute(Y, bufs[1]);
     for (int64_t r = 0; r < R->dims[0]; r++) {
         int64_t b = (int64_t)ifd_tensor_get_f64(R, r * 5);
         if (b < 0 || b >= N)
@@ -725,25 +775,24 @@ static ifd_status run_roi_align(ifd_kernel_ctx *ctx) {
     j.batch = B;
     j.nrois = R->dims[0];
     int64_t dims[4] = {R->dims[0], j.C, j.PH, j.PW};
-    const void *xd;
-    if ((st = input_compute(ctx, X, false, &xd, &j.is_double))) return st;
+    int64_t ycount;
+    if ((st = check_input_type(ctx, X, false)) || (st = shape_count(ctx, 4, dims, &ycount)))
+        return st;
+    j.nworkers = IFD_MAX(1, IFD_MIN(ifd_thread_pool_size(ctx->pool), j.nrois));
+    size_t sizes[3] = {stage_bytes(X->dtype, X->count), stage_bytes(X->dtype, ycount), 0};
+    if (!ifd_mul_size((size_t)(j.PH * j.PW) * sizeof(roi_sample), (size_t)j.max_grid, &sizes[2]) ||
+        !ifd_mul_size(sizes[2], (size_t)j.nworkers, &sizes[2]))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "RoiAlign sampling grid too large");
+    void *bufs[3];
+    if ((st = scratch_multi(ctx, 3, sizes, bufs))) return st;
     ifd_tensor *Y;
     if ((st = ifd_kernel_output(ctx, 0, X->dtype, 4, dims, &Y))) return st;
     if (!Y) return IFD_OK;
-    void *yd;
-    if ((st = output_compute(ctx, Y, &yd))) return st;
-    j.x = xd;
+    void *yd = output_compute(Y, bufs[1]);
+    j.x = input_compute(X, bufs[0], &j.is_double);
     j.y = yd;
-    if (j.nrois > 0) {
-        j.nworkers = IFD_MIN(ifd_thread_pool_size(ctx->pool), j.nrois);
-        size_t bytes;
-        if (!ifd_mul_size((size_t)(j.PH * j.PW) * sizeof(roi_sample), (size_t)j.max_grid, &bytes) ||
-            !ifd_mul_size(bytes, (size_t)j.nworkers, &bytes))
-            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "RoiAlign sampling grid too large");
-        j.samples = ifd_kernel_scratch(ctx, bytes);
-        if (!j.samples) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory");
-        ifd_parallel_for(ctx->pool, j.nworkers, 1, roi_worker, &j);
-    }
+    j.samples = bufs[2];
+    if (j.nrois > 0) ifd_parallel_for(ctx->pool, j.nworkers, 1, roi_worker, &j);
     output_finish(Y, yd);
     return IFD_OK;
 }
@@ -786,22 +835,24 @@ static ifd_status run_col2im(ifd_kernel_ctx *ctx) {
     dims[0] = N;
     dims[1] = C;
     for (int i = 0; i < nd; i++) dims[i + 2] = g.in[i];
-    const void *xd;
-    bool is_double;
-    if ((st = input_compute(ctx, X, false, &xd, &is_double))) return st;
-    if (is_double) {
-        float *d = ifd_kernel_scratch(ctx, X->count ? (size_t)X->count * sizeof(float) : 1);
-        if (!d) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory");
-        for (int64_t i = 0; i < X->count; i++) d[i] = (float)((const double *)xd)[i];
-        xd = d;
-    }
+    int64_t ycount;
+    if ((st = check_input_type(ctx, X, false)) || (st = shape_count(ctx, nd + 2, dims, &ycount)))
+        return st;
+    bool f32 = X->dtype == IFD_DTYPE_FLOAT;
+    size_t sizes[2] = {f32 ? 0 : (size_t)X->count * sizeof(float),
+                       f32 ? 0 : (size_t)ycount * sizeof(float)};
+    void *bufs[2];
+    if ((st = scratch_multi(ctx, 2, sizes, bufs))) return st;
     ifd_tensor *Y;
     if ((st = ifd_kernel_output(ctx, 0, X->dtype, nd + 2, dims, &Y))) return st;
     if (!Y) return IFD_OK;
+    const float *xd = X->data;
     float *yd = Y->data;
-    if (Y->dtype != IFD_DTYPE_FLOAT) {
-        yd = ifd_kernel_scratch(ctx, Y->count ? (size_t)Y->count * sizeof(float) : 1);
-        if (!yd) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory");
+    if (!f32) {
+        float *d = bufs[0];
+        for (int64_t i = 0; i < X->count; i++) d[i] = (float)ifd_tensor_get_f64(X, i);
+        xd = d;
+        yd = bufs[1];
     }
     memset(yd, 0, (size_t)Y->count * sizeof(float));
     if (Y->count > 0) ifd_conv_col2im(&g, xd, N * C, yd);

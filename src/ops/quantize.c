@@ -280,9 +280,13 @@ static ifd_status run_quantize_linear(ifd_kernel_ctx *ctx) {
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
                                 "y_zero_point has %lld elements but y_scale has %lld",
                                 (long long)zpt->count, (long long)scale->count);
-    float *sc, *zp = NULL;
-    if ((st = to_floats(ctx, scale, &sc))) return st;
-    if (zpt && (st = to_floats(ctx, zpt, &zp))) return st;
+    scratch_plan sp = {0};
+    sp_reserve(&sp, (size_t)scale->count, sizeof(float));
+    if (zpt) sp_reserve(&sp, (size_t)zpt->count, sizeof(float));
+    if ((st = sp_alloc(ctx, &sp))) return st;
+    float *sc = sp_take(&sp, (size_t)scale->count, sizeof(float)), *zp = NULL;
+    fill_floats(scale, sc);
+    if (zpt) fill_floats(zpt, zp = sp_take(&sp, (size_t)zpt->count, sizeof(float)));
     int64_t prec = ctx->opset >= 23 ? ifd_attr_int(ctx->node, "precision", 0) : 0;
     j.calc = IFD_DTYPE_FLOAT;
     if (prec == IFD_DTYPE_FLOAT16 || prec == IFD_DTYPE_BFLOAT16)
@@ -398,9 +402,8 @@ static ifd_status run_dequantize_linear(ifd_kernel_ctx *ctx) {
     deq_job j;
     memset(&j, 0, sizeof j);
     if ((st = quant_layout(ctx, x, scale, "x_scale", &j.l))) return st;
-    float *sc, *zp = NULL;
-    if ((st = to_floats(ctx, scale, &sc))) return st;
-    if (zpt && !minifloat) {
+    bool use_zp = zpt && !minifloat;
+    if (use_zp) {
         /* float8/float4 zero points must be zero; the reference ignores them */
         if (zpt->dtype != x->dtype)
             return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
@@ -410,8 +413,14 @@ static ifd_status run_dequantize_linear(ifd_kernel_ctx *ctx) {
             return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
                                     "x_zero_point has %lld elements but x_scale has %lld",
                                     (long long)zpt->count, (long long)scale->count);
-        if ((st = to_floats(ctx, zpt, &zp))) return st;
     }
+    scratch_plan sp = {0};
+    sp_reserve(&sp, (size_t)scale->count, sizeof(float));
+    if (use_zp) sp_reserve(&sp, (size_t)zpt->count, sizeof(float));
+    if ((st = sp_alloc(ctx, &sp))) return st;
+    float *sc = sp_take(&sp, (size_t)scale->count, sizeof(float)), *zp = NULL;
+    fill_floats(scale, sc);
+    if (use_zp) fill_floats(zpt, zp = sp_take(&sp, (size_t)zpt->count, sizeof(float)));
     ifd_dtype out = scale->dtype;
     int64_t odt = ctx->opset >= 23 ? ifd_attr_int(ctx->node, "output_dtype", 0) : 0;
     if (odt) {
@@ -555,9 +564,9 @@ static bool is_8bit(ifd_dtype t) { return t == IFD_DTYPE_UINT8 || t == IFD_DTYPE
 
 /* A zero point input as int32 values, checked against its allowed counts. */
 static ifd_status zero_points(ifd_kernel_ctx *ctx, int index, const char *what, ifd_dtype like,
-                              int64_t per_count, int32_t **out, int64_t *count) {
+                              int64_t per_count, const ifd_tensor **out, int64_t *count) {
     const ifd_tensor *t = index < ctx->n_inputs ? ctx->inputs[index] : NULL;
-    *out = NULL;
+    *out = t;
     *count = 0;
     if (!t) return IFD_OK;
     if (t->dtype != like)
@@ -567,11 +576,11 @@ static ifd_status zero_points(ifd_kernel_ctx *ctx, int index, const char *what, 
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s has %lld elements, expected 1 or %lld",
                                 what, (long long)t->count, (long long)per_count);
     *count = t->count;
-    return to_int32s(ctx, t, out);
+    return IFD_OK;
 }
 
 static ifd_status scales(ifd_kernel_ctx *ctx, int index, const char *what, int64_t per_count,
-                         float **out, int64_t *count) {
+                         const ifd_tensor **out, int64_t *count) {
     ifd_status st = ifd_kernel_require_input(ctx, index);
     if (st) return st;
     const ifd_tensor *t = ctx->inputs[index];
@@ -581,8 +590,26 @@ static ifd_status scales(ifd_kernel_ctx *ctx, int index, const char *what, int64
     if (t->count != 1 && t->count != per_count)
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s has %lld elements, expected 1 or %lld",
                                 what, (long long)t->count, (long long)per_count);
+    *out = t;
     *count = t->count;
-    return to_floats(ctx, t, out);
+    return IFD_OK;
+}
+
+/* Reserve and later fill a validated zero point (int32) or scale (float) input. */
+static void sp_reserve_t(scratch_plan *sp, const ifd_tensor *t, size_t elem) {
+    if (t) sp_reserve(sp, (size_t)t->count, elem);
+}
+static int32_t *sp_take_i32(scratch_plan *sp, const ifd_tensor *t) {
+    if (!t) return NULL;
+    int32_t *p = sp_take(sp, (size_t)t->count, sizeof(int32_t));
+    fill_int32s(t, p);
+    return p;
+}
+static float *sp_take_f32(scratch_plan *sp, const ifd_tensor *t) {
+    if (!t) return NULL;
+    float *p = sp_take(sp, (size_t)t->count, sizeof(float));
+    fill_floats(t, p);
+    return p;
 }
 
 /* ---- MatMulInteger / QLinearMatMul ------------------------------------------------------ */
@@ -643,12 +670,9 @@ static void mm_offsets(const mm_shape *s, int64_t bi, int64_t *aoff, int64_t *bo
     *boff = bo;
 }
 
-static ifd_status qgemm_scratch(ifd_kernel_ctx *ctx, int64_t m, int64_t n, int64_t k, void **ws) {
-    size_t bytes;
-    if (!ifd_qgemm_workspace_size(m, n, k, &bytes))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "integer GEMM workspace overflows");
-    *ws = ifd_kernel_scratch(ctx, bytes);
-    return *ws ? IFD_OK : ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
+static void sp_reserve_qgemm(scratch_plan *sp, int64_t m, int64_t n, int64_t k, size_t *bytes) {
+    if (!ifd_qgemm_workspace_size(m, n, k, bytes)) sp->overflow = true;
+    sp_reserve(sp, *bytes, 1);
 }
 
 static ifd_status run_matmul_integer(ifd_kernel_ctx *ctx) {
@@ -661,17 +685,23 @@ static ifd_status run_matmul_integer(ifd_kernel_ctx *ctx) {
                                 ifd_dtype_name(a->dtype), ifd_dtype_name(b->dtype));
     mm_shape s;
     if ((st = mm_setup(ctx, a, b, &s))) return st;
-    int32_t *za, *zb;
+    const ifd_tensor *zat, *zbt;
     int64_t nza, nzb;
-    if ((st = zero_points(ctx, 2, "a_zero_point", a->dtype, s.m, &za, &nza)) ||
-        (st = zero_points(ctx, 3, "b_zero_point", b->dtype, s.n, &zb, &nzb)))
+    if ((st = zero_points(ctx, 2, "a_zero_point", a->dtype, s.m, &zat, &nza)) ||
+        (st = zero_points(ctx, 3, "b_zero_point", b->dtype, s.n, &zbt, &nzb)))
         return st;
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_INT32, s.out_rank, s.out_dims, &y)) || !y ||
         !y->count)
         return st;
-    void *ws;
-    if ((st = qgemm_scratch(ctx, s.m, s.n, s.k, &ws))) return st;
+    scratch_plan sp = {0};
+    size_t wsb;
+    sp_reserve_t(&sp, zat, sizeof(int32_t));
+    sp_reserve_t(&sp, zbt, sizeof(int32_t));
+    sp_reserve_qgemm(&sp, s.m, s.n, s.k, &wsb);
+    if ((st = sp_alloc(ctx, &sp))) return st;
+    int32_t *za = sp_take_i32(&sp, zat), *zb = sp_take_i32(&sp, zbt);
+    void *ws = sp_take(&sp, wsb, 1);
     for (int64_t bi = 0; bi < s.batch; bi++) {
         int64_t ao, bo;
         mm_offsets(&s, bi, &ao, &bo);
@@ -699,28 +729,36 @@ static ifd_status run_qlinear_matmul(ifd_kernel_ctx *ctx) {
                                 ifd_dtype_name(yt));
     mm_shape s;
     if ((st = mm_setup(ctx, a, b, &s))) return st;
-    int32_t *za, *zb, *yz;
+    const ifd_tensor *zat, *zbt, *yzt2, *ast, *bst, *yst;
     int64_t nza, nzb, nyz, nas, nbs, nys;
-    float *as, *bs, *ys;
-    if ((st = zero_points(ctx, 2, "a_zero_point", a->dtype, s.m, &za, &nza)) ||
-        (st = zero_points(ctx, 5, "b_zero_point", b->dtype, s.n, &zb, &nzb)) ||
-        (st = zero_points(ctx, 7, "y_zero_point", yt, 1, &yz, &nyz)) ||
-        (st = scales(ctx, 1, "a_scale", s.m, &as, &nas)) ||
-        (st = scales(ctx, 4, "b_scale", s.n, &bs, &nbs)) ||
-        (st = scales(ctx, 6, "y_scale", 1, &ys, &nys)))
+    if ((st = zero_points(ctx, 2, "a_zero_point", a->dtype, s.m, &zat, &nza)) ||
+        (st = zero_points(ctx, 5, "b_zero_point", b->dtype, s.n, &zbt, &nzb)) ||
+        (st = zero_points(ctx, 7, "y_zero_point", yt, 1, &yzt2, &nyz)) ||
+        (st = scales(ctx, 1, "a_scale", s.m, &ast, &nas)) ||
+        (st = scales(ctx, 4, "b_scale", s.n, &bst, &nbs)) ||
+        (st = scales(ctx, 6, "y_scale", 1, &yst, &nys)))
         return st;
     ifd_dtype calc = ctx->inputs[1]->dtype;
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, yt, s.out_rank, s.out_dims, &y)) || !y || !y->count)
         return st;
-    void *ws;
-    size_t accb;
-    if ((st = qgemm_scratch(ctx, s.m, s.n, s.k, &ws))) return st;
-    if (!ifd_mul_size((size_t)s.m * (size_t)s.n, sizeof(int32_t), &accb))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "accumulator size overflows");
-    int32_t *acc = ifd_kernel_scratch(ctx, accb);
-    float *mrow = ifd_kernel_scratch(ctx, (size_t)s.n * sizeof(float));
-    if (!acc || !mrow) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
+    scratch_plan sp = {0};
+    size_t wsb;
+    sp_reserve_t(&sp, zat, sizeof(int32_t));
+    sp_reserve_t(&sp, zbt, sizeof(int32_t));
+    sp_reserve_t(&sp, yzt2, sizeof(int32_t));
+    sp_reserve_t(&sp, ast, sizeof(float));
+    sp_reserve_t(&sp, bst, sizeof(float));
+    sp_reserve_t(&sp, yst, sizeof(float));
+    sp_reserve_qgemm(&sp, s.m, s.n, s.k, &wsb);
+    sp_reserve(&sp, (size_t)s.m * (size_t)s.n, sizeof(int32_t));
+    sp_reserve(&sp, (size_t)s.n, sizeof(float));
+    if ((st = sp_alloc(ctx, &sp))) return st;
+    int32_t *za = sp_take_i32(&sp, zat), *zb = sp_take_i32(&sp, zbt), *yz = sp_take_i32(&sp, yzt2);
+    float *as = sp_take_f32(&sp, ast), *bs = sp_take_f32(&sp, bst), *ys = sp_take_f32(&sp, yst);
+    void *ws = sp_take(&sp, wsb, 1);
+    int32_t *acc = sp_take(&sp, (size_t)s.m * (size_t)s.n, sizeof(int32_t));
+    float *mrow = sp_take(&sp, (size_t)s.n, sizeof(float));
     int32_t yzp = nyz ? yz[0] : 0;
     bool ysig = yt == IFD_DTYPE_INT8;
     for (int64_t bi = 0; bi < s.batch; bi++) {
@@ -889,58 +927,63 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end) {
 
 /* Shared by ConvInteger (acc straight into y) and QLinearConv (acc then requantized). */
 typedef struct {
-    const ifd_tensor *x, *w;
-    const int32_t *wz;
+    const ifd_tensor *x, *w, *xzt, *wzt;
     int64_t nwz;
     int32_t xz;
     bool has_xz;
+    /* scratch pieces, carved by conv_take */
+    size_t ws_bytes;
+    void *ws;
+    uint8_t *col;
+    int32_t *acc, *wz;
 } conv_q_in;
+
+static void conv_reserve(scratch_plan *sp, const conv_geom *g, conv_q_in *in, bool need_acc) {
+    int64_t kdim = g->cg * g->kvol;
+    sp_reserve_t(sp, in->wzt, sizeof(int32_t));
+    sp_reserve_qgemm(sp, g->mg, g->out_size, kdim, &in->ws_bytes);
+    if (!g->direct) sp_reserve(sp, (size_t)kdim, (size_t)g->out_size);
+    if (need_acc) sp_reserve(sp, (size_t)g->mg * (size_t)g->out_size, sizeof(int32_t));
+}
+
+static void conv_take(scratch_plan *sp, const conv_geom *g, conv_q_in *in, bool need_acc) {
+    int64_t kdim = g->cg * g->kvol;
+    in->wz = sp_take_i32(sp, in->wzt);
+    in->ws = sp_take(sp, in->ws_bytes, 1);
+    in->col = g->direct ? NULL : sp_take(sp, (size_t)kdim, (size_t)g->out_size);
+    in->acc = need_acc ? sp_take(sp, (size_t)g->mg * (size_t)g->out_size, sizeof(int32_t)) : NULL;
+}
 
 typedef void (*conv_epilogue)(void *arg, int64_t b, int64_t grp, const int32_t *acc);
 
-static ifd_status conv_q_run(ifd_kernel_ctx *ctx, const conv_geom *g, const conv_q_in *in,
-                             int32_t *acc_direct, conv_epilogue epi, void *epi_arg) {
+/* acc_direct: the int32 output [N, M, out...] (ConvInteger), or NULL to use in->acc per group
+ * and hand it to epi. */
+static void conv_q_run(ifd_kernel_ctx *ctx, const conv_geom *g, const conv_q_in *in,
+                       int32_t *acc_direct, conv_epilogue epi, void *epi_arg) {
     int64_t kdim = g->cg * g->kvol;
-    void *ws;
-    ifd_status st = qgemm_scratch(ctx, g->mg, g->out_size, kdim, &ws);
-    if (st) return st;
-    uint8_t *col = NULL;
-    if (!g->direct) {
-        size_t bytes;
-        if (!ifd_mul_size((size_t)kdim, (size_t)g->out_size, &bytes))
-            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "im2col buffer size overflows");
-        if (!(col = ifd_kernel_scratch(ctx, IFD_MAX(bytes, (size_t)1))))
-            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
-    }
-    int32_t *acc = acc_direct;
-    if (!acc) {
-        size_t bytes;
-        if (!ifd_mul_size((size_t)g->mg * (size_t)g->out_size, sizeof(int32_t), &bytes))
-            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "accumulator size overflows");
-        if (!(acc = ifd_kernel_scratch(ctx, IFD_MAX(bytes, (size_t)4))))
-            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
-    }
     const uint8_t *xd = in->x->data, *wd = in->w->data;
     for (int64_t b = 0; b < g->batch; b++)
         for (int64_t grp = 0; grp < g->group; grp++) {
             const uint8_t *xg = xd + (b * g->c + grp * g->cg) * g->in_size;
             const uint8_t *bmat = xg;
             if (!g->direct) {
-                im2col_job ij = {g, xg, col, (uint8_t)in->xz};
-                ifd_parallel_for(ctx->pool, kdim, IFD_MAX((int64_t)1, 16384 / IFD_MAX(g->out_size, 1)),
-                                 im2col_rows, &ij);
-                bmat = col;
+                /* padding holds the zero point so that it contributes (x - xz) = 0 */
+                im2col_job ij = {g, xg, in->col, (uint8_t)in->xz};
+                ifd_parallel_for(ctx->pool, kdim,
+                                 IFD_MAX((int64_t)1, 16384 / IFD_MAX(g->out_size, 1)), im2col_rows,
+                                 &ij);
+                bmat = in->col;
             }
-            int32_t *c = acc_direct ? acc_direct + (b * g->m + grp * g->mg) * g->out_size : acc;
+            int32_t *c = acc_direct ? acc_direct + (b * g->m + grp * g->mg) * g->out_size : in->acc;
             ifd_qgemm_params p = {g->mg, g->out_size, kdim, wd + grp * g->mg * kdim, kdim,
                                   in->w->dtype == IFD_DTYPE_INT8,
-                                  in->nwz > 1 ? in->wz + grp * g->mg : in->wz, in->nwz > 1 ? g->mg : in->nwz,
-                                  bmat, g->out_size, in->x->dtype == IFD_DTYPE_INT8,
-                                  in->has_xz ? &in->xz : NULL, in->has_xz ? 1 : 0, c, g->out_size};
-            ifd_qgemm(&p, ws, ctx->pool);
+                                  in->nwz > 1 ? in->wz + grp * g->mg : in->wz,
+                                  in->nwz > 1 ? g->mg : in->nwz, bmat, g->out_size,
+                                  in->x->dtype == IFD_DTYPE_INT8, in->has_xz ? &in->xz : NULL,
+                                  in->has_xz ? 1 : 0, c, g->out_size};
+            ifd_qgemm(&p, in->ws, ctx->pool);
             if (epi) epi(epi_arg, b, grp, c);
         }
-    return IFD_OK;
 }
 
 static ifd_status conv_inputs(ifd_kernel_ctx *ctx, int xi, int wi, int xzi, int wzi,
@@ -955,15 +998,12 @@ static ifd_status conv_inputs(ifd_kernel_ctx *ctx, int xi, int wi, int xzi, int 
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "input types %s x %s are not 8-bit",
                                 ifd_dtype_name(in->x->dtype), ifd_dtype_name(in->w->dtype));
     if ((st = conv_setup(ctx, in->x, in->w, g, out_dims))) return st;
-    int32_t *xz, *wz;
-    int64_t nxz, nwz;
-    if ((st = zero_points(ctx, xzi, "x_zero_point", in->x->dtype, 1, &xz, &nxz)) ||
-        (st = zero_points(ctx, wzi, "w_zero_point", in->w->dtype, g->m, &wz, &nwz)))
+    int64_t nxz;
+    if ((st = zero_points(ctx, xzi, "x_zero_point", in->x->dtype, 1, &in->xzt, &nxz)) ||
+        (st = zero_points(ctx, wzi, "w_zero_point", in->w->dtype, g->m, &in->wzt, &in->nwz)))
         return st;
     in->has_xz = nxz > 0;
-    in->xz = nxz ? xz[0] : 0;
-    in->wz = wz;
-    in->nwz = nwz;
+    in->xz = nxz ? (int32_t)ifd_tensor_get_i64(in->xzt, 0) : 0;
     return IFD_OK;
 }
 
@@ -976,7 +1016,12 @@ static ifd_status run_conv_integer(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_INT32, in.x->rank, od, &y)) || !y || !y->count)
         return st;
-    return conv_q_run(ctx, &g, &in, y->data, NULL, NULL);
+    scratch_plan sp = {0};
+    conv_reserve(&sp, &g, &in, false);
+    if ((st = sp_alloc(ctx, &sp))) return st;
+    conv_take(&sp, &g, &in, false);
+    conv_q_run(ctx, &g, &in, y->data, NULL, NULL);
+    return IFD_OK;
 }
 
 typedef struct {
@@ -1011,30 +1056,35 @@ static ifd_status run_qlinear_conv(ifd_kernel_ctx *ctx) {
     if (!is_8bit(yt))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "output type %s is not 8-bit",
                                 ifd_dtype_name(yt));
-    float *xs, *ws, *ys;
+    const ifd_tensor *xst, *wst, *yst, *yzt2;
     int64_t nxs, nws, nys, nyz;
-    int32_t *yz;
-    if ((st = scales(ctx, 1, "x_scale", 1, &xs, &nxs)) ||
-        (st = scales(ctx, 4, "w_scale", g.m, &ws, &nws)) ||
-        (st = scales(ctx, 6, "y_scale", 1, &ys, &nys)) ||
-        (st = zero_points(ctx, 7, "y_zero_point", yt, 1, &yz, &nyz)))
+    if ((st = scales(ctx, 1, "x_scale", 1, &xst, &nxs)) ||
+        (st = scales(ctx, 4, "w_scale", g.m, &wst, &nws)) ||
+        (st = scales(ctx, 6, "y_scale", 1, &yst, &nys)) ||
+        (st = zero_points(ctx, 7, "y_zero_point", yt, 1, &yzt2, &nyz)))
         return st;
     const ifd_tensor *bt = ctx->n_inputs > 8 ? ctx->inputs[8] : NULL;
-    int32_t *bias = NULL;
-    if (bt) {
-        if (bt->dtype != IFD_DTYPE_INT32 || bt->count != g.m)
-            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
-                                    "B must be int32 with %lld elements", (long long)g.m);
-        bias = bt->data;
-    }
-    float *mult = ifd_kernel_scratch(ctx, (size_t)nws * sizeof(float));
-    if (!mult) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
-    ifd_dtype calc = ctx->inputs[1]->dtype;
-    for (int64_t i = 0; i < nws; i++) mult[i] = scale_mul_div(xs[0], ws[i], ys[0], calc);
+    if (bt && (bt->dtype != IFD_DTYPE_INT32 || bt->count != g.m))
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                "B must be int32 with %lld elements", (long long)g.m);
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, yt, in.x->rank, od, &y)) || !y || !y->count) return st;
-    qconv_epi e = {&g, y->data, yt == IFD_DTYPE_INT8, mult, nws, bias, nyz ? yz[0] : 0};
-    return conv_q_run(ctx, &g, &in, NULL, qlinear_conv_epilogue, &e);
+    scratch_plan sp = {0};
+    sp_reserve_t(&sp, xst, sizeof(float));
+    sp_reserve_t(&sp, wst, sizeof(float));
+    sp_reserve_t(&sp, yst, sizeof(float));
+    sp_reserve(&sp, (size_t)nws, sizeof(float));
+    conv_reserve(&sp, &g, &in, true);
+    if ((st = sp_alloc(ctx, &sp))) return st;
+    float *xs = sp_take_f32(&sp, xst), *ws = sp_take_f32(&sp, wst), *ys = sp_take_f32(&sp, yst);
+    float *mult = sp_take(&sp, (size_t)nws, sizeof(float));
+    conv_take(&sp, &g, &in, true);
+    ifd_dtype calc = ctx->inputs[1]->dtype;
+    for (int64_t i = 0; i < nws; i++) mult[i] = scale_mul_div(xs[0], ws[i], ys[0], calc);
+    qconv_epi e = {&g, y->data, yt == IFD_DTYPE_INT8, mult, nws, bt ? bt->data : NULL,
+                   nyz ? (int32_t)ifd_tensor_get_i64(yzt2, 0) : 0};
+    conv_q_run(ctx, &g, &in, NULL, qlinear_conv_epilogue, &e);
+    return IFD_OK;
 }
 
 const ifd_op_def ifd_ops_quantize[] = {

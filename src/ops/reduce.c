@@ -38,7 +38,7 @@ typedef enum rd_kind {
 /* What a reduction computes in (the element type of its working buffers). */
 typedef enum rd_ctype { RD_CT_F32, RD_CT_F64, RD_CT_I64, RD_CT_U64 } rd_ctype;
 
-enum { RD_BLOCK = 64 };
+enum { RD_BLOCK = 1024 }; /* widest column block (stack buffers) */
 
 static bool rd_have_avx2(void) {
 #if RD_X86
@@ -371,7 +371,7 @@ typedef struct rd_job {
     bool avx2;
     const void *x; /* [outer, R, inner] in the working type */
     void *y;       /* [outer, inner] */
-    int64_t outer, R, inner, nblk;
+    int64_t outer, R, inner, nblk, bw; /* column blocks per outer slice, of bw columns */
 } rd_job;
 
 static float rd_row_f32(const rd_job *j, const float *x) {
@@ -405,8 +405,8 @@ static void rd_cols_f32_task(void *arg, int64_t begin, int64_t end) {
     int64_t R = j->R, inner = j->inner;
     float acc[RD_BLOCK], s[RD_BLOCK];
     for (int64_t t = begin; t < end; t++) {
-        int64_t o = t / j->nblk, c0 = (t % j->nblk) * RD_BLOCK;
-        int64_t w = IFD_MIN(RD_BLOCK, inner - c0);
+        int64_t o = t / j->nblk, c0 = (t % j->nblk) * j->bw;
+        int64_t w = IFD_MIN(j->bw, inner - c0);
         const float *x = (const float *)j->x + o * R * inner + c0;
         float *y = (float *)j->y + o * inner + c0;
         rd_kind k = j->kind;
@@ -415,11 +415,11 @@ static void rd_cols_f32_task(void *arg, int64_t begin, int64_t end) {
             for (int64_t r = 1; r < R; r++)
                 rd_vacc_f32(j->avx2, acc, x + r * inner, w, k == RD_LOGSUMEXP ? RD_MAX : k);
         } else {
-            memset(acc, 0, sizeof acc);
+            memset(acc, 0, (size_t)w * sizeof(float));
             for (int64_t r = 0; r < R; r++) rd_vacc_f32(j->avx2, acc, x + r * inner, w, k);
         }
         if (k == RD_LOGSUMEXP) {
-            memset(s, 0, sizeof s);
+            memset(s, 0, (size_t)w * sizeof(float));
             for (int64_t r = 0; r < R; r++) rd_vexpacc_f32(j->avx2, s, x + r * inner, acc, w);
             for (int64_t c = 0; c < w; c++) y[c] = isinf(acc[c]) ? acc[c] : acc[c] + logf(s[c]);
         } else {
@@ -515,7 +515,12 @@ static void rd_scalar_task(void *arg, int64_t begin, int64_t end) {
 }
 
 static void rd_execute(ifd_kernel_ctx *ctx, rd_job *j) {
-    int64_t work = j->R * IFD_MIN(j->inner, RD_BLOCK);
+    /* Wide column blocks keep the walk down R streaming; narrow them only as far as needed to
+     * give every thread a few tasks. */
+    int64_t want = (4 * (int64_t)ifd_thread_pool_size(ctx->pool) + j->outer - 1) / j->outer;
+    int64_t bw = (j->inner + want - 1) / want;
+    j->bw = IFD_MIN(RD_BLOCK, IFD_MAX(64, (bw + 15) / 16 * 16));
+    int64_t work = j->R * IFD_MIN(j->inner, j->bw);
     int64_t min_chunk = IFD_MAX(1, 32768 / IFD_MAX(work, 1));
     if (j->ct != RD_CT_F32) {
         ifd_parallel_for(ctx->pool, j->outer * j->inner, IFD_MAX(1, 32768 / IFD_MAX(j->R, 1)),
@@ -523,7 +528,7 @@ static void rd_execute(ifd_kernel_ctx *ctx, rd_job *j) {
     } else if (j->inner == 1) {
         ifd_parallel_for(ctx->pool, j->outer, min_chunk, rd_rows_f32_task, j);
     } else {
-        j->nblk = (j->inner + RD_BLOCK - 1) / RD_BLOCK;
+        j->nblk = (j->inner + j->bw - 1) / j->bw;
         ifd_parallel_for(ctx->pool, j->outer * j->nblk, min_chunk, rd_cols_f32_task, j);
     }
 }
@@ -668,7 +673,7 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
         }
     }
     rd_ctype ct = rd_ctype_of(X->dtype);
-    rd_job j = {kind, ct, rd_have_avx2(), X->data, Y->data, 1, R, 1, 0};
+    rd_job j = {kind, ct, rd_have_avx2(), X->data, Y->data, 1, R, 1, 0, 0};
     bool transpose = false;
     if (nred == 0) {
         j.outer = Y->count;

@@ -21,13 +21,15 @@
 
 typedef enum sm_kind { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX } sm_kind;
 
-enum { SM_BLOCK = 64 };
+enum { SM_BLOCK = 1024 }; /* widest column block (stack buffers) */
 
-static bool sm_have_avx2(void) {
+/* 0: scalar, 1: AVX2+FMA, 2: AVX-512F as well (only the exp pass uses it). */
+static int sm_isa(void) {
 #if SM_X86
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    return __builtin_cpu_supports("avx512f") ? 2 : 1;
 #else
-    return false;
+    return 0;
 #endif
 }
 
@@ -121,6 +123,61 @@ SM_AVX2 static float sm_exp_sum_avx2(const float *x, float *y, int64_t n, float 
     return s;
 }
 
+#define SM_AVX512 __attribute__((target("avx512f")))
+
+/* exp for x <= 88; x below -87.3 gives exactly 0. scalef does the 2^n scaling. */
+SM_AVX512 static inline __m512 sm_exp512(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.3365447f);
+    __mmask16 ok = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_mov_ps(ok, _mm512_scalef_ps(p, n));
+}
+
+/* y = exp(x - m) (y may be NULL); returns the sum. Tail handled with masks. */
+SM_AVX512 static float sm_exp_sum_avx512(const float *x, float *y, int64_t n, float m) {
+    __m512 vm = _mm512_set1_ps(m), s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 e0 = sm_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        __m512 e1 = sm_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm));
+        if (y) {
+            _mm512_storeu_ps(y + i, e0);
+            _mm512_storeu_ps(y + i + 16, e1);
+        }
+        s0 = _mm512_add_ps(s0, e0);
+        s1 = _mm512_add_ps(s1, e1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = sm_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
+        e = _mm512_maskz_mov_ps(k, e);
+        if (y) _mm512_mask_storeu_ps(y + i, k, e);
+        s0 = _mm512_add_ps(s0, e);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+SM_AVX512 static void sm_vexp_acc_avx512(const float *x, const float *m, float *y, float *s,
+                                         int64_t w) {
+    for (int64_t i = 0; i < w; i += 16) {
+        __mmask16 k = w - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (w - i)) - 1);
+        __m512 e = sm_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, m + i)));
+        if (y) _mm512_mask_storeu_ps(y + i, k, e);
+        _mm512_mask_storeu_ps(s + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, s + i), e));
+    }
+}
+
 SM_AVX2 static void sm_scale_avx2(float *y, int64_t n, float a) {
     __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;
@@ -174,18 +231,19 @@ SM_AVX2 static void sm_vsub_avx2(const float *x, const float *a, float *y, int64
 #endif
 
 /* ---- dispatching primitives (scalar fallbacks) ------------------------------------------ */
-static float sm_max(bool avx2, const float *x, int64_t n) {
+static float sm_max(int isa, const float *x, int64_t n) {
 #if SM_X86
-    if (avx2) return sm_max_avx2(x, n);
+    if (isa) return sm_max_avx2(x, n);
 #endif
     float m = -INFINITY;
     for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
 }
 
-static float sm_exp_sum(bool avx2, const float *x, float *y, int64_t n, float m) {
+static float sm_exp_sum(int isa, const float *x, float *y, int64_t n, float m) {
 #if SM_X86
-    if (avx2) return sm_exp_sum_avx2(x, y, n, m);
+    if (isa == 2) return sm_exp_sum_avx512(x, y, n, m);
+    if (isa) return sm_exp_sum_avx2(x, y, n, m);
 #endif
     float s = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -196,9 +254,9 @@ static float sm_exp_sum(bool avx2, const float *x, float *y, int64_t n, float m)
     return s;
 }
 
-static void sm_scale(bool avx2, float *y, int64_t n, float a) {
+static void sm_scale(int isa, float *y, int64_t n, float a) {
 #if SM_X86
-    if (avx2) {
+    if (isa) {
         sm_scale_avx2(y, n, a);
         return;
     }
@@ -206,9 +264,9 @@ static void sm_scale(bool avx2, float *y, int64_t n, float a) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
 }
 
-static void sm_add(bool avx2, const float *x, float *y, int64_t n, float a) {
+static void sm_add(int isa, const float *x, float *y, int64_t n, float a) {
 #if SM_X86
-    if (avx2) {
+    if (isa) {
         sm_add_avx2(x, y, n, a);
         return;
     }
@@ -216,9 +274,9 @@ static void sm_add(bool avx2, const float *x, float *y, int64_t n, float a) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] + a;
 }
 
-static void sm_vmax(bool avx2, float *m, const float *x, int64_t w) {
+static void sm_vmax(int isa, float *m, const float *x, int64_t w) {
 #if SM_X86
-    if (avx2) {
+    if (isa) {
         sm_vmax_avx2(m, x, w);
         return;
     }
@@ -226,9 +284,13 @@ static void sm_vmax(bool avx2, float *m, const float *x, int64_t w) {
     for (int64_t i = 0; i < w; i++) m[i] = x[i] > m[i] ? x[i] : m[i];
 }
 
-static void sm_vexp_acc(bool avx2, const float *x, const float *m, float *y, float *s, int64_t w) {
+static void sm_vexp_acc(int isa, const float *x, const float *m, float *y, float *s, int64_t w) {
 #if SM_X86
-    if (avx2) {
+    if (isa == 2) {
+        sm_vexp_acc_avx512(x, m, y, s, w);
+        return;
+    }
+    if (isa) {
         sm_vexp_acc_avx2(x, m, y, s, w);
         return;
     }
@@ -240,9 +302,9 @@ static void sm_vexp_acc(bool avx2, const float *x, const float *m, float *y, flo
     }
 }
 
-static void sm_vmul(bool avx2, const float *x, const float *a, float *y, int64_t w) {
+static void sm_vmul(int isa, const float *x, const float *a, float *y, int64_t w) {
 #if SM_X86
-    if (avx2) {
+    if (isa) {
         sm_vmul_avx2(x, a, y, w);
         return;
     }
@@ -250,9 +312,9 @@ static void sm_vmul(bool avx2, const float *x, const float *a, float *y, int64_t
     for (int64_t i = 0; i < w; i++) y[i] = x[i] * a[i];
 }
 
-static void sm_vsub(bool avx2, const float *x, const float *a, float *y, int64_t w) {
+static void sm_vsub(int isa, const float *x, const float *a, float *y, int64_t w) {
 #if SM_X86
-    if (avx2) {
+    if (isa) {
         sm_vsub_avx2(x, a, y, w);
         return;
     }
@@ -264,10 +326,10 @@ static void sm_vsub(bool avx2, const float *x, const float *a, float *y, int64_t
 
 typedef struct sm_job {
     sm_kind kind;
-    bool avx2;
+    int isa;
     const float *x; /* [outer, n, inner] */
     float *y;       /* same shape */
-    int64_t n, inner, nblk;
+    int64_t n, inner, nblk, bw; /* column blocks per outer slice, of bw columns */
 } sm_job;
 
 static void sm_row(const sm_job *j, const float *x, float *y) {
@@ -280,13 +342,13 @@ static void sm_row(const sm_job *j, const float *x, float *y) {
         y[best] = 1.0f;
         return;
     }
-    float m = sm_max(j->avx2, x, n);
+    float m = sm_max(j->isa, x, n);
     if (j->kind == SM_SOFTMAX) {
-        float s = sm_exp_sum(j->avx2, x, y, n, m);
-        sm_scale(j->avx2, y, n, 1.0f / s);
+        float s = sm_exp_sum(j->isa, x, y, n, m);
+        sm_scale(j->isa, y, n, 1.0f / s);
     } else {
-        float s = sm_exp_sum(j->avx2, x, NULL, n, m);
-        sm_add(j->avx2, x, y, n, -(m + logf(s)));
+        float s = sm_exp_sum(j->isa, x, NULL, n, m);
+        sm_add(j->isa, x, y, n, -(m + logf(s)));
     }
 }
 
@@ -301,8 +363,8 @@ static void sm_cols_task(void *arg, int64_t begin, int64_t end) {
     int64_t n = j->n, inner = j->inner;
     float m[SM_BLOCK], s[SM_BLOCK];
     for (int64_t t = begin; t < end; t++) {
-        int64_t o = t / j->nblk, c0 = (t % j->nblk) * SM_BLOCK;
-        int64_t w = IFD_MIN(SM_BLOCK, inner - c0);
+        int64_t o = t / j->nblk, c0 = (t % j->nblk) * j->bw;
+        int64_t w = IFD_MIN(j->bw, inner - c0);
         const float *x = j->x + o * n * inner + c0;
         float *y = j->y + o * n * inner + c0;
         if (j->kind == SM_HARDMAX) {
@@ -322,29 +384,35 @@ static void sm_cols_task(void *arg, int64_t begin, int64_t end) {
             continue;
         }
         memcpy(m, x, (size_t)w * sizeof(float));
-        for (int64_t r = 1; r < n; r++) sm_vmax(j->avx2, m, x + r * inner, w);
-        memset(s, 0, sizeof s);
+        for (int64_t r = 1; r < n; r++) sm_vmax(j->isa, m, x + r * inner, w);
+        memset(s, 0, (size_t)w * sizeof(float));
         bool soft = j->kind == SM_SOFTMAX;
         for (int64_t r = 0; r < n; r++)
-            sm_vexp_acc(j->avx2, x + r * inner, m, soft ? y + r * inner : NULL, s, w);
+            sm_vexp_acc(j->isa, x + r * inner, m, soft ? y + r * inner : NULL, s, w);
         if (soft) {
             for (int64_t c = 0; c < w; c++) s[c] = 1.0f / s[c];
-            for (int64_t r = 0; r < n; r++) sm_vmul(j->avx2, y + r * inner, s, y + r * inner, w);
+            for (int64_t r = 0; r < n; r++) sm_vmul(j->isa, y + r * inner, s, y + r * inner, w);
         } else {
             for (int64_t c = 0; c < w; c++) s[c] = m[c] + logf(s[c]);
-            for (int64_t r = 0; r < n; r++) sm_vsub(j->avx2, x + r * inner, s, y + r * inner, w);
+            for (int64_t r = 0; r < n; r++) sm_vsub(j->isa, x + r * inner, s, y + r * inner, w);
         }
     }
 }
 
 static void sm_run_f32(ifd_kernel_ctx *ctx, sm_kind kind, const float *x, float *y, int64_t outer,
                        int64_t n, int64_t inner) {
-    sm_job j = {kind, sm_have_avx2(), x, y, n, inner, 0};
+    sm_job j = {kind, sm_isa(), x, y, n, inner, 0, 0};
     if (inner == 1) {
         ifd_parallel_for(ctx->pool, outer, IFD_MAX(1, 16384 / IFD_MAX(n, 1)), sm_rows_task, &j);
     } else {
-        j.nblk = (inner + SM_BLOCK - 1) / SM_BLOCK;
-        int64_t per = n * IFD_MIN(inner, SM_BLOCK);
+        /* Wide blocks keep the strided walk over n cheap; narrow them only as far as needed
+         * to give every thread a few tasks. */
+        int64_t want = (4 * (int64_t)ifd_thread_pool_size(ctx->pool) + outer - 1) / outer;
+        int64_t bw = (inner + want - 1) / want;
+        bw = IFD_MIN(SM_BLOCK, IFD_MAX(64, (bw + 15) / 16 * 16));
+        j.bw = bw;
+        j.nblk = (inner + bw - 1) / bw;
+        int64_t per = n * IFD_MIN(inner, bw);
         ifd_parallel_for(ctx->pool, outer * j.nblk, IFD_MAX(1, 16384 / IFD_MAX(per, 1)),
                          sm_cols_task, &j);
     }
