@@ -155,33 +155,55 @@ typedef struct {
 static void pack_a_blocks(void *arg, int64_t begin, int64_t end) {
     const pack_job *j = arg;
     const ifd_qgemm_params *p = j->p;
-    const qshape *s = j->s;
-    size_t kpad = (size_t)j->l.kgroups * (size_t)s->kg;
+    const int mr = j->s->mr, kg = j->s->kg, es = j->s->es;
+    const int64_t kgroups = j->l.kgroups, kfull = p->k / kg;
+    size_t kpad = (size_t)kgroups * (size_t)kg;
     uint8_t flip = p->a_signed ? 0x80 : 0;
     int32_t *rs = (int32_t *)(j->ws + j->l.rs_off);
     int32_t *za = (int32_t *)(j->ws + j->l.za_off);
     for (int64_t mb = begin; mb < end; mb++) {
-        uint8_t *dst8 = j->ws + j->l.a_off + (size_t)mb * s->mr * kpad * s->es;
+        uint8_t *dst8 = j->ws + j->l.a_off + (size_t)mb * mr * kpad * es;
         uint16_t *dst16 = (uint16_t *)dst8;
-        for (int r = 0; r < s->mr; r++) {
-            int64_t row = mb * s->mr + r;
-            const uint8_t *src = row < p->m ? p->a + row * p->lda : NULL;
-            int32_t sum = 0;
-            for (int64_t g = 0; g < j->l.kgroups; g++)
-                for (int e = 0; e < s->kg; e++) {
-                    int64_t k = g * s->kg + e;
-                    uint8_t v = (src && k < p->k) ? (uint8_t)(src[k] ^ flip) : 0;
-                    size_t at = ((size_t)g * s->mr + r) * s->kg + e;
-                    if (s->es == 1)
-                        dst8[at] = v;
-                    else
-                        dst16[at] = v;
+        for (int r = 0; r < mr; r++) {
+            int64_t row = mb * mr + r;
+            if (row >= p->m) { /* padding rows: zeros, no zero point */
+                for (int64_t g = 0; g < kgroups; g++)
+                    for (int e = 0; e < kg; e++) {
+                        size_t at = ((size_t)g * mr + r) * kg + e;
+                        if (es == 1) dst8[at] = 0; else dst16[at] = 0;
+                    }
+                rs[row] = 0;
+                za[row] = 0;
+                continue;
+            }
+            const uint8_t *restrict src = p->a + row * p->lda;
+            uint32_t sum = 0;
+            if (es == 1) {
+                for (int64_t g = 0; g < kfull; g++)
+                    for (int e = 0; e < 4; e++) {
+                        uint8_t v = src[g * 4 + e] ^ flip;
+                        dst8[((size_t)g * mr + r) * 4 + e] = v;
+                        sum += v;
+                    }
+            } else {
+                for (int64_t g = 0; g < kfull; g++)
+                    for (int e = 0; e < 2; e++) {
+                        uint8_t v = src[g * 2 + e] ^ flip;
+                        dst16[((size_t)g * mr + r) * 2 + e] = v;
+                        sum += v;
+                    }
+            }
+            for (int64_t g = kfull; g < kgroups; g++) /* the partial last group */
+                for (int e = 0; e < kg; e++) {
+                    int64_t k = g * kg + e;
+                    uint8_t v = k < p->k ? (uint8_t)(src[k] ^ flip) : 0;
+                    size_t at = ((size_t)g * mr + r) * kg + e;
+                    if (es == 1) dst8[at] = v; else dst16[at] = v;
                     sum += v;
                 }
-            rs[row] = sum;
-            int32_t z = 0;
-            if (src && p->a_zero_count) z = p->a_zero[p->a_zero_count == 1 ? 0 : row];
-            za[row] = src ? z + (p->a_signed ? 128 : 0) : 0;
+            rs[row] = (int32_t)sum;
+            int32_t z = p->a_zero_count ? p->a_zero[p->a_zero_count == 1 ? 0 : row] : 0;
+            za[row] = z + (p->a_signed ? 128 : 0);
         }
     }
 }
@@ -189,34 +211,44 @@ static void pack_a_blocks(void *arg, int64_t begin, int64_t end) {
 static void pack_b_chunks(void *arg, int64_t begin, int64_t end) {
     const pack_job *j = arg;
     const ifd_qgemm_params *p = j->p;
-    const qshape *s = j->s;
-    size_t kpad = (size_t)j->l.kgroups * (size_t)s->kg;
+    const int nc_w = j->s->nc, kg = j->s->kg, es = j->s->es;
+    size_t kpad = (size_t)j->l.kgroups * (size_t)kg;
     uint8_t flip = p->b_signed ? 0 : 0x80;
     int32_t *cs = (int32_t *)(j->ws + j->l.cs_off);
     int32_t *zb = (int32_t *)(j->ws + j->l.zb_off);
     for (int64_t nc = begin; nc < end; nc++) {
-        uint8_t *dst8 = j->ws + j->l.b_off + (size_t)nc * s->nc * kpad * s->es;
+        uint8_t *dst8 = j->ws + j->l.b_off + (size_t)nc * nc_w * kpad * es;
         int16_t *dst16 = (int16_t *)dst8;
+        int64_t col0 = nc * nc_w;
+        int ncols = (int)IFD_MIN((int64_t)nc_w, p->n - col0);
         int32_t sums[32] = {0};
         for (int64_t g = 0; g < j->l.kgroups; g++)
-            for (int e = 0; e < s->kg; e++) {
-                int64_t k = g * s->kg + e;
-                const uint8_t *src = k < p->k ? p->b + k * p->ldb : NULL;
-                for (int c = 0; c < s->nc; c++) {
-                    int64_t col = nc * s->nc + c;
-                    int8_t v = (src && col < p->n) ? (int8_t)(src[col] ^ flip) : 0;
-                    size_t at = ((size_t)g * s->nc + c) * s->kg + e;
-                    if (s->es == 1)
-                        dst8[at] = (uint8_t)v;
-                    else
-                        dst16[at] = v;
-                    sums[c] += v;
+            for (int e = 0; e < kg; e++) {
+                int64_t k = g * kg + e;
+                int cols = k < p->k ? ncols : 0;
+                const uint8_t *restrict src = p->b + (k < p->k ? k : 0) * p->ldb + col0;
+                if (es == 1) {
+                    uint8_t *restrict d = dst8 + (size_t)g * nc_w * kg + e;
+                    for (int c = 0; c < cols; c++) {
+                        int8_t v = (int8_t)(src[c] ^ flip);
+                        d[c * 4] = (uint8_t)v;
+                        sums[c] += v;
+                    }
+                    for (int c = cols; c < nc_w; c++) d[c * 4] = 0;
+                } else {
+                    int16_t *restrict d = dst16 + (size_t)g * nc_w * kg + e;
+                    for (int c = 0; c < cols; c++) {
+                        int8_t v = (int8_t)(src[c] ^ flip);
+                        d[c * 2] = v;
+                        sums[c] += v;
+                    }
+                    for (int c = cols; c < nc_w; c++) d[c * 2] = 0;
                 }
             }
-        for (int c = 0; c < s->nc; c++) {
-            int64_t col = nc * s->nc + c;
+        for (int c = 0; c < nc_w; c++) {
+            int64_t col = col0 + c;
             int32_t z = 0;
-            if (col < p->n && p->b_zero_count) z = p->b_zero[p->b_zero_count == 1 ? 0 : col];
+            if (c < ncols && p->b_zero_count) z = p->b_zero[p->b_zero_count == 1 ? 0 : col];
             z -= p->b_signed ? 0 : 128;
             zb[col] = z;
             cs[col] = (int32_t)((uint32_t)sums[c] - (uint32_t)p->k * (uint32_t)z);
@@ -284,6 +316,7 @@ typedef struct {
     qlayout l;
     uint8_t *ws;
     qpath path;
+    bool a_inner; /* tiles walk all row blocks per column chunk (A is re-read, B once) */
 } tile_job;
 
 static void tiles(void *arg, int64_t begin, int64_t end) {
@@ -297,7 +330,14 @@ static void tiles(void *arg, int64_t begin, int64_t end) {
     const int32_t *zb = (const int32_t *)(j->ws + j->l.zb_off);
     int32_t acc[8 * 32];
     for (int64_t t = begin; t < end; t++) {
-        int64_t mb = t / j->l.nchunks, nc = t % j->l.nchunks;
+        int64_t mb, nc;
+        if (j->a_inner) {
+            nc = t / j->l.mblocks;
+            mb = t % j->l.mblocks;
+        } else {
+            mb = t / j->l.nchunks;
+            nc = t % j->l.nchunks;
+        }
         const uint8_t *ap = j->ws + j->l.a_off + (size_t)mb * s->mr * kpad * s->es;
         const uint8_t *bp = j->ws + j->l.b_off + (size_t)nc * s->nc * kpad * s->es;
 #ifdef IFD_X86
@@ -333,7 +373,8 @@ void ifd_qgemm(const ifd_qgemm_params *p, void *workspace, ifd_thread_pool *pool
     if (!layout(path, p->m, p->n, p->k, &pj.l)) return; /* caller sized the workspace */
     ifd_parallel_for(pool, pj.l.mblocks, 4, pack_a_blocks, &pj);
     ifd_parallel_for(pool, pj.l.nchunks, 2, pack_b_chunks, &pj);
-    tile_job tj = {p, pj.s, pj.l, workspace, path};
+    /* re-read the smaller packed operand; it is the likelier one to stay in cache */
+    tile_job tj = {p, pj.s, pj.l, workspace, path, p->m <= p->n};
     int64_t ntiles = pj.l.mblocks * pj.l.nchunks;
     /* a tile is MR*NC*K multiply-adds; aim for chunks of ~256k of them */
     int64_t per_tile = (int64_t)pj.s->mr * pj.s->nc * IFD_MAX(p->k, 1);

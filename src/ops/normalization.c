@@ -71,6 +71,33 @@ NM_AVX2 static float nm_sum_avx2(const float *x, int64_t n, bool sq, float c) {
     return s;
 }
 
+/* One pass: *s1 = sum of (x - c), *s2 = sum of (x - c)^2. */
+NM_AVX2 static void nm_moments_avx2(const float *x, int64_t n, float c, float *s1, float *s2) {
+    __m256 a = _mm256_setzero_ps(), b = a, qa = a, qb = a, vc = _mm256_set1_ps(c);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 u = _mm256_sub_ps(_mm256_loadu_ps(x + i), vc);
+        __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vc);
+        a = _mm256_add_ps(a, u);
+        b = _mm256_add_ps(b, v);
+        qa = _mm256_fmadd_ps(u, u, qa);
+        qb = _mm256_fmadd_ps(v, v, qb);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 u = _mm256_sub_ps(_mm256_loadu_ps(x + i), vc);
+        a = _mm256_add_ps(a, u);
+        qa = _mm256_fmadd_ps(u, u, qa);
+    }
+    float t1 = nm_hsum256(_mm256_add_ps(a, b)), t2 = nm_hsum256(_mm256_add_ps(qa, qb));
+    for (; i < n; i++) {
+        float d = x[i] - c;
+        t1 += d;
+        t2 += d * d;
+    }
+    *s1 = t1;
+    *s2 = t2;
+}
+
 /* y = (x - m) * k * (scale ? scale[i] : 1) + (bias ? bias[i] : b0). */
 NM_AVX2 static void nm_apply_avx2(const float *x, float *y, int64_t n, float m, float k,
                                   const float *scale, const float *bias, float b0) {
@@ -104,6 +131,27 @@ static float nm_sum(bool avx2, const float *x, int64_t n, bool sq, float c) {
     float s = 0;
     for (int64_t i = 0; i < n; i++) s += sq ? (x[i] - c) * (x[i] - c) : x[i];
     return s;
+}
+
+/* Mean and population variance of x[0..n) in one pass. Shifting by x[0] keeps the
+ * E[d^2] - E[d]^2 form accurate when the mean is large relative to the spread. */
+static void nm_mean_var(bool avx2, const float *x, int64_t n, float *mean, float *var) {
+    float c = x[0], s1 = 0, s2 = 0;
+#if NM_X86
+    if (avx2) {
+        nm_moments_avx2(x, n, c, &s1, &s2);
+    } else
+#endif
+    {
+        for (int64_t i = 0; i < n; i++) {
+            float d = x[i] - c;
+            s1 += d;
+            s2 += d * d;
+        }
+    }
+    float m1 = s1 / (float)n, v = s2 / (float)n - m1 * m1;
+    *mean = c + m1;
+    *var = v > 0 ? v : 0;
 }
 
 static void nm_apply(bool avx2, const float *x, float *y, int64_t n, float m, float k,
@@ -475,8 +523,7 @@ static void nm_row_task(void *arg, int64_t begin, int64_t end) {
         if (j->rms) {
             var = nm_sum(j->avx2, x, n, true, 0.0f) / (float)n;
         } else {
-            m = nm_sum(j->avx2, x, n, false, 0) / (float)n;
-            var = nm_sum(j->avx2, x, n, true, m) / (float)n;
+            nm_mean_var(j->avx2, x, n, &m, &var);
         }
         float k = 1.0f / sqrtf(var + j->eps);
         nm_apply(j->avx2, x, j->y + r * n, n, m, k, j->scale, j->bias, 0.0f);
