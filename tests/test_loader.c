@@ -820,6 +820,90 @@ static void test_functions(void) {
     }
 }
 
+static Onnx__AttributeProto *float_attr(const char *name, float v, const char *ref) {
+    Onnx__AttributeProto *a = talloc(sizeof *a);
+    onnx__attribute_proto__init(a);
+    a->name = tstr(name);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    if (ref) {
+        a->ref_attr_name = tstr(ref);
+    } else {
+        a->has_f = 1;
+        a->f = v;
+    }
+    return a;
+}
+
+static void test_function_defaults(void) {
+    /* local.K() = Constant(value_float = @v), v defaults to 2.5 (FunctionProto.attribute_proto,
+     * field 11, unknown to the 1.12 schema: packed here as an unknown field). */
+    Onnx__GraphProto *g = graph_new("g");
+    g->input[g->n_input++] = fvinfo("x");
+    g->output[g->n_output++] = fvinfo("y");
+    g->output[g->n_output++] = fvinfo("z");
+    Onnx__NodeProto *c1 = node("K", "local", NULL, NULL, "y");
+    Onnx__NodeProto *c2 = node("K", "local", NULL, NULL, "z");
+    node_add_attr(c2, float_attr("v", 4.0f, NULL));
+    g->node[g->n_node++] = c1;
+    g->node[g->n_node++] = c2;
+    Onnx__ModelProto *mp = model_new(g, 13);
+    Onnx__OperatorSetIdProto *o = talloc(sizeof *o);
+    onnx__operator_set_id_proto__init(o);
+    o->domain = tstr("local");
+    o->has_version = 1;
+    o->version = 1;
+    mp->opset_import[mp->n_opset_import++] = o;
+    Onnx__FunctionProto *f = talloc(sizeof *f);
+    onnx__function_proto__init(f);
+    f->name = tstr("K");
+    f->domain = tstr("local");
+    f->n_output = 1;
+    f->output = talloc(sizeof(char *));
+    f->output[0] = tstr("out");
+    f->n_attribute = 1;
+    f->attribute = talloc(sizeof(char *));
+    f->attribute[0] = tstr("v");
+    Onnx__NodeProto *body = node("Constant", "", NULL, NULL, "out");
+    node_add_attr(body, float_attr("value_float", 0, "v"));
+    f->n_node = 1;
+    f->node = talloc(sizeof(void *));
+    f->node[0] = body;
+    Onnx__AttributeProto *dflt = float_attr("v", 2.5f, NULL);
+    size_t an = onnx__attribute_proto__get_packed_size(dflt);
+    uint8_t *payload = talloc(an + 1);
+    payload[0] = (uint8_t)an; /* small: one-byte length prefix */
+    onnx__attribute_proto__pack(dflt, payload + 1);
+    ProtobufCMessageUnknownField *u = talloc(sizeof *u);
+    u->tag = 11;
+    u->wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+    u->len = an + 1;
+    u->data = payload;
+    f->base.n_unknown_fields = 1;
+    f->base.unknown_fields = u;
+    mp->n_functions = 1;
+    mp->functions = talloc(sizeof(void *));
+    mp->functions[0] = f;
+    ifd_model *m = NULL;
+    ifd_status st = load_model_proto(mp, NULL, &m);
+    f->base.n_unknown_fields = 0; /* test-owned memory */
+    f->base.unknown_fields = NULL;
+    expect_ok("function with attribute reference loads", st);
+    if (st) return;
+    const ifd_graph *gr = m->graph;
+    float vy = -1, vz = -1;
+    for (int i = 0; i < gr->n_nodes; i++) {
+        const char *out = gr->values[gr->nodes[i].outputs[0]].name;
+        float v = ifd_attr_float(&gr->nodes[i], "value_float", -1);
+        if (!strcmp(out, "y")) vy = v;
+        if (!strcmp(out, "z")) vz = v;
+    }
+    char detail[128];
+    snprintf(detail, sizeof detail, "y %g (want 2.5), z %g (want 4)", vy, vz);
+    check(vy == 2.5f && vz == 4.0f, "function attribute default and override", detail);
+    ifd_model_free(m);
+}
+
 static void test_tensor_bytes(void) {
     ifd_tensor *t = NULL;
     static const int64_t d3[1] = {3};
@@ -858,6 +942,8 @@ int main(void) {
     test_external();
     pool_reset();
     test_functions();
+    pool_reset();
+    test_function_defaults();
     pool_reset();
     test_tensor_bytes();
     pool_reset();

@@ -24,7 +24,7 @@ typedef struct gcase {
     int64_t m, n, k;
     float alpha, beta;
     int64_t pad; /* extra leading-dimension elements */
-    bool packed;
+    int packed; /* 1: B packed, 2: A packed */
     bool epilogue;
     int threads;
 } gcase;
@@ -48,7 +48,15 @@ static void check(const char *kernel, const gcase *t, ifd_thread_pool *pool) {
     ifd_sgemm_epilogue ep = {bias_col, bias_row, &relu};
     const ifd_sgemm_epilogue *epp = t->epilogue ? &ep : NULL;
     bool ok = true;
-    if (t->packed) {
+    if (t->packed == 2) {
+        ifd_sgemm_packed_a *pa = NULL;
+        if (ifd_sgemm_pack_a(t->ta, m, k, a, lda, &pa) != IFD_OK) {
+            ok = false;
+        } else {
+            ifd_sgemm_packed_a_ex(pa, t->tb, n, t->alpha, b, ldb, t->beta, c, ldc, epp, pool);
+            ifd_sgemm_packed_a_free(pa);
+        }
+    } else if (t->packed) {
         ifd_sgemm_packed_b *pb = NULL;
         if (ifd_sgemm_pack_b(t->tb, n, k, b, ldb, &pb) != IFD_OK) {
             ok = false;
@@ -112,20 +120,24 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void bench_one(const char *label, bool packed, int64_t m, int64_t n, int64_t k,
+static void bench_one(const char *label, int packed, int64_t m, int64_t n, int64_t k,
                       ifd_thread_pool *pool) {
     float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
     float *c = malloc(sizeof(float) * (size_t)(m * n));
     for (int64_t i = 0; i < m * k; i++) a[i] = frand();
     for (int64_t i = 0; i < k * n; i++) b[i] = frand();
     ifd_sgemm_packed_b *pb = NULL;
-    if (packed && ifd_sgemm_pack_b(false, n, k, b, n, &pb) != IFD_OK) packed = false;
+    ifd_sgemm_packed_a *pa = NULL;
+    if (packed == 1 && ifd_sgemm_pack_b(false, n, k, b, n, &pb) != IFD_OK) packed = 0;
+    if (packed == 2 && ifd_sgemm_pack_a(false, m, k, a, k, &pa) != IFD_OK) packed = 0;
     double best = 1e30;
     for (int rep = 0; rep < 7; rep++) {
         int iters = 0;
         double t0 = now(), t1;
         do {
-            if (packed)
+            if (packed == 2)
+                ifd_sgemm_packed_a_ex(pa, false, n, 1.0f, b, n, 0.0f, c, n, NULL, pool);
+            else if (packed)
                 ifd_sgemm_packed(false, m, a, k, 1.0f, pb, 0.0f, c, n, pool);
             else
                 ifd_sgemm(false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n, pool);
@@ -135,10 +147,11 @@ static void bench_one(const char *label, bool packed, int64_t m, int64_t n, int6
         double per = (t1 - t0) / iters;
         if (per < best) best = per;
     }
-    printf("%-8s %-6s %-7s m=%-5lld n=%-5lld k=%-5lld threads=%d  %.1f GFLOP/s\n",
-           ifd_sgemm_kernel_name(), label, packed ? "packed" : "plain", (long long)m, (long long)n,
+    printf("%-8s %-6s %-8s m=%-5lld n=%-5lld k=%-5lld threads=%d  %.1f GFLOP/s\n",
+           ifd_sgemm_kernel_name(), label, packed == 2 ? "packedA" : packed ? "packedB" : "plain", (long long)m, (long long)n,
            (long long)k, ifd_thread_pool_size(pool), 2.0 * m * n * k / best * 1e-9);
     ifd_sgemm_packed_b_free(pb);
+    ifd_sgemm_packed_a_free(pa);
     free(a);
     free(b);
     free(c);
@@ -151,11 +164,13 @@ static int bench(void) {
         if (ifd_thread_pool_create(threads, &pool) != IFD_OK) return 1;
         for (size_t ki = 0; ki < 2; ki++) {
             if (!ifd_sgemm_force_kernel(kernels[ki])) continue;
-            bench_one("square", false, 512, 512, 512, pool);
-            bench_one("square", true, 512, 512, 512, pool);
-            bench_one("conv", false, 64, 3136, 576, pool);
-            bench_one("conv", false, 256, 784, 1152, pool);
-            bench_one("fc", true, 64, 1024, 1024, pool);
+            bench_one("square", 0, 512, 512, 512, pool);
+            bench_one("square", 1, 512, 512, 512, pool);
+            bench_one("conv", 0, 64, 3136, 576, pool);
+            bench_one("conv", 2, 64, 3136, 576, pool);
+            bench_one("conv", 0, 256, 784, 1152, pool);
+            bench_one("conv", 2, 256, 784, 1152, pool);
+            bench_one("fc", 1, 64, 1024, 1024, pool);
         }
         ifd_thread_pool_free(pool);
     }
@@ -196,7 +211,7 @@ int main(int argc, char **argv) {
                 t.alpha = ab[v % 3][0];
                 t.beta = ab[v % 3][1];
                 t.pad = (v % 4 == 1) ? 3 : (v % 4 == 3) ? 16 : 0;
-                t.packed = (v % 5) == 2;
+                t.packed = (v % 5) == 2 ? 1 : (v % 5) == 4 ? 2 : 0;
                 t.epilogue = (v % 7) == 3;
                 t.threads = (v % 2) ? 2 : 1;
                 check(kernels[ki], &t, t.threads == 2 ? pool2 : NULL);
@@ -205,8 +220,10 @@ int main(int argc, char **argv) {
         /* k == 0: C = beta * C, then the epilogue */
         gcase z = {.m = 5, .n = 9, .k = 0, .alpha = 1, .beta = 0.5f, .epilogue = true};
         check(kernels[ki], &z, NULL);
-        gcase z2 = {.m = 5, .n = 9, .k = 0, .alpha = 1, .beta = 0, .packed = true};
+        gcase z2 = {.m = 5, .n = 9, .k = 0, .alpha = 1, .beta = 0, .packed = 1};
         check(kernels[ki], &z2, NULL);
+        gcase z3 = {.m = 5, .n = 9, .k = 0, .alpha = 1, .beta = 2, .packed = 2};
+        check(kernels[ki], &z3, NULL);
     }
     ifd_sgemm_force_kernel(NULL);
     ifd_thread_pool_free(pool2);

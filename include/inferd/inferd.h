@@ -179,10 +179,6 @@ typedef struct ifd_session ifd_session;
 typedef struct ifd_session_options {
     int num_threads;         /* worker threads including the caller; <= 0 means all cores */
     int optimize;            /* 1 (default): constant folding and fusions; 0: run the graph as is */
-    /* Values for symbolic dims, used to plan memory at creation (name=value), optional. */
-    size_t num_dim_overrides;
-    const char *const *dim_override_names;
-    const int64_t *dim_override_values;
 } ifd_session_options;
 
 void ifd_session_options_init(ifd_session_options *options);

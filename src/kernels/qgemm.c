@@ -208,6 +208,63 @@ static void pack_a_blocks(void *arg, int64_t begin, int64_t end) {
     }
 }
 
+#ifdef IFD_X86
+/* One full chunk (32 columns) of B for VNNI: 4 rows interleaved bytewise per column, column
+ * sums by vpdpbusd against ones. kfull: number of complete k-quads to do here. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
+pack_b_vnni_full(const uint8_t *b, int64_t ldb, int64_t kfull, uint8_t flip, uint8_t *dst,
+                 int32_t *sums) {
+    const __m256i fx = _mm256_set1_epi8((char)flip);
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+    for (int64_t g = 0; g < kfull; g++, dst += 128) {
+        const uint8_t *r = b + g * 4 * ldb;
+        __m256i r0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)r), fx);
+        __m256i r1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + ldb)), fx);
+        __m256i r2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + 2 * ldb)), fx);
+        __m256i r3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + 3 * ldb)), fx);
+        __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
+        __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
+        __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
+        __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
+        __m256i o0 = _mm256_permute2x128_si256(u0, u1, 0x20);
+        __m256i o1 = _mm256_permute2x128_si256(u2, u3, 0x20);
+        __m256i o2 = _mm256_permute2x128_si256(u0, u1, 0x31);
+        __m256i o3 = _mm256_permute2x128_si256(u2, u3, 0x31);
+        __m512i lo = _mm512_inserti64x4(_mm512_castsi256_si512(o0), o1, 1);
+        __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(o2), o3, 1);
+        _mm512_store_si512((void *)dst, lo);
+        _mm512_store_si512((void *)(dst + 64), hi);
+        s0 = _mm512_dpbusd_epi32(s0, ones, lo);
+        s1 = _mm512_dpbusd_epi32(s1, ones, hi);
+    }
+    _mm512_storeu_si512((void *)sums, s0);
+    _mm512_storeu_si512((void *)(sums + 16), s1);
+}
+
+/* One full chunk (16 columns) of B for AVX2: 2 rows interleaved and widened to int16. */
+__attribute__((target("avx2"))) static void pack_b_avx2_full(const uint8_t *b, int64_t ldb,
+                                                             int64_t kfull, uint8_t flip,
+                                                             int16_t *dst, int32_t *sums) {
+    const __m128i fx = _mm_set1_epi8((char)flip);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+    for (int64_t g = 0; g < kfull; g++, dst += 32) {
+        const uint8_t *r = b + g * 2 * ldb;
+        __m128i r0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)r), fx);
+        __m128i r1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r + ldb)), fx);
+        __m256i lo = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1));
+        __m256i hi = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r0, r1));
+        _mm256_store_si256((__m256i *)dst, lo);
+        _mm256_store_si256((__m256i *)(dst + 16), hi);
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, ones));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, ones));
+    }
+    _mm256_storeu_si256((__m256i *)sums, s0);
+    _mm256_storeu_si256((__m256i *)(sums + 8), s1);
+}
+#endif
+
 static void pack_b_chunks(void *arg, int64_t begin, int64_t end) {
     const pack_job *j = arg;
     const ifd_qgemm_params *p = j->p;
@@ -222,7 +279,20 @@ static void pack_b_chunks(void *arg, int64_t begin, int64_t end) {
         int64_t col0 = nc * nc_w;
         int ncols = (int)IFD_MIN((int64_t)nc_w, p->n - col0);
         int32_t sums[32] = {0};
-        for (int64_t g = 0; g < j->l.kgroups; g++)
+        int64_t g0 = 0;
+#ifdef IFD_X86
+        if (ncols == nc_w) { /* full chunk: vector transpose of the complete k groups */
+            int64_t kfull = p->k / kg;
+            int32_t vs[32];
+            if (es == 1)
+                pack_b_vnni_full(p->b + col0, p->ldb, kfull, flip, dst8, vs);
+            else
+                pack_b_avx2_full(p->b + col0, p->ldb, kfull, flip, dst16, vs);
+            for (int c = 0; c < nc_w; c++) sums[c] = vs[c];
+            g0 = kfull;
+        }
+#endif
+        for (int64_t g = g0; g < j->l.kgroups; g++)
             for (int e = 0; e < kg; e++) {
                 int64_t k = g * kg + e;
                 int cols = k < p->k ? ncols : 0;

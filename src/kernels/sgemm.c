@@ -25,6 +25,10 @@ typedef void (*micro_fn)(int64_t kc, const float *a, const float *b, float *c, i
 /* y[0..n) += s * x[0..n) */
 typedef void (*axpy_fn)(int64_t n, float s, const float *x, float *y);
 typedef float (*dot_fn)(int64_t n, const float *x, const float *y);
+/* Transposing pack: rows [0, rows) of src (row stride ld), columns [0, kc), into
+ * dst[p * dst_stride + i] for i < lanes (rows past `rows` written as zero). */
+typedef void (*pack_t_fn)(const float *src, int64_t ld, int rows, int64_t kc, float *dst,
+                          int dst_stride, int lanes);
 
 typedef struct kernel_desc {
     const char *name;
@@ -32,6 +36,7 @@ typedef struct kernel_desc {
     micro_fn micro;
     axpy_fn axpy;
     dot_fn dot;
+    pack_t_fn pack_t; /* NULL: scalar packing */
 } kernel_desc;
 
 struct ifd_sgemm_packed_b {
@@ -39,6 +44,13 @@ struct ifd_sgemm_packed_b {
     int64_t n, k;
     int64_t npad; /* n rounded up to NR */
     float *data;  /* per KC block of rows: npad/NR micro-panels of kc x NR */
+};
+
+struct ifd_sgemm_packed_a {
+    const kernel_desc *kern;
+    int64_t m, k;
+    int64_t mpad; /* m rounded up to MR */
+    float *data;  /* per KC block of columns: mpad/MR micro-panels of kc x MR */
 };
 
 /* ---- scalar kernel ---------------------------------------------------------------------- */
@@ -282,13 +294,64 @@ __attribute__((target("avx512f"))) static float avx512_dot(int64_t n, const floa
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
+/* 16 x 16 transpose in registers: r[i] holds row i; afterwards r[c] holds column c. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+avx512_transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        b[4 * g + 0] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0x44);
+        b[4 * g + 1] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0xEE);
+        b[4 * g + 2] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0x44);
+        b[4 * g + 3] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0xEE);
+    }
+    /* b[4g + e], 128-bit lane L: rows 4g..4g+3 at column 4L + e */
+#pragma GCC unroll 4
+    for (int e = 0; e < 4; e++) {
+        __m512 c1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0x88);
+        __m512 c2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0x88);
+        __m512 d1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0xDD);
+        __m512 d2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0xDD);
+        r[e] = _mm512_shuffle_f32x4(c1, c2, 0x88);
+        r[8 + e] = _mm512_shuffle_f32x4(c1, c2, 0xDD);
+        r[4 + e] = _mm512_shuffle_f32x4(d1, d2, 0x88);
+        r[12 + e] = _mm512_shuffle_f32x4(d1, d2, 0xDD);
+    }
+}
+
+__attribute__((target("avx512f"))) static void avx512_pack_t(const float *src, int64_t ld,
+                                                             int rows, int64_t kc, float *dst,
+                                                             int dst_stride, int lanes) {
+    const __mmask16 store = (__mmask16)((1u << lanes) - 1);
+    if (rows > 16) rows = 16;
+    for (int64_t p = 0; p < kc; p += 16) {
+        const int cols = (int)IFD_MIN((int64_t)16, kc - p);
+        const __mmask16 load = (__mmask16)((1u << cols) - 1);
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(load, src + i * ld + p) : _mm512_setzero_ps();
+        avx512_transpose16(r);
+        float *d = dst + p * dst_stride;
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; c++)
+            if (c < cols) _mm512_mask_storeu_ps(d + c * dst_stride, store, r[c]);
+    }
+}
+
 /* ---- kernel selection -------------------------------------------------------------------- */
 
 static const kernel_desc k_scalar = {"scalar", SC_MR, SC_NR, scalar_micro, scalar_axpy,
-                                     scalar_dot};
-static const kernel_desc k_avx2 = {"avx2", AVX2_MR, AVX2_NR, avx2_micro, avx2_axpy, avx2_dot};
+                                     scalar_dot, NULL};
+static const kernel_desc k_avx2 = {"avx2", AVX2_MR, AVX2_NR, avx2_micro, avx2_axpy, avx2_dot,
+                                   NULL};
 static const kernel_desc k_avx512 = {"avx512", AVX512_MR, AVX512_NR, avx512_micro, avx512_axpy,
-                                     avx512_dot};
+                                     avx512_dot, avx512_pack_t};
 
 static _Atomic(const kernel_desc *) g_kernel;
 
@@ -352,6 +415,8 @@ static void pack_a(const kernel_desc *kd, bool trans_a, const float *a, int64_t 
                 for (; i < rows; i++) d[i] = s[i];
                 for (; i < MR; i++) d[i] = 0;
             }
+        } else if (kd->pack_t && MR <= 16) {
+            kd->pack_t(a + (i0 + ir) * lda + p0, lda, rows, kc, dst, MR, MR);
         } else {
             const float *src = a + (i0 + ir) * lda + p0;
             for (int i = 0; i < rows; i++) {
@@ -367,8 +432,9 @@ static void pack_a(const kernel_desc *kd, bool trans_a, const float *a, int64_t 
 }
 
 /* op(B)[p0:p0+kc, j0:j0+nc] as one micro-panel [kc][NR] (nc <= NR), columns past nc zero. */
-static void pack_b_panel(int NR, bool trans_b, const float *b, int64_t ldb, int64_t p0,
-                         int64_t kc, int64_t j0, int nc, float *restrict dst) {
+static void pack_b_panel(const kernel_desc *kd, bool trans_b, const float *b, int64_t ldb,
+                         int64_t p0, int64_t kc, int64_t j0, int nc, float *restrict dst) {
+    const int NR = kd->nr;
     if (!trans_b) {
         const float *src = b + p0 * ldb + j0;
         if (nc == NR) {
@@ -390,6 +456,11 @@ static void pack_b_panel(int NR, bool trans_b, const float *b, int64_t ldb, int6
     } else {
         /* B is N x K: column j of op(B) is row j of B, contiguous in k */
         const float *src = b + j0 * ldb + p0;
+        if (kd->pack_t && NR % 16 == 0) {
+            for (int h = 0; h < NR; h += 16)
+                kd->pack_t(src + h * ldb, ldb, IFD_MAX(0, nc - h), kc, dst + h, NR, 16);
+            return;
+        }
         for (int j = 0; j < nc; j++) {
             const float *s = src + j * ldb;
             float *d = dst + j;
@@ -435,6 +506,7 @@ typedef struct gemm_job {
     const float *b;
     int64_t ldb;
     const ifd_sgemm_packed_b *pb; /* or NULL: pack B on the fly */
+    const ifd_sgemm_packed_a *pa; /* or NULL: pack A on the fly */
     float *c;
     int64_t ldc;
     const ifd_sgemm_epilogue *ep; /* NULL when inactive */
@@ -454,20 +526,24 @@ static void gemm_block(const gemm_job *job, int64_t i0, int64_t i1, int64_t j0, 
         const bool last = pc + kc == k;
         for (int64_t ic = i0; ic < i1; ic += MC) {
             const int64_t mc = IFD_MIN(MC, i1 - ic);
-            pack_a(kd, job->trans_a, job->a, job->lda, ic, mc, pc, kc, abuf);
+            const float *ap = abuf;
+            if (job->pa)
+                ap = job->pa->data + pc * job->pa->mpad + ic * kc;
+            else
+                pack_a(kd, job->trans_a, job->a, job->lda, ic, mc, pc, kc, abuf);
             for (int64_t jr = j0; jr < j1; jr += NR) {
                 const int nc = (int)IFD_MIN((int64_t)NR, j1 - jr);
                 const float *bp;
                 if (job->pb) {
                     bp = job->pb->data + pc * job->pb->npad + (jr / NR) * kc * NR;
                 } else {
-                    pack_b_panel(NR, job->trans_b, job->b, job->ldb, pc, kc, jr, nc, bbuf);
+                    pack_b_panel(kd, job->trans_b, job->b, job->ldb, pc, kc, jr, nc, bbuf);
                     bp = bbuf;
                 }
                 for (int64_t ir = 0; ir < mc; ir += MR) {
                     const int mr = (int)IFD_MIN((int64_t)MR, mc - ir);
                     float *ct = job->c + (ic + ir) * job->ldc + jr;
-                    kd->micro(kc, abuf + ir * kc, bp, ct, job->ldc, mr, nc, job->alpha, beta);
+                    kd->micro(kc, ap + ir * kc, bp, ct, job->ldc, mr, nc, job->alpha, beta);
                     if (last && job->ep) apply_epilogue(job->ep, ct, job->ldc, ic + ir, mr, jr, nc);
                 }
             }
@@ -661,7 +737,7 @@ ifd_status ifd_sgemm_pack_b(bool trans_b, int64_t n, int64_t k, const float *b, 
         int64_t kc = IFD_MIN((int64_t)KC_MAX, k - pc);
         for (int64_t jr = 0; jr < n; jr += kd->nr) {
             int nc = (int)IFD_MIN((int64_t)kd->nr, n - jr);
-            pack_b_panel(kd->nr, trans_b, b, ldb, pc, kc, jr, nc,
+            pack_b_panel(kd, trans_b, b, ldb, pc, kc, jr, nc,
                          p->data + pc * p->npad + (jr / kd->nr) * kc * kd->nr);
         }
     }
@@ -701,4 +777,59 @@ void ifd_sgemm_packed(bool trans_a, int64_t m, const float *a, int64_t lda, floa
                       const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,
                       ifd_thread_pool *pool) {
     ifd_sgemm_packed_ex(trans_a, m, a, lda, alpha, b, beta, c, ldc, NULL, pool);
+}
+
+ifd_status ifd_sgemm_pack_a(bool trans_a, int64_t m, int64_t k, const float *a, int64_t lda,
+                            ifd_sgemm_packed_a **out) {
+    *out = NULL;
+    if (m < 0 || k < 0) return ifd_error(IFD_ERR_INVALID_ARGUMENT, "negative GEMM dimension");
+    const kernel_desc *kd = kernel_get();
+    ifd_sgemm_packed_a *p = ifd_calloc(1, sizeof *p);
+    if (!p) goto oom;
+    p->kern = kd;
+    p->m = m;
+    p->k = k;
+    p->mpad = (m + kd->mr - 1) / kd->mr * kd->mr;
+    size_t count, bytes;
+    if (!ifd_mul_size((size_t)p->mpad, (size_t)k, &count) ||
+        !ifd_mul_size(count, sizeof(float), &bytes))
+        goto oom;
+    if (bytes) {
+        p->data = ifd_malloc_aligned(bytes);
+        if (!p->data) goto oom;
+    }
+    for (int64_t pc = 0; pc < k; pc += KC_MAX) {
+        int64_t kc = IFD_MIN((int64_t)KC_MAX, k - pc);
+        pack_a(kd, trans_a, a, lda, 0, m, pc, kc, p->data + pc * p->mpad);
+    }
+    *out = p;
+    return IFD_OK;
+oom:
+    ifd_free(p);
+    return ifd_error(IFD_ERR_NO_MEMORY, "out of memory packing a %lldx%lld GEMM operand",
+                     (long long)m, (long long)k);
+}
+
+void ifd_sgemm_packed_a_free(ifd_sgemm_packed_a *packed) {
+    if (!packed) return;
+    ifd_free_aligned(packed->data);
+    ifd_free(packed);
+}
+
+int64_t ifd_sgemm_packed_a_m(const ifd_sgemm_packed_a *packed) { return packed->m; }
+int64_t ifd_sgemm_packed_a_k(const ifd_sgemm_packed_a *packed) { return packed->k; }
+
+void ifd_sgemm_packed_a_ex(const ifd_sgemm_packed_a *a, bool trans_b, int64_t n, float alpha,
+                           const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                           const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool) {
+    const int64_t m = a->m, k = a->k;
+    if (m <= 0 || n <= 0) return;
+    const ifd_sgemm_epilogue *ep = epilogue_active(epilogue) ? epilogue : NULL;
+    if (k <= 0) {
+        scale_c(m, n, beta, c, ldc, ep);
+        return;
+    }
+    gemm_job job = {.kd = a->kern, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
+                    .beta = beta, .b = b, .ldb = ldb, .pa = a, .c = c, .ldc = ldc, .ep = ep};
+    run_job(&job, pool);
 }

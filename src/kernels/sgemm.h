@@ -48,6 +48,18 @@ void ifd_sgemm_packed_ex(bool trans_a, int64_t m, const float *a, int64_t lda, f
                          const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,
                          const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool);
 
+/* A packed once (a constant left operand, e.g. Conv weights [Cout, K]) for repeated
+ * products C = alpha * A * op(B) + beta * C with different B. op(A) is m x k. */
+typedef struct ifd_sgemm_packed_a ifd_sgemm_packed_a;
+ifd_status ifd_sgemm_pack_a(bool trans_a, int64_t m, int64_t k, const float *a, int64_t lda,
+                            ifd_sgemm_packed_a **out);
+void ifd_sgemm_packed_a_free(ifd_sgemm_packed_a *packed);
+int64_t ifd_sgemm_packed_a_m(const ifd_sgemm_packed_a *packed);
+int64_t ifd_sgemm_packed_a_k(const ifd_sgemm_packed_a *packed);
+void ifd_sgemm_packed_a_ex(const ifd_sgemm_packed_a *a, bool trans_b, int64_t n, float alpha,
+                           const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                           const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool);
+
 /* Tests and benchmarks: force a microkernel ("avx512", "avx2", "scalar"; NULL or "auto" for
  * the CPUID choice). Returns false when the CPU lacks it (the choice is then unchanged).
  * Not thread-safe against concurrent GEMMs; B packed earlier keeps its own kernel. */

@@ -24,6 +24,8 @@ typedef struct loader {
     const Onnx__ModelProto *mp;
     const char *base_dir;
     unsigned inline_counter;
+    Onnx__AttributeProto **extra; /* decoded function attribute defaults */
+    size_t n_extra, cap_extra;
 } loader;
 
 /* A graph under construction: a growable value table with a name hash. */
@@ -235,6 +237,53 @@ static const char *map_name(const name_map *m, const char *name) {
 static ifd_status expand_nodes(loader *L, Onnx__NodeProto *const *nodes, size_t n, int fdepth,
                                node_list *out);
 
+/* FunctionProto.attribute_proto (field 11, attribute defaults) is newer than the onnx.proto we
+ * compile (1.12), so protobuf-c keeps it as an unknown field: decode it here. The decoded
+ * attributes live until the model proto is freed (tracked in L->extra). */
+static ifd_status function_default_attr(loader *L, const Onnx__FunctionProto *f,
+                                        const char *name, Onnx__AttributeProto **out) {
+    *out = NULL;
+    for (unsigned i = 0; i < f->base.n_unknown_fields; i++) {
+        const ProtobufCMessageUnknownField *u = &f->base.unknown_fields[i];
+        if (u->tag != 11 || u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) continue;
+        const uint8_t *p = u->data;
+        size_t len = u->len;
+        /* protobuf-c keeps the length prefix with the payload; skip it when present */
+        uint64_t v = 0;
+        size_t k = 0;
+        for (int shift = 0; k < len && k < 10; shift += 7) {
+            v |= (uint64_t)(p[k] & 0x7f) << shift;
+            if (!(p[k++] & 0x80)) break;
+        }
+        if (k < len && v == len - k) {
+            p += k;
+            len -= k;
+        }
+        ifd_status st = ifd_pb_check_nesting(p, len, &onnx__attribute_proto__descriptor,
+                                             3 * (IFD_MAX_GRAPH_DEPTH + 1) + 32,
+                                             "function attribute default");
+        if (st) return st;
+        Onnx__AttributeProto *a = onnx__attribute_proto__unpack(&ifd_pb_allocator, len, p);
+        if (!a)
+            return ifd_error(IFD_ERR_CORRUPT_MODEL,
+                             "function '%s': malformed attribute default", f->name);
+        if (L->n_extra == L->cap_extra) {
+            size_t ncap = L->cap_extra ? L->cap_extra * 2 : 8;
+            Onnx__AttributeProto **n = ifd_realloc(L->extra, ncap * sizeof *n);
+            if (!n) {
+                onnx__attribute_proto__free_unpacked(a, &ifd_pb_allocator);
+                return oom();
+            }
+            L->extra = n;
+            L->cap_extra = ncap;
+        }
+        L->extra[L->n_extra++] = a;
+        if (a->name && !strcmp(a->name, name)) *out = a;
+        if (*out) return IFD_OK;
+    }
+    return IFD_OK;
+}
+
 /* Expand one call of f: formal inputs/outputs map to the call's names, internal names get a
  * unique prefix, attribute references (ref_attr_name) take the call's attribute values. */
 static ifd_status inline_call(loader *L, const Onnx__NodeProto *call,
@@ -302,7 +351,11 @@ static ifd_status inline_call(loader *L, const Onnx__NodeProto *call,
                     if (call->attribute[k]->name &&
                         !strcmp(call->attribute[k]->name, a->ref_attr_name))
                         actual = call->attribute[k];
-                if (!actual) continue; /* not given by the caller: the op's default applies */
+                if (!actual) {
+                    ifd_status st = function_default_attr(L, f, a->ref_attr_name, &actual);
+                    if (st) return st;
+                }
+                if (!actual) continue; /* no value and no default: the op's default applies */
                 Onnx__AttributeProto *r = ifd_arena_alloc(A, sizeof *r);
                 if (!r) return oom();
                 *r = *actual;
@@ -887,8 +940,11 @@ static ifd_status load_impl(const void *data, size_t size, const char *base_dir,
         st = oom();
         goto out;
     }
-    loader L = {m, mp, m->base_dir, 0};
+    loader L = {m, mp, m->base_dir, 0, NULL, 0, 0};
     st = build_model(&L);
+    for (size_t i = 0; i < L.n_extra; i++)
+        onnx__attribute_proto__free_unpacked(L.extra[i], &ifd_pb_allocator);
+    ifd_free(L.extra);
     if (st) goto out;
     *out = m;
     m = NULL;

@@ -143,10 +143,12 @@ static bool parse_u64(const char *s, uint64_t *out) {
     return true;
 }
 
-/* Read `expect` bytes of external data into dst after checking that the location resolves to
- * a regular file inside base_dir and that offset+length lie within it. */
-static ifd_status read_external(const Onnx__TensorProto *tp, const char *base_dir,
-                                const char *what, size_t expect, void *dst) {
+/* Open the external data file after checking that the location resolves to a regular file
+ * inside base_dir and that offset + `expect` bytes lie within it (before anything of that
+ * size is allocated). */
+static ifd_status open_external(const Onnx__TensorProto *tp, const char *base_dir,
+                                const char *what, size_t expect, int *fd_out,
+                                uint64_t *offset_out) {
     const char *location = NULL, *offset_s = NULL, *length_s = NULL;
     uint64_t offset = 0, length = 0;
     bool has_length = false;
@@ -233,23 +235,28 @@ static ifd_status read_external(const Onnx__TensorProto *tp, const char *base_di
                        (unsigned long long)fsize, expect);
         goto out;
     }
-    size_t done = 0;
-    while (done < expect) {
-        size_t chunk = expect - done > ((size_t)1 << 30) ? (size_t)1 << 30 : expect - done;
-        ssize_t got = pread(fd, (char *)dst + done, chunk, (off_t)(offset + done));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-            st = ifd_error(IFD_ERR_IO, "%s: reading external data '%s' failed", what, location);
-            goto out;
-        }
-        done += (size_t)got;
-    }
+    *fd_out = fd;
+    *offset_out = offset;
+    fd = -1;
 out:
     if (fd >= 0) close(fd);
     free(rbase); /* realpath allocates with malloc */
     free(rfile);
     ifd_free(joined);
     return st;
+}
+
+static ifd_status read_external(int fd, uint64_t offset, size_t expect, const char *what,
+                                void *dst) {
+    size_t done = 0;
+    while (done < expect) {
+        size_t chunk = expect - done > ((size_t)1 << 30) ? (size_t)1 << 30 : expect - done;
+        ssize_t got = pread(fd, (char *)dst + done, chunk, (off_t)(offset + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return ifd_error(IFD_ERR_IO, "%s: reading external data failed", what);
+        done += (size_t)got;
+    }
+    return IFD_OK;
 }
 
 /* ---- decoding ------------------------------------------------------------------------------ */
@@ -328,6 +335,12 @@ static ifd_status decode(Onnx__TensorProto *tp, bool steal, const char *base_dir
                          ifd_dtype_name(dt), want);
     }
 
+    int ext_fd = -1;
+    uint64_t ext_offset = 0;
+    if (external) {
+        st = open_external(tp, base_dir, what, subbyte ? packed : nbytes, &ext_fd, &ext_offset);
+        if (st) return st;
+    }
     if (steal && !external && tp->has_raw_data && !subbyte && tp->raw_data.data &&
         tp->raw_data.len == nbytes) {
         t = ifd_calloc(1, sizeof *t);
@@ -347,7 +360,10 @@ static ifd_status decode(Onnx__TensorProto *tp, bool steal, const char *base_dir
         return IFD_OK;
     }
     st = ifd_tensor_create(dt, (int)tp->n_dims, dims, &t);
-    if (st) return ifd_error_prefix(st, "%s", what);
+    if (st) {
+        ifd_error_prefix(st, "%s", what);
+        goto fail;
+    }
     uint8_t *dst = t->data;
 
     if (external || tp->has_raw_data) {
@@ -359,10 +375,10 @@ static ifd_status decode(Onnx__TensorProto *tp, bool steal, const char *base_dir
                     st = ifd_error(IFD_ERR_NO_MEMORY, "%s: out of memory", what);
                     goto fail;
                 }
-                st = read_external(tp, base_dir, what, packed, packed_tmp);
+                st = read_external(ext_fd, ext_offset, packed, what, packed_tmp);
                 src = packed_tmp;
             } else {
-                st = read_external(tp, base_dir, what, nbytes, dst);
+                st = read_external(ext_fd, ext_offset, nbytes, what, dst);
                 src = dst;
             }
             if (st) goto fail;
@@ -415,10 +431,12 @@ static ifd_status decode(Onnx__TensorProto *tp, bool steal, const char *base_dir
     }
     if (dt == IFD_DTYPE_BOOL)
         for (int64_t i = 0; i < count; i++) dst[i] = dst[i] != 0;
+    if (ext_fd >= 0) close(ext_fd);
     ifd_free(packed_tmp);
     *out = t;
     return IFD_OK;
 fail:
+    if (ext_fd >= 0) close(ext_fd);
     ifd_free(packed_tmp);
     ifd_tensor_free(t);
     return st;

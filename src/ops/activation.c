@@ -10,11 +10,14 @@
 
 /* Plain loops the compiler vectorizes; -O2 alone would not (gcc's cheap cost model), and the
  * build has no -march, so an AVX2 clone is chosen at load time where the CPU has it. */
+#if defined(__x86_64__) || defined(__i386__)
+#define ACT_VEC_CLONES target_clones("avx2", "default"),
+#else
+#define ACT_VEC_CLONES
+#endif
 #if defined(__GNUC__) && !defined(__clang__)
-#define ACT_VEC                                                                               \
-    __attribute__((target_clones("avx2", "default"),                                         \
-                   optimize("tree-vectorize", "vect-cost-model=dynamic")))
-#elif defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
+#define ACT_VEC __attribute__((ACT_VEC_CLONES optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#elif defined(__x86_64__) || defined(__i386__)
 #define ACT_VEC __attribute__((target_clones("avx2", "default")))
 #else
 #define ACT_VEC
@@ -217,7 +220,9 @@ static void act_task_other(void *arg, int64_t b, int64_t e) {
         } else {                                                                             \
             for (int64_t i = b; i < e; i++) {                                                \
                 double v = act_d(j->p, (double)x[i]);                                        \
-                y[i] = (T)v;                                                                 \
+                /* out-of-range float -> int conversion is undefined in C: saturate first */ \
+                v = v != v ? 0.0 : v < -9.2e18 ? -9.2e18 : v > 9.2e18 ? 9.2e18 : v;          \
+                y[i] = (T)(int64_t)v;                                                        \
             }                                                                                \
         }                                                                                    \
         break;                                                                               \

@@ -161,6 +161,53 @@ static ifd_status check_bias(const ifd_kernel_ctx *ctx, const ifd_tensor *B, int
 
 /* ---- Conv ---------------------------------------------------------------------------------- */
 
+/* prepare(): constant float weights of the GEMM path packed once per group. */
+typedef struct conv_state {
+    int64_t group, M, K;
+    ifd_sgemm_packed_a *packed[];
+} conv_state;
+
+static void release_conv(void *state) {
+    conv_state *cs = state;
+    if (!cs) return;
+    for (int64_t g = 0; g < cs->group; g++) ifd_sgemm_packed_a_free(cs->packed[g]);
+    ifd_free(cs);
+}
+
+/* Whether Conv runs the direct depthwise kernel for weights [M, Cg, k...] and this group. */
+static bool uses_depthwise(int nd, const int64_t *k, int64_t Cg, int64_t group) {
+    bool small_k = nd <= 2 && k[0] <= 16 && (nd == 1 || k[1] <= 16);
+    return Cg == 1 && group > 1 && small_k;
+}
+
+static ifd_status prepare_conv(ifd_prepare_ctx *p) {
+    const ifd_tensor *W = p->n_inputs > 1 ? p->constants[1] : NULL;
+    /* anything unusual is left to run(), which reports it */
+    if (!W || W->dtype != IFD_DTYPE_FLOAT || W->rank < 3 || W->rank - 2 > IFD_CONV_MAX_ND)
+        return IFD_OK;
+    int64_t group = ifd_attr_int(p->node, "group", 1), M = W->dims[0], Cg = W->dims[1], K = Cg;
+    if (group < 1 || M % group != 0 || M == 0 || group > M) return IFD_OK;
+    if (uses_depthwise(W->rank - 2, W->dims + 2, Cg, group)) return IFD_OK;
+    for (int i = 2; i < W->rank; i++)
+        if (!ifd_mul_i64(K, W->dims[i], &K)) return IFD_OK;
+    conv_state *cs = ifd_calloc(1, sizeof *cs + (size_t)group * sizeof(cs->packed[0]));
+    if (!cs) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory preparing Conv weights");
+    cs->group = group;
+    cs->M = M;
+    cs->K = K;
+    int64_t Mg = M / group;
+    for (int64_t g = 0; g < group; g++) {
+        ifd_status st = ifd_sgemm_pack_a(false, Mg, K, (const float *)W->data + g * Mg * K, K,
+                                         &cs->packed[g]);
+        if (st) {
+            release_conv(cs);
+            return st;
+        }
+    }
+    p->state = cs;
+    return IFD_OK;
+}
+
 typedef struct conv_job {
     const ifd_conv_geom *g;
     const float *x, *w, *bias;
@@ -168,6 +215,7 @@ typedef struct conv_job {
     int64_t C, M, group, Cg, Mg, K, L, tile, ntiles, ntasks, nworkers;
     bool direct; /* the input plane is the column matrix (1x1, stride 1, no padding) */
     const ifd_activation *act;
+    const conv_state *packed; /* or NULL: use w */
     ifd_thread_pool *gemm_pool;
 } conv_job;
 
@@ -187,10 +235,13 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
         bm = col;
         ldb = pc;
     }
-    ifd_sgemm(false, false, j->Mg, pc, j->K, 1.0f, wg, j->K, bm, ldb, 0.0f, yg + p0, j->L,
-              j->gemm_pool);
-    for (int64_t m = 0; m < j->Mg; m++)
-        epilogue(j->act, yg + m * j->L + p0, pc, j->bias ? j->bias[gi * j->Mg + m] : 0.f);
+    ifd_sgemm_epilogue ep = {NULL, j->bias ? j->bias + gi * j->Mg : NULL, j->act};
+    if (j->packed)
+        ifd_sgemm_packed_a_ex(j->packed->packed[gi], false, pc, 1.0f, bm, ldb, 0.0f, yg + p0,
+                              j->L, &ep, j->gemm_pool);
+    else
+        ifd_sgemm_ex(false, false, j->Mg, pc, j->K, 1.0f, wg, j->K, bm, ldb, 0.0f, yg + p0, j->L,
+                     &ep, j->gemm_pool);
 }
 
 static void conv_worker(void *arg, int64_t begin, int64_t end) {
@@ -291,8 +342,7 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     int nthreads = ifd_thread_pool_size(ctx->pool);
 
     /* Depthwise (optionally with a depth multiplier): direct kernel, 1-D as 2-D with H = 1. */
-    bool small_k = g.nd <= 2 && g.k[0] <= 16 && (g.nd == 1 || g.k[1] <= 16);
-    if (Cg == 1 && group == C && small_k && C > 1) {
+    if (uses_depthwise(g.nd, g.k, Cg, group)) {
         ifd_conv_geom g2 = g;
         if (g.nd == 1) {
             g2.nd = 2;
@@ -323,6 +373,9 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     j.K = Cg * g.k_size;
     j.L = g.out_size;
     j.act = ctx->activation;
+    const conv_state *cs = ctx->state;
+    if (cs && cs->group == group && cs->M == M && cs->K == j.K && W0->dtype == IFD_DTYPE_FLOAT)
+        j.packed = cs;
     j.direct = true;
     for (int i = 0; i < g.nd; i++)
         if (g.k[i] != 1 || g.s[i] != 1 || g.pb[i] != 0 || g.out[i] != g.in[i]) j.direct = false;
@@ -618,7 +671,7 @@ static ifd_status run_deform_conv(ifd_kernel_ctx *ctx) {
 }
 
 const ifd_op_def ifd_ops_conv[] = {
-    {"", "Conv", 1, run_conv, NULL, NULL, IFD_OP_FUSES_ACTIVATION},
+    {"", "Conv", 1, run_conv, prepare_conv, release_conv, IFD_OP_FUSES_ACTIVATION},
     {"", "ConvTranspose", 1, run_conv_transpose, NULL, NULL, 0},
     {"", "DeformConv", 19, run_deform_conv, NULL, NULL, 0},
     {0},

@@ -16,11 +16,14 @@
 
 /* Plain loops the compiler vectorizes; -O2 alone would not (gcc's cheap cost model), and the
  * build has no -march, so an AVX2 clone is chosen at load time where the CPU has it. */
+#if defined(__x86_64__) || defined(__i386__)
+#define EW_VEC_CLONES target_clones("avx2", "default"),
+#else
+#define EW_VEC_CLONES
+#endif
 #if defined(__GNUC__) && !defined(__clang__)
-#define EW_VEC                                                                               \
-    __attribute__((target_clones("avx2", "default"),                                         \
-                   optimize("tree-vectorize", "vect-cost-model=dynamic")))
-#elif defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
+#define EW_VEC __attribute__((EW_VEC_CLONES optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#elif defined(__x86_64__) || defined(__i386__)
 #define EW_VEC __attribute__((target_clones("avx2", "default")))
 #else
 #define EW_VEC
@@ -420,6 +423,15 @@ static void row_bin_half(const ew_kernel *k, const void *const *in, unsigned sma
                                         unsigned sm) {                                       \
         if (sm == 0) {                                                                       \
             for (int64_t i = 0; i < n; i++) o[i] = c[i] ? x[i] : y[i];                       \
+        } else if (sm == 2) {                                                                \
+            T xv = x[0];                                                                     \
+            for (int64_t i = 0; i < n; i++) o[i] = c[i] ? xv : y[i];                         \
+        } else if (sm == 4) {                                                                \
+            T yv = y[0];                                                                     \
+            for (int64_t i = 0; i < n; i++) o[i] = c[i] ? x[i] : yv;                         \
+        } else if (sm == 6) {                                                                \
+            T xv = x[0], yv = y[0];                                                          \
+            for (int64_t i = 0; i < n; i++) o[i] = c[i] ? xv : yv;                           \
         } else if (sm == 1) {                                                                \
             const T *s = c[0] ? x : y;                                                       \
             for (int64_t i = 0; i < n; i++) o[i] = s[i];                                     \

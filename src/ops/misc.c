@@ -100,12 +100,14 @@ static ifd_status run_unique(ifd_kernel_ctx *ctx) {
         for (int d = axis + 1; d < x->rank; d++) c.inner *= x->dims[d];
     }
     int64_t n = c.len;
-    size_t nb = (size_t)(n > 0 ? n : 1) * sizeof(int64_t);
-    int64_t *perm = ifd_kernel_scratch(ctx, nb), *tmp = ifd_kernel_scratch(ctx, nb);
-    int64_t *group = ifd_kernel_scratch(ctx, nb), *first = ifd_kernel_scratch(ctx, nb);
-    int64_t *cnt = ifd_kernel_scratch(ctx, nb), *remap = ifd_kernel_scratch(ctx, nb);
-    if (!perm || !tmp || !group || !first || !cnt || !remap)
-        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for Unique");
+    /* one scratch block: the runtime hands out a single region per kernel call */
+    size_t nb = (size_t)(n > 0 ? n : 1), all;
+    if (!ifd_mul_size(nb, 6 * sizeof(int64_t), &all))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "Unique input too large");
+    int64_t *perm = ifd_kernel_scratch(ctx, all);
+    if (!perm) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for Unique");
+    int64_t *tmp = perm + nb, *group = tmp + nb, *first = group + nb, *cnt = first + nb;
+    int64_t *remap = cnt + nb;
     for (int64_t i = 0; i < n; i++) perm[i] = i;
     if (c.outer * c.inner > 0) merge_sort(perm, tmp, n, uq_cmp, &c);
     /* groups in sorted order; the first of each group is its first occurrence */
@@ -234,12 +236,13 @@ static ifd_status run_nms(ifd_kernel_ctx *ctx) {
     if (!ifd_mul_size((size_t)(nb * ncls), (size_t)per, &cap) ||
         !ifd_mul_size(cap, 3 * sizeof(int64_t), &bytes))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "too many boxes");
-    size_t nbb = (size_t)(nbox > 0 ? nbox : 1) * sizeof(int64_t);
-    int64_t *sel = ifd_kernel_scratch(ctx, bytes ? bytes : 8);
-    int64_t *cand = ifd_kernel_scratch(ctx, nbb), *tmp = ifd_kernel_scratch(ctx, nbb);
-    int64_t *chosen = ifd_kernel_scratch(ctx, nbb);
-    if (!sel || !cand || !tmp || !chosen)
-        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for NonMaxSuppression");
+    /* one scratch block: selections, then candidates / merge buffer / chosen per class */
+    size_t nbb = (size_t)(nbox > 0 ? nbox : 1), all;
+    if (!ifd_mul_size(nbb, 3 * sizeof(int64_t), &all) || !ifd_add_size(all, bytes, &all))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "too many boxes");
+    int64_t *cand = ifd_kernel_scratch(ctx, all);
+    if (!cand) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for NonMaxSuppression");
+    int64_t *tmp = cand + nbb, *chosen = tmp + nbb, *sel = chosen + nbb;
     int64_t nsel = 0;
     for (int64_t b = 0; b < nb && per > 0; b++) {
         const float *bx = (const float *)boxes->data + b * nbox * 4;

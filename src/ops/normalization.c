@@ -98,6 +98,33 @@ NM_AVX2 static void nm_moments_avx2(const float *x, int64_t n, float c, float *s
     *s2 = t2;
 }
 
+/* y += x * x */
+NM_AVX2 static void nm_sqacc_avx2(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(v, v, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++) y[i] += x[i] * x[i];
+}
+
+/* LRN with beta = 0.75: y = x / t^0.75 where t = bias + alpha_n * y (y holds the window's
+ * sum of squares), as x / (sqrt(t) * sqrt(sqrt(t))). */
+NM_AVX2 static void nm_lrn075_avx2(const float *x, float *y, int64_t n, float bias, float alpha_n) {
+    __m256 vb = _mm256_set1_ps(bias), va = _mm256_set1_ps(alpha_n);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 t = _mm256_fmadd_ps(va, _mm256_loadu_ps(y + i), vb);
+        __m256 r = _mm256_sqrt_ps(t);
+        r = _mm256_mul_ps(r, _mm256_sqrt_ps(r));
+        _mm256_storeu_ps(y + i, _mm256_div_ps(_mm256_loadu_ps(x + i), r));
+    }
+    for (; i < n; i++) {
+        float r = sqrtf(bias + alpha_n * y[i]);
+        y[i] = x[i] / (r * sqrtf(r));
+    }
+}
+
 /* y = (x - m) * k * (scale ? scale[i] : 1) + (bias ? bias[i] : b0). */
 NM_AVX2 static void nm_apply_avx2(const float *x, float *y, int64_t n, float m, float k,
                                   const float *scale, const float *bias, float b0) {
@@ -136,6 +163,10 @@ static float nm_sum(bool avx2, const float *x, int64_t n, bool sq, float c) {
 /* Mean and population variance of x[0..n) in one pass. Shifting by x[0] keeps the
  * E[d^2] - E[d]^2 form accurate when the mean is large relative to the spread. */
 static void nm_mean_var(bool avx2, const float *x, int64_t n, float *mean, float *var) {
+    if (n <= 0) {
+        *mean = *var = 0;
+        return;
+    }
     float c = x[0], s1 = 0, s2 = 0;
 #if NM_X86
     if (avx2) {
@@ -279,16 +310,17 @@ static ifd_status nm_param(ifd_kernel_ctx *ctx, nm_scratch *sc, const ifd_tensor
         return IFD_OK;
     }
     if (p->rank > n)
-        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s has rank %d, more than the %d normalized dims",
-                                what, p->rank, n);
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "%s has rank %d, more than the %d normalized dims", what, p->rank,
+                                n);
     int64_t pstride[IFD_MAX_RANK];
     int64_t s = 1;
     for (int i = n - 1; i >= 0; i--) {
         int pi = i - (n - p->rank);
         int64_t pd = pi >= 0 ? p->dims[pi] : 1;
         if (pd != 1 && pd != dims[i])
-            return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s does not broadcast to the normalized shape",
-                                    what);
+            return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                    "%s does not broadcast to the normalized shape", what);
         pstride[i] = pd == 1 ? 0 : s;
         s *= pd;
     }
@@ -359,8 +391,8 @@ static void nm_plane_task(void *arg, int64_t begin, int64_t end) {
         if (j->mode == NM_AFFINE) {
             nm_apply(j->avx2, x, y, j->size, 0.0f, a, NULL, NULL, b);
         } else {
-            float mean = nm_sum(j->avx2, x, j->size, false, 0) / (float)j->size;
-            float var = nm_sum(j->avx2, x, j->size, true, mean) / (float)j->size;
+            float mean, var;
+            nm_mean_var(j->avx2, x, j->size, &mean, &var);
             float k = 1.0f / sqrtf(var + j->eps);
             nm_apply(j->avx2, x, y, j->size, mean, k * a, NULL, NULL, b);
         }
@@ -396,7 +428,8 @@ static ifd_status run_batchnorm(ifd_kernel_ctx *ctx) {
     nm_scratch sc;
     if ((st = nm_reserve(ctx, &sc, need))) return st;
     const float *scale, *bias, *mean, *var;
-    if ((st = nm_vec(ctx, &sc, 1, "scale", pc, &scale)) || (st = nm_vec(ctx, &sc, 2, "B", pc, &bias)) ||
+    if ((st = nm_vec(ctx, &sc, 1, "scale", pc, &scale)) ||
+        (st = nm_vec(ctx, &sc, 2, "B", pc, &bias)) ||
         (st = nm_vec(ctx, &sc, 3, "input_mean", pc, &mean)) ||
         (st = nm_vec(ctx, &sc, 4, "input_var", pc, &var)))
         return st;
@@ -438,7 +471,10 @@ static ifd_status run_batchnorm(ifd_kernel_ctx *ctx) {
             b[c] = bias[c] - mean[c] * a[c];
         }
     }
-    if (pc == C) {
+    if (pc == C && S == 1) { /* [N, C]: rows with per-column parameters */
+        bool avx2 = nm_have_avx2();
+        for (int64_t n = 0; n < N; n++) nm_apply(avx2, xf + n * C, yf + n * C, C, 0, 1, a, b, 0);
+    } else if (pc == C) {
         nm_plane_job j = {NM_AFFINE, false, xf, yf, S, C, 1, a, b, eps};
         nm_run_planes(ctx, &j, N * C);
     } else {
@@ -486,8 +522,8 @@ static ifd_status run_instancenorm(ifd_kernel_ctx *ctx) {
                                           nm_add(nm_conv_bytes(ctx->inputs[1]),
                                                  nm_conv_bytes(ctx->inputs[2]))))))
         return st;
-    if ((st = nm_vec(ctx, &sc, 1, "scale", C, &scale)) || (st = nm_vec(ctx, &sc, 2, "B", C, &bias)) ||
-        (st = nm_as_f32(ctx, &sc, X, &xf)))
+    if ((st = nm_vec(ctx, &sc, 1, "scale", C, &scale)) ||
+        (st = nm_vec(ctx, &sc, 2, "B", C, &bias)) || (st = nm_as_f32(ctx, &sc, X, &xf)))
         return st;
     ifd_tensor *Y;
     st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
@@ -503,7 +539,7 @@ static ifd_status run_instancenorm(ifd_kernel_ctx *ctx) {
     return IFD_OK;
 }
 
-/* ---- LayerNormalization / RMSNormalization ---------------------------------------------------- */
+/* ---- LayerNormalization / RMSNormalization ------------------------------------------------ */
 
 typedef struct nm_row_job {
     bool avx2, rms;
@@ -613,8 +649,8 @@ static void nm_group_task(void *arg, int64_t begin, int64_t end) {
         int64_t g = p % j->G;
         const float *x = j->x + p * len;
         float *y = j->y + p * len;
-        float m = nm_sum(j->avx2, x, len, false, 0) / (float)len;
-        float var = nm_sum(j->avx2, x, len, true, m) / (float)len;
+        float m, var;
+        nm_mean_var(j->avx2, x, len, &m, &var);
         float k = 1.0f / sqrtf(var + j->eps);
         for (int64_t c = 0; c < j->cpg; c++) {
             int64_t pi = j->per_group ? g : g * j->cpg + c;
@@ -666,6 +702,7 @@ static ifd_status run_groupnorm(ifd_kernel_ctx *ctx) {
 /* ---- LRN --------------------------------------------------------------------------------- */
 
 typedef struct nm_lrn_job {
+    bool avx2;
     const float *x;
     float *y;
     int64_t C, S, lo, hi; /* window: channels [c - lo, c + hi] */
@@ -682,11 +719,27 @@ static void nm_lrn_task(void *arg, int64_t begin, int64_t end) {
         /* y first holds the window's sum of squares. */
         memset(y, 0, (size_t)j->S * sizeof(float));
         for (int64_t cc = c0; cc <= c1; cc++) {
-            const float *restrict xc = j->x + (n * j->C + cc) * j->S;
-            float *restrict yy = y;
-            for (int64_t s = 0; s < j->S; s++) yy[s] += xc[s] * xc[s];
+            const float *xc = j->x + (n * j->C + cc) * j->S;
+#if NM_X86
+            if (j->avx2) {
+                nm_sqacc_avx2(y, xc, j->S);
+                continue;
+            }
+#endif
+            for (int64_t s = 0; s < j->S; s++) y[s] += xc[s] * xc[s];
         }
-        for (int64_t s = 0; s < j->S; s++) y[s] = x[s] * powf(j->bias + j->alpha_n * y[s], -j->beta);
+#if NM_X86
+        if (j->avx2 && j->beta == 0.75f) {
+            nm_lrn075_avx2(x, y, j->S, j->bias, j->alpha_n);
+            continue;
+        }
+#endif
+        /* x * t^-beta = x * exp(-beta * log t) */
+        for (int64_t s = 0; s < j->S; s++) y[s] = j->bias + j->alpha_n * y[s];
+        ifd_vec_log(y, y, j->S);
+        for (int64_t s = 0; s < j->S; s++) y[s] *= -j->beta;
+        ifd_vec_exp(y, y, j->S);
+        for (int64_t s = 0; s < j->S; s++) y[s] *= x[s];
     }
 }
 
@@ -708,16 +761,18 @@ static ifd_status run_lrn(ifd_kernel_ctx *ctx) {
     if (st || !Y) return st;
     float *yf;
     if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
-    nm_lrn_job j = {xf, yf, C, S, (size - 1) / 2, size / 2,
+    nm_lrn_job j = {nm_have_avx2(), xf, yf, C, S, (size - 1) / 2, size / 2,
                     ifd_attr_float(ctx->node, "alpha", 1e-4f) / (float)size,
-                    ifd_attr_float(ctx->node, "beta", 0.75f), ifd_attr_float(ctx->node, "bias", 1.0f)};
+                    ifd_attr_float(ctx->node, "beta", 0.75f),
+                    ifd_attr_float(ctx->node, "bias", 1.0f)};
     if (S > 0)
-        ifd_parallel_for(ctx->pool, N * C, IFD_MAX(1, 4096 / IFD_MAX(S * size, 1)), nm_lrn_task, &j);
+        ifd_parallel_for(ctx->pool, N * C, IFD_MAX(1, 4096 / IFD_MAX(S * size, 1)), nm_lrn_task,
+                         &j);
     nm_out_finish(Y, yf);
     return IFD_OK;
 }
 
-/* ---- MeanVarianceNormalization ---------------------------------------------------------------- */
+/* ---- MeanVarianceNormalization ------------------------------------------------------------ */
 
 static ifd_status run_mvn(ifd_kernel_ctx *ctx) {
     ifd_status st = nm_check_x(ctx, 0);
@@ -797,7 +852,8 @@ static ifd_status run_lpnorm(ifd_kernel_ctx *ctx) {
     if (st) return st;
     int64_t p = ifd_attr_int(ctx->node, "p", 2);
     if (p != 1 && p != 2)
-        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "p must be 1 or 2, got %lld", (long long)p);
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "p must be 1 or 2, got %lld",
+                                (long long)p);
     int64_t outer = 1, n = X->dims[axis], inner = 1;
     for (int i = 0; i < X->rank; i++) {
         if (i < axis) outer *= X->dims[i];
@@ -823,7 +879,10 @@ static ifd_status run_lpnorm(ifd_kernel_ctx *ctx) {
                 norm = sqrtf(nm_sum(avx2, x, n, true, 0.0f));
             } else {
                 double s = 0;
-                for (int64_t r = 0; r < n; r++) s += p == 1 ? fabs(x[r * inner]) : x[r * inner] * x[r * inner];
+                for (int64_t r = 0; r < n; r++) {
+                    double v = x[r * inner];
+                    s += p == 1 ? fabs(v) : v * v;
+                }
                 norm = (float)(p == 1 ? s : sqrt(s));
             }
             /* A zero norm gives NaN (0/0), as the reference does. */

@@ -63,7 +63,9 @@ ifd_status ifd_kernel_output(ifd_kernel_ctx *ctx, int index, ifd_dtype dtype, in
                              const int64_t *dims, ifd_tensor **out);
 /* Whether output i is used (present in the node). */
 bool ifd_kernel_output_wanted(const ifd_kernel_ctx *ctx, int index);
-/* Scratch memory valid until the kernel returns, 64-byte aligned; NULL when out of memory. */
+/* Scratch memory valid until the kernel returns, 64-byte aligned; NULL when out of memory.
+ * Each call returns a separate piece (calls may be made any number of times); all of it is
+ * released when the kernel returns. After the first run the pieces come from one arena. */
 void *ifd_kernel_scratch(ifd_kernel_ctx *ctx, size_t bytes);
 /* Run a subgraph attribute of this node (If/Loop/Scan): inputs bound in order to the
  * subgraph's inputs, outer-scope names resolved from the current frame. outputs[j] receives

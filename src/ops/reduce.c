@@ -63,11 +63,19 @@ static rd_ctype rd_ctype_of(ifd_dtype dt) {
 
 static bool rd_dtype_ok(ifd_dtype dt) {
     switch (dt) {
-    case IFD_DTYPE_FLOAT: case IFD_DTYPE_FLOAT16: case IFD_DTYPE_BFLOAT16: case IFD_DTYPE_DOUBLE:
-    case IFD_DTYPE_INT8: case IFD_DTYPE_INT16: case IFD_DTYPE_INT32: case IFD_DTYPE_INT64:
-    case IFD_DTYPE_UINT8: case IFD_DTYPE_UINT16: case IFD_DTYPE_UINT32: case IFD_DTYPE_UINT64:
-    case IFD_DTYPE_BOOL:
-        return true;
+    case IFD_DTYPE_FLOAT:
+    case IFD_DTYPE_FLOAT16:
+    case IFD_DTYPE_BFLOAT16:
+    case IFD_DTYPE_DOUBLE:
+    case IFD_DTYPE_INT8:
+    case IFD_DTYPE_INT16:
+    case IFD_DTYPE_INT32:
+    case IFD_DTYPE_INT64:
+    case IFD_DTYPE_UINT8:
+    case IFD_DTYPE_UINT16:
+    case IFD_DTYPE_UINT32:
+    case IFD_DTYPE_UINT64:
+    case IFD_DTYPE_BOOL: return true;
     default: return false;
     }
 }
@@ -76,8 +84,10 @@ static size_t rd_ctype_size(rd_ctype ct) { return ct == RD_CT_F32 ? 4 : 8; }
 
 /* Whether a tensor of dtype dt already is in the working representation of ct. */
 static bool rd_native(ifd_dtype dt, rd_ctype ct) {
-    return (ct == RD_CT_F32 && dt == IFD_DTYPE_FLOAT) || (ct == RD_CT_F64 && dt == IFD_DTYPE_DOUBLE) ||
-           (ct == RD_CT_I64 && dt == IFD_DTYPE_INT64) || (ct == RD_CT_U64 && dt == IFD_DTYPE_UINT64);
+    return (ct == RD_CT_F32 && dt == IFD_DTYPE_FLOAT) ||
+           (ct == RD_CT_F64 && dt == IFD_DTYPE_DOUBLE) ||
+           (ct == RD_CT_I64 && dt == IFD_DTYPE_INT64) ||
+           (ct == RD_CT_U64 && dt == IFD_DTYPE_UINT64);
 }
 
 /* Widen n elements of src (dtype dt) into dst (working type ct). */
@@ -91,13 +101,25 @@ static void rd_widen(ifd_dtype dt, const void *src, rd_ctype ct, void *dst, int6
     }
     int64_t *d = dst;
     switch (dt) {
-    case IFD_DTYPE_INT8: for (int64_t i = 0; i < n; i++) d[i] = ((const int8_t *)src)[i]; break;
-    case IFD_DTYPE_INT16: for (int64_t i = 0; i < n; i++) d[i] = ((const int16_t *)src)[i]; break;
-    case IFD_DTYPE_INT32: for (int64_t i = 0; i < n; i++) d[i] = ((const int32_t *)src)[i]; break;
+    case IFD_DTYPE_INT8:
+        for (int64_t i = 0; i < n; i++) d[i] = ((const int8_t *)src)[i];
+        break;
+    case IFD_DTYPE_INT16:
+        for (int64_t i = 0; i < n; i++) d[i] = ((const int16_t *)src)[i];
+        break;
+    case IFD_DTYPE_INT32:
+        for (int64_t i = 0; i < n; i++) d[i] = ((const int32_t *)src)[i];
+        break;
     case IFD_DTYPE_UINT8:
-    case IFD_DTYPE_BOOL: for (int64_t i = 0; i < n; i++) d[i] = ((const uint8_t *)src)[i]; break;
-    case IFD_DTYPE_UINT16: for (int64_t i = 0; i < n; i++) d[i] = ((const uint16_t *)src)[i]; break;
-    case IFD_DTYPE_UINT32: for (int64_t i = 0; i < n; i++) d[i] = ((const uint32_t *)src)[i]; break;
+    case IFD_DTYPE_BOOL:
+        for (int64_t i = 0; i < n; i++) d[i] = ((const uint8_t *)src)[i];
+        break;
+    case IFD_DTYPE_UINT16:
+        for (int64_t i = 0; i < n; i++) d[i] = ((const uint16_t *)src)[i];
+        break;
+    case IFD_DTYPE_UINT32:
+        for (int64_t i = 0; i < n; i++) d[i] = ((const uint32_t *)src)[i];
+        break;
     default: memcpy(dst, src, (size_t)n * 8); break;
     }
 }
@@ -114,12 +136,20 @@ static void rd_narrow(rd_ctype ct, const void *src, ifd_dtype dt, void *dst, int
     const uint64_t *s = src;
     switch (dt) {
     case IFD_DTYPE_INT8:
-    case IFD_DTYPE_UINT8: for (int64_t i = 0; i < n; i++) ((uint8_t *)dst)[i] = (uint8_t)s[i]; break;
-    case IFD_DTYPE_BOOL: for (int64_t i = 0; i < n; i++) ((uint8_t *)dst)[i] = s[i] != 0; break;
+    case IFD_DTYPE_UINT8:
+        for (int64_t i = 0; i < n; i++) ((uint8_t *)dst)[i] = (uint8_t)s[i];
+        break;
+    case IFD_DTYPE_BOOL:
+        for (int64_t i = 0; i < n; i++) ((uint8_t *)dst)[i] = s[i] != 0;
+        break;
     case IFD_DTYPE_INT16:
-    case IFD_DTYPE_UINT16: for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = (uint16_t)s[i]; break;
+    case IFD_DTYPE_UINT16:
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = (uint16_t)s[i];
+        break;
     case IFD_DTYPE_INT32:
-    case IFD_DTYPE_UINT32: for (int64_t i = 0; i < n; i++) ((uint32_t *)dst)[i] = (uint32_t)s[i]; break;
+    case IFD_DTYPE_UINT32:
+        for (int64_t i = 0; i < n; i++) ((uint32_t *)dst)[i] = (uint32_t)s[i];
+        break;
     default: memcpy(dst, src, (size_t)n * 8); break;
     }
 }
@@ -147,7 +177,9 @@ static void rd_store_f64(ifd_tensor *t, int64_t i, double v) {
     case IFD_DTYPE_FLOAT16: ((uint16_t *)p)[i] = ifd_f32_to_fp16((float)v); break;
     case IFD_DTYPE_BFLOAT16: ((uint16_t *)p)[i] = ifd_f32_to_bf16((float)v); break;
     case IFD_DTYPE_BOOL: ((uint8_t *)p)[i] = v > 0; break;
-    case IFD_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)IFD_MAX(-128, IFD_MIN(127, rd_sat_i64(v))); break;
+    case IFD_DTYPE_INT8:
+        ((int8_t *)p)[i] = (int8_t)IFD_MAX(-128, IFD_MIN(127, rd_sat_i64(v)));
+        break;
     case IFD_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)IFD_MIN(255, rd_sat_u64(v)); break;
     case IFD_DTYPE_INT16:
         ((int16_t *)p)[i] = (int16_t)IFD_MAX(-32768, IFD_MIN(32767, rd_sat_i64(v)));
@@ -187,7 +219,8 @@ RD_AVX2 static inline __m256 rd_exp256(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
@@ -215,7 +248,8 @@ RD_AVX2 static float rd_sum_avx2(const float *x, int64_t n, rd_map map) {
     }
     for (; i + 8 <= n; i += 8) a = _mm256_add_ps(a, rd_map256(_mm256_loadu_ps(x + i), map));
     float s = rd_hsum256(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
-    for (; i < n; i++) s += map == RD_MAP_ABS ? fabsf(x[i]) : map == RD_MAP_SQUARE ? x[i] * x[i] : x[i];
+    for (; i < n; i++)
+        s += map == RD_MAP_ABS ? fabsf(x[i]) : map == RD_MAP_SQUARE ? x[i] * x[i] : x[i];
     return s;
 }
 
@@ -233,7 +267,8 @@ RD_AVX2 static float rd_minmax_avx2(const float *x, int64_t n, bool is_max) {
         float buf[8];
         _mm256_storeu_ps(buf, a);
         m = buf[0];
-        for (int k = 1; k < 8; k++) m = is_max ? (buf[k] > m ? buf[k] : m) : (buf[k] < m ? buf[k] : m);
+        for (int k = 1; k < 8; k++)
+            m = is_max ? (buf[k] > m ? buf[k] : m) : (buf[k] < m ? buf[k] : m);
     }
     for (; i < n; i++) m = is_max ? (x[i] > m ? x[i] : m) : (x[i] < m ? x[i] : m);
     return m;
@@ -246,7 +281,8 @@ RD_AVX2 static float rd_expsum_avx2(const float *x, int64_t n, float m) {
         s0 = _mm256_add_ps(s0, rd_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
         s1 = _mm256_add_ps(s1, rd_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm)));
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_add_ps(s0, rd_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_add_ps(s0, rd_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
     float s = rd_hsum256(_mm256_add_ps(s0, s1));
     for (; i < n; i++) s += expf(x[i] - m);
     return s;
@@ -369,8 +405,8 @@ typedef struct rd_job {
     rd_kind kind;
     rd_ctype ct;
     bool avx2;
-    const void *x; /* [outer, R, inner] in the working type */
-    void *y;       /* [outer, inner] */
+    const void *x;                     /* [outer, R, inner] in the working type */
+    void *y;                           /* [outer, inner] */
     int64_t outer, R, inner, nblk, bw; /* column blocks per outer slice, of bw columns */
 } rd_job;
 
@@ -432,61 +468,69 @@ static void rd_cols_f32_task(void *arg, int64_t begin, int64_t end) {
 
 /* One output from R elements spaced `stride` apart. Integer sums wrap (unsigned arithmetic);
  * the floating-point results of integer inputs truncate toward zero like a numpy astype. */
-#define RD_SCALAR_KERNEL(NAME, T, IS_FLOAT, IS_SIGNED, FROM_DOUBLE)                                        \
-    static T NAME(rd_kind k, const T *x, int64_t R, int64_t stride) {                            \
-        switch (k) {                                                                              \
-        case RD_MAX:                                                                              \
-        case RD_MIN: {                                                                            \
-            T m = x[0];                                                                           \
-            for (int64_t r = 1; r < R; r++) {                                                     \
-                T v = x[r * stride];                                                              \
-                if (k == RD_MAX ? v > m : v < m) m = v;                                           \
-            }                                                                                     \
-            return m;                                                                             \
-        }                                                                                         \
-        case RD_LOGSUMEXP: {                                                                      \
-            T m = x[0];                                                                           \
-            for (int64_t r = 1; r < R; r++)                                                       \
-                if (x[r * stride] > m) m = x[r * stride];                                         \
-            double md = (double)m, s = 0;                                                         \
-            if (IS_FLOAT && isinf(md)) return m;                                                  \
-            for (int64_t r = 0; r < R; r++) s += exp((double)x[r * stride] - md);                 \
-            return FROM_DOUBLE(md + log(s));                                                      \
-        }                                                                                         \
-        default: break;                                                                           \
-        }                                                                                         \
-        if (IS_FLOAT) {                                                                           \
-            double acc = k == RD_PROD ? 1.0 : 0.0;                                                \
-            for (int64_t r = 0; r < R; r++) {                                                     \
-                double v = (double)x[r * stride];                                                 \
-                if (k == RD_PROD) acc *= v;                                                       \
-                else if (k == RD_L1) acc += fabs(v);                                              \
-                else if (k == RD_L2 || k == RD_SUMSQ) acc += v * v;                               \
-                else acc += v;                                                                    \
-            }                                                                                     \
-            switch (k) {                                                                          \
-            case RD_MEAN: return FROM_DOUBLE(acc / (double)R);                                    \
-            case RD_L2: return FROM_DOUBLE(sqrt(acc));                                            \
-            case RD_LOGSUM: return FROM_DOUBLE(log(acc));                                         \
-            default: return FROM_DOUBLE(acc);                                                     \
-            }                                                                                     \
-        }                                                                                         \
-        uint64_t acc = k == RD_PROD ? 1 : 0;                                                      \
-        for (int64_t r = 0; r < R; r++) {                                                         \
-            T v = x[r * stride];                                                                  \
-            uint64_t u = (uint64_t)v;                                                             \
-            if (k == RD_PROD) acc *= u;                                                           \
-            else if (k == RD_L1) acc += (IS_SIGNED && (int64_t)u < 0) ? 0 - u : u;                                  \
-            else if (k == RD_L2 || k == RD_SUMSQ) acc += u * u;                                   \
-            else acc += u;                                                                        \
-        }                                                                                         \
-        T sum = (T)acc;                                                                           \
-        switch (k) {                                                                              \
-        case RD_MEAN: return sum / (T)R;                                                          \
-        case RD_L2: return FROM_DOUBLE(sqrt((double)sum));                                       \
-        case RD_LOGSUM: return FROM_DOUBLE(log((double)sum));                                     \
-        default: return sum;                                                                      \
-        }                                                                                         \
+#define RD_SCALAR_KERNEL(NAME, T, IS_FLOAT, IS_SIGNED, FROM_DOUBLE)                                \
+    static T NAME(rd_kind k, const T *x, int64_t R, int64_t stride) {                              \
+        switch (k) {                                                                               \
+        case RD_MAX:                                                                               \
+        case RD_MIN: {                                                                             \
+            T m = x[0];                                                                            \
+            for (int64_t r = 1; r < R; r++) {                                                      \
+                T v = x[r * stride];                                                               \
+                if (k == RD_MAX ? v > m : v < m) m = v;                                            \
+            }                                                                                      \
+            return m;                                                                              \
+        }                                                                                          \
+        case RD_LOGSUMEXP: {                                                                       \
+            T m = x[0];                                                                            \
+            for (int64_t r = 1; r < R; r++)                                                        \
+                if (x[r * stride] > m) m = x[r * stride];                                          \
+            double md = (double)m, s = 0;                                                          \
+            if (IS_FLOAT && isinf(md)) return m;                                                   \
+            for (int64_t r = 0; r < R; r++) s += exp((double)x[r * stride] - md);                  \
+            return FROM_DOUBLE(md + log(s));                                                       \
+        }                                                                                          \
+        default: break;                                                                            \
+        }                                                                                          \
+        if (IS_FLOAT) {                                                                            \
+            double acc = k == RD_PROD ? 1.0 : 0.0;                                                 \
+            for (int64_t r = 0; r < R; r++) {                                                      \
+                double v = (double)x[r * stride];                                                  \
+                if (k == RD_PROD)                                                                  \
+                    acc *= v;                                                                      \
+                else if (k == RD_L1)                                                               \
+                    acc += fabs(v);                                                                \
+                else if (k == RD_L2 || k == RD_SUMSQ)                                              \
+                    acc += v * v;                                                                  \
+                else                                                                               \
+                    acc += v;                                                                      \
+            }                                                                                      \
+            switch (k) {                                                                           \
+            case RD_MEAN: return FROM_DOUBLE(acc / (double)R);                                     \
+            case RD_L2: return FROM_DOUBLE(sqrt(acc));                                             \
+            case RD_LOGSUM: return FROM_DOUBLE(log(acc));                                          \
+            default: return FROM_DOUBLE(acc);                                                      \
+            }                                                                                      \
+        }                                                                                          \
+        uint64_t acc = k == RD_PROD ? 1 : 0;                                                       \
+        for (int64_t r = 0; r < R; r++) {                                                          \
+            T v = x[r * stride];                                                                   \
+            uint64_t u = (uint64_t)v;                                                              \
+            if (k == RD_PROD)                                                                      \
+                acc *= u;                                                                          \
+            else if (k == RD_L1)                                                                   \
+                acc += (IS_SIGNED && (int64_t)u < 0) ? 0 - u : u;                                  \
+            else if (k == RD_L2 || k == RD_SUMSQ)                                                  \
+                acc += u * u;                                                                      \
+            else                                                                                   \
+                acc += u;                                                                          \
+        }                                                                                          \
+        T sum = (T)acc;                                                                            \
+        switch (k) {                                                                               \
+        case RD_MEAN: return sum / (T)R;                                                           \
+        case RD_L2: return FROM_DOUBLE(sqrt((double)sum));                                         \
+        case RD_LOGSUM: return FROM_DOUBLE(log((double)sum));                                      \
+        default: return sum;                                                                       \
+        }                                                                                          \
     }
 
 static double rd_id_f64(double v) { return v; }
@@ -501,13 +545,16 @@ static void rd_scalar_task(void *arg, int64_t begin, int64_t end) {
         int64_t off = o * j->R * j->inner + c;
         switch (j->ct) {
         case RD_CT_F64:
-            ((double *)j->y)[t] = rd_scalar_f64(j->kind, (const double *)j->x + off, j->R, j->inner);
+            ((double *)j->y)[t] =
+                rd_scalar_f64(j->kind, (const double *)j->x + off, j->R, j->inner);
             break;
         case RD_CT_I64:
-            ((int64_t *)j->y)[t] = rd_scalar_i64(j->kind, (const int64_t *)j->x + off, j->R, j->inner);
+            ((int64_t *)j->y)[t] =
+                rd_scalar_i64(j->kind, (const int64_t *)j->x + off, j->R, j->inner);
             break;
         case RD_CT_U64:
-            ((uint64_t *)j->y)[t] = rd_scalar_u64(j->kind, (const uint64_t *)j->x + off, j->R, j->inner);
+            ((uint64_t *)j->y)[t] =
+                rd_scalar_u64(j->kind, (const uint64_t *)j->x + off, j->R, j->inner);
             break;
         default: break;
         }
@@ -594,8 +641,7 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
     ifd_status st = ifd_kernel_require_input(ctx, 0);
     if (st) return st;
     const ifd_tensor *X = ctx->inputs[0];
-    if (!rd_dtype_ok(X->dtype) ||
-        (X->dtype == IFD_DTYPE_BOOL && kind != RD_MAX && kind != RD_MIN))
+    if (!rd_dtype_ok(X->dtype) || (X->dtype == IFD_DTYPE_BOOL && kind != RD_MAX && kind != RD_MIN))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %s",
                                 ifd_dtype_name(X->dtype));
     int rank = X->rank;
@@ -691,7 +737,8 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
     /* Working copies, from one scratch reservation (the runtime gives one buffer per call):
      * input widened and/or transposed, output narrowed afterwards. */
     size_t es = rd_ctype_size(ct), xbytes, ybytes;
-    if (!ifd_mul_size((size_t)X->count, es, &xbytes) || !ifd_mul_size((size_t)Y->count, es, &ybytes))
+    if (!ifd_mul_size((size_t)X->count, es, &xbytes) ||
+        !ifd_mul_size((size_t)Y->count, es, &ybytes))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "input too large");
     xbytes = (xbytes + 63) & ~(size_t)63;
     ybytes = (ybytes + 63) & ~(size_t)63;
@@ -737,24 +784,24 @@ static ifd_status run_reduce_sumsq(ifd_kernel_ctx *ctx) { return rd_run(ctx, RD_
 
 /* out[o*inner + c] = index along n of the max (min) of x[o, :, c]; ties go to the first index,
  * or the last with select_last_index. NaN counts as the extreme value (first NaN wins). */
-#define RD_ARG_KERNEL(NAME, T, IS_FLOAT)                                                          \
-    static void NAME(const T *x, int64_t *out, int64_t outer, int64_t n, int64_t inner,          \
-                     bool is_max, bool last) {                                                    \
-        for (int64_t o = 0; o < outer; o++) {                                                     \
-            const T *base = x + o * n * inner;                                                    \
-            int64_t *ob = out + o * inner;                                                        \
-            for (int64_t c = 0; c < inner; c++) ob[c] = 0;                                        \
-            for (int64_t r = 1; r < n; r++) {                                                     \
-                const T *row = base + r * inner;                                                  \
-                for (int64_t c = 0; c < inner; c++) {                                             \
-                    T v = row[c], b = base[ob[c] * inner + c];                                    \
-                    if (IS_FLOAT && b != b) continue;                                             \
-                    bool take = (IS_FLOAT && v != v) ||                                           \
-                                (is_max ? (last ? v >= b : v > b) : (last ? v <= b : v < b));     \
-                    if (take) ob[c] = r;                                                          \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
+#define RD_ARG_KERNEL(NAME, T, IS_FLOAT)                                                           \
+    static void NAME(const T *x, int64_t *out, int64_t outer, int64_t n, int64_t inner,            \
+                     bool is_max, bool last) {                                                     \
+        for (int64_t o = 0; o < outer; o++) {                                                      \
+            const T *base = x + o * n * inner;                                                     \
+            int64_t *ob = out + o * inner;                                                         \
+            for (int64_t c = 0; c < inner; c++) ob[c] = 0;                                         \
+            for (int64_t r = 1; r < n; r++) {                                                      \
+                const T *row = base + r * inner;                                                   \
+                for (int64_t c = 0; c < inner; c++) {                                              \
+                    T v = row[c], b = base[ob[c] * inner + c];                                     \
+                    if (IS_FLOAT && b != b) continue;                                              \
+                    bool take = (IS_FLOAT && v != v) ||                                            \
+                                (is_max ? (last ? v >= b : v > b) : (last ? v <= b : v < b));      \
+                    if (take) ob[c] = r;                                                           \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 RD_ARG_KERNEL(rd_arg_f32, float, 1)
@@ -922,8 +969,7 @@ static void rd_topk_task(void *arg, int64_t begin, int64_t end) {
         int64_t *is = j->I ? j->I->data : NULL;
         for (int64_t r = 0; r < k; r++) {
             int64_t oi = obase + r * inner;
-            if (vs)
-                memcpy(vs + oi * j->esize, xs + (base + p[r].idx * inner) * j->esize, j->esize);
+            if (vs) memcpy(vs + oi * j->esize, xs + (base + p[r].idx * inner) * j->esize, j->esize);
             if (is) is[oi] = p[r].idx;
         }
     }
@@ -937,7 +983,8 @@ static ifd_status run_topk(ifd_kernel_ctx *ctx) {
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %s",
                                 ifd_dtype_name(X->dtype));
     int rank = X->rank, axis = 0;
-    if (rank == 0) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input must have rank >= 1");
+    if (rank == 0)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input must have rank >= 1");
     st = ifd_normalize_axis(ctx, ifd_attr_int(ctx->node, "axis", -1), rank, &axis);
     if (st) return st;
     int64_t k;
@@ -954,8 +1001,9 @@ static ifd_status run_topk(ifd_kernel_ctx *ctx) {
     bool largest = ctx->opset < 11 || ifd_attr_int(ctx->node, "largest", 1) != 0;
     int64_t n = X->dims[axis], outer = 1, inner = 1;
     if (k < 0 || k > n)
-        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "k=%lld out of range for axis size %lld",
-                                (long long)k, (long long)n);
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                "k=%lld out of range for axis size %lld", (long long)k,
+                                (long long)n);
     for (int i = 0; i < rank; i++) {
         if (i < axis) outer *= X->dims[i];
         if (i > axis) inner *= X->dims[i];
@@ -987,23 +1035,23 @@ static ifd_status run_topk(ifd_kernel_ctx *ctx) {
 /* Along n of [outer, n, inner]: each output row is the previous output row plus an input row,
  * so the inner loop runs over contiguous memory. */
 #define RD_CUMSUM_KERNEL(NAME, T)                                                                  \
-    static void NAME(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool excl,       \
-                     bool rev) {                                                                  \
-        for (int64_t o = 0; o < outer; o++) {                                                     \
-            const T *xb = x + o * n * inner;                                                      \
-            T *yb = y + o * n * inner;                                                            \
-            for (int64_t s = 0; s < n; s++) {                                                     \
-                int64_t r = rev ? n - 1 - s : s, pr = rev ? r + 1 : r - 1;                        \
-                T *restrict yr = yb + r * inner;                                                  \
-                if (s == 0) {                                                                     \
-                    for (int64_t c = 0; c < inner; c++) yr[c] = excl ? (T)0 : xb[r * inner + c];  \
-                    continue;                                                                     \
-                }                                                                                 \
-                const T *restrict yp = yb + pr * inner;                                           \
-                const T *restrict xr = xb + (excl ? pr : r) * inner;                              \
-                for (int64_t c = 0; c < inner; c++) yr[c] = (T)(yp[c] + xr[c]);                   \
-            }                                                                                     \
-        }                                                                                         \
+    static void NAME(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool excl,         \
+                     bool rev) {                                                                   \
+        for (int64_t o = 0; o < outer; o++) {                                                      \
+            const T *xb = x + o * n * inner;                                                       \
+            T *yb = y + o * n * inner;                                                             \
+            for (int64_t s = 0; s < n; s++) {                                                      \
+                int64_t r = rev ? n - 1 - s : s, pr = rev ? r + 1 : r - 1;                         \
+                T *restrict yr = yb + r * inner;                                                   \
+                if (s == 0) {                                                                      \
+                    for (int64_t c = 0; c < inner; c++) yr[c] = excl ? (T)0 : xb[r * inner + c];   \
+                    continue;                                                                      \
+                }                                                                                  \
+                const T *restrict yp = yb + pr * inner;                                            \
+                const T *restrict xr = xb + (excl ? pr : r) * inner;                               \
+                for (int64_t c = 0; c < inner; c++) yr[c] = (T)(yp[c] + xr[c]);                    \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 RD_CUMSUM_KERNEL(rd_cumsum_f32, float)
@@ -1020,7 +1068,8 @@ static ifd_status run_cumsum(ifd_kernel_ctx *ctx) {
     if (A->count != 1 || (A->dtype != IFD_DTYPE_INT64 && A->dtype != IFD_DTYPE_INT32))
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "axis must be a single int32/int64");
     int rank = X->rank, axis = 0;
-    if (rank == 0) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input must have rank >= 1");
+    if (rank == 0)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input must have rank >= 1");
     st = ifd_normalize_axis(ctx, ifd_tensor_get_i64(A, 0), rank, &axis);
     if (st) return st;
     bool excl = ifd_attr_int(ctx->node, "exclusive", 0) != 0;
@@ -1076,7 +1125,8 @@ static ifd_status rd_loss_common(ifd_kernel_ctx *ctx, bool softmax) {
     if (T->dtype != IFD_DTYPE_INT64 && T->dtype != IFD_DTYPE_INT32)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "target must be int32 or int64");
     if (X->rank < 2 || T->rank != X->rank - 1)
-        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "input must be [N, C, d...] and target [N, d...]");
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
+                                "input must be [N, C, d...] and target [N, d...]");
     int64_t N = X->dims[0], C = X->dims[1], D = 1;
     if (T->dims[0] != N) return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "target batch size mismatch");
     for (int i = 2; i < X->rank; i++) {

@@ -141,81 +141,107 @@ static int rs_taps(const rs_params *p, const rs_axis *a, int *start) {
     return 2 - 2 * st;
 }
 
-/* Fill idx/weights for one axis. */
+/* Taps of output coordinate o: n clamped indices and weights. False when o falls outside the
+ * crop box (tf_crop_and_resize) and takes the extrapolation value. */
+static bool rs_coord_taps(const rs_params *p, const rs_axis *a, int64_t o, int start, int n,
+                          int64_t *ix, double *w) {
+    double x = rs_source_coord(p, a, o);
+    if (p->ct == CT_TF_CROP_AND_RESIZE && (x < 0 || x > (double)(a->in - 1))) {
+        for (int k = 0; k < n; k++) { ix[k] = 0; w[k] = 0; }
+        return false;
+    }
+    /* the reference picks the pixel left of x: ratio in (0, 1] */
+    double fx = floor(x);
+    bool integral = fx == x;
+    int64_t fl = integral ? (int64_t)fx - 1 : (int64_t)fx;
+    double ratio = integral ? 1.0 : x - fx;
+    if (p->mode == RS_NEAREST) {
+        int64_t i;
+        if (integral) i = (int64_t)fx;
+        else {
+            bool up;
+            switch (p->nm) {
+            case NM_ROUND_PREFER_CEIL: up = ratio >= 0.5; break;
+            case NM_FLOOR: up = false; break;
+            case NM_CEIL: up = true; break;
+            case NM_SIMPLE: up = a->scale < 1.0; break; /* opset < 11: ceil when shrinking */
+            default: up = ratio > 0.5; break;
+            }
+            i = up ? fl + 1 : fl;
+        }
+        ix[0] = i < 0 ? 0 : i >= a->in ? a->in - 1 : i;
+        w[0] = 1.0;
+        return true;
+    }
+    double s_aa = p->antialias ? IFD_MIN(a->scale, 1.0) : 1.0, sum = 0;
+    for (int k = 0; k < n; k++) {
+        int j = start + k;
+        double arg = ((double)j - ratio) * s_aa, c;
+        if (p->mode == RS_LINEAR) {
+            c = 1.0 - fabs(arg);
+            c = c < 0 ? 0 : c > 1 ? 1 : c;
+        } else {
+            c = keys_kernel(arg, p->cubic_a);
+        }
+        w[k] = c;
+        ix[k] = fl + j;
+        sum += c;
+    }
+    if (p->antialias && sum != 0)
+        for (int k = 0; k < n; k++) w[k] /= sum;
+    if (p->exclude_outside) {
+        sum = 0;
+        for (int k = 0; k < n; k++) {
+            if (ix[k] < 0 || ix[k] >= a->in) w[k] = 0;
+            sum += w[k];
+        }
+        if (sum != 0)
+            for (int k = 0; k < n; k++) w[k] /= sum;
+    }
+    for (int k = 0; k < n; k++) ix[k] = ix[k] < 0 ? 0 : ix[k] >= a->in ? a->in - 1 : ix[k];
+    return true;
+}
+
+/* Whether the axis maps every output coordinate onto the same input one with weight 1
+ * (decided without tables, so that the scratch layout is known before they are built). */
+static bool rs_axis_identity(const rs_params *p, const rs_axis *a) {
+    int start, n = rs_taps(p, a, &start);
+    if (a->in != a->out || n > 8) return false;
+    int64_t ix[8];
+    double w[8];
+    for (int64_t o = 0; o < a->out; o++) {
+        if (!rs_coord_taps(p, a, o, start, n, ix, w)) return false;
+        for (int k = 0; k < n; k++)
+            if (w[k] != 0 && (ix[k] != o || w[k] != 1.0)) return false;
+    }
+    return true;
+}
+
+/* Fill idx/weights/extrap for one axis (memory already assigned). */
 static void rs_build_axis(const rs_params *p, rs_axis *a) {
     int start, n = rs_taps(p, a, &start);
     a->n = n;
     a->any_extrap = false;
-    bool ident = a->in == a->out;
-    double s_aa = p->antialias ? IFD_MIN(a->scale, 1.0) : 1.0;
     for (int64_t o = 0; o < a->out; o++) {
-        int64_t *ix = a->idx + o * n;
-        double *w = a->wd + o * n;
-        double x = rs_source_coord(p, a, o);
-        a->extrap[o] = 0;
-        if (p->ct == CT_TF_CROP_AND_RESIZE && (x < 0 || x > (double)(a->in - 1))) {
-            a->extrap[o] = 1;
-            a->any_extrap = true;
-            for (int k = 0; k < n; k++) { ix[k] = 0; w[k] = 0; }
-            ident = false;
-            continue;
-        }
-        /* the reference picks the pixel left of x: ratio in (0, 1] */
-        double fx = floor(x);
-        bool integral = fx == x;
-        int64_t fl = integral ? (int64_t)fx - 1 : (int64_t)fx;
-        double ratio = integral ? 1.0 : x - fx;
-        if (p->mode == RS_NEAREST) {
-            int64_t i;
-            if (integral) i = (int64_t)fx;
-            else {
-                bool up;
-                switch (p->nm) {
-                case NM_ROUND_PREFER_CEIL: up = ratio >= 0.5; break;
-                case NM_FLOOR: up = false; break;
-                case NM_CEIL: up = true; break;
-                case NM_SIMPLE: up = a->scale < 1.0; break; /* opset < 11: ceil when shrinking */
-                default: up = ratio > 0.5; break;
-                }
-                i = up ? fl + 1 : fl;
-            }
-            ix[0] = i < 0 ? 0 : i >= a->in ? a->in - 1 : i;
-            w[0] = 1.0;
-            if (ix[0] != o) ident = false;
-            continue;
-        }
-        double sum = 0;
-        for (int k = 0; k < n; k++) {
-            int j = start + k;
-            double arg = ((double)j - ratio) * s_aa, c;
-            if (p->mode == RS_LINEAR) {
-                c = 1.0 - fabs(arg);
-                c = c < 0 ? 0 : c > 1 ? 1 : c;
-            } else {
-                c = keys_kernel(arg, p->cubic_a);
-            }
-            w[k] = c;
-            ix[k] = fl + j;
-            sum += c;
-        }
-        if (p->antialias && sum != 0)
-            for (int k = 0; k < n; k++) w[k] /= sum;
-        if (p->exclude_outside) {
-            sum = 0;
-            for (int k = 0; k < n; k++) {
-                if (ix[k] < 0 || ix[k] >= a->in) w[k] = 0;
-                sum += w[k];
-            }
-            if (sum != 0)
-                for (int k = 0; k < n; k++) w[k] /= sum;
-        }
-        for (int k = 0; k < n; k++) {
-            ix[k] = ix[k] < 0 ? 0 : ix[k] >= a->in ? a->in - 1 : ix[k];
-            if (w[k] != 0 && (ix[k] != o || w[k] != 1.0)) ident = false;
-        }
+        bool in = rs_coord_taps(p, a, o, start, n, a->idx + o * n, a->wd + o * n);
+        a->extrap[o] = !in;
+        if (!in) a->any_extrap = true;
     }
     for (int64_t i = 0; i < a->out * n; i++) a->wf[i] = (float)a->wd[i];
-    a->identity = ident;
+}
+
+/* Bump allocation inside the one scratch block a kernel asks for. */
+static void *carve(uint8_t **p, size_t bytes) {
+    void *r = *p;
+    *p += (bytes + 63) & ~(size_t)63;
+    return r;
+}
+
+/* total += round_up(a * b, 64), checked */
+static bool add_block(size_t *total, size_t a, size_t b) {
+    size_t x;
+    if (!ifd_mul_size(a, b, &x) || !ifd_add_size(x, 63, &x)) return false;
+    return ifd_add_size(*total, x & ~(size_t)63, total);
 }
 
 /* ---- AVX2 row kernels (float two-tap rows, 4-byte gathers) --------------------------- */
@@ -509,36 +535,85 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
         return IFD_OK;
     }
 
-    /* tables */
-    size_t total = 0;
-    for (int d = 0; d < rank; d++) {
-        rs_axis *a = &axes[d];
-        int start;
-        int n = rs_taps(p, a, &start);
-        size_t cnt;
-        if (n <= 0 || n > (1 << 20) || !ifd_mul_size((size_t)a->out, (size_t)n, &cnt) ||
-            !ifd_add_size(total, cnt * (sizeof(int64_t) + sizeof(float) + sizeof(double)) +
-                                     (size_t)a->out + 64, &total))
-            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "resize tables too large");
-    }
-    uint8_t *mem = ifd_kernel_scratch(ctx, total);
-    if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize tables");
+    /* which axes change, and how the work is laid out; decided before any table exists so
+     * that one scratch block holds everything */
     bool all_identity = true, all_single = true;
     for (int d = 0; d < rank; d++) {
         rs_axis *a = &axes[d];
         int start;
-        size_t cnt = (size_t)a->out * (size_t)rs_taps(p, a, &start);
-        a->wd = (double *)(void *)mem; mem += cnt * sizeof(double);
-        a->idx = (int64_t *)(void *)mem; mem += cnt * sizeof(int64_t);
-        a->wf = (float *)(void *)mem; mem += (cnt * sizeof(float) + 7) & ~(size_t)7;
-        a->extrap = mem; mem += ((size_t)a->out + 63) & ~(size_t)63;
-        rs_build_axis(p, a);
+        a->n = rs_taps(p, a, &start);
+        if (a->n <= 0 || a->n > (1 << 20))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "resize footprint of %d taps", a->n);
+        a->identity = rs_axis_identity(p, a);
         if (!a->identity) all_identity = false;
         if (!a->identity && a->n != 1) all_single = false;
     }
     if (all_identity) {
         memcpy(y->data, x->data, x->nbytes);
         return IFD_OK;
+    }
+    bool dbl = x->dtype == IFD_DTYPE_DOUBLE;
+    bool native = x->dtype == IFD_DTYPE_FLOAT || dbl;
+    size_t ts = dbl ? sizeof(double) : sizeof(float);
+    bool avx2 = rs_have_avx2();
+    rs_axis *al = &axes[rank - 1];
+    int order[IFD_MAX_RANK], nact = 0;
+    size_t max_elems = 0;
+    bool gather2 = false;
+    if (!all_single) {
+        for (int d = rank - 1; d >= 0; d--)
+            if (!axes[d].identity) order[nact++] = d;
+        /* shrinking axes first: later passes touch fewer elements (stable insertion sort) */
+        for (int i = 1; i < nact; i++) {
+            int v = order[i], k = i;
+            double rv = (double)axes[v].out / (double)axes[v].in;
+            while (k > 0 &&
+                   (double)axes[order[k - 1]].out / (double)axes[order[k - 1]].in > rv) {
+                order[k] = order[k - 1];
+                k--;
+            }
+            order[k] = v;
+        }
+        int64_t cur[IFD_MAX_RANK];
+        for (int d = 0; d < rank; d++) cur[d] = x->dims[d];
+        for (int i = 0; i < nact - 1; i++) {
+            cur[order[i]] = axes[order[i]].out;
+            int64_t c = 1;
+            for (int d = 0; d < rank; d++) c *= cur[d];
+            if ((size_t)c > max_elems) max_elems = (size_t)c;
+        }
+        gather2 = RS_X86 && !dbl && avx2 && !al->identity && al->n == 2 && al->in <= INT32_MAX;
+    }
+    size_t total = 0;
+    bool ok = true;
+    for (int d = 0; d < rank && ok; d++) {
+        size_t cnt;
+        ok = ifd_mul_size((size_t)axes[d].out, (size_t)axes[d].n, &cnt) &&
+             add_block(&total, cnt, sizeof(double)) && add_block(&total, cnt, sizeof(int64_t)) &&
+             add_block(&total, cnt, sizeof(float)) && add_block(&total, (size_t)axes[d].out, 1);
+    }
+    if (all_single)
+        ok = ok && add_block(&total, (size_t)al->out, sizeof(int32_t));
+    else {
+        ok = ok && add_block(&total, max_elems, ts) && add_block(&total, max_elems, ts);
+        if (gather2)
+            ok = ok && add_block(&total, (size_t)al->out * 2, sizeof(int32_t)) &&
+                 add_block(&total, (size_t)al->out * 2, sizeof(float));
+        if (!native)
+            ok = ok && add_block(&total, (size_t)x->count, sizeof(float)) &&
+                 add_block(&total, (size_t)y->count, sizeof(float));
+    }
+    if (!ok) return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "resize scratch too large");
+    uint8_t *mem = ifd_kernel_scratch(ctx, total);
+    if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize");
+    for (int d = 0; d < rank; d++) {
+        rs_axis *a = &axes[d];
+        size_t cnt = (size_t)a->out * (size_t)a->n;
+        a->wd = carve(&mem, cnt * sizeof(double));
+        a->idx = carve(&mem, cnt * sizeof(int64_t));
+        a->wf = carve(&mem, cnt * sizeof(float));
+        a->extrap = carve(&mem, (size_t)a->out);
+        rs_build_axis(p, a);
     }
 
     /* single-tap axes (nearest, or identity) everywhere: exact gather */
@@ -554,71 +629,45 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
         for (int d = rank - 1; d >= 0; d--) { g.in_strides[d] = s; s *= x->dims[d]; }
         for (int d = 0; d < rank; d++) {
             /* an identity axis may carry multi-tap tables; make it a plain index map */
-            if (axes[d].n != 1) {
+            if (axes[d].identity) {
                 for (int64_t o = 0; o < axes[d].out; o++) axes[d].idx[o] = o;
                 axes[d].n = 1;
+                axes[d].any_extrap = false;
             }
         }
         store_scalar(x->dtype, p->extrap_value, g.ev);
-        rs_axis *al = &axes[rank - 1];
-        if (es == 4 && al->in <= INT32_MAX && rs_have_avx2()) {
-            al->i32 = ifd_kernel_scratch(ctx, (size_t)al->out * sizeof(int32_t));
-            if (!al->i32) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize");
+        al->i32 = carve(&mem, (size_t)al->out * sizeof(int32_t));
+        if (es == 4 && al->in <= INT32_MAX && avx2) {
             for (int64_t o = 0; o < al->out; o++) al->i32[o] = (int32_t)al->idx[o];
             g.avx2 = true;
         }
-        int64_t lout = axes[rank - 1].out, rows = y->count / lout;
+        int64_t lout = al->out, rows = y->count / lout;
         ifd_parallel_for(ctx->pool, rows, IFD_MAX((int64_t)1, 16384 / lout), rs_gather_rows, &g);
         return IFD_OK;
     }
 
     /* separable passes in float (double for double) */
-    bool dbl = x->dtype == IFD_DTYPE_DOUBLE;
-    size_t ts = dbl ? sizeof(double) : sizeof(float);
-    int order[IFD_MAX_RANK], nact = 0;
-    for (int d = rank - 1; d >= 0; d--)
-        if (!axes[d].identity) order[nact++] = d;
-    /* shrinking axes first: later passes touch fewer elements (stable insertion sort) */
-    for (int i = 1; i < nact; i++) {
-        int v = order[i], k = i;
-        double rv = (double)axes[v].out / (double)axes[v].in;
-        while (k > 0 && (double)axes[order[k - 1]].out / (double)axes[order[k - 1]].in > rv) {
-            order[k] = order[k - 1];
-            k--;
-        }
-        order[k] = v;
-    }
-    /* intermediate sizes */
-    int64_t cur[IFD_MAX_RANK];
-    for (int d = 0; d < rank; d++) cur[d] = x->dims[d];
-    size_t max_elems = 0;
-    for (int i = 0; i < nact; i++) {
-        cur[order[i]] = axes[order[i]].out;
-        int64_t c = 1;
-        for (int d = 0; d < rank; d++) c *= cur[d];
-        if (i < nact - 1 && (size_t)c > max_elems) max_elems = (size_t)c;
-    }
-    bool native = x->dtype == IFD_DTYPE_FLOAT || dbl;
-    size_t buf_bytes;
-    if (!ifd_mul_size(max_elems, ts, &buf_bytes))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "resize buffers too large");
-    void *buf[2] = {NULL, NULL};
-    if (nact > 1) {
-        buf[0] = ifd_kernel_scratch(ctx, buf_bytes);
-        buf[1] = nact > 2 ? ifd_kernel_scratch(ctx, buf_bytes) : NULL;
-        if (!buf[0] || (nact > 2 && !buf[1]))
-            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize passes");
+    void *buf[2];
+    buf[0] = carve(&mem, max_elems * ts);
+    buf[1] = carve(&mem, max_elems * ts);
+    if (gather2) {
+        al->i32 = carve(&mem, (size_t)al->out * 2 * sizeof(int32_t));
+        al->w2 = carve(&mem, (size_t)al->out * 2 * sizeof(float));
+        for (int64_t l = 0; l < al->out; l++)
+            for (int k = 0; k < 2; k++) {
+                al->i32[k * al->out + l] = (int32_t)al->idx[l * 2 + k];
+                al->w2[k * al->out + l] = al->wf[l * 2 + k];
+            }
     }
     const void *src = x->data;
-    float *conv_in = NULL, *conv_out = NULL;
+    float *conv_out = NULL;
     if (!native) {
-        conv_in = ifd_kernel_scratch(ctx, (size_t)x->count * sizeof(float));
-        conv_out = ifd_kernel_scratch(ctx, (size_t)y->count * sizeof(float));
-        if (!conv_in || !conv_out)
-            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize conversion");
+        float *conv_in = carve(&mem, (size_t)x->count * sizeof(float));
+        conv_out = carve(&mem, (size_t)y->count * sizeof(float));
         for (int64_t i = 0; i < x->count; i++) conv_in[i] = (float)ifd_tensor_get_f64(x, i);
         src = conv_in;
     }
+    int64_t cur[IFD_MAX_RANK];
     for (int d = 0; d < rank; d++) cur[d] = x->dims[d];
     for (int i = 0; i < nact; i++) {
         int ax = order[i];
@@ -631,23 +680,8 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
         pj.lout = axes[ax].out;
         pj.ax = &axes[ax];
         pj.ev = p->extrap_value;
-        pj.avx2 = !dbl && rs_have_avx2();
-        pj.gather2 = false;
-#if RS_X86
-        rs_axis *a = &axes[ax];
-        if (!dbl && ax == rank - 1 && a->n == 2 && a->in <= INT32_MAX && rs_have_avx2()) {
-            a->i32 = ifd_kernel_scratch(ctx, (size_t)a->out * 2 * sizeof(int32_t));
-            a->w2 = ifd_kernel_scratch(ctx, (size_t)a->out * 2 * sizeof(float));
-            if (!a->i32 || !a->w2)
-                return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize");
-            for (int64_t l = 0; l < a->out; l++)
-                for (int k = 0; k < 2; k++) {
-                    a->i32[k * a->out + l] = (int32_t)a->idx[l * 2 + k];
-                    a->w2[k * a->out + l] = a->wf[l * 2 + k];
-                }
-            pj.gather2 = true;
-        }
-#endif
+        pj.avx2 = !dbl && avx2;
+        pj.gather2 = gather2 && ax == rank - 1;
         pj.src = src;
         pj.dst = i == nact - 1 ? (native ? y->data : (void *)conv_out) : buf[i & 1];
         int64_t work = pj.lout * pj.inner * pj.ax->n;

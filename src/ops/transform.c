@@ -90,17 +90,150 @@ static inline void fill_elems(char *restrict d, const char *restrict v, int64_t 
     }
 }
 
+/* ---- block transposes for the tiled path ----
+ * A kernel moves a K x K block: source "rows" are K steps of sl bytes along the output's last
+ * axis, each holding K consecutive elements along tj; destination rows are K steps of dj
+ * bytes along tj, each holding K consecutive elements along the last axis. */
+typedef void (*block_fn)(const char *s, int64_t sl, char *d, int64_t dj);
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+__attribute__((target("avx"))) static void block8_f32_avx(const char *s, int64_t sl, char *d,
+                                                           int64_t dj) {
+    __m256 r0 = _mm256_loadu_ps((const float *)(const void *)(s + 0 * sl));
+    __m256 r1 = _mm256_loadu_ps((const float *)(const void *)(s + 1 * sl));
+    __m256 r2 = _mm256_loadu_ps((const float *)(const void *)(s + 2 * sl));
+    __m256 r3 = _mm256_loadu_ps((const float *)(const void *)(s + 3 * sl));
+    __m256 r4 = _mm256_loadu_ps((const float *)(const void *)(s + 4 * sl));
+    __m256 r5 = _mm256_loadu_ps((const float *)(const void *)(s + 5 * sl));
+    __m256 r6 = _mm256_loadu_ps((const float *)(const void *)(s + 6 * sl));
+    __m256 r7 = _mm256_loadu_ps((const float *)(const void *)(s + 7 * sl));
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps((float *)(void *)(d + 0 * dj), _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps((float *)(void *)(d + 1 * dj), _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps((float *)(void *)(d + 2 * dj), _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps((float *)(void *)(d + 3 * dj), _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps((float *)(void *)(d + 4 * dj), _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps((float *)(void *)(d + 5 * dj), _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps((float *)(void *)(d + 6 * dj), _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps((float *)(void *)(d + 7 * dj), _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+static void block4_f32_sse(const char *s, int64_t sl, char *d, int64_t dj) {
+    __m128 r0 = _mm_loadu_ps((const float *)(const void *)(s + 0 * sl));
+    __m128 r1 = _mm_loadu_ps((const float *)(const void *)(s + 1 * sl));
+    __m128 r2 = _mm_loadu_ps((const float *)(const void *)(s + 2 * sl));
+    __m128 r3 = _mm_loadu_ps((const float *)(const void *)(s + 3 * sl));
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps((float *)(void *)(d + 0 * dj), r0);
+    _mm_storeu_ps((float *)(void *)(d + 1 * dj), r1);
+    _mm_storeu_ps((float *)(void *)(d + 2 * dj), r2);
+    _mm_storeu_ps((float *)(void *)(d + 3 * dj), r3);
+}
+
+static void block8_u16_sse(const char *s, int64_t sl, char *d, int64_t dj) {
+    __m128i r[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm_loadu_si128((const __m128i *)(const void *)(s + i * sl));
+    __m128i a0 = _mm_unpacklo_epi16(r[0], r[1]), a1 = _mm_unpackhi_epi16(r[0], r[1]);
+    __m128i a2 = _mm_unpacklo_epi16(r[2], r[3]), a3 = _mm_unpackhi_epi16(r[2], r[3]);
+    __m128i a4 = _mm_unpacklo_epi16(r[4], r[5]), a5 = _mm_unpackhi_epi16(r[4], r[5]);
+    __m128i a6 = _mm_unpacklo_epi16(r[6], r[7]), a7 = _mm_unpackhi_epi16(r[6], r[7]);
+    __m128i b0 = _mm_unpacklo_epi32(a0, a2), b1 = _mm_unpackhi_epi32(a0, a2);
+    __m128i b2 = _mm_unpacklo_epi32(a1, a3), b3 = _mm_unpackhi_epi32(a1, a3);
+    __m128i b4 = _mm_unpacklo_epi32(a4, a6), b5 = _mm_unpackhi_epi32(a4, a6);
+    __m128i b6 = _mm_unpacklo_epi32(a5, a7), b7 = _mm_unpackhi_epi32(a5, a7);
+    _mm_storeu_si128((__m128i *)(void *)(d + 0 * dj), _mm_unpacklo_epi64(b0, b4));
+    _mm_storeu_si128((__m128i *)(void *)(d + 1 * dj), _mm_unpackhi_epi64(b0, b4));
+    _mm_storeu_si128((__m128i *)(void *)(d + 2 * dj), _mm_unpacklo_epi64(b1, b5));
+    _mm_storeu_si128((__m128i *)(void *)(d + 3 * dj), _mm_unpackhi_epi64(b1, b5));
+    _mm_storeu_si128((__m128i *)(void *)(d + 4 * dj), _mm_unpacklo_epi64(b2, b6));
+    _mm_storeu_si128((__m128i *)(void *)(d + 5 * dj), _mm_unpackhi_epi64(b2, b6));
+    _mm_storeu_si128((__m128i *)(void *)(d + 6 * dj), _mm_unpacklo_epi64(b3, b7));
+    _mm_storeu_si128((__m128i *)(void *)(d + 7 * dj), _mm_unpackhi_epi64(b3, b7));
+}
+
+static void block8_u8_sse(const char *s, int64_t sl, char *d, int64_t dj) {
+    __m128i r[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm_loadl_epi64((const __m128i *)(const void *)(s + i * sl));
+    __m128i a0 = _mm_unpacklo_epi8(r[0], r[1]), a1 = _mm_unpacklo_epi8(r[2], r[3]);
+    __m128i a2 = _mm_unpacklo_epi8(r[4], r[5]), a3 = _mm_unpacklo_epi8(r[6], r[7]);
+    __m128i b0 = _mm_unpacklo_epi16(a0, a1), b1 = _mm_unpackhi_epi16(a0, a1);
+    __m128i b2 = _mm_unpacklo_epi16(a2, a3), b3 = _mm_unpackhi_epi16(a2, a3);
+    __m128i c[4] = {_mm_unpacklo_epi32(b0, b2), _mm_unpackhi_epi32(b0, b2),
+                    _mm_unpacklo_epi32(b1, b3), _mm_unpackhi_epi32(b1, b3)};
+    for (int i = 0; i < 4; i++) {
+        _mm_storel_epi64((__m128i *)(void *)(d + (2 * i) * dj), c[i]);
+        _mm_storel_epi64((__m128i *)(void *)(d + (2 * i + 1) * dj), _mm_unpackhi_epi64(c[i], c[i]));
+    }
+}
+
+static void block2_u64_sse(const char *s, int64_t sl, char *d, int64_t dj) {
+    __m128i r0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i r1 = _mm_loadu_si128((const __m128i *)(const void *)(s + sl));
+    _mm_storeu_si128((__m128i *)(void *)d, _mm_unpacklo_epi64(r0, r1));
+    _mm_storeu_si128((__m128i *)(void *)(d + dj), _mm_unpackhi_epi64(r0, r1));
+}
+
+static block_fn pick_block(size_t es, int *k) {
+    static int avx = -1;
+    if (avx < 0) avx = __builtin_cpu_supports("avx") ? 1 : 0;
+    switch (es) {
+    case 1: *k = 8; return block8_u8_sse;
+    case 2: *k = 8; return block8_u16_sse;
+    case 4:
+        if (avx) {
+            *k = 8;
+            return block8_f32_avx;
+        }
+        *k = 4;
+        return block4_f32_sse;
+    case 8: *k = 2; return block2_u64_sse;
+    default: *k = 0; return NULL;
+    }
+}
+#else
+static block_fn pick_block(size_t es, int *k) {
+    *k = 0;
+    return NULL;
+}
+#endif
+
 /* One cache-blocked strip: rows [j0, j1) of axis tj times all of the last axis. The source
  * is contiguous along tj, the destination along the last axis. */
 static void copy_tile_strip(const copy_plan *p, const char *s, char *d, int64_t j0, int64_t j1) {
     int last = p->rank - 1;
     int64_t nl = p->dims[last], sl = p->sstr[last], dj = p->dstr[p->tj];
-    size_t es = p->es;
+    int64_t es = (int64_t)p->es;
+    int k;
+    block_fn blk = pick_block(p->es, &k);
     for (int64_t l0 = 0; l0 < nl; l0 += CP_TILE) {
         int64_t l1 = IFD_MIN(l0 + CP_TILE, nl);
-        for (int64_t j = j0; j < j1; j++)
-            copy_elems_strided(d + j * dj + l0 * (int64_t)es, s + j * (int64_t)es + l0 * sl,
-                               l1 - l0, sl, es);
+        int64_t jv = j0, lv = l1;
+        if (blk) {
+            /* Full K x K blocks, then the ragged right and bottom edges element-wise. */
+            int64_t jb = j0 + (j1 - j0) / k * k, lb = l0 + (l1 - l0) / k * k;
+            for (int64_t j = j0; j < jb; j += k)
+                for (int64_t l = l0; l < lb; l += k) blk(s + j * es + l * sl, sl, d + j * dj + l * es, dj);
+            for (int64_t j = j0; j < jb; j++)
+                copy_elems_strided(d + j * dj + lb * es, s + j * es + lb * sl, l1 - lb, sl,
+                                   p->es);
+            jv = jb;
+        }
+        (void)lv;
+        for (int64_t j = jv; j < j1; j++)
+            copy_elems_strided(d + j * dj + l0 * es, s + j * es + l0 * sl, l1 - l0, sl, p->es);
     }
 }
 

@@ -320,15 +320,39 @@ bool ifd_kernel_output_wanted(const ifd_kernel_ctx *ctx, int index) {
 
 void *ifd_kernel_scratch(ifd_kernel_ctx *ctx, size_t bytes) {
     ifd_exec_frame *f = ctx->frame;
-    if (bytes == 0) bytes = 1;
-    if (bytes > f->scratch_size) {
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (need < bytes) return NULL;
+    if (need == 0) need = 64;
+    if (!ifd_add_size(f->scratch_want, need, &f->scratch_want)) return NULL;
+    if (f->scratch_size - f->scratch_used >= need) {
+        void *p = f->scratch + f->scratch_used;
+        f->scratch_used += need;
+        return p;
+    }
+    /* does not fit this time: a piece of its own; the arena grows after the node */
+    void **list = ifd_realloc(f->scratch_extra, (f->n_scratch_extra + 1) * sizeof *list);
+    if (!list) return NULL;
+    f->scratch_extra = list;
+    void *p = ifd_malloc_aligned(need);
+    if (p) f->scratch_extra[f->n_scratch_extra++] = p;
+    return p;
+}
+
+/* After a node: free overflow pieces and grow the arena to what the node needed, so that the
+ * next run of the same shapes allocates nothing. */
+static void scratch_reset(ifd_exec_frame *f) {
+    for (size_t i = 0; i < f->n_scratch_extra; i++) ifd_free_aligned(f->scratch_extra[i]);
+    ifd_free(f->scratch_extra);
+    f->scratch_extra = NULL;
+    if (f->n_scratch_extra && f->scratch_want > f->scratch_size) {
         ifd_free_aligned(f->scratch);
         f->scratch_size = 0;
-        f->scratch = ifd_malloc_aligned(bytes);
-        if (!f->scratch) return NULL;
-        f->scratch_size = bytes;
+        f->scratch = ifd_malloc_aligned(f->scratch_want);
+        if (f->scratch) f->scratch_size = f->scratch_want;
     }
-    return f->scratch;
+    f->n_scratch_extra = 0;
+    f->scratch_used = 0;
+    f->scratch_want = 0;
 }
 
 /* ---- running ------------------------------------------------------------------------------- */
@@ -406,6 +430,7 @@ static ifd_status run_node(ifd_exec_frame *f, int i) {
         }
     f->macs += node_macs(en, f);
 out:
+    scratch_reset(f);
     for (size_t d = 0; d < f->discard_n; d++) ifd_tensor_free(f->discard_list[d]);
     f->discard_n = 0;
     ifd_free(f->discard_list);
@@ -889,9 +914,6 @@ ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options 
         s->options = *options;
     else
         ifd_session_options_init(&s->options);
-    s->options.num_dim_overrides = 0; /* not kept: the caller's arrays are not ours */
-    s->options.dim_override_names = NULL;
-    s->options.dim_override_values = NULL;
     int threads = s->options.num_threads > 0 ? s->options.num_threads : default_threads();
     if ((st = ifd_thread_pool_create(threads, &s->pool)) != IFD_OK) goto fail;
     if ((st = compile_graph(model->graph, &s->main)) != IFD_OK) goto fail;

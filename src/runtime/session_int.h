@@ -56,8 +56,11 @@ struct ifd_exec_frame {
     bool *owned;                /* slots[i].data malloc'd by this frame */
     size_t *observed_bytes;     /* per slot: bytes requested this run (for planning) */
     bool use_plan;
-    void *scratch;              /* per-kernel scratch, grown on demand */
-    size_t scratch_size;
+    unsigned char *scratch;     /* per-kernel scratch arena, reset after every node */
+    size_t scratch_size, scratch_used;
+    size_t scratch_want;        /* what the last node needed in all: the next size */
+    void **scratch_extra;       /* overflow pieces of this node, freed after it */
+    size_t n_scratch_extra;
     void *discard;              /* buffers for outputs a node omits */
     size_t discard_n;
     void **discard_list;
