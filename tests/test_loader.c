@@ -414,6 +414,15 @@ static void test_graph_errors(void) {
     expect_fail("negative input dim", load_model_proto(model_new(g, 13), NULL, &m), m,
                 IFD_ERR_CORRUPT_MODEL, "'x'");
 
+    static const int64_t big[3] = {1ll << 40, 1ll << 40, 3};
+    g = graph_new("g");
+    g->input[g->n_input++] = vinfo("x", tensor_type(1, 3, big));
+    g->output[g->n_output++] = fvinfo("y");
+    g->node[g->n_node++] = node("Identity", "", "x", NULL, "y");
+    m = NULL;
+    expect_fail("input dims overflowing int64", load_model_proto(model_new(g, 13), NULL, &m), m,
+                IFD_ERR_CORRUPT_MODEL, "'x'");
+
     static const int64_t negd[1] = {-3};
     g = graph_new("g");
     g->input[g->n_input++] = fvinfo("x");
@@ -618,6 +627,24 @@ static void test_nesting(void) {
     } else {
         expect_fail("3-level If (If not registered yet)", st, m, IFD_ERR_UNSUPPORTED, "If");
     }
+    if (if_known) {
+        /* The If is listed before the producer of the value its branches read: the implicit
+         * dependency must order the producer first. */
+        Onnx__ModelProto *mp = nested_model(1, "t");
+        Onnx__GraphProto *g = mp->graph;
+        g->node[g->n_node++] = node("Identity", "", "x", NULL, "t");
+        g->output[0] = fvinfo("r");
+        m = NULL;
+        st = load_model_proto(mp, NULL, &m);
+        expect_ok("subgraph capture of a later-listed value loads", st);
+        if (!st) {
+            const ifd_graph *gr = m->graph;
+            check(gr->n_nodes == 2 && !strcmp(gr->nodes[0].op_type, "Identity") &&
+                      !strcmp(gr->nodes[1].op_type, "If"),
+                  "subgraph capture orders its producer first", "");
+            ifd_model_free(m);
+        }
+    }
     m = NULL;
     expect_fail("subgraph reads an undefined name",
                 load_model_proto(nested_model(2, "undefined_name"), NULL, &m), m,
@@ -818,6 +845,12 @@ static void test_functions(void) {
               "inlined nodes", "");
         ifd_model_free(m);
     }
+    /* A function that calls itself twice: rejected, neither endless nor exponential. */
+    f->node[0] = node("Twice", "local", "a", NULL, "t");
+    f->node[1] = node("Twice", "local", "t", NULL, "b");
+    m = NULL;
+    expect_fail("recursive model-local function", load_model_proto(mp, NULL, &m), m, IFD_OK,
+                NULL);
 }
 
 static Onnx__AttributeProto *float_attr(const char *name, float v, const char *ref) {

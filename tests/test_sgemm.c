@@ -26,6 +26,7 @@ typedef struct gcase {
     int64_t pad; /* extra leading-dimension elements */
     int packed; /* 1: B packed, 2: A packed */
     bool epilogue;
+    int act; /* with epilogue: 0 none, 1 relu, 2 clip, 3 leaky relu, 4 sigmoid */
     int threads;
 } gcase;
 
@@ -44,8 +45,12 @@ static void check(const char *kernel, const gcase *t, ifd_thread_pool *pool) {
     for (int64_t i = 0; i < n; i++) bias_col[i] = frand();
     for (int64_t i = 0; i < m; i++) bias_row[i] = frand();
     memcpy(c0, c, sizeof(float) * (size_t)(m * ldc));
-    ifd_activation relu = {IFD_ACT_RELU, 0, 0};
-    ifd_sgemm_epilogue ep = {bias_col, bias_row, &relu};
+    static const ifd_activation acts[] = {{IFD_ACT_NONE, 0, 0},
+                                          {IFD_ACT_RELU, 0, 0},
+                                          {IFD_ACT_CLIP, -0.5f, 0.7f},
+                                          {IFD_ACT_LEAKY_RELU, 0.1f, 0},
+                                          {IFD_ACT_SIGMOID, 0, 0}};
+    ifd_sgemm_epilogue ep = {bias_col, bias_row, &acts[t->act]};
     const ifd_sgemm_epilogue *epp = t->epilogue ? &ep : NULL;
     bool ok = true;
     if (t->packed == 2) {
@@ -81,7 +86,13 @@ static void check(const char *kernel, const gcase *t, ifd_thread_pool *pool) {
             if (t->beta != 0) r += t->beta * cin;
             if (t->epilogue) {
                 r += bias_col[j] + bias_row[i];
-                r = r > 0 ? r : 0;
+                switch (t->act) {
+                case 1: r = r > 0 ? r : 0; break;
+                case 2: r = r < -0.5 ? -0.5 : r > 0.7 ? 0.7 : r; break;
+                case 3: r = r < 0 ? 0.1 * r : r; break;
+                case 4: r = 1 / (1 + exp(-r)); break;
+                default: break;
+                }
             }
             double tol = 2e-6 * (fabs(t->alpha) * mag + fabs(t->beta * (t->beta ? cin : 0)) + 2) + 1e-6;
             double e = fabs((double)c[i * ldc + j] - r);
@@ -102,9 +113,9 @@ static void check(const char *kernel, const gcase *t, ifd_thread_pool *pool) {
                 break;
             }
     printf("%s %s m=%lld n=%lld k=%lld ta=%d tb=%d alpha=%g beta=%g pad=%lld packed=%d ep=%d "
-           "threads=%d (max err %.2g)\n",
+           "act=%d threads=%d (max err %.2g)\n",
            ok ? "PASS" : "FAIL", kernel, (long long)m, (long long)n, (long long)k, t->ta, t->tb,
-           t->alpha, t->beta, (long long)t->pad, t->packed, t->epilogue, t->threads, max_err);
+           t->alpha, t->beta, (long long)t->pad, t->packed, t->epilogue, t->act, t->threads, max_err);
     ok ? g_pass++ : g_fail++;
     free(a);
     free(b);
@@ -185,7 +196,8 @@ int main(int argc, char **argv) {
         {1, 1, 1},     {1, 7, 5},     {7, 1, 5},      {1, 300, 33},  {300, 1, 33},
         {2, 3, 4},     {13, 17, 19},  {14, 32, 1},    {15, 33, 7},   {29, 63, 257},
         {6, 16, 300},  {37, 5, 129},  {101, 97, 255}, {224, 31, 9},  {225, 65, 513},
-        {299, 131, 3}, {64, 300, 77}, {3, 299, 260},  {150, 150, 150},
+        {299, 131, 3}, {64, 300, 77}, {3, 299, 260},  {150, 150, 150}, {97, 300, 290},
+        {290, 50, 300}, {300, 257, 131},
     };
     static const float ab[][2] = {{1, 0}, {0.5f, 2}, {-1.5f, 1}};
     ifd_thread_pool *pool2 = NULL;
@@ -212,7 +224,8 @@ int main(int argc, char **argv) {
                 t.beta = ab[v % 3][1];
                 t.pad = (v % 4 == 1) ? 3 : (v % 4 == 3) ? 16 : 0;
                 t.packed = (v % 5) == 2 ? 1 : (v % 5) == 4 ? 2 : 0;
-                t.epilogue = (v % 7) == 3;
+                t.epilogue = (v % 3) == 1;
+                t.act = (v / 3) % 5;
                 t.threads = (v % 2) ? 2 : 1;
                 check(kernels[ki], &t, t.threads == 2 ? pool2 : NULL);
             }

@@ -12,6 +12,7 @@
 
 static atomic_size_t g_in_use;
 static atomic_size_t g_peak;
+static atomic_size_t g_count;
 static atomic_long g_fail_at = -1; /* -1: read env on first use; 0: disabled */
 
 void ifd_alloc_fail_at(long n) { atomic_store(&g_fail_at, n); }
@@ -47,6 +48,7 @@ void *ifd_malloc(size_t size) {
     if (posix_memalign(&p, HEADER, total) != 0) return NULL;
     *(size_t *)p = size;
     account(size, 0);
+    atomic_fetch_add(&g_count, 1);
     return (char *)p + HEADER;
 }
 
@@ -90,3 +92,4 @@ char *ifd_strdup(const char *s) { return ifd_strndup(s, strlen(s)); }
 
 size_t ifd_memory_in_use(void) { return atomic_load(&g_in_use); }
 size_t ifd_memory_peak(void) { return atomic_load(&g_peak); }
+size_t ifd_alloc_count(void) { return atomic_load(&g_count); }

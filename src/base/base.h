@@ -43,6 +43,8 @@ void ifd_free_aligned(void *ptr);
 /* Fault injection for tests: the Nth allocation from now fails (0 disables). Also set from the
  * environment variable IFD_FAIL_ALLOC_AT at first use. */
 void ifd_alloc_fail_at(long n);
+/* Number of allocations made so far (tests check the inference path makes none). */
+size_t ifd_alloc_count(void);
 
 /* ---- checked arithmetic: false on overflow --------------------------------------------- */
 static inline bool ifd_mul_size(size_t a, size_t b, size_t *out) {

@@ -37,7 +37,25 @@ typedef struct kernel_desc {
     axpy_fn axpy;
     dot_fn dot;
     pack_t_fn pack_t; /* NULL: scalar packing */
+    /* row[j] = act(row[j] + bc[j] + br) for j < n (bc may be NULL) */
+    void (*row_ep)(float *row, int64_t n, const float *bc, float br, const ifd_activation *act);
 } kernel_desc;
+
+static void scalar_row_ep(float *restrict row, int64_t n, const float *restrict bc, float br,
+                          const ifd_activation *act) {
+    if (bc)
+        for (int64_t j = 0; j < n; j++) row[j] += bc[j] + br;
+    else if (br != 0)
+        for (int64_t j = 0; j < n; j++) row[j] += br;
+    if (act && act->kind != IFD_ACT_NONE) ifd_activation_apply(act, row, n);
+}
+
+/* The activations cheap enough to run inline in vector registers; others go to
+ * ifd_activation_apply after the bias. */
+static bool act_inline(const ifd_activation *act) {
+    return !act || act->kind == IFD_ACT_NONE || act->kind == IFD_ACT_RELU ||
+           act->kind == IFD_ACT_CLIP || act->kind == IFD_ACT_LEAKY_RELU;
+}
 
 struct ifd_sgemm_packed_b {
     const kernel_desc *kern;
@@ -344,14 +362,63 @@ __attribute__((target("avx512f"))) static void avx512_pack_t(const float *src, i
     }
 }
 
+__attribute__((target("avx512f"))) static void avx512_row_ep(float *row, int64_t n,
+                                                             const float *bc, float br,
+                                                             const ifd_activation *act) {
+    const bool inl = act_inline(act);
+    const ifd_act_kind kind = inl && act ? act->kind : IFD_ACT_NONE;
+    const __m512 vbr = _mm512_set1_ps(br), zero = _mm512_setzero_ps();
+    const __m512 lo = _mm512_set1_ps(act ? act->alpha : 0), hi = _mm512_set1_ps(act ? act->beta : 0);
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 x = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + j), vbr);
+        if (bc) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, bc + j));
+        switch (kind) {
+        case IFD_ACT_RELU: x = _mm512_max_ps(x, zero); break;
+        case IFD_ACT_CLIP: x = _mm512_min_ps(_mm512_max_ps(x, lo), hi); break;
+        case IFD_ACT_LEAKY_RELU:
+            x = _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), x, lo);
+            break;
+        default: break;
+        }
+        _mm512_mask_storeu_ps(row + j, m, x);
+    }
+    if (!inl) ifd_activation_apply(act, row, n);
+}
+
+__attribute__((target("avx2,fma"))) static void avx2_row_ep(float *row, int64_t n,
+                                                            const float *bc, float br,
+                                                            const ifd_activation *act) {
+    const bool inl = act_inline(act);
+    const ifd_act_kind kind = inl && act ? act->kind : IFD_ACT_NONE;
+    const __m256 vbr = _mm256_set1_ps(br), zero = _mm256_setzero_ps();
+    const __m256 lo = _mm256_set1_ps(act ? act->alpha : 0), hi = _mm256_set1_ps(act ? act->beta : 0);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 x = _mm256_add_ps(_mm256_loadu_ps(row + j), vbr);
+        if (bc) x = _mm256_add_ps(x, _mm256_loadu_ps(bc + j));
+        switch (kind) {
+        case IFD_ACT_RELU: x = _mm256_max_ps(x, zero); break;
+        case IFD_ACT_CLIP: x = _mm256_min_ps(_mm256_max_ps(x, lo), hi); break;
+        case IFD_ACT_LEAKY_RELU:
+            x = _mm256_blendv_ps(x, _mm256_mul_ps(x, lo), _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+            break;
+        default: break;
+        }
+        _mm256_storeu_ps(row + j, x);
+    }
+    if (j < n) scalar_row_ep(row + j, n - j, bc ? bc + j : NULL, br, inl ? act : NULL);
+    if (!inl) ifd_activation_apply(act, row, n);
+}
+
 /* ---- kernel selection -------------------------------------------------------------------- */
 
 static const kernel_desc k_scalar = {"scalar", SC_MR, SC_NR, scalar_micro, scalar_axpy,
-                                     scalar_dot, NULL};
+                                     scalar_dot, NULL, scalar_row_ep};
 static const kernel_desc k_avx2 = {"avx2", AVX2_MR, AVX2_NR, avx2_micro, avx2_axpy, avx2_dot,
-                                   NULL};
+                                   NULL, avx2_row_ep};
 static const kernel_desc k_avx512 = {"avx512", AVX512_MR, AVX512_NR, avx512_micro, avx512_axpy,
-                                     avx512_dot, avx512_pack_t};
+                                     avx512_dot, avx512_pack_t, avx512_row_ep};
 
 static _Atomic(const kernel_desc *) g_kernel;
 
@@ -478,20 +545,12 @@ static bool epilogue_active(const ifd_sgemm_epilogue *ep) {
 }
 
 /* Rows [i0, i0+mr) x columns [j0, j0+nc) of C; c points at C[i0][j0]. */
-static void apply_epilogue(const ifd_sgemm_epilogue *ep, float *c, int64_t ldc, int64_t i0,
-                           int64_t mr, int64_t j0, int64_t nc) {
-    for (int64_t i = 0; i < mr; i++) {
-        float *restrict row = c + i * ldc;
-        if (ep->bias_col) {
-            const float *restrict bc = ep->bias_col + j0;
-            float br = ep->bias_row ? ep->bias_row[i0 + i] : 0.0f;
-            for (int64_t j = 0; j < nc; j++) row[j] += bc[j] + br;
-        } else if (ep->bias_row) {
-            float br = ep->bias_row[i0 + i];
-            for (int64_t j = 0; j < nc; j++) row[j] += br;
-        }
-        if (ep->act && ep->act->kind != IFD_ACT_NONE) ifd_activation_apply(ep->act, row, nc);
-    }
+static void apply_epilogue(const kernel_desc *kd, const ifd_sgemm_epilogue *ep, float *c,
+                           int64_t ldc, int64_t i0, int64_t mr, int64_t j0, int64_t nc) {
+    const ifd_activation *act = ep->act && ep->act->kind != IFD_ACT_NONE ? ep->act : NULL;
+    const float *bc = ep->bias_col ? ep->bias_col + j0 : NULL;
+    for (int64_t i = 0; i < mr; i++)
+        kd->row_ep(c + i * ldc, nc, bc, ep->bias_row ? ep->bias_row[i0 + i] : 0.0f, act);
 }
 
 /* ---- the blocked driver ------------------------------------------------------------------ */
@@ -544,7 +603,7 @@ static void gemm_block(const gemm_job *job, int64_t i0, int64_t i1, int64_t j0, 
                     const int mr = (int)IFD_MIN((int64_t)MR, mc - ir);
                     float *ct = job->c + (ic + ir) * job->ldc + jr;
                     kd->micro(kc, ap + ir * kc, bp, ct, job->ldc, mr, nc, job->alpha, beta);
-                    if (last && job->ep) apply_epilogue(job->ep, ct, job->ldc, ic + ir, mr, jr, nc);
+                    if (last && job->ep) apply_epilogue(kd, job->ep, ct, job->ldc, ic + ir, mr, jr, nc);
                 }
             }
         }
@@ -571,7 +630,7 @@ static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc,
             memset(row, 0, (size_t)n * sizeof(float));
         else if (beta != 1)
             for (int64_t j = 0; j < n; j++) row[j] *= beta;
-        if (ep) apply_epilogue(ep, row, ldc, i, 1, 0, n);
+        if (ep) apply_epilogue(kernel_get(), ep, row, ldc, i, 1, 0, n);
     }
 }
 
@@ -581,7 +640,7 @@ static void run_job(gemm_job *job, ifd_thread_pool *pool) {
     const int64_t tiles_n = (n + job->kd->nr - 1) / job->kd->nr;
     const double flops = 2.0 * (double)m * (double)n * (double)k;
     const int threads = ifd_thread_pool_size(pool);
-    if (threads <= 1 || flops < 4e6) {
+    if (threads <= 1 || flops < 8e6) {
         gemm_block(job, 0, m, 0, n);
         return;
     }
@@ -619,9 +678,9 @@ static void gemv_task(void *arg, int64_t begin, int64_t end) {
             *yi = g->beta == 0 ? d : d + g->beta * *yi;
             if (g->ep) {
                 if (g->ep_rows)
-                    apply_epilogue(g->ep, yi, 1, i, 1, 0, 1);
+                    apply_epilogue(g->kd, g->ep, yi, 1, i, 1, 0, 1);
                 else
-                    apply_epilogue(g->ep, yi, 1, 0, 1, i, 1);
+                    apply_epilogue(g->kd, g->ep, yi, 1, 0, 1, i, 1);
             }
         }
         return;
@@ -637,7 +696,7 @@ static void gemv_task(void *arg, int64_t begin, int64_t end) {
             for (int64_t j = 0; j < nc; j++) y[j] *= g->beta;
         for (int64_t p = 0; p < g->k; p++)
             g->kd->axpy(nc, g->alpha * g->x[p * g->xstride], g->mat + p * g->ldm + j0, y);
-        if (g->ep) apply_epilogue(g->ep, y, 0, 0, 1, j0, nc);
+        if (g->ep) apply_epilogue(g->kd, g->ep, y, 0, 0, 1, j0, nc);
     }
 }
 

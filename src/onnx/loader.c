@@ -16,6 +16,7 @@
 #define MAX_MESSAGE_DEPTH (2 + 3 * (IFD_MAX_GRAPH_DEPTH + 1) + 32)
 /* Nested model-local function calls expanded at most this deep (recursion guard). */
 #define MAX_FUNCTION_DEPTH 16
+#define MAX_INLINED_NODES (1u << 20)
 
 typedef struct gbuild gbuild;
 
@@ -23,7 +24,7 @@ typedef struct loader {
     ifd_model *m;
     const Onnx__ModelProto *mp;
     const char *base_dir;
-    unsigned inline_counter;
+    unsigned inline_counter, inlined_nodes;
     Onnx__AttributeProto **extra; /* decoded function attribute defaults */
     size_t n_extra, cap_extra;
 } loader;
@@ -175,6 +176,7 @@ static ifd_status parse_type(loader *L, const Onnx__TypeProto *tp, const char *w
         return ifd_error(IFD_ERR_UNSUPPORTED, "%s: rank %zu exceeds the maximum of %d", what,
                          tt->shape->n_dim, IFD_MAX_RANK);
     vt->rank = (int)tt->shape->n_dim;
+    int64_t known = 1; /* product of the static dims */
     for (int i = 0; i < vt->rank; i++) {
         const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
         vt->dims[i] = -1;
@@ -184,6 +186,9 @@ static ifd_status parse_type(loader *L, const Onnx__TypeProto *tp, const char *w
                 return ifd_error(IFD_ERR_CORRUPT_MODEL, "%s: negative dimension %lld at axis %d",
                                  what, (long long)d->dim_value, i);
             vt->dims[i] = d->dim_value;
+            if (!ifd_mul_i64(known, d->dim_value, &known))
+                return ifd_error(IFD_ERR_CORRUPT_MODEL,
+                                 "%s: dimensions multiply past the int64 range", what);
         } else if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
                    d->dim_param && *d->dim_param) {
             vt->dim_names[i] = ifd_arena_strdup(L->m->arena, d->dim_param);
@@ -293,6 +298,11 @@ static ifd_status inline_call(loader *L, const Onnx__NodeProto *call,
         return ifd_error(IFD_ERR_UNSUPPORTED,
                          "node '%s': model-local function '%s' calls nest deeper than %d",
                          call->name ? call->name : "", f->name, MAX_FUNCTION_DEPTH);
+    /* Calls nested in calls multiply: cap the expansion, not just its depth. */
+    if (f->n_node > MAX_INLINED_NODES - L->inlined_nodes)
+        return ifd_error(IFD_ERR_TOO_BIG,
+                         "model-local functions expand to more than %u nodes", MAX_INLINED_NODES);
+    L->inlined_nodes += (unsigned)f->n_node;
     unsigned id = L->inline_counter++;
     char prefix[96];
     snprintf(prefix, sizeof prefix, "%s__%u__", f->name, id);
@@ -925,8 +935,13 @@ static ifd_status load_impl(const void *data, size_t size, const char *base_dir,
     st = ifd_pb_check_nesting(data, size, &onnx__model_proto__descriptor, MAX_MESSAGE_DEPTH,
                               "model");
     if (st) return st;
+    ifd_pb_alloc_failed_take();
     mp = onnx__model_proto__unpack(&ifd_pb_allocator, size, data);
-    if (!mp) return ifd_error(IFD_ERR_CORRUPT_MODEL, "model is not a valid ONNX ModelProto");
+    if (!mp) {
+        if (ifd_pb_alloc_failed_take())
+            return ifd_error(IFD_ERR_NO_MEMORY, "out of memory decoding the model");
+        return ifd_error(IFD_ERR_CORRUPT_MODEL, "model is not a valid ONNX ModelProto");
+    }
     if (owned) {
         ifd_free(*owned);
         *owned = NULL;
@@ -940,7 +955,7 @@ static ifd_status load_impl(const void *data, size_t size, const char *base_dir,
         st = oom();
         goto out;
     }
-    loader L = {m, mp, m->base_dir, 0, NULL, 0, 0};
+    loader L = {m, mp, m->base_dir, 0, 0, NULL, 0, 0};
     st = build_model(&L);
     for (size_t i = 0; i < L.n_extra; i++)
         onnx__attribute_proto__free_unpacked(L.extra[i], &ifd_pb_allocator);

@@ -12,6 +12,8 @@
 
 /* protobuf-c allocator routed through the accounted allocator. */
 extern ProtobufCAllocator ifd_pb_allocator;
+/* Whether an allocation through ifd_pb_allocator failed since the last call (and reset). */
+bool ifd_pb_alloc_failed_take(void);
 
 /* Walk the protobuf wire format of a message of type `desc` iteratively and fail (without
  * recursing) when messages nest deeper than max_depth, or when the bytes are malformed.

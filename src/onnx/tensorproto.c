@@ -11,7 +11,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void *pb_alloc(void *data, size_t size) { return ifd_malloc(size ? size : 1); }
+/* protobuf-c reports a failed allocation as a failed unpack; remember it so that the caller
+ * says "out of memory", not "corrupt". */
+static _Thread_local bool t_pb_alloc_failed;
+
+static void *pb_alloc(void *data, size_t size) {
+    void *p = ifd_malloc(size ? size : 1);
+    if (!p) t_pb_alloc_failed = true;
+    return p;
+}
+
+bool ifd_pb_alloc_failed_take(void) {
+    bool f = t_pb_alloc_failed;
+    t_pb_alloc_failed = false;
+    return f;
+}
 static void pb_free(void *data, void *ptr) { ifd_free(ptr); }
 ProtobufCAllocator ifd_pb_allocator = {pb_alloc, pb_free, NULL};
 
@@ -550,8 +564,11 @@ static ifd_status tensor_from_bytes(const void *data, size_t size, const char *b
     *out = NULL;
     ifd_status st = ifd_pb_check_nesting(data, size, &onnx__tensor_proto__descriptor, 16, what);
     if (st) return st;
+    ifd_pb_alloc_failed_take();
     Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&ifd_pb_allocator, size, data);
     if (!tp) {
+        if (ifd_pb_alloc_failed_take())
+            return ifd_error(IFD_ERR_NO_MEMORY, "out of memory decoding %s", what);
         if (looks_like_non_tensor(data, size))
             return ifd_error(IFD_ERR_UNSUPPORTED,
                              "%s holds a sequence, map or optional value, not a tensor", what);

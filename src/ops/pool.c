@@ -621,6 +621,10 @@ typedef struct roi_sample {
     double w[4];
 } roi_sample;
 
+/* Adaptive sampling grids are capped per dimension so a huge ROI cannot demand unbounded
+ * scratch (the reference would sample ceil(roi / bins) points). */
+#define ROI_GRID_CAP 256
+
 typedef struct roi_job {
     const void *x;
     void *y;
@@ -628,42 +632,53 @@ typedef struct roi_job {
     int64_t N, C, H, W, PH, PW, sampling;
     double scale;
     const ifd_tensor *rois, *batch;
-    roi_sample *samples; /* per worker: PH*PW*max_grid */
+    roi_sample *samples; /* per worker: max_grid samples of one bin */
     int64_t max_grid;
     int64_t nworkers, nrois;
 } roi_job;
 
-static void roi_one(const roi_job *j, int64_t r, roi_sample *pc) {
+static int64_t grid_count(double v) {
+    if (!(v > 0)) return 0;
+    v = ceil(v);
+    return v > ROI_GRID_CAP ? ROI_GRID_CAP : (int64_t)v;
+}
+
+/* ROI r in feature-map coordinates (start x/y, size w/h) and its sampling grid per bin. */
+static void roi_box(const roi_job *j, int64_t r, double *x1, double *y1, double *rw, double *rh,
+                    int64_t *gh, int64_t *gw) {
     double off = j->half_pixel ? 0.5 : 0.0;
-    double x1 = ifd_tensor_get_f64(j->rois, r * 4) * j->scale - off;
-    double y1 = ifd_tensor_get_f64(j->rois, r * 4 + 1) * j->scale - off;
+    *x1 = ifd_tensor_get_f64(j->rois, r * 4) * j->scale - off;
+    *y1 = ifd_tensor_get_f64(j->rois, r * 4 + 1) * j->scale - off;
     double x2 = ifd_tensor_get_f64(j->rois, r * 4 + 2) * j->scale - off;
     double y2 = ifd_tensor_get_f64(j->rois, r * 4 + 3) * j->scale - off;
-    double rw = x2 - x1, rh = y2 - y1;
-    if (!j->half_pixel) {
-        rw = rw > 1.0 ? rw : 1.0;
-        rh = rh > 1.0 ? rh : 1.0;
+    *rw = x2 - *x1;
+    *rh = y2 - *y1;
+    if (!j->half_pixel) { /* malformed ROIs become 1x1 */
+        *rw = *rw > 1.0 ? *rw : 1.0;
+        *rh = *rh > 1.0 ? *rh : 1.0;
     }
+    *gh = j->sampling > 0 ? j->sampling : grid_count(*rh / (double)j->PH);
+    *gw = j->sampling > 0 ? j->sampling : grid_count(*rw / (double)j->PW);
+}
+
+static void roi_one(const roi_job *j, int64_t r, roi_sample *pc) {
+    double x1, y1, rw, rh;
+    int64_t gh, gw;
+    roi_box(j, r, &x1, &y1, &rw, &rh, &gh, &gw);
     double bh = rh / (double)j->PH, bw = rw / (double)j->PW;
-    int64_t gh = j->sampling > 0 ? j->sampling : (int64_t)ceil(rh / (double)j->PH);
-    int64_t gw = j->sampling > 0 ? j->sampling : (int64_t)ceil(rw / (double)j->PW);
-    if (gh < 0) gh = 0;
-    if (gw < 0) gw = 0;
-    if (gh * gw > j->max_grid) { /* clamp pathological grids to the buffer (never in practice) */
-        gh = IFD_MIN(gh, j->max_grid);
-        gw = j->max_grid / IFD_MAX(gh, 1);
-    }
     double count = (double)IFD_MAX(gh * gw, 1);
-    int64_t H = j->H, W = j->W, b = ifd_tensor_get_i64(j->batch, r);
-    int64_t ns = 0;
+    int64_t H = j->H, W = j->W, b = ifd_tensor_get_i64(j->batch, r), per_bin = gh * gw;
     for (int64_t ph = 0; ph < j->PH; ph++)
-        for (int64_t pw = 0; pw < j->PW; pw++)
+        for (int64_t pw = 0; pw < j->PW; pw++) {
+            /* bilinear taps of this bin's samples, shared by all channels */
+            int64_t ns = 0;
             for (int64_t iy = 0; iy < gh; iy++) {
                 double yy = y1 + (double)ph * bh + ((double)iy + 0.5) * bh / (double)gh;
                 for (int64_t ix = 0; ix < gw; ix++, ns++) {
                     double xx = x1 + (double)pw * bw + ((double)ix + 0.5) * bw / (double)gw;
                     roi_sample *s = &pc[ns];
-                    if (yy < -1.0 || yy > (double)H || xx < -1.0 || xx > (double)W) {
+                    if (H < 1 || W < 1 ||
+                        !(yy >= -1.0 && yy <= (double)H && xx >= -1.0 && xx <= (double)W)) {
                         memset(s, 0, sizeof *s);
                         continue;
                     }
@@ -685,40 +700,36 @@ static void roi_one(const roi_job *j, int64_t r, roi_sample *pc) {
                     s->w[0] = hy * hx, s->w[1] = hy * lx, s->w[2] = ly * hx, s->w[3] = ly * lx;
                 }
             }
-    int64_t per_bin = gh * gw;
-    for (int64_t c = 0; c < j->C; c++) {
-        int64_t plane = (b * j->C + c) * H * W;
-        for (int64_t bin = 0; bin < j->PH * j->PW; bin++) {
-            const roi_sample *s = pc + bin * per_bin;
-            double acc = 0;
-            for (int64_t q = 0; q < per_bin; q++) {
-                double v[4];
-                for (int t = 0; t < 4; t++)
-                    v[t] = s[q].w[t] * (j->is_double ? ((const double *)j->x)[plane + s[q].pos[t]]
-                                                     : ((const float *)j->x)[plane + s[q].pos[t]]);
-                if (j->is_max) {
-                    double m = v[0];
-                    for (int t = 1; t < 4; t++) m = v[t] > m ? v[t] : m;
-                    acc = q == 0 ? m : (m > acc ? m : acc);
-                } else
-                    acc += v[0] + v[1] + v[2] + v[3];
+            for (int64_t c = 0; c < j->C; c++) {
+                int64_t plane = (b * j->C + c) * H * W;
+                double acc = 0;
+                for (int64_t q = 0; q < per_bin; q++) {
+                    double v[4];
+                    for (int t = 0; t < 4; t++)
+                        v[t] = pc[q].w[t] * (j->is_double ? ((const double *)j->x)[plane + pc[q].pos[t]]
+                                                          : ((const float *)j->x)[plane + pc[q].pos[t]]);
+                    if (j->is_max) {
+                        double m = v[0];
+                        for (int t = 1; t < 4; t++) m = v[t] > m ? v[t] : m;
+                        acc = q == 0 ? m : (m > acc ? m : acc);
+                    } else
+                        acc += v[0] + v[1] + v[2] + v[3];
+                }
+                if (!j->is_max) acc /= count;
+                int64_t o = ((r * j->C + c) * j->PH + ph) * j->PW + pw;
+                if (j->is_double)
+                    ((double *)j->y)[o] = acc;
+                else
+                    ((float *)j->y)[o] = (float)acc;
             }
-            if (!j->is_max) acc /= count;
-            int64_t o = (r * j->C + c) * j->PH * j->PW + bin;
-            if (j->is_double)
-                ((double *)j->y)[o] = acc;
-            else
-                ((float *)j->y)[o] = (float)acc;
         }
-    }
 }
 
 static void roi_worker(void *arg, int64_t begin, int64_t end) {
     const roi_job *j = arg;
     for (int64_t wi = begin; wi < end; wi++) {
         int64_t r0 = wi * j->nrois / j->nworkers, r1 = (wi + 1) * j->nrois / j->nworkers;
-        for (int64_t r = r0; r < r1; r++)
-            roi_one(j, r, j->samples + wi * j->PH * j->PW * j->max_grid);
+        for (int64_t r = r0; r < r1; r++) roi_one(j, r, j->samples + wi * j->max_grid);
     }
 }
 
@@ -756,23 +767,18 @@ static ifd_status run_roi_align(ifd_kernel_ctx *ctx) {
             return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "batch index %lld out of range",
                                     (long long)b);
     }
-    /* the sampling grid per bin: fixed by sampling_ratio, else up to ceil(roi / bins) */
-    if (j.sampling > 0)
-        j.max_grid = j.sampling * j.sampling;
-    else {
-        j.max_grid = 1;
-        for (int64_t r = 0; r < R->dims[0]; r++) {
-            double sc = j.scale;
-            double rw = (ifd_tensor_get_f64(R, r * 4 + 2) - ifd_tensor_get_f64(R, r * 4)) * sc;
-            double rh = (ifd_tensor_get_f64(R, r * 4 + 3) - ifd_tensor_get_f64(R, r * 4 + 1)) * sc;
-            double gh = ceil(fmax(rh, 1.0) / (double)j.PH), gw = ceil(fmax(rw, 1.0) / (double)j.PW);
-            double gg = gh * gw;
-            if (gg > 65536) gg = 65536;
-            if (gg > (double)j.max_grid) j.max_grid = (int64_t)gg;
-        }
-    }
+    if (j.sampling > ROI_GRID_CAP)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "sampling_ratio %lld too large",
+                                (long long)j.sampling);
     j.rois = R;
     j.batch = B;
+    j.max_grid = 1; /* samples per bin, the largest over the ROIs */
+    for (int64_t r = 0; r < R->dims[0]; r++) {
+        double x1, y1, rw, rh;
+        int64_t gh, gw;
+        roi_box(&j, r, &x1, &y1, &rw, &rh, &gh, &gw);
+        j.max_grid = IFD_MAX(j.max_grid, gh * gw);
+    }
     j.nrois = R->dims[0];
     int64_t dims[4] = {R->dims[0], j.C, j.PH, j.PW};
     int64_t ycount;
@@ -780,7 +786,7 @@ static ifd_status run_roi_align(ifd_kernel_ctx *ctx) {
         return st;
     j.nworkers = IFD_MAX(1, IFD_MIN(ifd_thread_pool_size(ctx->pool), j.nrois));
     size_t sizes[3] = {stage_bytes(X->dtype, X->count), stage_bytes(X->dtype, ycount), 0};
-    if (!ifd_mul_size((size_t)(j.PH * j.PW) * sizeof(roi_sample), (size_t)j.max_grid, &sizes[2]) ||
+    if (!ifd_mul_size(sizeof(roi_sample), (size_t)j.max_grid, &sizes[2]) ||
         !ifd_mul_size(sizes[2], (size_t)j.nworkers, &sizes[2]))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "RoiAlign sampling grid too large");
     void *bufs[3];

@@ -220,7 +220,7 @@ static void copy_tile_strip(const copy_plan *p, const char *s, char *d, int64_t 
     block_fn blk = pick_block(p->es, &k);
     for (int64_t l0 = 0; l0 < nl; l0 += CP_TILE) {
         int64_t l1 = IFD_MIN(l0 + CP_TILE, nl);
-        int64_t jv = j0, lv = l1;
+        int64_t jv = j0;
         if (blk) {
             /* Full K x K blocks, then the ragged right and bottom edges element-wise. */
             int64_t jb = j0 + (j1 - j0) / k * k, lb = l0 + (l1 - l0) / k * k;
@@ -231,7 +231,6 @@ static void copy_tile_strip(const copy_plan *p, const char *s, char *d, int64_t 
                                    p->es);
             jv = jb;
         }
-        (void)lv;
         for (int64_t j = jv; j < j1; j++)
             copy_elems_strided(d + j * dj + l0 * es, s + j * es + l0 * sl, l1 - l0, sl, p->es);
     }

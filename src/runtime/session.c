@@ -204,6 +204,7 @@ static void compute_lifetimes(exec_graph *eg) {
 /* ---- frames ------------------------------------------------------------------------------ */
 
 static void frame_release_values(ifd_exec_frame *f) {
+    if (!f->slots || !f->values || !f->owned) return; /* partly created */
     for (int s = 0; s < f->eg->n_slots; s++) {
         if (f->owned[s]) ifd_free_aligned(f->slots[s].data);
         f->owned[s] = false;
@@ -270,19 +271,17 @@ ifd_status ifd_kernel_output(ifd_kernel_ctx *ctx, int index, ifd_dtype dtype, in
     ifd_status st;
     *out = NULL;
     if (index < 0 || index >= en->n_out || en->out[index] < 0) {
-        /* omitted output: a throwaway buffer, freed after the node */
-        ifd_tensor *t = NULL;
-        if (index < 0 || index >= 64)
+        /* omitted output: a throwaway buffer from scratch, released after the node */
+        if (index < 0 || f->discard_n >= (int)IFD_ARRAY_LEN(f->discard))
             return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "output index %d out of range", index);
-        st = ifd_tensor_create(dtype, rank, dims, &t);
+        ifd_tensor *t = &f->discard[f->discard_n];
+        st = ifd_tensor_set_shape(t, dtype, rank, dims);
         if (st) return ifd_error_prefix(st, "node '%s' (%s)", ctx->node->name, ctx->node->op_type);
-        void **list = ifd_realloc(f->discard_list, (f->discard_n + 1) * sizeof(void *));
-        if (!list) {
-            ifd_tensor_free(t);
-            return oom("discarded output");
-        }
-        f->discard_list = list;
-        f->discard_list[f->discard_n++] = t;
+        t->data = t->nbytes ? ifd_kernel_scratch(ctx, t->nbytes) : NULL;
+        if (t->nbytes && !t->data)
+            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for output %d", index);
+        t->owns_data = false;
+        f->discard_n++;
         *out = t;
         return IFD_OK;
     }
@@ -431,10 +430,7 @@ static ifd_status run_node(ifd_exec_frame *f, int i) {
     f->macs += node_macs(en, f);
 out:
     scratch_reset(f);
-    for (size_t d = 0; d < f->discard_n; d++) ifd_tensor_free(f->discard_list[d]);
     f->discard_n = 0;
-    ifd_free(f->discard_list);
-    f->discard_list = NULL;
     if (inputs != inputs_small) ifd_free(inputs);
     return st;
 }

@@ -61,9 +61,8 @@ struct ifd_exec_frame {
     size_t scratch_want;        /* what the last node needed in all: the next size */
     void **scratch_extra;       /* overflow pieces of this node, freed after it */
     size_t n_scratch_extra;
-    void *discard;              /* buffers for outputs a node omits */
-    size_t discard_n;
-    void **discard_list;
+    ifd_tensor discard[8];      /* outputs a node omits: headers here, data from scratch */
+    int discard_n;
     int64_t macs;
 };
 
