@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -975,45 +974,25 @@ ifd_status ifd_model_load_memory(const void *data, size_t size, const char *base
 }
 
 ifd_status ifd_model_load_file(const char *path, ifd_model **out) {
-    void *data = NULL, *map = MAP_FAILED;
+    void *data = NULL;
     size_t size = 0;
     char *dir = NULL;
     ifd_status st;
     if (!out || !path) return ifd_error(IFD_ERR_INVALID_ARGUMENT, "path or out is NULL");
     *out = NULL;
-    /* Map regular files (the page cache holds the bytes, not our heap); read anything else. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat sb;
-    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
-        if ((uint64_t)sb.st_size > IFD_MAX_MODEL_BYTES) {
-            close(fd);
-            return ifd_error(IFD_ERR_TOO_BIG, "'%s' is %lld bytes; the limit is %zu", path,
-                             (long long)sb.st_size, IFD_MAX_MODEL_BYTES);
-        }
-        size = (size_t)sb.st_size;
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    }
-    if (fd >= 0) close(fd);
-    if (map == MAP_FAILED) {
-        st = ifd_read_file(path, IFD_MAX_MODEL_BYTES, &data, &size);
-        if (st) return st;
-    }
+    /* Read, not mmap: a file truncated or rewritten while it is being loaded (a model
+     * repository being updated) must give an error, not SIGBUS. */
+    st = ifd_read_file(path, IFD_MAX_MODEL_BYTES, &data, &size);
+    if (st) return st;
     const char *slash = strrchr(path, '/');
     dir = slash ? ifd_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : ifd_strdup(".");
     if (!dir) {
         st = oom();
         goto out;
     }
-    if (map != MAP_FAILED) {
-        st = load_impl(map, size, dir, NULL, out);
-        munmap(map, size);
-        map = MAP_FAILED;
-    } else {
-        st = load_impl(data, size, dir, &data, out);
-    }
+    st = load_impl(data, size, dir, &data, out);
     if (st) ifd_error_prefix(st, "'%s'", path);
 out:
-    if (map != MAP_FAILED) munmap(map, size);
     ifd_free(dir);
     ifd_free(data);
     return st;

@@ -383,8 +383,8 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     /* Tiles of output positions: sized so the column tile stays in L2, then split further
      * until every thread gets whole rounds of tasks. */
     int64_t images = N * group;
-    int64_t tile = j.direct ? j.L : IFD_MAX(16, ((128 * 1024) / IFD_MAX(j.K, 1)) & ~(int64_t)15);
-    if (tile > j.L) tile = j.L;
+    int64_t cache_tile = IFD_MAX(64, ((128 * 1024) / IFD_MAX(j.K, 1)) & ~(int64_t)31);
+    int64_t tile = IFD_MIN(j.direct ? j.L : cache_tile, j.L);
     bool task_parallel = false;
     if (nthreads > 1) {
         int64_t tiles = (j.L + tile - 1) / tile, total = images * tiles;
@@ -394,6 +394,8 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
         if (t2 < tile) tile = IFD_MAX(t2, 16);
         if (tile > j.L) tile = j.L;
         task_parallel = images * ((j.L + tile - 1) / tile) >= nthreads && (tile >= 48 || tile == j.L);
+        if (!task_parallel) /* the GEMM splits over threads: give it wide column blocks */
+            tile = IFD_MIN(j.L, j.direct ? j.L : IFD_MAX(cache_tile, ((2 << 20) / IFD_MAX(j.K, 1)) & ~(int64_t)31));
     }
     j.tile = tile;
     j.ntiles = (j.L + tile - 1) / tile;
