@@ -79,8 +79,60 @@ static void image_strides(const ifd_conv_geom *g, int64_t *istride) {
     for (int i = last - 1; i >= 0; i--) istride[i] = istride[i + 1] * g->in[i + 1];
 }
 
+#ifdef IFD_CONV_X86
+/* Lanes l in [0, 16) with a <= l < b. */
+static inline __mmask16 lane_range(int64_t a, int64_t b) {
+    a = a < 0 ? 0 : a > 16 ? 16 : a;
+    b = b < 0 ? 0 : b > 16 ? 16 : b;
+    if (b <= a) return 0;
+    return (__mmask16)((((uint32_t)1 << b) - 1u) & ~(((uint32_t)1 << a) - 1u));
+}
+
+/* 2-D, unit column stride: each output-row segment is one masked copy, the padding lanes
+ * come out of the masked loads as zeros (masked-off lanes are never read). */
+__attribute__((target("avx512f"))) static void im2col_2d_s1_avx512(const ifd_conv_geom *g,
+                                                                  const float *img,
+                                                                  int64_t channels,
+                                                                  int64_t p_begin,
+                                                                  int64_t p_count, float *col) {
+    int64_t H = g->in[0], W = g->in[1], OW = g->out[1], KH = g->k[0], KW = g->k[1];
+    int64_t kk = KH * KW, rows = channels * kk, oh0 = p_begin / OW, ow0 = p_begin % OW;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t c = r / kk, kh = (r % kk) / KW, kw = r % KW;
+        const float *imgc = img + c * H * W;
+        float *dst = col + r * p_count;
+        int64_t offw = kw * g->d[1] - g->pb[1];
+        int64_t lo = offw < 0 ? -offw : 0, hi = IFD_MIN(OW, W - offw);
+        int64_t oh = oh0, ow = ow0, rem = p_count;
+        while (rem > 0) {
+            int64_t seg = IFD_MIN(OW - ow, rem), ih = oh * g->s[0] - g->pb[0] + kh * g->d[0];
+            bool row_ok = ih >= 0 && ih < H;
+            /* element j of the segment reads imgc[ih*W + ow + j + offw] when valid */
+            const float *src = imgc + (row_ok ? ih * W : 0);
+            for (int64_t j = 0; j < seg; j += 16) {
+                int64_t n = IFD_MIN(seg - j, 16), o = ow + j;
+                __mmask16 mn = (__mmask16)(((uint32_t)1 << n) - 1u);
+                __mmask16 mv = row_ok ? (__mmask16)(mn & lane_range(lo - o, hi - o)) : 0;
+                __m512 v = mv ? _mm512_maskz_loadu_ps(mv, src + (o + offw)) : _mm512_setzero_ps();
+                _mm512_mask_storeu_ps(dst + j, mn, v);
+            }
+            dst += seg;
+            rem -= seg;
+            ow = 0;
+            oh++;
+        }
+    }
+}
+#endif
+
 void ifd_conv_im2col(const ifd_conv_geom *g, const float *img, int64_t channels,
                      int64_t p_begin, int64_t p_count, float *col) {
+#ifdef IFD_CONV_X86
+    if (g->nd == 2 && g->s[1] == 1 && p_count > 0 && simd_level() == LEVEL_AVX512) {
+        im2col_2d_s1_avx512(g, img, channels, p_begin, p_count, col);
+        return;
+    }
+#endif
     int last = g->nd - 1;
     int64_t istride[IFD_CONV_MAX_ND], o0[IFD_CONV_MAX_ND], oc[IFD_CONV_MAX_ND],
         kc[IFD_CONV_MAX_ND];

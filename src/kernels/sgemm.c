@@ -16,7 +16,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#ifndef KC_MAX
 #define KC_MAX 256
+#endif
 #define MC_ROWS_MAX 224 /* rows of A packed per block: 16 x 14, 56 x 4, 37 x 6 */
 #define NR_MAX 32
 
@@ -463,6 +465,13 @@ bool ifd_sgemm_force_kernel(const char *name) {
 
 const char *ifd_sgemm_kernel_name(void) { return kernel_get()->name; }
 
+/* K is cut into equal blocks of at most KC_MAX (a short last block would re-read and re-write
+ * C for little work). Packed operands use the same blocking. */
+static int64_t kc_block(int64_t k) {
+    int64_t nb = (k + KC_MAX - 1) / KC_MAX;
+    return nb ? (k + nb - 1) / nb : 1;
+}
+
 /* ---- packing ----------------------------------------------------------------------------- */
 
 /* op(A)[i0:i0+mc, p0:p0+kc] into micro-panels of MR rows: panel r holds [kc][MR],
@@ -505,8 +514,14 @@ static void pack_b_panel(const kernel_desc *kd, bool trans_b, const float *b, in
     if (!trans_b) {
         const float *src = b + p0 * ldb + j0;
         if (nc == NR) {
+            /* the rows are ldb apart: prefetch the next panel's lines while copying this one,
+             * since the hardware prefetcher does not follow hundreds of strided streams */
             if (NR == 32)
-                for (int64_t p = 0; p < kc; p++) memcpy(dst + p * 32, src + p * ldb, 32 * sizeof(float));
+                for (int64_t p = 0; p < kc; p++) {
+                    _mm_prefetch((const char *)(src + p * ldb + 32), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(src + p * ldb + 48), _MM_HINT_T0);
+                    memcpy(dst + p * 32, src + p * ldb, 32 * sizeof(float));
+                }
             else if (NR == 16)
                 for (int64_t p = 0; p < kc; p++) memcpy(dst + p * 16, src + p * ldb, 16 * sizeof(float));
             else
@@ -579,8 +594,9 @@ static void gemm_block(const gemm_job *job, int64_t i0, int64_t i1, int64_t j0, 
     float abuf[KC_MAX * MC_ROWS_MAX] __attribute__((aligned(64)));
     float bbuf[KC_MAX * NR_MAX] __attribute__((aligned(64)));
     const int64_t k = job->k;
-    for (int64_t pc = 0; pc < k; pc += KC_MAX) {
-        const int64_t kc = IFD_MIN((int64_t)KC_MAX, k - pc);
+    const int64_t kb = kc_block(k);
+    for (int64_t pc = 0; pc < k; pc += kb) {
+        const int64_t kc = IFD_MIN(kb, k - pc);
         const float beta = pc == 0 ? job->beta : 1.0f;
         const bool last = pc + kc == k;
         for (int64_t ic = i0; ic < i1; ic += MC) {
@@ -792,8 +808,9 @@ ifd_status ifd_sgemm_pack_b(bool trans_b, int64_t n, int64_t k, const float *b, 
         p->data = ifd_malloc_aligned(bytes);
         if (!p->data) goto oom;
     }
-    for (int64_t pc = 0; pc < k; pc += KC_MAX) {
-        int64_t kc = IFD_MIN((int64_t)KC_MAX, k - pc);
+    const int64_t kb = kc_block(k);
+    for (int64_t pc = 0; pc < k; pc += kb) {
+        int64_t kc = IFD_MIN(kb, k - pc);
         for (int64_t jr = 0; jr < n; jr += kd->nr) {
             int nc = (int)IFD_MIN((int64_t)kd->nr, n - jr);
             pack_b_panel(kd, trans_b, b, ldb, pc, kc, jr, nc,
@@ -857,8 +874,9 @@ ifd_status ifd_sgemm_pack_a(bool trans_a, int64_t m, int64_t k, const float *a, 
         p->data = ifd_malloc_aligned(bytes);
         if (!p->data) goto oom;
     }
-    for (int64_t pc = 0; pc < k; pc += KC_MAX) {
-        int64_t kc = IFD_MIN((int64_t)KC_MAX, k - pc);
+    const int64_t kb = kc_block(k);
+    for (int64_t pc = 0; pc < k; pc += kb) {
+        int64_t kc = IFD_MIN(kb, k - pc);
         pack_a(kd, trans_a, a, lda, 0, m, pc, kc, p->data + pc * p->mpad);
     }
     *out = p;

@@ -148,20 +148,88 @@ static void at_add_bias(const at_job *j, int64_t b, int64_t h, int64_t i, float 
     for (int64_t c = lim; c < ncols; c++) row[c] = -INFINITY;
 }
 
+/* ---- row reductions: AVX2 when the CPU has it (the build has no -march) ---- */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AT_X86 1
+#else
+#define AT_X86 0
+#endif
+
+#if AT_X86
+__attribute__((target("avx2"))) static float at_max_avx2(const float *x, int64_t n) {
+    __m256 a = _mm256_set1_ps(-INFINITY), b = a;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a = _mm256_max_ps(a, _mm256_loadu_ps(x + i));
+        b = _mm256_max_ps(b, _mm256_loadu_ps(x + i + 8));
+    }
+    for (; i + 8 <= n; i += 8) a = _mm256_max_ps(a, _mm256_loadu_ps(x + i));
+    a = _mm256_max_ps(a, b);
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    float r = _mm_cvtss_f32(m);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+__attribute__((target("avx2"))) static float at_sum_avx2(const float *x, int64_t n) {
+    __m256 a = _mm256_setzero_ps(), b = a;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+        b = _mm256_add_ps(b, _mm256_loadu_ps(x + i + 8));
+    }
+    for (; i + 8 <= n; i += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+    a = _mm256_add_ps(a, b);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    float r = _mm_cvtss_f32(s);
+    for (; i < n; i++) r += x[i];
+    return r;
+}
+#endif
+
+/* __builtin_cpu_supports is a load of libgcc's CPU table: cheap enough per row. */
+static bool at_avx2(void) {
+#if AT_X86
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
+static float at_row_max(const float *x, int64_t n) {
+#if AT_X86
+    if (at_avx2()) return at_max_avx2(x, n);
+#endif
+    float m = -INFINITY;
+    for (int64_t c = 0; c < n; c++) m = x[c] > m ? x[c] : m;
+    return m;
+}
+
+static float at_row_sum(const float *x, int64_t n) {
+#if AT_X86
+    if (at_avx2()) return at_sum_avx2(x, n);
+#endif
+    float s = 0.0f;
+    for (int64_t c = 0; c < n; c++) s += x[c];
+    return s;
+}
+
 /* In-place softmax of row[0..n); an all -inf row becomes zeros. */
 static void at_softmax(float *row, int64_t n) {
-    float m = -INFINITY;
-    for (int64_t c = 0; c < n; c++) m = row[c] > m ? row[c] : m;
-    if (m == -INFINITY || isnan(m)) {
-        if (m == -INFINITY) memset(row, 0, (size_t)n * sizeof(float));
+    float m = at_row_max(row, n);
+    if (m == -INFINITY) {
+        memset(row, 0, (size_t)n * sizeof(float));
         return;
     }
     float *restrict r = row;
     for (int64_t c = 0; c < n; c++) r[c] -= m;
     ifd_vec_exp(row, row, n);
-    float s = 0.0f;
-    for (int64_t c = 0; c < n; c++) s += r[c];
-    float inv = 1.0f / s;
+    float inv = 1.0f / at_row_sum(row, n);
     for (int64_t c = 0; c < n; c++) r[c] *= inv;
 }
 
@@ -556,7 +624,7 @@ static void rope_task(void *arg, int64_t begin, int64_t end) {
         if (j->pos) {
             int64_t pid = ifd_tensor_get_i64(j->pos, b * j->S + s);
             if (pid < 0 || pid >= j->max_pos) {
-                *j->bad = pid;
+                __atomic_store_n(j->bad, pid, __ATOMIC_RELAXED);
                 continue;
             }
             crow = pid * half;

@@ -12,6 +12,7 @@
 #include "kernels/sgemm.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
@@ -383,7 +384,7 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     /* Tiles of output positions: sized so the column tile stays in L2, then split further
      * until every thread gets whole rounds of tasks. */
     int64_t images = N * group;
-    int64_t cache_tile = IFD_MAX(64, ((128 * 1024) / IFD_MAX(j.K, 1)) & ~(int64_t)31);
+    int64_t cache_tile = IFD_MAX(64, ((getenv("CT") ? atol(getenv("CT")) : 128 * 1024) / IFD_MAX(j.K, 1)) & ~(int64_t)31);
     int64_t tile = IFD_MIN(j.direct ? j.L : cache_tile, j.L);
     bool task_parallel = false;
     if (nthreads > 1) {

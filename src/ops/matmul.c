@@ -626,6 +626,21 @@ static void ein_gather_f32(const float *src, const int *ls, int nl, const ein_sp
     }
 }
 
+typedef struct ein_batch_job {
+    const float *a, *b;
+    float *c;
+    int64_t m, n, k;
+    const ifd_sgemm_epilogue *ep;
+} ein_batch_job;
+
+static void ein_batch_task(void *arg, int64_t begin, int64_t end) {
+    const ein_batch_job *j = arg;
+    for (int64_t i = begin; i < end; i++)
+        ifd_sgemm_ex(false, false, j->m, j->n, j->k, 1.0f, j->a + i * j->m * j->k, j->k,
+                     j->b + i * j->k * j->n, j->n, 0.0f, j->c + i * j->m * j->n, j->n, j->ep,
+                     NULL);
+}
+
 /* The two-input float case as a batched GEMM: [batch, m, k] x [batch, k, n]. *handled stays
  * false (and IFD_OK is returned) when the equation has a form this lowering does not cover. */
 static ifd_status ein_gemm(ifd_kernel_ctx *ctx, const ein_spec *sp, ifd_tensor *Y,
@@ -681,9 +696,16 @@ static ifd_status ein_gemm(ifd_kernel_ctx *ctx, const ein_spec *sp, ifd_tensor *
     ein_gather_f32(ctx->inputs[0]->data, la, na, sp, sp->strides[0], a);
     ein_gather_f32(ctx->inputs[1]->data, lb, nbb, sp, sp->strides[1], b);
     ifd_sgemm_epilogue ep = {NULL, NULL, ctx->activation};
-    for (int64_t i = 0; i < B; i++)
-        ifd_sgemm_ex(false, false, M, N, K, 1.0f, a + i * M * K, K, b + i * K * N, N, 0.0f,
-                     c + i * M * N, N, &ep, ctx->pool);
+    ein_batch_job job = {a, b, c, M, N, K, &ep};
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    int threads = ifd_thread_pool_size(ctx->pool);
+    if (threads > 1 && B >= threads && flops < 4e7)
+        ifd_parallel_for(ctx->pool, B, IFD_MAX((int64_t)1, (int64_t)(2e5 / (flops + 1))),
+                         ein_batch_task, &job);
+    else
+        for (int64_t i = 0; i < B; i++)
+            ifd_sgemm_ex(false, false, M, N, K, 1.0f, a + i * M * K, K, b + i * K * N, N, 0.0f,
+                         c + i * M * N, N, &ep, ctx->pool);
     if (!direct) {
         /* c is laid out in label order lc; write it in output order */
         int64_t cst[EIN_MAX_LABELS] = {0}, s = 1;

@@ -22,6 +22,9 @@
 
 enum { CP_RUN, CP_BCAST, CP_ELEM, CP_TILED };
 
+/* A block-transpose kernel for the tiled path (see below). */
+typedef void (*block_fn)(const char *s, int64_t sl, char *d, int64_t dj);
+
 typedef struct copy_plan {
     int kind;
     int rank;
@@ -35,6 +38,8 @@ typedef struct copy_plan {
     int n_outer;               /* axes walked by the unit counter, outermost first */
     int outer[CP_MAX_RANK];
     int64_t per;               /* units per outer position (tile strips along tj, or 1) */
+    block_fn blk;              /* CP_TILED: K x K block kernel for es, or NULL */
+    int blk_k;
 } copy_plan;
 
 static inline void copy_elems_strided(char *restrict d, const char *restrict s, int64_t n,
@@ -94,8 +99,6 @@ static inline void fill_elems(char *restrict d, const char *restrict v, int64_t 
  * A kernel moves a K x K block: source "rows" are K steps of sl bytes along the output's last
  * axis, each holding K consecutive elements along tj; destination rows are K steps of dj
  * bytes along tj, each holding K consecutive elements along the last axis. */
-typedef void (*block_fn)(const char *s, int64_t sl, char *d, int64_t dj);
-
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -187,13 +190,11 @@ static void block2_u64_sse(const char *s, int64_t sl, char *d, int64_t dj) {
 }
 
 static block_fn pick_block(size_t es, int *k) {
-    static int avx = -1;
-    if (avx < 0) avx = __builtin_cpu_supports("avx") ? 1 : 0;
     switch (es) {
     case 1: *k = 8; return block8_u8_sse;
     case 2: *k = 8; return block8_u16_sse;
     case 4:
-        if (avx) {
+        if (__builtin_cpu_supports("avx")) {
             *k = 8;
             return block8_f32_avx;
         }
@@ -216,8 +217,8 @@ static void copy_tile_strip(const copy_plan *p, const char *s, char *d, int64_t 
     int last = p->rank - 1;
     int64_t nl = p->dims[last], sl = p->sstr[last], dj = p->dstr[p->tj];
     int64_t es = (int64_t)p->es;
-    int k;
-    block_fn blk = pick_block(p->es, &k);
+    int k = p->blk_k;
+    block_fn blk = p->blk;
     for (int64_t l0 = 0; l0 < nl; l0 += CP_TILE) {
         int64_t l1 = IFD_MIN(l0 + CP_TILE, nl);
         int64_t jv = j0;
@@ -373,6 +374,7 @@ void ifd_copy_strided(ifd_thread_pool *pool, size_t es, int rank, const int64_t 
     int64_t unit_bytes = p.dims[last] * (int64_t)es;
     if (p.kind == CP_TILED) {
         p.per = (p.dims[p.tj] + CP_TILE - 1) / CP_TILE;
+        p.blk = pick_block(es, &p.blk_k);
         unit_bytes *= CP_TILE;
     }
     int64_t units = p.per;
