@@ -448,6 +448,69 @@ __attribute__((target("avx512f"))) static int64_t dw_interior_avx512(const dw_ro
 }
 #endif
 
+#ifdef IFD_CONV_X86
+/* A whole output row for column stride 1 or 2: masked loads read zeros wherever a tap falls
+ * in the padding, so border columns take the same path as the interior. */
+__attribute__((target("avx512f"))) static void dw_row_avx512(const dw_row *r, float *y) {
+    int64_t OW = r->ow_n, W = r->w_in, KW = r->kw, dw = r->dw, pl = r->pl;
+    __mmask16 m0[16], m1[16];
+    if (r->sw == 1) {
+        for (int64_t ow = 0; ow < OW; ow += 32) {
+            int64_t n0 = IFD_MIN(16, OW - ow), n1 = IFD_MIN(16, OW - ow - 16);
+            __mmask16 s0 = lane_range(0, n0), s1 = lane_range(0, n1);
+            for (int64_t k = 0; k < KW; k++) {
+                int64_t base = ow - pl + k * dw;
+                m0[k] = (__mmask16)(s0 & lane_range(-base, W - base));
+                m1[k] = (__mmask16)(s1 & lane_range(-base - 16, W - base - 16));
+            }
+            __m512 acc0 = _mm512_set1_ps(r->bias), acc1 = acc0;
+            if (n1 > 0) {
+                for (int v = 0; v < r->nv; v++) {
+                    const float *q = r->rows[v] + ow - pl, *wp = r->wr[v];
+                    for (int64_t k = 0; k < KW; k++, q += dw) {
+                        __m512 wv = _mm512_set1_ps(wp[k]);
+                        acc0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m0[k], q), acc0);
+                        acc1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m1[k], q + 16), acc1);
+                    }
+                }
+                _mm512_mask_storeu_ps(y + ow + 16, s1, acc1);
+            } else {
+                for (int v = 0; v < r->nv; v++) {
+                    const float *q = r->rows[v] + ow - pl, *wp = r->wr[v];
+                    for (int64_t k = 0; k < KW; k++, q += dw)
+                        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]),
+                                               _mm512_maskz_loadu_ps(m0[k], q), acc0);
+                }
+            }
+            _mm512_mask_storeu_ps(y + ow, s0, acc0);
+        }
+    } else {
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
+                                              4, 2, 0);
+        for (int64_t ow = 0; ow < OW; ow += 16) {
+            int64_t n = IFD_MIN(16, OW - ow), need = 2 * n - 1; /* inputs the outputs read */
+            __mmask16 sm = lane_range(0, n);
+            for (int64_t k = 0; k < KW; k++) {
+                int64_t base = 2 * ow - pl + k * dw;
+                m0[k] = (__mmask16)(lane_range(0, need) & lane_range(-base, W - base));
+                m1[k] = (__mmask16)(lane_range(0, need - 16) & lane_range(-base - 16, W - base - 16));
+            }
+            __m512 acc = _mm512_set1_ps(r->bias);
+            for (int v = 0; v < r->nv; v++) {
+                const float *q = r->rows[v] + 2 * ow - pl, *wp = r->wr[v];
+                for (int64_t k = 0; k < KW; k++, q += dw) {
+                    __m512 lo = _mm512_maskz_loadu_ps(m0[k], q);
+                    __m512 hi = _mm512_maskz_loadu_ps(m1[k], q + 16);
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), _mm512_permutex2var_ps(lo, even, hi),
+                                          acc);
+                }
+            }
+            _mm512_mask_storeu_ps(y + ow, sm, acc);
+        }
+    }
+}
+#endif
+
 void ifd_conv_depthwise_2d(const ifd_conv_geom *g, const float *x, const float *w, float bias,
                            float *y) {
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
@@ -475,6 +538,12 @@ void ifd_conv_depthwise_2d(const ifd_conv_geom *g, const float *x, const float *
             r.nv++;
         }
         float *yr = y + oh * OW;
+#ifdef IFD_CONV_X86
+        if (level == LEVEL_AVX512 && (r.sw == 1 || r.sw == 2)) {
+            dw_row_avx512(&r, yr);
+            continue;
+        }
+#endif
         for (int64_t ow = 0; ow < a && ow < OW; ow++) yr[ow] = dw_pixel(&r, ow);
         int64_t done = a;
 #ifdef IFD_CONV_X86

@@ -19,7 +19,9 @@
 #ifndef KC_MAX
 #define KC_MAX 256
 #endif
+#ifndef MC_ROWS_MAX
 #define MC_ROWS_MAX 224 /* rows of A packed per block: 16 x 14, 56 x 4, 37 x 6 */
+#endif
 #define NR_MAX 32
 
 typedef void (*micro_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,

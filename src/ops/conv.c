@@ -12,7 +12,6 @@
 #include "kernels/sgemm.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
@@ -384,7 +383,7 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     /* Tiles of output positions: sized so the column tile stays in L2, then split further
      * until every thread gets whole rounds of tasks. */
     int64_t images = N * group;
-    int64_t cache_tile = IFD_MAX(64, ((getenv("CT") ? atol(getenv("CT")) : 128 * 1024) / IFD_MAX(j.K, 1)) & ~(int64_t)31);
+    int64_t cache_tile = IFD_MAX(64, ((128 * 1024) / IFD_MAX(j.K, 1)) & ~(int64_t)31);
     int64_t tile = IFD_MIN(j.direct ? j.L : cache_tile, j.L);
     bool task_parallel = false;
     if (nthreads > 1) {
@@ -440,6 +439,34 @@ static void col2im_worker(void *arg, int64_t begin, int64_t end) {
     const col2im_job *j = arg;
     ifd_conv_col2im(j->g, j->col + begin * j->g->k_size * j->g->out_size, end - begin,
                     j->img + begin * j->g->in_size);
+}
+
+/* prepare(): constant float weights [C, Mg, k...] packed per group as the transposed left
+ * operand of col[Mg*kprod, L] = W_g^T * X_g. Reuses conv_state (M = C, K = Mg*kprod). */
+static ifd_status prepare_conv_transpose(ifd_prepare_ctx *p) {
+    const ifd_tensor *W = p->n_inputs > 1 ? p->constants[1] : NULL;
+    if (!W || W->dtype != IFD_DTYPE_FLOAT || W->rank < 3 || W->rank - 2 > IFD_CONV_MAX_ND)
+        return IFD_OK;
+    int64_t group = ifd_attr_int(p->node, "group", 1), C = W->dims[0], rows = W->dims[1];
+    if (group < 1 || C % group != 0 || C == 0) return IFD_OK;
+    for (int i = 2; i < W->rank; i++)
+        if (!ifd_mul_i64(rows, W->dims[i], &rows)) return IFD_OK;
+    conv_state *cs = ifd_calloc(1, sizeof *cs + (size_t)group * sizeof(cs->packed[0]));
+    if (!cs) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory preparing ConvTranspose weights");
+    cs->group = group;
+    cs->M = C;
+    cs->K = rows;
+    int64_t Cg = C / group;
+    for (int64_t g = 0; g < group; g++) {
+        ifd_status st = ifd_sgemm_pack_a(true, rows, Cg, (const float *)W->data + g * Cg * rows,
+                                         rows, &cs->packed[g]);
+        if (st) {
+            release_conv(cs);
+            return st;
+        }
+    }
+    p->state = cs;
+    return IFD_OK;
 }
 
 static ifd_status run_conv_transpose(ifd_kernel_ctx *ctx) {
@@ -544,6 +571,9 @@ static ifd_status run_conv_transpose(ifd_kernel_ctx *ctx) {
     if (!out.real || out.real->count == 0) return IFD_OK;
     float *col = bufs[4];
     const float *x = X->data, *w = W->data, *bias = B ? B->data : NULL;
+    const conv_state *cs = ctx->state;
+    if (cs && (cs->group != group || cs->M != C || cs->K != rows || W0->dtype != IFD_DTYPE_FLOAT))
+        cs = NULL;
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             float *y = out.data + (n * M + gi * Mg) * Lout; /* [Mg, out...] */
@@ -553,8 +583,12 @@ static ifd_status run_conv_transpose(ifd_kernel_ctx *ctx) {
             }
             if (Lin == 0 || Cg == 0) continue;
             /* col[Mg*kprod, Lin] = W_g^T [Mg*kprod, Cg] * X_g [Cg, Lin] */
-            ifd_sgemm(true, false, rows, Lin, Cg, 1.0f, w + gi * Cg * rows, rows,
-                      x + (n * C + gi * Cg) * Lin, Lin, 0.0f, col, Lin, ctx->pool);
+            if (cs)
+                ifd_sgemm_packed_a_ex(cs->packed[gi], false, Lin, 1.0f, x + (n * C + gi * Cg) * Lin,
+                                      Lin, 0.0f, col, Lin, NULL, ctx->pool);
+            else
+                ifd_sgemm(true, false, rows, Lin, Cg, 1.0f, w + gi * Cg * rows, rows,
+                          x + (n * C + gi * Cg) * Lin, Lin, 0.0f, col, Lin, ctx->pool);
             col2im_job cj = {&g, col, y};
             ifd_parallel_for(ctx->pool, Mg, 1, col2im_worker, &cj);
         }
@@ -675,7 +709,7 @@ static ifd_status run_deform_conv(ifd_kernel_ctx *ctx) {
 
 const ifd_op_def ifd_ops_conv[] = {
     {"", "Conv", 1, run_conv, prepare_conv, release_conv, IFD_OP_FUSES_ACTIVATION},
-    {"", "ConvTranspose", 1, run_conv_transpose, NULL, NULL, 0},
+    {"", "ConvTranspose", 1, run_conv_transpose, prepare_conv_transpose, release_conv, 0},
     {"", "DeformConv", 19, run_deform_conv, NULL, NULL, 0},
     {0},
 };

@@ -129,6 +129,13 @@ ifd_status ifd_kernel_error(const ifd_kernel_ctx *ctx, ifd_status status, const 
 /* Require input i present with one of the given dtypes... (convenience). */
 ifd_status ifd_kernel_require_input(const ifd_kernel_ctx *ctx, int index);
 
+/* Copy the strided view (dims[rank], byte strides sstr[rank] (0 broadcasts, negative walks
+ * backwards), first element at src) into the contiguous buffer dst, memcpy for contiguous
+ * runs, split over the pool. rank <= 2 * IFD_MAX_RANK. The caller has checked the view stays
+ * inside the source. (ops/transform.c) */
+void ifd_copy_strided(ifd_thread_pool *pool, size_t es, int rank, const int64_t *dims,
+                      const int64_t *sstr, const void *src, void *dst);
+
 /* float16 / bfloat16 <-> float32 (round to nearest even). */
 float ifd_fp16_to_f32(uint16_t h);
 uint16_t ifd_f32_to_fp16(float f);

@@ -9,10 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Defined in transform.c: copy a strided view (byte strides, may be 0) into a contiguous
- * buffer, threaded and with contiguous runs as memcpy. */
-void ifd_copy_strided(ifd_thread_pool *pool, size_t es, int rank, const int64_t *dims,
-                      const int64_t *sstr, const void *src, void *dst);
 
 #define COPY_CHUNK_BYTES ((int64_t)256 * 1024)
 

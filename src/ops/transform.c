@@ -308,8 +308,6 @@ static void par_memcpy(ifd_thread_pool *pool, void *dst, const void *src, size_t
  * the contiguous buffer dst. rank <= 2 * IFD_MAX_RANK. Callers have checked the view stays
  * inside the source. */
 void ifd_copy_strided(ifd_thread_pool *pool, size_t es, int rank, const int64_t *dims,
-                      const int64_t *sstr, const void *src, void *dst);
-void ifd_copy_strided(ifd_thread_pool *pool, size_t es, int rank, const int64_t *dims,
                       const int64_t *sstr, const void *src, void *dst) {
     copy_plan p;
     memset(&p, 0, sizeof p);
