@@ -8,6 +8,7 @@
  * G is 1 (RNN), 3 (GRU, gates z r h) or 4 (LSTM, gates i o f c).
  * The input projection X*W^T for all time steps is one GEMM; each step adds H*R^T (GEMM). */
 #include "kernels/sgemm.h"
+#include "kernels/vecmath.h"
 #include "ops/op.h"
 
 #include <math.h>
@@ -42,6 +43,65 @@ static float act_apply(const act_fn *a, float x) {
     }
     return x;
 }
+
+/* In place over n values: the default gate functions vectorized, the others scalar. */
+static void act_apply_vec(const act_fn *a, float *x, int64_t n) {
+    if (a->kind == ACT_SIGMOID)
+        ifd_vec_sigmoid(x, x, n);
+    else if (a->kind == ACT_TANH)
+        ifd_vec_tanh(x, x, n);
+    else
+        for (int64_t i = 0; i < n; i++) x[i] = act_apply(a, x[i]);
+}
+
+/* Weights packed at load, per direction: W^T and R^T as right-hand GEMM operands, and for GRU
+ * the h-gate block of R alone (it multiplies r .* H). */
+typedef struct rnn_state {
+    int dirs;
+    ifd_sgemm_packed_b *w[2], *r[2], *rh[2];
+} rnn_state;
+
+static void rnn_release(void *p) {
+    rnn_state *s = p;
+    if (!s) return;
+    for (int d = 0; d < 2; d++) {
+        ifd_sgemm_packed_b_free(s->w[d]);
+        ifd_sgemm_packed_b_free(s->r[d]);
+        ifd_sgemm_packed_b_free(s->rh[d]);
+    }
+    ifd_free(s);
+}
+
+static ifd_status rnn_prepare_kind(ifd_prepare_ctx *ctx, int G, bool gru) {
+    const ifd_tensor *W = ctx->n_inputs > 1 ? ctx->constants[1] : NULL;
+    const ifd_tensor *R = ctx->n_inputs > 2 ? ctx->constants[2] : NULL;
+    if (!W || !R || W->dtype != IFD_DTYPE_FLOAT || R->dtype != IFD_DTYPE_FLOAT || W->rank != 3 ||
+        R->rank != 3 || W->dims[0] != R->dims[0] || W->dims[0] < 1 || W->dims[0] > 2 ||
+        W->dims[1] != R->dims[1] || R->dims[1] != G * R->dims[2])
+        return IFD_OK; /* not constant or malformed: run() checks and works unpacked */
+    rnn_state *s = ifd_calloc(1, sizeof *s);
+    if (!s) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory packing RNN weights");
+    int64_t gh = W->dims[1], in = W->dims[2], H = R->dims[2];
+    s->dirs = (int)W->dims[0];
+    ifd_status st = IFD_OK;
+    for (int d = 0; d < s->dirs && !st; d++) {
+        const float *w = (const float *)W->data + (size_t)d * (size_t)gh * (size_t)in;
+        const float *r = (const float *)R->data + (size_t)d * (size_t)gh * (size_t)H;
+        st = ifd_sgemm_pack_b(true, gh, in, w, in, &s->w[d]);
+        if (!st) st = ifd_sgemm_pack_b(true, gh, H, r, H, &s->r[d]);
+        if (!st && gru) st = ifd_sgemm_pack_b(true, H, H, r + (size_t)2 * (size_t)H * (size_t)H, H, &s->rh[d]);
+    }
+    if (st) {
+        rnn_release(s);
+        return st;
+    }
+    ctx->state = s;
+    return IFD_OK;
+}
+
+static ifd_status rnn_prepare(ifd_prepare_ctx *ctx) { return rnn_prepare_kind(ctx, 1, false); }
+static ifd_status gru_prepare(ifd_prepare_ctx *ctx) { return rnn_prepare_kind(ctx, 3, true); }
+static ifd_status lstm_prepare(ifd_prepare_ctx *ctx) { return rnn_prepare_kind(ctx, 4, false); }
 
 static const struct {
     const char *name;
@@ -175,7 +235,12 @@ static ifd_status run_rnn_kind(ifd_kernel_ctx *ctx, rnn_kind kind) {
         const act_fn *f = &acts[d * n_act], *g = n_act > 1 ? &acts[d * n_act + 1] : NULL;
         const act_fn *hact = n_act > 2 ? &acts[d * n_act + 2] : NULL;
         /* xw = X W^T (+ Wb, and + Rb except GRU's h gate when linear_before_reset) */
-        if (sb) ifd_sgemm(false, true, (int64_t)sb, (int64_t)gh, in, 1.0f, x, in, w, in, 0.0f, xw, (int64_t)gh, ctx->pool);
+        const rnn_state *ps = ctx->state;
+        bool packed = ps && ps->dirs == dirs;
+        if (sb && packed)
+            ifd_sgemm_packed(false, (int64_t)sb, x, in, 1.0f, ps->w[d], 0.0f, xw, (int64_t)gh, ctx->pool);
+        else if (sb)
+            ifd_sgemm(false, true, (int64_t)sb, (int64_t)gh, in, 1.0f, x, in, w, in, 0.0f, xw, (int64_t)gh, ctx->pool);
         for (size_t i = 0; i < sb && wb; i++)
             for (size_t j = 0; j < gh; j++) {
                 bool rb_later = kind == RNN_GRU && j >= 2 * (size_t)H;
@@ -188,60 +253,88 @@ static ifd_status run_rnn_kind(ifd_kernel_ctx *ctx, rnn_kind kind) {
             }
         for (int64_t step = 0; step < seq; step++) {
             /* hr = H_{t-1} R^T  [batch, G*H] */
-            ifd_sgemm(false, true, batch, (int64_t)gh, H, 1.0f, h, H, r, H, 0.0f, hr, (int64_t)gh, NULL);
+            if (packed)
+                ifd_sgemm_packed(false, batch, h, H, 1.0f, ps->r[d], 0.0f, hr, (int64_t)gh, NULL);
+            else
+                ifd_sgemm(false, true, batch, (int64_t)gh, H, 1.0f, h, H, r, H, 0.0f, hr, (int64_t)gh, NULL);
+            /* gate pre-activations and the gates that do not wait on anything */
             for (int64_t b = 0; b < batch; b++) {
                 int64_t len = SL ? ifd_tensor_get_i64(SL, b) : seq;
                 if (len > seq) len = seq;
                 if (step >= len) continue;
                 int64_t t = rev ? len - 1 - step : step;
                 const float *xt = xw + ((size_t)t * (size_t)batch + (size_t)b) * gh;
-                float *hb = h + b * H, *cb = c + b * H, *hrb = hr + b * (int64_t)gh;
+                float *gb = gates + b * (int64_t)gh, *hrb = hr + b * (int64_t)gh, *cb = c + b * H;
+                int64_t pre_n = kind == RNN_GRU ? 2 * H : (int64_t)gh;
+                for (int64_t j = 0; j < pre_n; j++) gb[j] = xt[j] + hrb[j];
+                if (kind == RNN_LSTM && p)
+                    for (int64_t k = 0; k < H; k++) {
+                        gb[k] += p[k] * cb[k];             /* i */
+                        gb[2 * H + k] += p[2 * H + k] * cb[k]; /* f */
+                    }
+                if (clip > 0)
+                    for (int64_t j = 0; j < pre_n; j++) gb[j] = clipf(gb[j], clip);
+                if (kind == RNN_PLAIN) {
+                    act_apply_vec(f, gb, H);
+                } else if (kind == RNN_GRU) {
+                    act_apply_vec(f, gb, 2 * H); /* z, r */
+                } else {
+                    act_apply_vec(f, gb, H);              /* i */
+                    act_apply_vec(f, gb + 2 * H, H);      /* f */
+                    act_apply_vec(g, gb + 3 * H, H);      /* c~ */
+                    if (!p) act_apply_vec(f, gb + H, H);  /* o (no peephole: ready now) */
+                }
+            }
+            /* GRU without linear_before_reset: (r .* H_{t-1}) Rh^T for all rows at once */
+            if (kind == RNN_GRU && !linear_before_reset) {
+                for (int64_t b = 0; b < batch; b++)
+                    for (int64_t k = 0; k < H; k++) hprev_r[b * H + k] = gates[b * (int64_t)gh + H + k] * h[b * H + k];
+                float *rh_out = hr; /* reuse: the z/r part of hr is consumed */
+                if (packed)
+                    ifd_sgemm_packed(false, batch, hprev_r, H, 1.0f, ps->rh[d], 0.0f, rh_out, H, NULL);
+                else
+                    ifd_sgemm(false, true, batch, H, H, 1.0f, hprev_r, H, r + (size_t)2 * (size_t)H * (size_t)H,
+                              H, 0.0f, rh_out, H, NULL);
+            }
+            for (int64_t b = 0; b < batch; b++) {
+                int64_t len = SL ? ifd_tensor_get_i64(SL, b) : seq;
+                if (len > seq) len = seq;
+                if (step >= len) continue;
+                int64_t t = rev ? len - 1 - step : step;
+                const float *xt = xw + ((size_t)t * (size_t)batch + (size_t)b) * gh;
+                float *gb = gates + b * (int64_t)gh, *hb = h + b * H, *cb = c + b * H;
                 float *yt = y + (layout ? (((size_t)b * (size_t)seq + (size_t)t) * (size_t)dirs + (size_t)d) * (size_t)H
                                         : (((size_t)t * (size_t)dirs + (size_t)d) * (size_t)batch + (size_t)b) * (size_t)H);
                 if (kind == RNN_PLAIN) {
-                    for (int64_t k = 0; k < H; k++) hb[k] = act_apply(f, clipf(xt[k] + hrb[k], clip));
+                    memcpy(hb, gb, (size_t)H * sizeof(float));
                 } else if (kind == RNN_GRU) {
+                    float *hh = gb + 2 * H;
                     for (int64_t k = 0; k < H; k++) {
-                        float z = act_apply(f, clipf(xt[k] + hrb[k], clip));
-                        float rr = act_apply(f, clipf(xt[H + k] + hrb[H + k], clip));
-                        float rbh = rb ? rb[2 * H + k] : 0.f, pre;
+                        float rbh = rb ? rb[2 * H + k] : 0.f;
                         if (linear_before_reset)
-                            pre = xt[2 * H + k] + rr * (hrb[2 * H + k] + rbh);
+                            hh[k] = xt[2 * H + k] + gb[H + k] * (hr[b * (int64_t)gh + 2 * H + k] + rbh);
                         else
-                            pre = xt[2 * H + k] + rbh; /* + (r .* H_{t-1}) Rh^T, below */
-                        gates[b * (int64_t)gh + k] = z;
-                        gates[b * (int64_t)gh + H + k] = rr;
-                        gates[b * (int64_t)gh + 2 * H + k] = pre;
+                            hh[k] = xt[2 * H + k] + rbh + hr[b * H + k];
+                        if (clip > 0) hh[k] = clipf(hh[k], clip);
                     }
-                    if (!linear_before_reset) {
-                        /* (r .* H_{t-1}) Rh^T for this batch row */
-                        float *rh = hprev_r;
-                        for (int64_t k = 0; k < H; k++) rh[k] = gates[b * (int64_t)gh + H + k] * hb[k];
-                        const float *rh_w = r + (size_t)2 * (size_t)H * (size_t)H;
+                    act_apply_vec(g, hh, H);
+                    for (int64_t k = 0; k < H; k++) hb[k] = (1.f - gb[k]) * hh[k] + gb[k] * hb[k];
+                } else {
+                    float *cn = hprev_r + b * H; /* new cell state, then h(cn) */
+                    for (int64_t k = 0; k < H; k++) {
+                        float i_ = gb[k], f_ = input_forget ? 1.f - gb[k] : gb[2 * H + k];
+                        cn[k] = f_ * cb[k] + i_ * gb[3 * H + k];
+                    }
+                    if (p) {
                         for (int64_t k = 0; k < H; k++) {
-                            float s = 0;
-                            const float *row = rh_w + (size_t)k * (size_t)H;
-                            for (int64_t j = 0; j < H; j++) s += rh[j] * row[j];
-                            gates[b * (int64_t)gh + 2 * H + k] += s;
+                            float o = gb[H + k] + p[H + k] * cn[k];
+                            gb[H + k] = clip > 0 ? clipf(o, clip) : o;
                         }
+                        act_apply_vec(f, gb + H, H);
                     }
-                    for (int64_t k = 0; k < H; k++) {
-                        float z = gates[b * (int64_t)gh + k];
-                        float hh = act_apply(g, clipf(gates[b * (int64_t)gh + 2 * H + k], clip));
-                        hb[k] = (1.f - z) * hh + z * hb[k];
-                    }
-                } else { /* LSTM: gates i o f c */
-                    for (int64_t k = 0; k < H; k++) {
-                        float pi = p ? p[k] : 0.f, po = p ? p[H + k] : 0.f, pf = p ? p[2 * H + k] : 0.f;
-                        float i_ = act_apply(f, clipf(xt[k] + hrb[k] + pi * cb[k], clip));
-                        float f_ = act_apply(f, clipf(xt[2 * H + k] + hrb[2 * H + k] + pf * cb[k], clip));
-                        if (input_forget) f_ = 1.f - i_;
-                        float c_ = act_apply(g, clipf(xt[3 * H + k] + hrb[3 * H + k], clip));
-                        float cn = f_ * cb[k] + i_ * c_;
-                        float o_ = act_apply(f, clipf(xt[H + k] + hrb[H + k] + po * cn, clip));
-                        cb[k] = cn;
-                        hb[k] = o_ * act_apply(hact, cn);
-                    }
+                    memcpy(cb, cn, (size_t)H * sizeof(float));
+                    act_apply_vec(hact, cn, H);
+                    for (int64_t k = 0; k < H; k++) hb[k] = gb[H + k] * cn[k];
                 }
                 memcpy(yt, hb, (size_t)H * sizeof(float));
             }
@@ -261,8 +354,8 @@ static ifd_status run_gru(ifd_kernel_ctx *ctx) { return run_rnn_kind(ctx, RNN_GR
 static ifd_status run_lstm(ifd_kernel_ctx *ctx) { return run_rnn_kind(ctx, RNN_LSTM); }
 
 const ifd_op_def ifd_ops_rnn[] = {
-    {"", "RNN", 1, run_rnn, NULL, NULL, 0},
-    {"", "GRU", 1, run_gru, NULL, NULL, 0},
-    {"", "LSTM", 1, run_lstm, NULL, NULL, 0},
+    {"", "RNN", 1, run_rnn, rnn_prepare, rnn_release, 0},
+    {"", "GRU", 1, run_gru, gru_prepare, rnn_release, 0},
+    {"", "LSTM", 1, run_lstm, lstm_prepare, rnn_release, 0},
     {0},
 };
