@@ -350,7 +350,11 @@ static ifd_status run_matmul(ifd_kernel_ctx *ctx) {
         const float *a = as_f32(A, (float *)(mem + sp.off[0]));
         const float *b = as_f32(B, (float *)(mem + sp.off[1]));
         float *y = f32 ? Y->data : (float *)(mem + sp.off[2]);
-        ifd_sgemm_epilogue ep = {NULL, NULL, ctx->activation};
+        /* a third input is the optimizer's fused bias [n] (MatMul followed by Add) */
+        const ifd_tensor *bias = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+        if (bias && (bias->dtype != IFD_DTYPE_FLOAT || bias->count != n))
+            return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "fused bias does not match the output");
+        ifd_sgemm_epilogue ep = {bias ? bias->data : NULL, NULL, ctx->activation};
         if (bbatch == 1 && abatch == batch) {
             /* one B for every batch: the batches of A stack into one tall GEMM */
             const ifd_sgemm_packed_b *pb = f32 ? packed_for(ctx, k, n) : NULL;

@@ -775,6 +775,36 @@ static ifd_status fuse_conv_bn(ifd_session *s, exec_graph *eg, int *uses) {
     return IFD_OK;
 }
 
+/* MatMul with a constant 2-D float B [K, N], then Add of a constant 1-D float bias [N]: the
+ * bias becomes MatMul's (internal) third input, added in the GEMM epilogue. */
+static ifd_status fuse_matmul_bias(exec_graph *eg, int *uses) {
+    for (int i = 0; i < eg->n_nodes; i++) {
+        exec_node *mm = &eg->nodes[i];
+        if (mm->removed || strcmp(mm->node->op_type, "MatMul") || mm->node->domain[0] ||
+            mm->n_in != 2 || mm->n_out != 1 || mm->out[0] < 0 || mm->act.kind != IFD_ACT_NONE)
+            continue;
+        const ifd_tensor *b = const_input(eg, mm, 1);
+        if (!b || b->dtype != IFD_DTYPE_FLOAT || b->rank != 2) continue;
+        exec_node *add = sole_consumer(eg, mm->out[0], uses);
+        if (!add || strcmp(add->node->op_type, "Add") || add->node->domain[0] || add->n_in != 2 ||
+            add->out[0] < 0)
+            continue;
+        int other = add->in[0] == mm->out[0] ? 1 : 0;
+        if (add->in[1 - other] != mm->out[0] || add->in[other] < 0) continue;
+        const ifd_tensor *bias = eg->constants[add->in[other]];
+        if (!bias || bias->dtype != IFD_DTYPE_FLOAT || bias->rank != 1 || bias->dims[0] != b->dims[1])
+            continue;
+        int *nin = ifd_realloc(mm->in, 3 * sizeof(int));
+        if (!nin) return oom("fusion");
+        mm->in = nin;
+        mm->in[2] = add->in[other];
+        mm->n_in = 3;
+        mm->out[0] = add->out[0];
+        add->removed = true;
+    }
+    return IFD_OK;
+}
+
 static bool activation_of(const exec_graph *eg, const exec_node *en, ifd_activation *act) {
     const char *op = en->node->op_type;
     if (en->node->domain[0] || en->n_out != 1) return false;
@@ -923,6 +953,8 @@ ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options 
         if ((st = fold_constants(s, s->main, s->frame)) != IFD_OK) goto fail;
         count_uses(s->main, uses);
         if ((st = fuse_conv_bn(s, s->main, uses)) != IFD_OK) goto fail;
+        count_uses(s->main, uses);
+        if ((st = fuse_matmul_bias(s->main, uses)) != IFD_OK) goto fail;
         count_uses(s->main, uses);
         fuse_activations(s->main, uses);
     }
