@@ -926,6 +926,8 @@ static int default_threads(void) {
     return n > 0 ? (int)n : 1;
 }
 
+static void plan_at_load(ifd_session *s);
+
 ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options *options,
                               ifd_session **out) {
     ifd_status st = IFD_OK;
@@ -960,12 +962,43 @@ ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options 
     }
     if ((st = prepare_nodes(s->main)) != IFD_OK) goto fail;
     ifd_free(uses);
+    plan_at_load(s);
     *out = s;
     return IFD_OK;
 fail:
     ifd_free(uses);
     ifd_session_free(s);
     return st;
+}
+
+/* When every input's shape is fixed, run once on zeros so that shapes are known and the
+ * activation plan exists before the first request (a warm-up, as servers do). A failure here
+ * (zeros can be invalid data, e.g. a shape tensor) only means planning waits for real input. */
+static void plan_at_load(ifd_session *s) {
+    const ifd_graph *g = s->main->graph;
+    ifd_tensor *in[64] = {0}, *out[64] = {0};
+    const char *names[64];
+    if (g->n_inputs > 64 || g->n_outputs > 64) return;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const ifd_value_type *t = &g->values[g->inputs[i]].type;
+        if (t->dtype == IFD_DTYPE_UNDEFINED || t->rank < 0) return;
+        for (int d = 0; d < t->rank; d++)
+            if (t->dims[d] < 0) return;
+    }
+    int made = 0;
+    for (; made < g->n_inputs; made++) {
+        const ifd_value *v = &g->values[g->inputs[made]];
+        names[made] = v->name;
+        if (ifd_tensor_create(v->type.dtype, v->type.rank, v->type.dims, &in[made]) != IFD_OK) break;
+    }
+    if (made == g->n_inputs)
+        ifd_session_run(s, (size_t)made, names, (const ifd_tensor *const *)in, (size_t)g->n_outputs,
+                        NULL, out);
+    for (int i = 0; i < 64; i++) {
+        ifd_tensor_free(in[i]);
+        ifd_tensor_free(out[i]);
+    }
+    ifd_error_clear();
 }
 
 void ifd_session_free(ifd_session *s) {
