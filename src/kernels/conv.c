@@ -322,7 +322,7 @@ typedef struct dw_row {
     const float *rows[16];
     const float *wr[16];
     int64_t kw, dw, sw, pl, w_in, ow_n;
-    float bias;
+    float bias, lo, hi;
 } dw_row;
 
 static float dw_pixel(const dw_row *r, int64_t ow) {
@@ -395,94 +395,48 @@ __attribute__((target("avx2,fma"))) static int64_t dw_interior_avx2(const dw_row
     return ow;
 }
 
-__attribute__((target("avx512f"))) static int64_t dw_interior_avx512(const dw_row *r, int64_t a,
-                                                                    int64_t b, float *y) {
-    int64_t ow = a;
-    if (r->sw == 1) {
-        for (; ow + 32 <= b; ow += 32) {
-            __m512 acc0 = _mm512_set1_ps(r->bias), acc1 = acc0;
-            for (int v = 0; v < r->nv; v++) {
-                const float *q = r->rows[v] + ow - r->pl, *wp = r->wr[v];
-                for (int64_t k = 0; k < r->kw; k++, q += r->dw) {
-                    __m512 wv = _mm512_set1_ps(wp[k]);
-                    acc0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(q), acc0);
-                    acc1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(q + 16), acc1);
-                }
-            }
-            _mm512_storeu_ps(y + ow, acc0);
-            _mm512_storeu_ps(y + ow + 16, acc1);
-        }
-        for (; ow < b; ow += 16) {
-            int64_t n = IFD_MIN(b - ow, 16);
-            __mmask16 m = (__mmask16)((1u << n) - 1u);
-            __m512 acc0 = _mm512_set1_ps(r->bias);
-            for (int v = 0; v < r->nv; v++) {
-                const float *q = r->rows[v] + ow - r->pl, *wp = r->wr[v];
-                for (int64_t k = 0; k < r->kw; k++, q += r->dw)
-                    acc0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), _mm512_maskz_loadu_ps(m, q),
-                                           acc0);
-            }
-            _mm512_mask_storeu_ps(y + ow, m, acc0);
-        }
-    } else if (r->sw == 2) {
-        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
-                                              4, 2, 0);
-        for (; ow < b; ow += 16) {
-            int64_t n = IFD_MIN(b - ow, 16), need = 2 * n - 1; /* inputs the outputs read */
-            __mmask16 m = (__mmask16)((1u << n) - 1u);
-            __mmask16 mlo = (__mmask16)(need >= 16 ? 0xffffu : (1u << need) - 1u);
-            __mmask16 mhi = (__mmask16)(need > 16 ? (1u << (need - 16)) - 1u : 0u);
-            __m512 acc0 = _mm512_set1_ps(r->bias);
-            for (int v = 0; v < r->nv; v++) {
-                const float *q = r->rows[v] + 2 * ow - r->pl, *wp = r->wr[v];
-                for (int64_t k = 0; k < r->kw; k++, q += r->dw) {
-                    __m512 lo = _mm512_maskz_loadu_ps(mlo, q), hi = _mm512_maskz_loadu_ps(mhi, q + 16);
-                    acc0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]),
-                                           _mm512_permutex2var_ps(lo, even, hi), acc0);
-                }
-            }
-            _mm512_mask_storeu_ps(y + ow, m, acc0);
-        }
-    }
-    return ow;
-}
-#endif
+/* min(max(v, lo), hi) keeping NaN (the max/min instructions return their second operand
+ * when either is NaN) */
+#define CLAMP512(v, lo, hi) _mm512_min_ps(hi, _mm512_max_ps(lo, v))
 
-#ifdef IFD_CONV_X86
-/* A whole output row for column stride 1 or 2: masked loads read zeros wherever a tap falls
- * in the padding, so border columns take the same path as the interior. */
-__attribute__((target("avx512f"))) static void dw_row_avx512(const dw_row *r, float *y) {
+/* A whole output row for column stride 1 or 2. Blocks inside the interior [a, b) load
+ * unmasked; border blocks use masked loads, which read zeros wherever a tap falls in the
+ * padding (masked-off lanes are never read). */
+__attribute__((target("avx512f"))) static void dw_row_avx512(const dw_row *r, int64_t a,
+                                                            int64_t b, float *y) {
     int64_t OW = r->ow_n, W = r->w_in, KW = r->kw, dw = r->dw, pl = r->pl;
+    const __m512 vlo = _mm512_set1_ps(r->lo), vhi = _mm512_set1_ps(r->hi);
     __mmask16 m0[16], m1[16];
     if (r->sw == 1) {
-        for (int64_t ow = 0; ow < OW; ow += 32) {
-            int64_t n0 = IFD_MIN(16, OW - ow), n1 = IFD_MIN(16, OW - ow - 16);
-            __mmask16 s0 = lane_range(0, n0), s1 = lane_range(0, n1);
-            for (int64_t k = 0; k < KW; k++) {
-                int64_t base = ow - pl + k * dw;
-                m0[k] = (__mmask16)(s0 & lane_range(-base, W - base));
-                m1[k] = (__mmask16)(s1 & lane_range(-base - 16, W - base - 16));
-            }
-            __m512 acc0 = _mm512_set1_ps(r->bias), acc1 = acc0;
-            if (n1 > 0) {
+        for (int64_t ow = 0; ow < OW;) {
+            if (ow >= a && ow + 32 <= b) {
+                __m512 acc0 = _mm512_set1_ps(r->bias), acc1 = acc0;
                 for (int v = 0; v < r->nv; v++) {
                     const float *q = r->rows[v] + ow - pl, *wp = r->wr[v];
                     for (int64_t k = 0; k < KW; k++, q += dw) {
                         __m512 wv = _mm512_set1_ps(wp[k]);
-                        acc0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m0[k], q), acc0);
-                        acc1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m1[k], q + 16), acc1);
+                        acc0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(q), acc0);
+                        acc1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(q + 16), acc1);
                     }
                 }
-                _mm512_mask_storeu_ps(y + ow + 16, s1, acc1);
-            } else {
-                for (int v = 0; v < r->nv; v++) {
-                    const float *q = r->rows[v] + ow - pl, *wp = r->wr[v];
-                    for (int64_t k = 0; k < KW; k++, q += dw)
-                        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]),
-                                               _mm512_maskz_loadu_ps(m0[k], q), acc0);
-                }
+                _mm512_storeu_ps(y + ow, CLAMP512(acc0, vlo, vhi));
+                _mm512_storeu_ps(y + ow + 16, CLAMP512(acc1, vlo, vhi));
+                ow += 32;
+                continue;
             }
-            _mm512_mask_storeu_ps(y + ow, s0, acc0);
+            __mmask16 sm = lane_range(0, OW - ow);
+            for (int64_t k = 0; k < KW; k++) {
+                int64_t base = ow - pl + k * dw;
+                m0[k] = (__mmask16)(sm & lane_range(-base, W - base));
+            }
+            __m512 acc = _mm512_set1_ps(r->bias);
+            for (int v = 0; v < r->nv; v++) {
+                const float *q = r->rows[v] + ow - pl, *wp = r->wr[v];
+                for (int64_t k = 0; k < KW; k++, q += dw)
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), _mm512_maskz_loadu_ps(m0[k], q), acc);
+            }
+            _mm512_mask_storeu_ps(y + ow, sm, CLAMP512(acc, vlo, vhi));
+            ow += 16;
         }
     } else {
         const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
@@ -490,10 +444,14 @@ __attribute__((target("avx512f"))) static void dw_row_avx512(const dw_row *r, fl
         for (int64_t ow = 0; ow < OW; ow += 16) {
             int64_t n = IFD_MIN(16, OW - ow), need = 2 * n - 1; /* inputs the outputs read */
             __mmask16 sm = lane_range(0, n);
+            bool inside = ow >= a && ow + 16 <= b;
             for (int64_t k = 0; k < KW; k++) {
                 int64_t base = 2 * ow - pl + k * dw;
-                m0[k] = (__mmask16)(lane_range(0, need) & lane_range(-base, W - base));
-                m1[k] = (__mmask16)(lane_range(0, need - 16) & lane_range(-base - 16, W - base - 16));
+                m0[k] = inside ? (__mmask16)0xffff
+                               : (__mmask16)(lane_range(0, need) & lane_range(-base, W - base));
+                m1[k] = inside ? (__mmask16)0x7fff
+                               : (__mmask16)(lane_range(0, need - 16) &
+                                             lane_range(-base - 16, W - base - 16));
             }
             __m512 acc = _mm512_set1_ps(r->bias);
             for (int v = 0; v < r->nv; v++) {
@@ -505,14 +463,100 @@ __attribute__((target("avx512f"))) static void dw_row_avx512(const dw_row *r, fl
                                           acc);
                 }
             }
-            _mm512_mask_storeu_ps(y + ow, sm, acc);
+            _mm512_mask_storeu_ps(y + ow, sm, CLAMP512(acc, vlo, vhi));
         }
     }
 }
 #endif
 
-void ifd_conv_depthwise_2d(const ifd_conv_geom *g, const float *x, const float *w, float bias,
-                           float *y) {
+static void dw_plane(const ifd_conv_geom *g, const float *x, const float *w, float bias,
+                     float lo, float hi, float *y);
+
+bool ifd_conv_depthwise_masks(const ifd_conv_geom *g, uint16_t *masks) {
+    if (g->nd != 2 || simd_level() != LEVEL_AVX512) return false;
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1], KH = g->k[0],
+            KW = g->k[1], taps = KH * KW, L = OH * OW, nb = (L + 15) / 16;
+    if (g->s[0] != 1 || g->s[1] != 1 || OW != W || L == 0 || KH > 16 || KW > 16 ||
+        nb * taps > IFD_CONV_DW_MASKS)
+        return false;
+    int64_t oh = 0, ow = 0; /* coordinates of the block's first output */
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t lh[16], lw[16];
+        for (int l = 0; l < 16; l++) {
+            lh[l] = b * 16 + l < L ? oh : -(INT64_C(1) << 40); /* past the end: never valid */
+            lw[l] = ow;
+            if (++ow == OW) ow = 0, oh++;
+        }
+        for (int64_t t = 0; t < taps; t++) {
+            int64_t dh = (t / KW) * g->d[0] - g->pb[0], dwc = (t % KW) * g->d[1] - g->pb[1];
+            uint32_t m = 0;
+            for (int l = 0; l < 16; l++)
+                m |= (uint32_t)((uint64_t)(lh[l] + dh) < (uint64_t)H &&
+                                (uint64_t)(lw[l] + dwc) < (uint64_t)W) << l;
+            masks[b * taps + t] = (uint16_t)m;
+        }
+    }
+    return true;
+}
+
+#ifdef IFD_CONV_X86
+/* The flattened path: the input offset of every tap is affine in the flattened output
+ * index (stride 1, OW == W), so 16 outputs take one masked load per tap. */
+__attribute__((target("avx512f"))) static void dw_flat_avx512(const ifd_conv_geom *g,
+                                                             int64_t m_begin, int64_t m_end,
+                                                             int64_t mper, const float *x,
+                                                             const float *w, const float *bias,
+                                                             float lo, float hi,
+                                                             const uint16_t *masks, float *y) {
+    int64_t H = g->in[0], W = g->in[1], KW = g->k[1], taps = g->k[0] * KW,
+            L = g->out[0] * g->out[1], nb = (L + 15) / 16;
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    int64_t off[256];
+    for (int64_t t = 0; t < taps; t++)
+        off[t] = ((t / KW) * g->d[0] - g->pb[0]) * W + (t % KW) * g->d[1] - g->pb[1];
+    for (int64_t mi = m_begin; mi < m_end; mi++) {
+        const float *xp = x + (mi / mper) * H * W, *wp = w + mi * taps;
+        float *yp = y + mi * L;
+        __m512 vb = _mm512_set1_ps(bias ? bias[mi] : 0.f);
+        for (int64_t b = 0; b < nb; b++) {
+            const uint16_t *mk = masks + b * taps;
+            const float *q = xp + b * 16;
+            __m512 acc0 = vb, acc1 = _mm512_setzero_ps();
+            int64_t t = 0;
+            for (; t + 2 <= taps; t += 2) {
+                acc0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[t]),
+                                       _mm512_maskz_loadu_ps((__mmask16)mk[t], q + off[t]), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[t + 1]),
+                                       _mm512_maskz_loadu_ps((__mmask16)mk[t + 1], q + off[t + 1]),
+                                       acc1);
+            }
+            if (t < taps)
+                acc0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[t]),
+                                       _mm512_maskz_loadu_ps((__mmask16)mk[t], q + off[t]), acc0);
+            int64_t n = IFD_MIN(16, L - b * 16);
+            _mm512_mask_storeu_ps(yp + b * 16, lane_range(0, n),
+                                  CLAMP512(_mm512_add_ps(acc0, acc1), vlo, vhi));
+        }
+    }
+}
+#endif
+
+void ifd_conv_depthwise_2d(const ifd_conv_geom *g, int64_t m_begin, int64_t m_end, int64_t mper,
+                           const float *x, const float *w, const float *bias, float lo, float hi,
+                           const uint16_t *masks, float *y) {
+#ifdef IFD_CONV_X86
+    if (masks) {
+        dw_flat_avx512(g, m_begin, m_end, mper, x, w, bias, lo, hi, masks, y);
+        return;
+    }
+#endif
+    for (int64_t m = m_begin; m < m_end; m++)
+        dw_plane(g, x + (m / mper) * g->in_size, w + m * g->k_size, bias ? bias[m] : 0.f, lo, hi,
+                 y + m * g->out_size);
+}
+
+static void dw_plane(const ifd_conv_geom *g, const float *x, const float *w, float bias,
+                     float lo, float hi, float *y) {
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
     int64_t KH = g->k[0], KW = g->k[1];
     dw_row r;
@@ -523,6 +567,9 @@ void ifd_conv_depthwise_2d(const ifd_conv_geom *g, const float *x, const float *
     r.w_in = W;
     r.ow_n = OW;
     r.bias = bias;
+    r.lo = lo;
+    r.hi = hi;
+    bool clamp = lo != -INFINITY || hi != INFINITY;
     int64_t a, b, lo2, hi2;
     valid_range(-g->pb[1], g->s[1], W, OW, &a, &hi2);
     valid_range((KW - 1) * g->d[1] - g->pb[1], g->s[1], W, OW, &lo2, &b);
@@ -540,22 +587,20 @@ void ifd_conv_depthwise_2d(const ifd_conv_geom *g, const float *x, const float *
         float *yr = y + oh * OW;
 #ifdef IFD_CONV_X86
         if (level == LEVEL_AVX512 && (r.sw == 1 || r.sw == 2)) {
-            dw_row_avx512(&r, yr);
+            dw_row_avx512(&r, a, b, yr);
             continue;
         }
 #endif
         for (int64_t ow = 0; ow < a && ow < OW; ow++) yr[ow] = dw_pixel(&r, ow);
         int64_t done = a;
 #ifdef IFD_CONV_X86
-        if (level == LEVEL_AVX512)
-            done = dw_interior_avx512(&r, a, b, yr);
-        else if (level == LEVEL_AVX2)
-            done = dw_interior_avx2(&r, a, b, yr);
+        if (level >= LEVEL_AVX2) done = dw_interior_avx2(&r, a, b, yr);
 #else
         (void)level;
 #endif
         dw_interior_scalar(&r, done, b, yr);
         for (int64_t ow = IFD_MAX(b, a); ow < OW; ow++) yr[ow] = dw_pixel(&r, ow);
+        if (clamp) ifd_conv_bias_clamp(yr, OW, 0.f, lo, hi);
     }
 }
 

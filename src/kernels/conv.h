@@ -34,10 +34,20 @@ void ifd_conv_im2col(const ifd_conv_geom *g, const float *img, int64_t channels,
  * positions. col is [channels * k_size, out_size], img is [channels, in...]. */
 void ifd_conv_col2im(const ifd_conv_geom *g, const float *col, int64_t channels, float *img);
 
-/* One depthwise 2-D plane: y[OH,OW] = bias + sum over the kernel of w[kh,kw] * x[H,W]
- * (zero padding). g->nd must be 2. */
-void ifd_conv_depthwise_2d(const ifd_conv_geom *g, const float *x, const float *w, float bias,
-                           float *y);
+/* Depthwise 2-D planes [m_begin, m_end) of one image: y[m] = clamp(bias[m] + sum over the
+ * kernel of w[m][kh,kw] * x[m / mper], lo, hi) (zero padding; pass -inf/inf for no clamp, NaN
+ * passes through). x is [C, H, W], w is [M, KH*KW], bias [M] or NULL, y is [M, OH, OW];
+ * g->nd must be 2 and the kernel at most 16x16. */
+void ifd_conv_depthwise_2d(const ifd_conv_geom *g, int64_t m_begin, int64_t m_end, int64_t mper,
+                           const float *x, const float *w, const float *bias, float lo, float hi,
+                           const uint16_t *masks, float *y);
+
+/* Small planes with stride 1 and OW == W run 16 flattened outputs (spanning rows) per vector;
+ * their per-tap padding masks depend only on the geometry. Fills masks (IFD_CONV_DW_MASKS
+ * entries) once per run for all the calls above, or returns false when that path does not
+ * apply (then pass NULL). */
+#define IFD_CONV_DW_MASKS 4096
+bool ifd_conv_depthwise_masks(const ifd_conv_geom *g, uint16_t *masks);
 
 /* x[i] = min(max(x[i] + bias, lo), hi): the bias and Relu/Clip epilogue of a conv row. */
 void ifd_conv_bias_clamp(float *x, int64_t n, float bias, float lo, float hi);

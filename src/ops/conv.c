@@ -259,17 +259,24 @@ typedef struct dw_job {
     float *y;
     int64_t C, Mper; /* output channels per input channel (depth multiplier) */
     const ifd_activation *act;
+    const uint16_t *masks; /* flattened-path masks, or NULL */
 } dw_job;
 
 static void dw_worker(void *arg, int64_t begin, int64_t end) {
     const dw_job *j = arg;
     int64_t M = j->C * j->Mper;
-    for (int64_t p = begin; p < end; p++) { /* p = n * M + m */
-        int64_t m = p % M, n = p / M, c = m / j->Mper;
-        float *y = j->y + p * j->g->out_size;
-        ifd_conv_depthwise_2d(j->g, j->x + (n * j->C + c) * j->g->in_size, j->w + m * j->g->k_size,
-                              j->bias ? j->bias[m] : 0.f, y);
-        epilogue(j->act, y, j->g->out_size, 0.f);
+    for (int64_t p = begin; p < end;) { /* p = n * M + m; runs of planes within one image */
+        int64_t n = p / M, m0 = p % M, m1 = IFD_MIN(M, m0 + (end - p));
+        /* Relu and Clip are applied by the kernel before its stores */
+        ifd_act_kind kind = j->act->kind;
+        float lo = kind == IFD_ACT_RELU ? 0.f : kind == IFD_ACT_CLIP ? j->act->alpha : -INFINITY;
+        float hi = kind == IFD_ACT_CLIP ? j->act->beta : INFINITY;
+        ifd_conv_depthwise_2d(j->g, m0, m1, j->Mper, j->x + n * j->C * j->g->in_size, j->w,
+                              j->bias, lo, hi, j->masks, j->y + n * M * j->g->out_size);
+        if (kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP)
+            for (int64_t q = p; q < p + (m1 - m0); q++)
+                epilogue(j->act, j->y + q * j->g->out_size, j->g->out_size, 0.f);
+        p += m1 - m0;
     }
 }
 
@@ -360,7 +367,10 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
             (st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, bufs[3], &out)))
             return st;
         if (!out.real || out.real->count == 0) return IFD_OK;
-        dw_job j = {&g2, X->data, W->data, B ? B->data : NULL, out.data, C, M / C, ctx->activation};
+        uint16_t masks[IFD_CONV_DW_MASKS];
+        bool flat = ifd_conv_depthwise_masks(&g2, masks);
+        dw_job j = {&g2, X->data, W->data, B ? B->data : NULL, out.data, C, M / C, ctx->activation,
+                    flat ? masks : NULL};
         ifd_parallel_for(ctx->pool, N * M, 1, dw_worker, &j);
         out_end(&out);
         return IFD_OK;
