@@ -22,10 +22,11 @@ step() {
   local rc=$?
   grep -E '^(FAIL|XPASS|SKIP golden|ERROR|==[0-9]+==ERROR)' "$log" | head -40
   local line
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  # a step may run several programs: add up all their "N passed, M failed" lines
+  line=$(awk '/^[0-9]+ passed, [0-9]+ failed/ { p += $1; f += $3 } END { if (NR && (p + f) > 0) printf "%d passed, %d failed", p, f }' "$log")
   if [ -n "$line" ]; then
     local p f
-    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+    p=${line%% passed*}
     f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     passed=$((passed + p)); failed=$((failed + f))
