@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PLAN_ALIGN 64
@@ -415,7 +416,14 @@ static ifd_status run_node(ifd_exec_frame *f, int i) {
         .frame = f,
         .node_index = i,
     };
+    struct timespec t0, t1;
+    if (f->session->profile) clock_gettime(CLOCK_MONOTONIC, &t0);
     st = en->op->run(&ctx);
+    if (f->session->profile) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        en->profile_ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        en->profile_calls++;
+    }
     if (st) {
         if (strncmp(ifd_last_error(), "node '", 6) != 0)
             ifd_error_prefix(st, "node '%s' (%s)", en->node->name, en->node->op_type);
@@ -942,6 +950,8 @@ ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options 
         s->options = *options;
     else
         ifd_session_options_init(&s->options);
+    const char *prof = getenv("IFD_PROFILE");
+    s->profile = prof && prof[0] && strcmp(prof, "0");
     int threads = s->options.num_threads > 0 ? s->options.num_threads : default_threads();
     if ((st = ifd_thread_pool_create(threads, &s->pool)) != IFD_OK) goto fail;
     if ((st = compile_graph(model->graph, &s->main)) != IFD_OK) goto fail;
@@ -1001,8 +1011,36 @@ static void plan_at_load(ifd_session *s) {
     ifd_error_clear();
 }
 
+static int cmp_node_time(const void *a, const void *b) {
+    double x = (*(const exec_node *const *)a)->profile_ns, y = (*(const exec_node *const *)b)->profile_ns;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* IFD_PROFILE: where the time went, per node of the main graph, slowest first. */
+static void print_profile(const ifd_session *s) {
+    exec_graph *eg = s->main;
+    exec_node **order = ifd_calloc((size_t)eg->n_nodes + 1, sizeof *order);
+    double total = 0;
+    int n = 0;
+    if (!order) return;
+    for (int i = 0; i < eg->n_nodes; i++)
+        if (!eg->nodes[i].removed && eg->nodes[i].profile_calls) {
+            order[n++] = &eg->nodes[i];
+            total += eg->nodes[i].profile_ns;
+        }
+    qsort(order, (size_t)n, sizeof *order, cmp_node_time);
+    fprintf(stderr, "inferd profile: %d nodes, %.3f ms per run in kernels\n", n,
+            n ? total / 1e6 / (double)order[0]->profile_calls : 0.0);
+    for (int i = 0; i < n && i < 40; i++)
+        fprintf(stderr, "  %6.2f%%  %9.3f ms  %-18s %s%s\n", 100.0 * order[i]->profile_ns / total,
+                order[i]->profile_ns / 1e6 / (double)order[i]->profile_calls, order[i]->node->op_type,
+                order[i]->node->name, order[i]->act.kind ? " (+activation)" : "");
+    ifd_free(order);
+}
+
 void ifd_session_free(ifd_session *s) {
     if (!s) return;
+    if (s->profile && s->main) print_profile(s);
     frame_free(s->frame);
     exec_graph_free(s->main);
     for (size_t i = 0; i < s->n_owned; i++) ifd_tensor_free(s->owned_tensors[i]);

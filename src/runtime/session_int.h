@@ -18,6 +18,8 @@ typedef struct exec_node {
     void *state;
     ifd_activation act;
     bool removed;             /* folded or fused away */
+    double profile_ns;        /* accumulated run time when IFD_PROFILE is set */
+    int64_t profile_calls;
     exec_graph **subgraphs;   /* compiled subgraphs, parallel to node attrs (NULL if none) */
 } exec_node;
 
@@ -75,6 +77,7 @@ struct ifd_session {
     size_t n_owned, cap_owned;
     ifd_exec_frame *frame;      /* the main frame, reused across runs */
     int64_t last_macs;
+    bool profile;               /* IFD_PROFILE=1: time every node, print a table at free */
 };
 
 #endif
