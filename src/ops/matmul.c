@@ -129,6 +129,8 @@ static const ifd_sgemm_packed_b *packed_for(const ifd_kernel_ctx *ctx, int64_t k
     return s->pb;
 }
 
+#define GEMV_MAX_ROWS 2
+
 /* ---- Gemm ---------------------------------------------------------------------------------- */
 
 static ifd_status prepare_gemm(ifd_prepare_ctx *ctx) {
@@ -212,7 +214,9 @@ static ifd_status run_gemm(ifd_kernel_ctx *ctx) {
                 ep.bias_row = bias + n;
             }
         }
-        const ifd_sgemm_packed_b *pb = f32 ? packed_for(ctx, k, n) : NULL;
+        /* a few rows (batch-1 classifiers) stream B once with the vector path; the packed
+         * panels pay off from a handful of rows up */
+        const ifd_sgemm_packed_b *pb = f32 && m >= GEMV_MAX_ROWS ? packed_for(ctx, k, n) : NULL;
         if (pb)
             ifd_sgemm_packed_ex(ta, m, a, A->dims[1], alpha, pb, gemm_beta, y, n, &ep, ctx->pool);
         else
