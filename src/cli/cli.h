@@ -32,6 +32,11 @@ int ifd_cli_add_dim(ifd_cli_dims *dims, const char *spec);
 /* Fill every input not given with random data of its declared shape. */
 int ifd_cli_fill_missing_inputs(ifd_cli_inputs *in, const ifd_session *session,
                                 const ifd_cli_dims *dims, bool zeros);
+/* Load model_path, create a session with `threads` worker threads (0: all cores) and bind the
+ * -i specs. Returns 0, or the exit status after printing the error; *model and *session hold
+ * what was created either way (the caller frees them). */
+int ifd_cli_open(const char *model_path, long long threads, int n_specs, const char *const *specs,
+                 ifd_cli_inputs *in, ifd_model **model, ifd_session **session);
 int ifd_cli_error(const char *what, ifd_status st);
 bool ifd_cli_parse_int(const char *s, long long min, long long max, long long *out);
 

@@ -7,9 +7,10 @@
 
 int ifd_cli_error(const char *what, ifd_status st) {
     const char *detail = ifd_last_error();
-    fprintf(stderr, "inferd: %s: %s%s%s\n", what, detail[0] ? detail : ifd_status_string(st),
-            detail[0] ? " [" : "", detail[0] ? ifd_status_string(st) : "");
-    if (detail[0]) fprintf(stderr, "%s", "");
+    if (detail[0])
+        fprintf(stderr, "inferd: %s: %s [%s]\n", what, detail, ifd_status_string(st));
+    else
+        fprintf(stderr, "inferd: %s: %s\n", what, ifd_status_string(st));
     return 1;
 }
 
@@ -141,5 +142,19 @@ int ifd_cli_fill_missing_inputs(ifd_cli_inputs *in, const ifd_session *session,
         in->tensors[in->n] = t;
         in->n++;
     }
+    return 0;
+}
+
+int ifd_cli_open(const char *model_path, long long threads, int n_specs, const char *const *specs,
+                 ifd_cli_inputs *in, ifd_model **model, ifd_session **session) {
+    ifd_status st = ifd_model_load_file(model_path, model);
+    if (st) return ifd_cli_error(model_path, st);
+    ifd_session_options opts;
+    ifd_session_options_init(&opts);
+    opts.num_threads = (int)threads;
+    if ((st = ifd_session_create(*model, &opts, session)) != IFD_OK)
+        return ifd_cli_error(model_path, st);
+    for (int i = 0; i < n_specs; i++)
+        if (ifd_cli_add_input(in, *session, specs[i])) return 1;
     return 0;
 }

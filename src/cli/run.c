@@ -74,17 +74,9 @@ int ifd_cli_run(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    ifd_status st = ifd_model_load_file(model_path, &model);
-    if (st) return ifd_cli_error(model_path, st);
-    ifd_session_options opts;
-    ifd_session_options_init(&opts);
-    opts.num_threads = (int)threads;
-    if ((st = ifd_session_create(model, &opts, &session)) != IFD_OK) {
-        rc = ifd_cli_error(model_path, st);
-        goto out;
-    }
-    for (int i = 0; i < n_specs; i++)
-        if (ifd_cli_add_input(&in, session, specs[i])) goto out;
+    if ((rc = ifd_cli_open(model_path, threads, n_specs, specs, &in, &model, &session))) goto out;
+    rc = 1;
+    ifd_status st;
     n_out = ifd_session_output_count(session);
     if (n_out > 256) {
         fprintf(stderr, "inferd run: too many outputs\n");

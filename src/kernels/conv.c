@@ -681,3 +681,262 @@ bool ifd_conv_out_dim(int auto_pad, int64_t in, int64_t k, int64_t s, int64_t d,
     *pad_begin = pb;
     return true;
 }
+
+/* ---- transposed GEMM result back to planes ------------------------------------------------ */
+
+#ifdef IFD_CONV_X86
+/* 16 x 16 transpose in registers: r[i] holds row i; afterwards r[c] holds column c. */
+static inline __attribute__((always_inline, target("avx512f"))) void tr16(__m512 r[16]) {
+    __m512 a[16], b[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        b[4 * q + 0] = _mm512_shuffle_ps(a[4 * q], a[4 * q + 2], 0x44);
+        b[4 * q + 1] = _mm512_shuffle_ps(a[4 * q], a[4 * q + 2], 0xEE);
+        b[4 * q + 2] = _mm512_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0x44);
+        b[4 * q + 3] = _mm512_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int e = 0; e < 4; e++) {
+        __m512 c1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0x88);
+        __m512 c2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0x88);
+        __m512 d1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0xDD);
+        __m512 d2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0xDD);
+        r[e] = _mm512_shuffle_f32x4(c1, c2, 0x88);
+        r[8 + e] = _mm512_shuffle_f32x4(c1, c2, 0xDD);
+        r[4 + e] = _mm512_shuffle_f32x4(d1, d2, 0x88);
+        r[12 + e] = _mm512_shuffle_f32x4(d1, d2, 0xDD);
+    }
+}
+
+__attribute__((target("avx512f"))) static void transpose_bias_clamp_avx512(
+    const float *t, int64_t ldt, int64_t rows, int64_t cols, float *y, int64_t ldy,
+    const float *bias, float lo, float hi) {
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const bool clamp = lo > -INFINITY || hi < INFINITY;
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        int nr = (int)IFD_MIN((int64_t)16, rows - r0);
+        __mmask16 rm = (__mmask16)(((uint32_t)1 << nr) - 1u);
+        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+            int nc = (int)IFD_MIN((int64_t)16, cols - c0);
+            __mmask16 cm = (__mmask16)(((uint32_t)1 << nc) - 1u);
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                v[i] = i < nr ? _mm512_maskz_loadu_ps(cm, t + (r0 + i) * ldt + c0)
+                              : _mm512_setzero_ps();
+            tr16(v);
+#pragma GCC unroll 16
+            for (int c = 0; c < 16; c++) {
+                if (c >= nc) break;
+                __m512 x = v[c];
+                if (bias) x = _mm512_add_ps(x, _mm512_set1_ps(bias[c0 + c]));
+                if (clamp) x = _mm512_min_ps(_mm512_max_ps(x, vlo), vhi);
+                _mm512_mask_storeu_ps(y + (c0 + c) * ldy + r0, rm, x);
+            }
+        }
+    }
+}
+#endif
+
+void ifd_conv_transpose_bias_clamp(const float *t, int64_t ldt, int64_t rows, int64_t cols,
+                                   float *y, int64_t ldy, const float *bias, float lo, float hi) {
+#ifdef IFD_CONV_X86
+    if (simd_level() == LEVEL_AVX512) {
+        transpose_bias_clamp_avx512(t, ldt, rows, cols, y, ldy, bias, lo, hi);
+        return;
+    }
+#endif
+    const bool clamp = lo > -INFINITY || hi < INFINITY;
+    for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+        int64_t c1 = IFD_MIN(cols, c0 + 16);
+        for (int64_t r = 0; r < rows; r++) {
+            const float *src = t + r * ldt;
+            for (int64_t c = c0; c < c1; c++) {
+                float x = src[c] + (bias ? bias[c] : 0.f);
+                if (clamp) {
+                    x = x > lo ? x : lo;
+                    x = x < hi ? x : hi;
+                }
+                y[c * ldy + r] = x;
+            }
+        }
+    }
+}
+
+/* ---- im2col straight into GEMM micro-panels ------------------------------------------------- */
+
+bool ifd_conv_pack_rows_supported(const ifd_conv_geom *g, int mr) {
+#ifdef IFD_CONV_X86
+    return g->nd == 2 && (g->s[1] == 1 || g->s[1] == 2) && mr >= 1 && mr <= 16 &&
+           g->in[1] < (INT64_C(1) << 30) && simd_level() == LEVEL_AVX512;
+#else
+    (void)g, (void)mr;
+    return false;
+#endif
+}
+
+#ifdef IFD_CONV_X86
+/* Lane l of a segment at tap column kw reads row[off + l * sw]: the masked loads of up to 32
+ * source elements (16 for sw == 1) give zeros for padding, and lanes outside the segment are
+ * dropped by the caller. */
+static inline __attribute__((always_inline, target("avx512f"))) __m512
+pack_load(const float *row, int64_t off, int64_t sw, __mmask16 m0, __mmask16 m1, __m512i even) {
+    if (sw == 1) return _mm512_maskz_loadu_ps(m0, row + off);
+    __m512 lo = _mm512_maskz_loadu_ps(m0, row + off);
+    __m512 hi = _mm512_maskz_loadu_ps(m1, row + off + 16);
+    return _mm512_permutex2var_ps(lo, even, hi);
+}
+
+#define PACK_KW_MAX 16
+
+__attribute__((target("avx512f"))) static void pack_rows_avx512(const ifd_conv_geom *g,
+                                                                const float *img, int64_t pos0,
+                                                                int64_t mc, int64_t k0,
+                                                                int64_t kc, int mr, float *dst) {
+    const int64_t H = g->in[0], W = g->in[1], OW = g->out[1], KH = g->k[0], KW = g->k[1];
+    const int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
+    const __mmask16 store = (__mmask16)(((uint32_t)1 << mr) - 1u);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const int64_t kk = KH * KW;
+    /* per segment (a run of lanes within one output row) and tap column: source offset and
+     * load masks; taps past PACK_KW_MAX are recomputed on the fly */
+    int64_t ih0[16], offs[16][PACK_KW_MAX];
+    __mmask16 lanes[16], m0[16][PACK_KW_MAX], m1[16][PACK_KW_MAX];
+    const int64_t kwt = IFD_MIN(KW, (int64_t)PACK_KW_MAX);
+    for (int64_t ir = 0; ir < mc; ir += mr, dst += (int64_t)mr * kc) {
+        int rows = (int)IFD_MIN((int64_t)mr, mc - ir);
+        int nseg = 0;
+        for (int lane = 0; lane < rows; nseg++) {
+            int64_t p = pos0 + ir + lane, oh = p / OW, ow = p % OW;
+            int len = (int)IFD_MIN(OW - ow, (int64_t)(rows - lane));
+            ih0[nseg] = oh * sh - g->pb[0];
+            lanes[nseg] = lane_range(lane, lane + len);
+            int64_t base = ow * sw - g->pb[1] - lane * sw;
+            for (int64_t kw = 0; kw < kwt; kw++) {
+                int64_t off = base + kw * dw;
+                offs[nseg][kw] = off;
+                m0[nseg][kw] = lane_range(-off, W - off);
+                m1[nseg][kw] = lane_range(-off - 16, W - off - 16);
+            }
+            lane += len;
+        }
+        int64_t c = k0 / kk, kh = (k0 % kk) / KW, kw = k0 % KW;
+        for (int64_t p = 0; p < kc;) {
+            /* taps kw.. of image row kh of channel c */
+            int64_t n = IFD_MIN(KW - kw, kc - p);
+            const float *plane = img + c * H * W;
+            float *d = dst + p * mr;
+            if (nseg == 1 && kw + n <= kwt) {
+                int64_t ih = ih0[0] + kh * dh;
+                if (ih < 0 || ih >= H) {
+                    for (int64_t t = 0; t < n; t++)
+                        _mm512_mask_storeu_ps(d + t * mr, store, _mm512_setzero_ps());
+                } else {
+                    const float *row = plane + ih * W;
+                    for (int64_t t = 0; t < n; t++) {
+                        int64_t q = kw + t;
+                        __m512 x = pack_load(row, offs[0][q], sw, m0[0][q], m1[0][q], even);
+                        _mm512_mask_storeu_ps(d + t * mr, store, x);
+                    }
+                }
+            } else {
+                for (int64_t t = 0; t < n; t++) {
+                    int64_t q = kw + t;
+                    __m512 v = _mm512_setzero_ps();
+                    for (int sg = 0; sg < nseg; sg++) {
+                        int64_t ih = ih0[sg] + kh * dh;
+                        if (ih < 0 || ih >= H) continue;
+                        int64_t off;
+                        __mmask16 a0, a1;
+                        if (q < kwt) {
+                            off = offs[sg][q], a0 = m0[sg][q], a1 = m1[sg][q];
+                        } else {
+                            off = offs[sg][0] + q * dw;
+                            a0 = lane_range(-off, W - off);
+                            a1 = lane_range(-off - 16, W - off - 16);
+                        }
+                        __m512 x = pack_load(plane + ih * W, off, sw, a0, a1, even);
+                        v = _mm512_mask_mov_ps(v, lanes[sg], x);
+                    }
+                    _mm512_mask_storeu_ps(d + t * mr, store, v);
+                }
+            }
+            p += n;
+            kw = 0;
+            if (++kh == KH) {
+                kh = 0;
+                c++;
+            }
+        }
+    }
+}
+#endif
+
+void ifd_conv_pack_rows(const ifd_conv_geom *g, const float *img, int64_t pos0, int64_t mc,
+                        int64_t k0, int64_t kc, int mr, float *dst) {
+#ifdef IFD_CONV_X86
+    pack_rows_avx512(g, img, pos0, mc, k0, kc, mr, dst);
+#else
+    (void)g, (void)img, (void)pos0, (void)mc, (void)k0, (void)kc, (void)mr, (void)dst;
+#endif
+}
+
+/* ---- 2-D max pooling -------------------------------------------------------------------------- */
+
+#ifdef IFD_CONV_X86
+__attribute__((target("avx512f"))) static void max_pool_plane_avx512(const ifd_conv_geom *g,
+                                                                     const float *x, float *y) {
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t KH = g->k[0], KW = g->k[1], sh = g->s[0], sw = g->s[1], dh = g->d[0],
+                  dw = g->d[1], pt = g->pb[0], pl = g->pb[1];
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t oh = 0; oh < OH; oh++) {
+        int64_t start = oh * sh - pt;
+        /* kernel rows inside the image */
+        int64_t k0 = start >= 0 ? 0 : (-start + dh - 1) / dh;
+        int64_t k1 = H - 1 - start < 0 ? 0 : (H - 1 - start) / dh + 1;
+        if (k1 > KH) k1 = KH;
+        for (int64_t ow = 0; ow < OW; ow += 16) {
+            __mmask16 sm = lane_range(0, OW - ow);
+            __m512 acc = ninf;
+            for (int64_t kh = k0; kh < k1; kh++) {
+                const float *row = x + (start + kh * dh) * W;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    /* lane l reads row[base + l * sw]; outside [0, W) is padding (-inf) */
+                    int64_t base = ow * sw - pl + kw * dw;
+                    __m512 v;
+                    if (sw == 1) {
+                        v = _mm512_mask_loadu_ps(ninf, sm & lane_range(-base, W - base), row + base);
+                    } else {
+                        __m512 lo = _mm512_mask_loadu_ps(ninf, lane_range(-base, W - base), row + base);
+                        __m512 hi = _mm512_mask_loadu_ps(ninf, lane_range(-base - 16, W - base - 16),
+                                                         row + base + 16);
+                        v = _mm512_permutex2var_ps(lo, even, hi);
+                    }
+                    acc = _mm512_max_ps(v, acc); /* a NaN in v is skipped */
+                }
+            }
+            _mm512_mask_storeu_ps(y + oh * OW + ow, sm, acc);
+        }
+    }
+}
+#endif
+
+bool ifd_conv_max_pool_2d(const ifd_conv_geom *g, const float *x, float *y) {
+#ifdef IFD_CONV_X86
+    if (g->nd != 2 || (g->s[1] != 1 && g->s[1] != 2) || simd_level() != LEVEL_AVX512 ||
+        g->in[1] >= (INT64_C(1) << 30))
+        return false;
+    max_pool_plane_avx512(g, x, y);
+    return true;
+#else
+    (void)g, (void)x, (void)y;
+    return false;
+#endif
+}

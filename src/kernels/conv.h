@@ -49,6 +49,26 @@ void ifd_conv_depthwise_2d(const ifd_conv_geom *g, int64_t m_begin, int64_t m_en
 #define IFD_CONV_DW_MASKS 4096
 bool ifd_conv_depthwise_masks(const ifd_conv_geom *g, uint16_t *masks);
 
+/* y[c * ldy + r] = min(max(t[r * ldt + c] + bias[c], lo), hi) for r < rows, c < cols (bias may
+ * be NULL; no clamp when lo = -inf and hi = inf): a GEMM result computed as [positions,
+ * channels] written back as channel planes. */
+void ifd_conv_transpose_bias_clamp(const float *t, int64_t ldt, int64_t rows, int64_t cols,
+                                   float *y, int64_t ldy, const float *bias, float lo, float hi);
+
+/* The transposed column matrix of one image, A[p][k] = col[k][p], written straight into SGEMM
+ * micro-panels (see ifd_sgemm_packed_cb_ex): output positions [pos0, pos0 + mc) as
+ * ceil(mc/mr) panels of [kc][mr] over column rows [k0, k0 + kc) (k = c*KH*KW + kh*KW + kw),
+ * lanes past mc zero. img is [channels, H, W]. Only where ifd_conv_pack_rows_supported says so
+ * (2-D, column stride 1 or 2, mr <= 16, AVX-512). */
+bool ifd_conv_pack_rows_supported(const ifd_conv_geom *g, int mr);
+void ifd_conv_pack_rows(const ifd_conv_geom *g, const float *img, int64_t pos0, int64_t mc,
+                        int64_t k0, int64_t kc, int mr, float *dst);
+
+/* One plane of 2-D max pooling, x [H, W] -> y [OH, OW] (padding never wins; a NaN input is
+ * skipped; an all-padding window gives -inf). Returns false, writing nothing, when no vector
+ * path covers the geometry (column stride other than 1 or 2, no AVX-512). */
+bool ifd_conv_max_pool_2d(const ifd_conv_geom *g, const float *x, float *y);
+
 /* x[i] = min(max(x[i] + bias, lo), hi): the bias and Relu/Clip epilogue of a conv row. */
 void ifd_conv_bias_clamp(float *x, int64_t n, float bias, float lo, float hi);
 

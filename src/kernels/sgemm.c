@@ -24,8 +24,19 @@
 #endif
 #define NR_MAX 32
 
+/* pf / pf_lines: a slice of the next packed B micro-panel to prefetch, pf_lines 64-byte lines
+ * (0: none). */
+/* The epilogue folded into a microkernel's stores (kernels with fused_ep): bias of each tile
+ * row (br[i]) and column (bc[j]), either NULL, then an inline activation. */
+typedef struct tile_ep {
+    const float *br, *bc;
+    ifd_act_kind kind; /* NONE, RELU, CLIP [lo, hi], LEAKY_RELU (slope lo) */
+    float lo, hi;
+} tile_ep;
+
 typedef void (*micro_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                         int mr, int nr, float alpha, float beta);
+                         int mr, int nr, float alpha, float beta, const float *pf,
+                         int64_t pf_lines, const tile_ep *te);
 /* y[0..n) += s * x[0..n) */
 typedef void (*axpy_fn)(int64_t n, float s, const float *x, float *y);
 typedef float (*dot_fn)(int64_t n, const float *x, const float *y);
@@ -41,6 +52,7 @@ typedef struct kernel_desc {
     axpy_fn axpy;
     dot_fn dot;
     pack_t_fn pack_t; /* NULL: scalar packing */
+    bool fused_ep;    /* micro applies a tile_ep (else it ignores it) */
     /* row[j] = act(row[j] + bc[j] + br) for j < n (bc may be NULL) */
     void (*row_ep)(float *row, int64_t n, const float *bc, float br, const ifd_activation *act);
 } kernel_desc;
@@ -81,7 +93,8 @@ struct ifd_sgemm_packed_a {
 #define SC_NR 16
 
 static void scalar_micro(int64_t kc, const float *restrict a, const float *restrict b,
-                         float *restrict c, int64_t ldc, int mr, int nr, float alpha, float beta) {
+                         float *restrict c, int64_t ldc, int mr, int nr, float alpha, float beta,
+                         const float *pf, int64_t pf_lines, const tile_ep *te) {
     float acc[SC_MR][SC_NR];
     memset(acc, 0, sizeof acc);
     for (int64_t p = 0; p < kc; p++) {
@@ -171,7 +184,8 @@ avx2_tile(const int R, int64_t kc, const float *restrict a, const float *restric
 __attribute__((target("avx2,fma"))) static void avx2_micro(int64_t kc, const float *a,
                                                            const float *b, float *c, int64_t ldc,
                                                            int mr, int nr, float alpha,
-                                                           float beta) {
+                                                           float beta, const float *pf,
+                                                           int64_t pf_lines, const tile_ep *te) {
     switch (mr) {
     case 6: avx2_tile(6, kc, a, b, c, ldc, nr, alpha, beta); break;
     case 5: avx2_tile(5, kc, a, b, c, ldc, nr, alpha, beta); break;
@@ -223,11 +237,16 @@ __attribute__((target("avx2,fma"))) static float avx2_dot(int64_t n, const float
 
 static inline __attribute__((always_inline, target("avx512f"))) void
 avx512_tile(const int R, int64_t kc, const float *restrict a, const float *restrict b,
-            float *restrict c, int64_t ldc, int nr, float alpha, float beta) {
+            float *restrict c, int64_t ldc, int nr, float alpha, float beta, const float *pf,
+            int64_t pf_lines, const tile_ep *te) {
     __m512 c0[AVX512_MR], c1[AVX512_MR];
+    int64_t pf_acc = 0;
 #pragma GCC unroll 14
     for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
+        /* pf_lines cache lines spread evenly over the kc steps */
+        for (pf_acc += pf_lines; pf_acc >= kc; pf_acc -= kc, pf += 16)
+            _mm_prefetch((const char *)pf, _MM_HINT_T0);
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 14
         for (int i = 0; i < R; i++) {
@@ -251,18 +270,48 @@ avx512_tile(const int R, int64_t kc, const float *restrict a, const float *restr
             r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);
             r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);
         }
+        if (te) { /* same operation order as avx512_row_ep */
+            if (te->br) {
+                __m512 v = _mm512_set1_ps(te->br[i]);
+                r0 = _mm512_add_ps(r0, v);
+                r1 = _mm512_add_ps(r1, v);
+            }
+            if (te->bc) {
+                r0 = _mm512_add_ps(r0, _mm512_maskz_loadu_ps(m0, te->bc));
+                r1 = _mm512_add_ps(r1, _mm512_maskz_loadu_ps(m1, te->bc + 16));
+            }
+            const __m512 zero = _mm512_setzero_ps(), lo = _mm512_set1_ps(te->lo);
+            switch (te->kind) {
+            case IFD_ACT_RELU:
+                r0 = _mm512_max_ps(r0, zero);
+                r1 = _mm512_max_ps(r1, zero);
+                break;
+            case IFD_ACT_CLIP: {
+                const __m512 hi = _mm512_set1_ps(te->hi);
+                r0 = _mm512_min_ps(_mm512_max_ps(r0, lo), hi);
+                r1 = _mm512_min_ps(_mm512_max_ps(r1, lo), hi);
+                break;
+            }
+            case IFD_ACT_LEAKY_RELU:
+                r0 = _mm512_mask_mul_ps(r0, _mm512_cmp_ps_mask(r0, zero, _CMP_LT_OQ), r0, lo);
+                r1 = _mm512_mask_mul_ps(r1, _mm512_cmp_ps_mask(r1, zero, _CMP_LT_OQ), r1, lo);
+                break;
+            default: break;
+            }
+        }
         _mm512_mask_storeu_ps(row, m0, r0);
         _mm512_mask_storeu_ps(row + 16, m1, r1);
     }
 }
 
 #define AVX512_CASE(R)                                                                         \
-    case R: avx512_tile(R, kc, a, b, c, ldc, nr, alpha, beta); break;
+    case R: avx512_tile(R, kc, a, b, c, ldc, nr, alpha, beta, pf, pf_lines, te); break;
 
 __attribute__((target("avx512f"))) static void avx512_micro(int64_t kc, const float *a,
                                                             const float *b, float *c,
                                                             int64_t ldc, int mr, int nr,
-                                                            float alpha, float beta) {
+                                                            float alpha, float beta,
+                                                            const float *pf, int64_t pf_lines, const tile_ep *te) {
     switch (mr) {
         AVX512_CASE(14)
         AVX512_CASE(13)
@@ -277,7 +326,7 @@ __attribute__((target("avx512f"))) static void avx512_micro(int64_t kc, const fl
         AVX512_CASE(4)
         AVX512_CASE(3)
         AVX512_CASE(2)
-    default: avx512_tile(1, kc, a, b, c, ldc, nr, alpha, beta); break;
+    default: avx512_tile(1, kc, a, b, c, ldc, nr, alpha, beta, pf, pf_lines, te); break;
     }
 }
 
@@ -418,11 +467,11 @@ __attribute__((target("avx2,fma"))) static void avx2_row_ep(float *row, int64_t 
 /* ---- kernel selection -------------------------------------------------------------------- */
 
 static const kernel_desc k_scalar = {"scalar", SC_MR, SC_NR, scalar_micro, scalar_axpy,
-                                     scalar_dot, NULL, scalar_row_ep};
+                                     scalar_dot, NULL, false, scalar_row_ep};
 static const kernel_desc k_avx2 = {"avx2", AVX2_MR, AVX2_NR, avx2_micro, avx2_axpy, avx2_dot,
-                                   NULL, avx2_row_ep};
+                                   NULL, false, avx2_row_ep};
 static const kernel_desc k_avx512 = {"avx512", AVX512_MR, AVX512_NR, avx512_micro, avx512_axpy,
-                                     avx512_dot, avx512_pack_t, avx512_row_ep};
+                                     avx512_dot, avx512_pack_t, true, avx512_row_ep};
 
 static _Atomic(const kernel_desc *) g_kernel;
 
@@ -467,6 +516,12 @@ bool ifd_sgemm_force_kernel(const char *name) {
 
 const char *ifd_sgemm_kernel_name(void) { return kernel_get()->name; }
 
+void ifd_sgemm_tile_shape(int *mr, int *nr) {
+    const kernel_desc *k = kernel_get();
+    *mr = k->mr;
+    *nr = k->nr;
+}
+
 /* K is cut into equal blocks of at most KC_MAX (a short last block would re-read and re-write
  * C for little work). Packed operands use the same blocking. */
 static int64_t kc_block(int64_t k) {
@@ -476,6 +531,16 @@ static int64_t kc_block(int64_t k) {
 
 /* ---- packing ----------------------------------------------------------------------------- */
 
+/* One MR-row micro-panel from A stored K x M: each k gives `rows` contiguous elements. */
+__attribute__((target("avx512f"))) static void avx512_pack_a_t(const float *src, int64_t lda,
+                                                               int rows, int64_t kc,
+                                                               float *restrict dst) {
+    const __mmask16 m = (__mmask16)((1u << rows) - 1u);
+    for (int64_t p = 0; p < kc; p++)
+        _mm512_mask_storeu_ps(dst + p * AVX512_MR, (__mmask16)((1u << AVX512_MR) - 1u),
+                              _mm512_maskz_loadu_ps(m, src + p * lda));
+}
+
 /* op(A)[i0:i0+mc, p0:p0+kc] into micro-panels of MR rows: panel r holds [kc][MR],
  * rows past mc zero. */
 static void pack_a(const kernel_desc *kd, bool trans_a, const float *a, int64_t lda, int64_t i0,
@@ -483,7 +548,9 @@ static void pack_a(const kernel_desc *kd, bool trans_a, const float *a, int64_t 
     const int MR = kd->mr;
     for (int64_t ir = 0; ir < mc; ir += MR) {
         int rows = (int)IFD_MIN((int64_t)MR, mc - ir);
-        if (trans_a) {
+        if (trans_a && kd == &k_avx512) {
+            avx512_pack_a_t(a + p0 * lda + i0 + ir, lda, rows, kc, dst);
+        } else if (trans_a) {
             /* A is K x M: each k gives MR contiguous elements */
             const float *src = a + p0 * lda + i0 + ir;
             for (int64_t p = 0; p < kc; p++) {
@@ -583,6 +650,8 @@ typedef struct gemm_job {
     int64_t ldb;
     const ifd_sgemm_packed_b *pb; /* or NULL: pack B on the fly */
     const ifd_sgemm_packed_a *pa; /* or NULL: pack A on the fly */
+    ifd_sgemm_pack_a_fn pack_cb;  /* or NULL: pack A from a / lda */
+    void *pack_arg;
     float *c;
     int64_t ldc;
     const ifd_sgemm_epilogue *ep; /* NULL when inactive */
@@ -597,6 +666,9 @@ static void gemm_block(const gemm_job *job, int64_t i0, int64_t i1, int64_t j0, 
     float bbuf[KC_MAX * NR_MAX] __attribute__((aligned(64)));
     const int64_t k = job->k;
     const int64_t kb = kc_block(k);
+    const ifd_activation *act =
+        job->ep && job->ep->act && job->ep->act->kind != IFD_ACT_NONE ? job->ep->act : NULL;
+    const bool fuse = job->ep && kd->fused_ep && act_inline(act);
     for (int64_t pc = 0; pc < k; pc += kb) {
         const int64_t kc = IFD_MIN(kb, k - pc);
         const float beta = pc == 0 ? job->beta : 1.0f;
@@ -606,6 +678,8 @@ static void gemm_block(const gemm_job *job, int64_t i0, int64_t i1, int64_t j0, 
             const float *ap = abuf;
             if (job->pa)
                 ap = job->pa->data + pc * job->pa->mpad + ic * kc;
+            else if (job->pack_cb)
+                job->pack_cb(job->pack_arg, ic, mc, pc, kc, MR, abuf);
             else
                 pack_a(kd, job->trans_a, job->a, job->lda, ic, mc, pc, kc, abuf);
             for (int64_t jr = j0; jr < j1; jr += NR) {
@@ -617,11 +691,38 @@ static void gemm_block(const gemm_job *job, int64_t i0, int64_t i1, int64_t j0, 
                     pack_b_panel(kd, job->trans_b, job->b, job->ldb, pc, kc, jr, nc, bbuf);
                     bp = bbuf;
                 }
+                /* A constant B too big for the caches streams from memory once per use; its
+                 * micro-panels are contiguous, so the calls on this panel fetch the next one
+                 * in equal slices, keeping the stream going at the pace of the arithmetic. */
+                tile_ep te = {0};
+                if (fuse) {
+                    te.bc = job->ep->bias_col ? job->ep->bias_col + jr : NULL;
+                    te.kind = act ? act->kind : IFD_ACT_NONE;
+                    te.lo = act ? act->alpha : 0;
+                    te.hi = act ? act->beta : 0;
+                }
+                const int64_t nmicro = (mc + MR - 1) / MR;
+                const float *next = NULL; /* the packed B panel used after this one */
+                int64_t lines = 0;
+                if (job->pb && jr + NR < j1) {
+                    next = bp + kc * NR;
+                    lines = kc * NR / 16;
+                } else if (job->pb && ic + MC >= i1 && pc + kc < k) {
+                    const int64_t kn = IFD_MIN(kb, k - pc - kc);
+                    next = job->pb->data + (pc + kc) * job->pb->npad + (j0 / NR) * kn * NR;
+                    lines = kn * NR / 16;
+                }
+                const int64_t slice = (lines + nmicro - 1) / nmicro;
                 for (int64_t ir = 0; ir < mc; ir += MR) {
                     const int mr = (int)IFD_MIN((int64_t)MR, mc - ir);
                     float *ct = job->c + (ic + ir) * job->ldc + jr;
-                    kd->micro(kc, ap + ir * kc, bp, ct, job->ldc, mr, nc, job->alpha, beta);
-                    if (last && job->ep) apply_epilogue(kd, job->ep, ct, job->ldc, ic + ir, mr, jr, nc);
+                    const int64_t l0 = IFD_MIN(lines, (ir / MR) * slice);
+                    te.br = fuse && job->ep->bias_row ? job->ep->bias_row + ic + ir : NULL;
+                    kd->micro(kc, ap + ir * kc, bp, ct, job->ldc, mr, nc, job->alpha, beta,
+                              next ? next + l0 * 16 : NULL, IFD_MIN(slice, lines - l0),
+                              last && fuse ? &te : NULL);
+                    if (last && job->ep && !fuse)
+                        apply_epilogue(kd, job->ep, ct, job->ldc, ic + ir, mr, jr, nc);
                 }
             }
         }
@@ -848,6 +949,21 @@ void ifd_sgemm_packed_ex(bool trans_a, int64_t m, const float *a, int64_t lda, f
     }
     gemm_job job = {.kd = b->kern, .trans_a = trans_a, .m = m, .n = n, .k = k, .alpha = alpha,
                     .beta = beta, .a = a, .lda = lda, .pb = b, .c = c, .ldc = ldc, .ep = ep};
+    run_job(&job, pool);
+}
+
+void ifd_sgemm_packed_cb_ex(int64_t m, ifd_sgemm_pack_a_fn pack, void *arg,
+                            const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,
+                            const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool) {
+    const int64_t n = b->n, k = b->k;
+    if (m <= 0 || n <= 0) return;
+    const ifd_sgemm_epilogue *ep = epilogue_active(epilogue) ? epilogue : NULL;
+    if (k <= 0) {
+        scale_c(m, n, beta, c, ldc, ep);
+        return;
+    }
+    gemm_job job = {.kd = b->kern, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
+                    .pack_cb = pack, .pack_arg = arg, .pb = b, .c = c, .ldc = ldc, .ep = ep};
     run_job(&job, pool);
 }
 

@@ -27,6 +27,10 @@ void ifd_sgemm_packed(bool trans_a, int64_t m, const float *a, int64_t lda, floa
 /* Name of the microkernel in use: "avx512", "avx2", "scalar". */
 const char *ifd_sgemm_kernel_name(void);
 
+/* Register tile of the microkernel in use: C is computed in mr x nr blocks (edge blocks waste
+ * the rest), so callers free to choose the orientation of a product can pick the better fit. */
+void ifd_sgemm_tile_shape(int *mr, int *nr);
+
 /* Shape of a packed B: op(B) is k x n. */
 int64_t ifd_sgemm_packed_b_n(const ifd_sgemm_packed_b *packed);
 int64_t ifd_sgemm_packed_b_k(const ifd_sgemm_packed_b *packed);
@@ -59,6 +63,17 @@ int64_t ifd_sgemm_packed_a_k(const ifd_sgemm_packed_a *packed);
 void ifd_sgemm_packed_a_ex(const ifd_sgemm_packed_a *a, bool trans_b, int64_t n, float alpha,
                            const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                            const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool);
+
+/* C = A * B + beta * C with B from ifd_sgemm_pack_b and A (m x k) never materialized: the
+ * driver calls pack(arg, i0, mc, p0, kc, mr, dst) for each block it needs, which must write
+ * op(A)[i0:i0+mc, p0:p0+kc] as ceil(mc/mr) micro-panels of [kc][mr] floats (lanes past mc
+ * zero), mr being the packed B's microkernel rows (ifd_sgemm_tile_shape at packing time).
+ * Suits convolution, whose A rows can be gathered straight from the image. */
+typedef void (*ifd_sgemm_pack_a_fn)(void *arg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                                    int mr, float *dst);
+void ifd_sgemm_packed_cb_ex(int64_t m, ifd_sgemm_pack_a_fn pack, void *arg,
+                            const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,
+                            const ifd_sgemm_epilogue *epilogue, ifd_thread_pool *pool);
 
 /* Tests and benchmarks: force a microkernel ("avx512", "avx2", "scalar"; NULL or "auto" for
  * the CPUID choice). Returns false when the CPU lacks it (the choice is then unchanged).

@@ -16,60 +16,16 @@
 #include <math.h>
 #include <string.h>
 
-/* ---- scratch carving: one ifd_kernel_scratch block per kernel ------------------------------ */
-
-typedef struct at_plan {
-    size_t total;
-    int n;
-    size_t off[12];
-} at_plan;
-
-/* Reserve count*elem bytes (64-byte aligned); returns the slot index or -1 on overflow. */
-static int at_plan_add(at_plan *p, size_t count, size_t elem) {
-    size_t bytes, rounded;
-    if (p->n >= (int)IFD_ARRAY_LEN(p->off)) return -1;
-    if (!ifd_mul_size(count, elem, &bytes) || !ifd_add_size(bytes, 63, &rounded)) return -1;
-    rounded &= ~(size_t)63;
-    p->off[p->n] = p->total;
-    if (!ifd_add_size(p->total, rounded, &p->total)) return -1;
-    return p->n++;
-}
-
 /* ---- type conversion ------------------------------------------------------------------------ */
-
-static bool at_float_type(ifd_dtype t) {
-    return t == IFD_DTYPE_FLOAT || t == IFD_DTYPE_FLOAT16 || t == IFD_DTYPE_BFLOAT16 ||
-           t == IFD_DTYPE_DOUBLE;
-}
 
 /* dst[0..n) = src[off..off+n) as float. */
 static void at_load(const void *src, ifd_dtype dt, int64_t off, float *dst, int64_t n) {
-    switch (dt) {
-    case IFD_DTYPE_FLOAT: memcpy(dst, (const float *)src + off, (size_t)n * sizeof(float)); break;
-    case IFD_DTYPE_FLOAT16: ifd_vec_f16_to_f32((const uint16_t *)src + off, dst, n); break;
-    case IFD_DTYPE_BFLOAT16: ifd_vec_bf16_to_f32((const uint16_t *)src + off, dst, n); break;
-    case IFD_DTYPE_DOUBLE: {
-        const double *s = (const double *)src + off;
-        for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i];
-        break;
-    }
-    default: break;
-    }
+    ifd_load_f32(dt, (const char *)src + (size_t)off * ifd_dtype_size(dt), dst, n);
 }
 
 /* dst[off..off+n) = src[0..n) converted from float. */
 static void at_store(void *dst, ifd_dtype dt, int64_t off, const float *src, int64_t n) {
-    switch (dt) {
-    case IFD_DTYPE_FLOAT: memcpy((float *)dst + off, src, (size_t)n * sizeof(float)); break;
-    case IFD_DTYPE_FLOAT16: ifd_vec_f32_to_f16(src, (uint16_t *)dst + off, n); break;
-    case IFD_DTYPE_BFLOAT16: ifd_vec_f32_to_bf16(src, (uint16_t *)dst + off, n); break;
-    case IFD_DTYPE_DOUBLE: {
-        double *d = (double *)dst + off;
-        for (int64_t i = 0; i < n; i++) d[i] = src[i];
-        break;
-    }
-    default: break;
-    }
+    ifd_store_f32(dt, src, (char *)dst + (size_t)off * ifd_dtype_size(dt), n);
 }
 
 /* ============================================================================================
@@ -328,7 +284,7 @@ static ifd_status run_attention(ifd_kernel_ctx *ctx) {
     const ifd_tensor *nonpad = ctx->n_inputs > 6 ? ctx->inputs[6] : NULL;
     if (!Q || !K || !V) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "Q, K and V are required");
     ifd_dtype T = Q->dtype;
-    if (!at_float_type(T))
+    if (!ifd_dtype_is_std_float(T))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported Q dtype %d", (int)T);
     if (K->dtype != T || V->dtype != T || (pk && pk->dtype != T) || (pv && pv->dtype != T))
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
@@ -395,7 +351,7 @@ static ifd_status run_attention(ifd_kernel_ctx *ctx) {
     at_job j;
     memset(&j, 0, sizeof j);
     if (mask) {
-        if (mask->dtype != IFD_DTYPE_BOOL && !at_float_type(mask->dtype))
+        if (mask->dtype != IFD_DTYPE_BOOL && !ifd_dtype_is_std_float(mask->dtype))
             return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported attn_mask dtype %d",
                                     (int)mask->dtype);
         if (mask->rank < 2 || mask->rank > 4)
@@ -484,35 +440,28 @@ static ifd_status run_attention(ifd_kernel_ctx *ctx) {
     n_tasks = IFD_MAX(n_tasks, (int64_t)1);
 
     /* scratch */
-    at_plan p = {0};
-    int s_q = -1, s_k = -1, s_v = -1, s_y = -1, s_slots, s_off, s_np = -1;
     bool conv_kv = !f32; /* K/V total built in float scratch */
-    bool ok = true;
-    if (!f32) {
-        ok = ok && (s_q = at_plan_add(&p, (size_t)Q->count, 4)) >= 0;
-        ok = ok && (s_y = at_plan_add(&p, (size_t)Y->count, 4)) >= 0;
-    }
-    size_t kcount = 0, vcount = 0;
-    ok = ok && ifd_mul_size((size_t)B * (size_t)Hkv, (size_t)Lt * (size_t)D, &kcount) &&
-         ifd_mul_size((size_t)B * (size_t)Hkv, (size_t)Lt * (size_t)Dv, &vcount);
-    if (conv_kv) {
-        ok = ok && (s_k = at_plan_add(&p, kcount, 4)) >= 0;
-        ok = ok && (s_v = at_plan_add(&p, vcount, 4)) >= 0;
-    }
-    size_t slot_floats = 0, all_slots = 0;
-    ok = ok && ifd_mul_size((size_t)qb, (size_t)IFD_MAX(Lt, (int64_t)1), &slot_floats);
+    size_t kcount = 0, vcount = 0, slot_floats = 0, all_slots = 0;
+    if (!ifd_mul_size((size_t)B * (size_t)Hkv, (size_t)Lt * (size_t)D, &kcount) ||
+        !ifd_mul_size((size_t)B * (size_t)Hkv, (size_t)Lt * (size_t)Dv, &vcount) ||
+        !ifd_mul_size((size_t)qb, (size_t)IFD_MAX(Lt, (int64_t)1), &slot_floats) ||
+        !ifd_mul_size((slot_floats + 15) & ~(size_t)15, (size_t)n_tasks, &all_slots))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "attention scratch size overflows");
     slot_floats = (slot_floats + 15) & ~(size_t)15;
-    ok = ok && ifd_mul_size(slot_floats, (size_t)n_tasks, &all_slots);
-    ok = ok && (s_slots = at_plan_add(&p, all_slots, 4)) >= 0;
-    ok = ok && (s_off = at_plan_add(&p, (size_t)IFD_MAX(B, (int64_t)1), 8)) >= 0;
-    if (nonpad) ok = ok && (s_np = at_plan_add(&p, (size_t)IFD_MAX(B, (int64_t)1), 8)) >= 0;
-    if (!ok) return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "attention scratch size overflows");
-    char *mem = ifd_kernel_scratch(ctx, p.total ? p.total : 64);
-    if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "attention scratch (%zu bytes)", p.total);
+    st = IFD_OK;
+    float *q_conv = f32 ? NULL : ifd_kernel_scratch_array(ctx, (size_t)Q->count, 4, &st);
+    float *y_conv = f32 ? NULL : ifd_kernel_scratch_array(ctx, (size_t)Y->count, 4, &st);
+    float *k_conv = conv_kv ? ifd_kernel_scratch_array(ctx, kcount, 4, &st) : NULL;
+    float *v_conv = conv_kv ? ifd_kernel_scratch_array(ctx, vcount, 4, &st) : NULL;
+    float *slots = ifd_kernel_scratch_array(ctx, all_slots, 4, &st);
+    int64_t *coff = ifd_kernel_scratch_array(ctx, (size_t)IFD_MAX(B, (int64_t)1), 8, &st);
+    int64_t *np = nonpad ? ifd_kernel_scratch_array(ctx, (size_t)IFD_MAX(B, (int64_t)1), 8, &st)
+                         : NULL;
+    if (st) return st;
 
     /* Q view */
-    const float *qf = f32 ? (const float *)Q->data : (const float *)(mem + p.off[s_q]);
-    if (!f32) at_load(Q->data, T, 0, (float *)(mem + p.off[s_q]), Q->count);
+    const float *qf = f32 ? (const float *)Q->data : q_conv;
+    if (!f32) at_load(Q->data, T, 0, q_conv, Q->count);
     if (r3) {
         j.q = (at_view){qf, Lq * Hq * D, D, Hq * D};
     } else {
@@ -521,8 +470,8 @@ static ifd_status run_attention(ifd_kernel_ctx *ctx) {
 
     /* K/V views: the new rows directly, or the concatenated [B, Hkv, Lt, d] cache */
     if (conv_kv || kv_in_present) {
-        float *kt = conv_kv ? (float *)(mem + p.off[s_k]) : (float *)PK->data;
-        float *vt = conv_kv ? (float *)(mem + p.off[s_v]) : (float *)PV->data;
+        float *kt = conv_kv ? k_conv : (float *)PK->data;
+        float *vt = conv_kv ? v_conv : (float *)PV->data;
         at_concat(kt, pk, K, B, Hkv, Lp, Lkv, D);
         at_concat(vt, pv, V, B, Hkv, Lp, Lkv, Dv);
         j.k = (at_view){kt, Hkv * Lt * D, Lt * D, D};
@@ -545,7 +494,7 @@ static ifd_status run_attention(ifd_kernel_ctx *ctx) {
     }
 
     /* Y */
-    j.y = f32 ? (float *)Y->data : (float *)(mem + p.off[s_y]);
+    j.y = f32 ? (float *)Y->data : y_conv;
     if (r3) {
         j.y_sb = Lq * Hq * Dv, j.y_sh = Dv, j.y_ld = Hq * Dv;
     } else {
@@ -553,8 +502,6 @@ static ifd_status run_attention(ifd_kernel_ctx *ctx) {
     }
 
     /* causal offsets: bottom-right alignment after a past, or per batch from the padding */
-    int64_t *coff = (int64_t *)(mem + p.off[s_off]);
-    int64_t *np = nonpad ? (int64_t *)(mem + p.off[s_np]) : NULL;
     for (int64_t b = 0; b < B; b++) {
         if (np) np[b] = ifd_tensor_get_i64(nonpad, b);
         coff[b] = pk ? Lp : (np ? np[b] - Lq : 0);
@@ -571,7 +518,7 @@ static ifd_status run_attention(ifd_kernel_ctx *ctx) {
     j.mode = mode;
     j.qk = want_qk ? QK->data : NULL;
     j.qk_dt = T;
-    j.slots = (float *)(mem + p.off[s_slots]);
+    j.slots = slots;
     j.slot_stride = (int64_t)slot_floats;
     j.qb = qb, j.n_qblk = n_qblk, j.n_items = n_items, j.n_tasks = n_tasks;
     j.gemm_pool = n_tasks == 1 ? ctx->pool : NULL;
@@ -603,16 +550,6 @@ typedef struct rope_job {
     int64_t *bad; /* set to an out-of-range position id */
 } rope_job;
 
-static float rope_cache(const void *c, ifd_dtype dt, int64_t i) {
-    switch (dt) {
-    case IFD_DTYPE_FLOAT: return ((const float *)c)[i];
-    case IFD_DTYPE_FLOAT16: return ifd_fp16_to_f32(((const uint16_t *)c)[i]);
-    case IFD_DTYPE_BFLOAT16: return ifd_bf16_to_f32(((const uint16_t *)c)[i]);
-    case IFD_DTYPE_DOUBLE: return (float)((const double *)c)[i];
-    default: return 0.0f;
-    }
-}
-
 /* Rows are (b, s): each covers all heads of one token. */
 static void rope_task(void *arg, int64_t begin, int64_t end) {
     const rope_job *j = arg;
@@ -632,8 +569,8 @@ static void rope_task(void *arg, int64_t begin, int64_t end) {
             crow = (b * j->S + s) * half;
         }
         for (int64_t k = 0; k < half; k++) {
-            cs[k] = rope_cache(j->cosc, j->cdt, crow + k);
-            sn[k] = rope_cache(j->sinc, j->cdt, crow + k);
+            cs[k] = (float)ifd_load_f64(j->cosc, j->cdt, crow + k);
+            sn[k] = (float)ifd_load_f64(j->sinc, j->cdt, crow + k);
         }
         for (int64_t h = 0; h < j->H; h++) {
             /* 4-D [B, H, S, hd]; 3-D [B, S, H*hd] */
@@ -667,7 +604,8 @@ static ifd_status run_rotary(ifd_kernel_ctx *ctx) {
     const ifd_tensor *P = ctx->n_inputs > 3 ? ctx->inputs[3] : NULL;
     if (!X || !C || !Sn)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input, cos_cache and sin_cache are required");
-    if (!at_float_type(X->dtype) || !at_float_type(C->dtype) || Sn->dtype != C->dtype)
+    if (!ifd_dtype_is_std_float(X->dtype) || !ifd_dtype_is_std_float(C->dtype) ||
+        Sn->dtype != C->dtype)
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported dtypes");
     rope_job j;
     memset(&j, 0, sizeof j);

@@ -1,6 +1,8 @@
 /* Helpers shared by the operator families. */
 #include "ops/op.h"
 
+#include "kernels/vecmath.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,12 +37,93 @@ ifd_status ifd_kernel_error(const ifd_kernel_ctx *ctx, ifd_status status, const 
     return ifd_error(status, "node '%s' (%s): %s", ctx->node->name, ctx->node->op_type, msg);
 }
 
+void *ifd_kernel_scratch_array(ifd_kernel_ctx *ctx, size_t count, size_t elem, ifd_status *st) {
+    if (*st) return NULL;
+    size_t bytes;
+    if (!ifd_mul_size(count, elem, &bytes)) {
+        *st = ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch of %zu x %zu bytes overflows", count,
+                               elem);
+        return NULL;
+    }
+    void *p = ifd_kernel_scratch(ctx, bytes);
+    if (!p) *st = ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch memory (%zu bytes)", bytes);
+    return p;
+}
+
+enum { PAR_COPY_CHUNK = 32 * 1024 };
+
+typedef struct par_copy_arg {
+    char *dst;
+    const char *src;
+    size_t bytes;
+} par_copy_arg;
+
+static void par_copy_chunk(void *arg, int64_t begin, int64_t end) {
+    const par_copy_arg *a = arg;
+    size_t b = (size_t)begin * PAR_COPY_CHUNK;
+    size_t e = IFD_MIN((size_t)end * PAR_COPY_CHUNK, a->bytes);
+    memcpy(a->dst + b, a->src + b, e - b);
+}
+
+void ifd_parallel_memcpy(ifd_thread_pool *pool, void *dst, const void *src, size_t bytes) {
+    if (bytes == 0 || dst == src) return;
+    /* a task copies at least 8 chunks (256 KB): less is not worth waking a thread */
+    if (bytes < (size_t)PAR_COPY_CHUNK * 8) {
+        memcpy(dst, src, bytes);
+        return;
+    }
+    par_copy_arg a = {dst, src, bytes};
+    ifd_parallel_for(pool, (int64_t)((bytes + PAR_COPY_CHUNK - 1) / PAR_COPY_CHUNK), 8,
+                     par_copy_chunk, &a);
+}
+
+bool ifd_dtype_is_std_float(ifd_dtype t) {
+    return t == IFD_DTYPE_FLOAT || t == IFD_DTYPE_DOUBLE || t == IFD_DTYPE_FLOAT16 ||
+           t == IFD_DTYPE_BFLOAT16;
+}
+
+void ifd_load_f32(ifd_dtype dt, const void *src, float *dst, int64_t n) {
+    switch (dt) {
+    case IFD_DTYPE_FLOAT: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case IFD_DTYPE_FLOAT16: ifd_vec_f16_to_f32(src, dst, n); break;
+    case IFD_DTYPE_BFLOAT16: ifd_vec_bf16_to_f32(src, dst, n); break;
+    case IFD_DTYPE_DOUBLE: {
+        const double *s = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i];
+        break;
+    }
+    default: break;
+    }
+}
+
+void ifd_store_f32(ifd_dtype dt, const float *src, void *dst, int64_t n) {
+    switch (dt) {
+    case IFD_DTYPE_FLOAT: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case IFD_DTYPE_FLOAT16: ifd_vec_f32_to_f16(src, dst, n); break;
+    case IFD_DTYPE_BFLOAT16: ifd_vec_f32_to_bf16(src, dst, n); break;
+    case IFD_DTYPE_DOUBLE: {
+        double *d = dst;
+        for (int64_t i = 0; i < n; i++) d[i] = src[i];
+        break;
+    }
+    default: break;
+    }
+}
+
 ifd_status ifd_normalize_axis(const ifd_kernel_ctx *ctx, int64_t axis, int rank, int *out) {
     if (axis < -(int64_t)rank || axis >= (int64_t)(rank ? rank : 1) ||
         (rank == 0 && axis != 0 && axis != -1))
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "axis %lld out of range for rank %d",
                                 (long long)axis, rank);
     *out = (int)(axis < 0 ? axis + rank : axis);
+    return IFD_OK;
+}
+
+ifd_status ifd_kernel_elem_size(const ifd_kernel_ctx *ctx, ifd_dtype dtype, size_t *es) {
+    *es = ifd_dtype_size(dtype);
+    if (*es == 0)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "element type %s is not supported",
+                                ifd_dtype_name(dtype));
     return IFD_OK;
 }
 

@@ -161,17 +161,55 @@ static ifd_status check_bias(const ifd_kernel_ctx *ctx, const ifd_tensor *B, int
 
 /* ---- Conv ---------------------------------------------------------------------------------- */
 
-/* prepare(): constant float weights of the GEMM path packed once per group. */
+/* prepare(): constant float weights of the GEMM path packed once per group, as the left
+ * operand W_g [Mg, K] (packed_a) or, for the transposed product, the right operand W_g^T
+ * (packed_b); whichever orientation the input shape favours, both when it is unknown. */
 typedef struct conv_state {
     int64_t group, M, K;
-    ifd_sgemm_packed_a *packed[];
+    ifd_sgemm_packed_a **packed;   /* [group] or entries NULL */
+    ifd_sgemm_packed_b **packed_t; /* [group] or entries NULL */
 } conv_state;
 
 static void release_conv(void *state) {
     conv_state *cs = state;
     if (!cs) return;
-    for (int64_t g = 0; g < cs->group; g++) ifd_sgemm_packed_a_free(cs->packed[g]);
+    for (int64_t g = 0; g < cs->group; g++) {
+        if (cs->packed) ifd_sgemm_packed_a_free(cs->packed[g]);
+        if (cs->packed_t) ifd_sgemm_packed_b_free(cs->packed_t[g]);
+    }
+    ifd_free(cs->packed);
+    ifd_free(cs->packed_t);
     ifd_free(cs);
+}
+
+static conv_state *conv_state_new(int64_t group, int64_t M, int64_t K) {
+    conv_state *cs = ifd_calloc(1, sizeof *cs);
+    if (!cs) return NULL;
+    cs->group = group;
+    cs->M = M;
+    cs->K = K;
+    cs->packed = ifd_calloc((size_t)group, sizeof cs->packed[0]);
+    cs->packed_t = ifd_calloc((size_t)group, sizeof cs->packed_t[0]);
+    if (!cs->packed || !cs->packed_t) {
+        release_conv(cs);
+        return NULL;
+    }
+    return cs;
+}
+
+/* Whether the product runs transposed: Y^T [L, Mg] = col^T [L, K] * W_g^T [K, Mg] instead of
+ * Y [Mg, L] = W_g * col. The microkernel computes mr x nr blocks, so the orientation that
+ * wastes less of its edge blocks wins (e.g. L = 49 and Mg = 512: 49 columns fill 64 lanes,
+ * while 49 rows fill 56); the transposed result costs one more pass over Y, which matters
+ * only when K is small. */
+static bool conv_swapped(int64_t Mg, int64_t L, int64_t K) {
+    int mr, nr;
+    ifd_sgemm_tile_shape(&mr, &nr);
+    if (Mg < 2 || L < 2) return false;
+    double fm = (double)Mg, fl = (double)L;
+    double e_norm = fm / (double)((Mg + mr - 1) / mr * mr) * fl / (double)((L + nr - 1) / nr * nr);
+    double e_swap = fl / (double)((L + mr - 1) / mr * mr) * fm / (double)((Mg + nr - 1) / nr * nr);
+    return e_swap > e_norm * (1.0 + 8.0 / (double)K);
 }
 
 /* Whether Conv runs the direct depthwise kernel for weights [M, Cg, k...] and this group. */
@@ -190,15 +228,47 @@ static ifd_status prepare_conv(ifd_prepare_ctx *p) {
     if (uses_depthwise(W->rank - 2, W->dims + 2, Cg, group)) return IFD_OK;
     for (int i = 2; i < W->rank; i++)
         if (!ifd_mul_i64(K, W->dims[i], &K)) return IFD_OK;
-    conv_state *cs = ifd_calloc(1, sizeof *cs + (size_t)group * sizeof(cs->packed[0]));
-    if (!cs) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory preparing Conv weights");
-    cs->group = group;
-    cs->M = M;
-    cs->K = K;
     int64_t Mg = M / group;
+    /* The output positions L follow from the input's static shape when it is known (the
+     * strides, pads and dilations of run() agree with it or run() falls back to unpacked). */
+    bool want_a = true, want_t = true;
+    const ifd_value_type *xt = p->input_types ? p->input_types[0] : NULL;
+    if (xt && xt->rank == W->rank) {
+        int64_t L = 1;
+        ifd_conv_geom g;
+        memset(&g, 0, sizeof g);
+        bool known = true;
+        int nd = W->rank - 2;
+        int64_t st[IFD_CONV_MAX_ND], dl[IFD_CONV_MAX_ND], pads[2 * IFD_CONV_MAX_ND];
+        size_t n;
+        const int64_t *v;
+        const char *ap = ifd_attr_string(p->node, "auto_pad", "NOTSET");
+        int auto_pad = !strcmp(ap, "SAME_UPPER") ? 1 : !strcmp(ap, "SAME_LOWER") ? 2
+                       : !strcmp(ap, "VALID")    ? 3 : 0;
+        for (int i = 0; i < nd; i++) st[i] = dl[i] = 1, pads[i] = pads[i + nd] = 0;
+        if ((v = ifd_attr_ints(p->node, "strides", &n)) && n == (size_t)nd) memcpy(st, v, n * 8);
+        if ((v = ifd_attr_ints(p->node, "dilations", &n)) && n == (size_t)nd) memcpy(dl, v, n * 8);
+        if ((v = ifd_attr_ints(p->node, "pads", &n)) && n == 2 * (size_t)nd) memcpy(pads, v, n * 8);
+        for (int i = 0; i < nd && known; i++) {
+            int64_t o, pb;
+            known = xt->dims[i + 2] > 0 &&
+                    ifd_conv_out_dim(auto_pad, xt->dims[i + 2], W->dims[i + 2], st[i], dl[i],
+                                     pads[i], pads[i + nd], false, &o, &pb) &&
+                    ifd_mul_i64(L, o, &L);
+        }
+        if (known) {
+            bool sw = conv_swapped(Mg, L, K);
+            want_a = !sw;
+            want_t = sw;
+        }
+    }
+    conv_state *cs = conv_state_new(group, M, K);
+    if (!cs) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory preparing Conv weights");
     for (int64_t g = 0; g < group; g++) {
-        ifd_status st = ifd_sgemm_pack_a(false, Mg, K, (const float *)W->data + g * Mg * K, K,
-                                         &cs->packed[g]);
+        const float *wg = (const float *)W->data + g * Mg * K;
+        ifd_status st = IFD_OK;
+        if (want_a) st = ifd_sgemm_pack_a(false, Mg, K, wg, K, &cs->packed[g]);
+        if (!st && want_t) st = ifd_sgemm_pack_b(true, Mg, K, wg, K, &cs->packed_t[g]);
         if (st) {
             release_conv(cs);
             return st;
@@ -213,11 +283,27 @@ typedef struct conv_job {
     const float *x, *w, *bias;
     float *y, *scratch;
     int64_t C, M, group, Cg, Mg, K, L, tile, ntiles, ntasks, nworkers;
-    bool direct; /* the input plane is the column matrix (1x1, stride 1, no padding) */
+    int64_t worker_floats; /* scratch per worker: column tile, then the transposed result */
+    bool direct;  /* the input plane is the column matrix (1x1, stride 1, no padding) */
+    bool swapped; /* Y^T = col^T * W^T (see conv_swapped) */
+    bool gather;  /* swapped, and col^T packed straight from the image (no im2col pass) */
+    float lo, hi; /* Relu/Clip as a clamp in the transposed write-back */
     const ifd_activation *act;
     const conv_state *packed; /* or NULL: use w */
     ifd_thread_pool *gemm_pool;
 } conv_job;
+
+typedef struct gather_arg {
+    const ifd_conv_geom *g;
+    const float *img;
+    int64_t p0;
+} gather_arg;
+
+static void gather_pack(void *arg, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
+                        float *dst) {
+    const gather_arg *a = arg;
+    ifd_conv_pack_rows(a->g, a->img, a->p0 + i0, mc, k0, kc, mr, dst);
+}
 
 static void conv_task(const conv_job *j, int64_t t, float *col) {
     int64_t ti = t % j->ntiles, ng = t / j->ntiles, gi = ng % j->group, n = ng / j->group;
@@ -225,6 +311,18 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
     const float *xg = j->x + (n * j->C + gi * j->Cg) * j->g->in_size; /* [Cg, in...] */
     float *yg = j->y + (n * j->M + gi * j->Mg) * j->L;                 /* [Mg, L] */
     const float *wg = j->w + gi * j->Mg * j->K;                        /* [Mg, K] */
+    const float *bias = j->bias ? j->bias + gi * j->Mg : NULL;
+    if (j->gather) {
+        float *yt = col; /* [pc, Mg] */
+        gather_arg ga = {j->g, xg, p0};
+        ifd_sgemm_packed_cb_ex(pc, gather_pack, &ga, j->packed->packed_t[gi], 0.0f, yt, j->Mg,
+                               NULL, j->gemm_pool);
+        ifd_conv_transpose_bias_clamp(yt, j->Mg, pc, j->Mg, yg + p0, j->L, bias, j->lo, j->hi);
+        ifd_act_kind kind = j->act->kind;
+        if (kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP)
+            for (int64_t m = 0; m < j->Mg; m++) ifd_activation_apply(j->act, yg + m * j->L + p0, pc);
+        return;
+    }
     const float *bm;
     int64_t ldb;
     if (j->direct) {
@@ -235,10 +333,24 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
         bm = col;
         ldb = pc;
     }
-    ifd_sgemm_epilogue ep = {NULL, j->bias ? j->bias + gi * j->Mg : NULL, j->act};
-    if (j->packed)
-        ifd_sgemm_packed_a_ex(j->packed->packed[gi], false, pc, 1.0f, bm, ldb, 0.0f, yg + p0,
-                              j->L, &ep, j->gemm_pool);
+    if (j->swapped) {
+        float *yt = col + (j->direct ? 0 : j->K * j->tile); /* [pc, Mg] */
+        const ifd_sgemm_packed_b *pt = j->packed ? j->packed->packed_t[gi] : NULL;
+        if (pt)
+            ifd_sgemm_packed_ex(true, pc, bm, ldb, 1.0f, pt, 0.0f, yt, j->Mg, NULL, j->gemm_pool);
+        else
+            ifd_sgemm_ex(true, true, pc, j->Mg, j->K, 1.0f, bm, ldb, wg, j->K, 0.0f, yt, j->Mg,
+                         NULL, j->gemm_pool);
+        ifd_conv_transpose_bias_clamp(yt, j->Mg, pc, j->Mg, yg + p0, j->L, bias, j->lo, j->hi);
+        ifd_act_kind kind = j->act->kind;
+        if (kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP)
+            for (int64_t m = 0; m < j->Mg; m++) ifd_activation_apply(j->act, yg + m * j->L + p0, pc);
+        return;
+    }
+    ifd_sgemm_epilogue ep = {NULL, bias, j->act};
+    const ifd_sgemm_packed_a *pa = j->packed ? j->packed->packed[gi] : NULL;
+    if (pa)
+        ifd_sgemm_packed_a_ex(pa, false, pc, 1.0f, bm, ldb, 0.0f, yg + p0, j->L, &ep, j->gemm_pool);
     else
         ifd_sgemm_ex(false, false, j->Mg, pc, j->K, 1.0f, wg, j->K, bm, ldb, 0.0f, yg + p0, j->L,
                      &ep, j->gemm_pool);
@@ -247,7 +359,7 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
 static void conv_worker(void *arg, int64_t begin, int64_t end) {
     const conv_job *j = arg;
     for (int64_t wi = begin; wi < end; wi++) {
-        float *col = j->direct ? NULL : j->scratch + wi * j->K * j->tile;
+        float *col = j->worker_floats ? j->scratch + wi * j->worker_floats : NULL;
         int64_t t0 = wi * j->ntasks / j->nworkers, t1 = (wi + 1) * j->ntasks / j->nworkers;
         for (int64_t t = t0; t < t1; t++) conv_task(j, t, col);
     }
@@ -383,38 +495,58 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     j.K = Cg * g.k_size;
     j.L = g.out_size;
     j.act = ctx->activation;
+    j.lo = j.act->kind == IFD_ACT_RELU ? 0.f : j.act->kind == IFD_ACT_CLIP ? j.act->alpha : -INFINITY;
+    j.hi = j.act->kind == IFD_ACT_CLIP ? j.act->beta : INFINITY;
     const conv_state *cs = ctx->state;
     if (cs && cs->group == group && cs->M == M && cs->K == j.K && W0->dtype == IFD_DTYPE_FLOAT)
         j.packed = cs;
     j.direct = true;
     for (int i = 0; i < g.nd; i++)
         if (g.k[i] != 1 || g.s[i] != 1 || g.pb[i] != 0 || g.out[i] != g.in[i]) j.direct = false;
+    j.swapped = conv_swapped(j.Mg, j.L, j.K);
+    /* weights packed for the other orientation only: follow them rather than repack per run */
+    if (j.packed && j.swapped && !cs->packed_t[0]) j.swapped = false;
+    if (j.packed && !j.swapped && !cs->packed[0]) j.swapped = true;
+    int mr, nr;
+    ifd_sgemm_tile_shape(&mr, &nr);
+    j.gather = j.swapped && !j.direct && j.packed && cs->packed_t[0] &&
+               ifd_conv_pack_rows_supported(&g, mr);
+    /* tiles of output positions are whole microkernel blocks along L */
+    int64_t unit = j.swapped ? mr : 16;
 
     /* Tiles of output positions: sized so the column tile stays in L2, then split further
      * until every thread gets whole rounds of tasks. */
     int64_t images = N * group;
-    int64_t cache_tile = IFD_MAX(64, ((128 * 1024) / IFD_MAX(j.K, 1)) & ~(int64_t)31);
-    int64_t tile = IFD_MIN(j.direct ? j.L : cache_tile, j.L);
+    int64_t unit_c = j.swapped ? mr : 32;
+    int64_t cache_tile = IFD_MAX(64, ((128 * 1024) / IFD_MAX(j.K, 1)) / unit_c * unit_c);
+    if (j.swapped) cache_tile = IFD_MAX(cache_tile, 16 * unit);
+    int64_t tile = IFD_MIN(j.direct && !j.swapped ? j.L : cache_tile, j.L);
     bool task_parallel = false;
     if (nthreads > 1) {
         int64_t tiles = (j.L + tile - 1) / tile, total = images * tiles;
         int64_t rounds = (total + nthreads - 1) / nthreads;
         int64_t per_img = (rounds * nthreads + images - 1) / images;
-        int64_t t2 = (((j.L + per_img - 1) / per_img) + 15) & ~(int64_t)15;
-        if (t2 < tile) tile = IFD_MAX(t2, 16);
+        int64_t t2 = ((j.L + per_img - 1) / per_img + unit - 1) / unit * unit;
+        if (t2 < tile) tile = IFD_MAX(t2, unit);
         if (tile > j.L) tile = j.L;
         task_parallel = images * ((j.L + tile - 1) / tile) >= nthreads && (tile >= 48 || tile == j.L);
         if (!task_parallel) /* the GEMM splits over threads: give it wide column blocks */
-            tile = IFD_MIN(j.L, j.direct ? j.L : IFD_MAX(cache_tile, ((2 << 20) / IFD_MAX(j.K, 1)) & ~(int64_t)31));
+            tile = IFD_MIN(j.L, j.direct ? j.L : IFD_MAX(cache_tile, ((2 << 20) / IFD_MAX(j.K, 1)) / unit_c * unit_c));
     }
     j.tile = tile;
     j.ntiles = (j.L + tile - 1) / tile;
     j.ntasks = images * j.ntiles;
     j.nworkers = task_parallel ? IFD_MIN(nthreads, j.ntasks) : 1;
     j.gemm_pool = task_parallel ? NULL : ctx->pool;
-    if (!j.direct &&
-        (!ifd_mul_size((size_t)j.nworkers * sizeof(float), (size_t)j.K, &sizes[4]) ||
-         !ifd_mul_size(sizes[4], (size_t)tile, &sizes[4])))
+    size_t per_worker = 0, tmp;
+    if (!j.direct && !j.gather && !ifd_mul_size((size_t)j.K, (size_t)tile, &per_worker))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
+    if (j.swapped && (!ifd_mul_size((size_t)j.Mg, (size_t)tile, &tmp) ||
+                      !ifd_add_size(per_worker, tmp, &per_worker)))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
+    per_worker = (per_worker + 15) & ~(size_t)15; /* each worker's piece 64-byte aligned */
+    j.worker_floats = (int64_t)per_worker;
+    if (!ifd_mul_size((size_t)j.nworkers * sizeof(float), per_worker, &sizes[4]))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
     if ((st = scratch_multi(ctx, 5, sizes, bufs))) return st;
     ifd_tensor tx, tw, tb;
@@ -461,11 +593,8 @@ static ifd_status prepare_conv_transpose(ifd_prepare_ctx *p) {
     if (group < 1 || C % group != 0 || C == 0) return IFD_OK;
     for (int i = 2; i < W->rank; i++)
         if (!ifd_mul_i64(rows, W->dims[i], &rows)) return IFD_OK;
-    conv_state *cs = ifd_calloc(1, sizeof *cs + (size_t)group * sizeof(cs->packed[0]));
+    conv_state *cs = conv_state_new(group, C, rows);
     if (!cs) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory preparing ConvTranspose weights");
-    cs->group = group;
-    cs->M = C;
-    cs->K = rows;
     int64_t Cg = C / group;
     for (int64_t g = 0; g < group; g++) {
         ifd_status st = ifd_sgemm_pack_a(true, rows, Cg, (const float *)W->data + g * Cg * rows,

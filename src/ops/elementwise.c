@@ -384,35 +384,22 @@ static void row_bin(const ew_kernel *k, const void *const *in, unsigned smask, v
     k->bin(in[0], in[1], out, n, (int)(smask & 3u));
 }
 
-static void half_to_f32(ifd_dtype dt, const void *src, float *dst, int64_t n) {
-    if (dt == IFD_DTYPE_FLOAT16)
-        ifd_vec_f16_to_f32(src, dst, n);
-    else
-        ifd_vec_bf16_to_f32(src, dst, n);
-}
-static void f32_to_half(ifd_dtype dt, const float *src, void *dst, int64_t n) {
-    if (dt == IFD_DTYPE_FLOAT16)
-        ifd_vec_f32_to_f16(src, dst, n);
-    else
-        ifd_vec_f32_to_bf16(src, dst, n);
-}
-
 static void row_bin_half(const ew_kernel *k, const void *const *in, unsigned smask, void *out,
                          int64_t n) {
     float ba[EW_HALF_BLOCK], bb[EW_HALF_BLOCK], bo[EW_HALF_BLOCK];
     const uint16_t *a = in[0], *b = in[1];
     int mode = (int)(smask & 3u);
-    if (mode & 1) half_to_f32(k->half, a, ba, 1);
-    if (mode & 2) half_to_f32(k->half, b, bb, 1);
+    if (mode & 1) ifd_load_f32(k->half, a, ba, 1);
+    if (mode & 2) ifd_load_f32(k->half, b, bb, 1);
     for (int64_t s = 0; s < n; s += EW_HALF_BLOCK) {
         int64_t m = IFD_MIN((int64_t)EW_HALF_BLOCK, n - s);
-        if (!(mode & 1)) half_to_f32(k->half, a + s, ba, m);
-        if (!(mode & 2)) half_to_f32(k->half, b + s, bb, m);
+        if (!(mode & 1)) ifd_load_f32(k->half, a + s, ba, m);
+        if (!(mode & 2)) ifd_load_f32(k->half, b + s, bb, m);
         if (k->out_bool) {
             k->bin(ba, bb, (uint8_t *)out + s, m, mode);
         } else {
             k->bin(ba, bb, bo, m, mode);
-            f32_to_half(k->half, bo, (uint16_t *)out + s, m);
+            ifd_store_f32(k->half, bo, (uint16_t *)out + s, m);
         }
     }
 }
@@ -796,9 +783,9 @@ static ifd_status run_variadic(ifd_kernel_ctx *ctx, const bin_fn *tab, bool mean
             float inv = 1.0f / (float)n;
             for (int64_t s = 0; s < out->count; s += EW_HALF_BLOCK) {
                 int64_t m = IFD_MIN((int64_t)EW_HALF_BLOCK, out->count - s);
-                half_to_f32(dt, h + s, buf, m);
+                ifd_load_f32(dt, h + s, buf, m);
                 scale_f32(buf, buf, m, &inv);
-                f32_to_half(dt, buf, h + s, m);
+                ifd_store_f32(dt, buf, h + s, m);
             }
         }
     }
@@ -862,12 +849,12 @@ static void un_task(void *arg, int64_t b, int64_t e) {
     float buf[EW_HALF_BLOCK];
     for (int64_t s = b; s < e; s += EW_HALF_BLOCK) {
         int64_t m = IFD_MIN((int64_t)EW_HALF_BLOCK, e - s);
-        half_to_f32(j->half, (const uint16_t *)j->x + s, buf, m);
+        ifd_load_f32(j->half, (const uint16_t *)j->x + s, buf, m);
         if (j->out_bool) {
             j->fn(buf, (uint8_t *)j->y + s, m, j->param);
         } else {
             j->fn(buf, buf, m, j->param);
-            f32_to_half(j->half, buf, (uint16_t *)j->y + s, m);
+            ifd_store_f32(j->half, buf, (uint16_t *)j->y + s, m);
         }
     }
 }
@@ -1153,20 +1140,10 @@ static ifd_status run_clip(ifd_kernel_ctx *ctx) {
 /* Exponent values converted to double (or float) in scratch, for mixed-type Pow. */
 static ifd_status pow_convert(ifd_kernel_ctx *ctx, const ifd_tensor *e, ifd_dtype to,
                               void **out) {
-    size_t bytes;
-    if (!ifd_mul_size((size_t)e->count, ifd_dtype_size(to), &bytes))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "exponent too large");
-    void *p = ifd_kernel_scratch(ctx, bytes ? bytes : 8);
-    if (!p) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for the exponent");
-    for (int64_t i = 0; i < e->count; i++) {
-        double v = ifd_tensor_get_f64(e, i);
-        switch (to) {
-        case IFD_DTYPE_FLOAT: ((float *)p)[i] = (float)v; break;
-        case IFD_DTYPE_FLOAT16: ((uint16_t *)p)[i] = ifd_f32_to_fp16((float)v); break;
-        case IFD_DTYPE_BFLOAT16: ((uint16_t *)p)[i] = ifd_f32_to_bf16((float)v); break;
-        default: ((double *)p)[i] = v; break;
-        }
-    }
+    ifd_status st = IFD_OK;
+    void *p = ifd_kernel_scratch_array(ctx, (size_t)e->count, ifd_dtype_size(to), &st);
+    if (!p) return st;
+    for (int64_t i = 0; i < e->count; i++) ifd_store_f64(p, to, i, ifd_tensor_get_f64(e, i));
     *out = p;
     return IFD_OK;
 }

@@ -14,14 +14,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static ifd_status elem_size(const ifd_kernel_ctx *ctx, ifd_dtype dtype, size_t *es) {
-    *es = ifd_dtype_size(dtype);
-    if (*es == 0)
-        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "element type %s is not supported",
-                                ifd_dtype_name(dtype));
-    return IFD_OK;
-}
-
 static ifd_status require_index_type(const ifd_kernel_ctx *ctx, const ifd_tensor *t,
                                      const char *what) {
     if (t->dtype != IFD_DTYPE_INT64 && t->dtype != IFD_DTYPE_INT32)
@@ -71,17 +63,7 @@ enum { RED_NONE, RED_ADD, RED_MUL, RED_MAX, RED_MIN };
 /* dst[0..n) = dst op src */
 typedef void (*combine_fn)(void *dst, const void *src, int64_t n);
 
-#define DEF_INT_COMBINE(NAME, T)                                                                 \
-    static void add_##NAME(void *d, const void *s, int64_t n) {                                  \
-        T *restrict dp = d;                                                                      \
-        const T *restrict sp = s;                                                                \
-        for (int64_t i = 0; i < n; i++) dp[i] = (T)(dp[i] + sp[i]);                              \
-    }                                                                                            \
-    static void mul_##NAME(void *d, const void *s, int64_t n) {                                  \
-        T *restrict dp = d;                                                                      \
-        const T *restrict sp = s;                                                                \
-        for (int64_t i = 0; i < n; i++) dp[i] = (T)(dp[i] * sp[i]);                              \
-    }                                                                                            \
+#define DEF_MINMAX(NAME, T)                                                                      \
     static void max_##NAME(void *d, const void *s, int64_t n) {                                  \
         T *restrict dp = d;                                                                      \
         const T *restrict sp = s;                                                                \
@@ -93,26 +75,28 @@ typedef void (*combine_fn)(void *dst, const void *src, int64_t n);
         for (int64_t i = 0; i < n; i++) dp[i] = sp[i] < dp[i] ? sp[i] : dp[i];                   \
     }
 
+#define DEF_INT_COMBINE(NAME, T)                                                                 \
+    static void add_##NAME(void *d, const void *s, int64_t n) {                                  \
+        T *restrict dp = d;                                                                      \
+        const T *restrict sp = s;                                                                \
+        for (int64_t i = 0; i < n; i++) dp[i] = (T)(dp[i] + sp[i]);                              \
+    }                                                                                            \
+    static void mul_##NAME(void *d, const void *s, int64_t n) {                                  \
+        T *restrict dp = d;                                                                      \
+        const T *restrict sp = s;                                                                \
+        for (int64_t i = 0; i < n; i++) dp[i] = (T)(dp[i] * sp[i]);                              \
+    }                                                                                            \
+    DEF_MINMAX(NAME, T)
+
 /* Unsigned arithmetic for the signed types too: wraps like NumPy instead of overflowing. */
 DEF_INT_COMBINE(u8, uint8_t)
 DEF_INT_COMBINE(u16, uint16_t)
 DEF_INT_COMBINE(u32, uint32_t)
 DEF_INT_COMBINE(u64, uint64_t)
-#define DEF_SIGNED_MINMAX(NAME, T)                                                               \
-    static void max_##NAME(void *d, const void *s, int64_t n) {                                  \
-        T *restrict dp = d;                                                                      \
-        const T *restrict sp = s;                                                                \
-        for (int64_t i = 0; i < n; i++) dp[i] = sp[i] > dp[i] ? sp[i] : dp[i];                   \
-    }                                                                                            \
-    static void min_##NAME(void *d, const void *s, int64_t n) {                                  \
-        T *restrict dp = d;                                                                      \
-        const T *restrict sp = s;                                                                \
-        for (int64_t i = 0; i < n; i++) dp[i] = sp[i] < dp[i] ? sp[i] : dp[i];                   \
-    }
-DEF_SIGNED_MINMAX(i8, int8_t)
-DEF_SIGNED_MINMAX(i16, int16_t)
-DEF_SIGNED_MINMAX(i32, int32_t)
-DEF_SIGNED_MINMAX(i64, int64_t)
+DEF_MINMAX(i8, int8_t)
+DEF_MINMAX(i16, int16_t)
+DEF_MINMAX(i32, int32_t)
+DEF_MINMAX(i64, int64_t)
 
 /* Floats: max/min propagate NaN like np.maximum/np.minimum. */
 #define DEF_FLOAT_COMBINE(NAME, T, LOAD, STORE)                                                  \
@@ -236,7 +220,8 @@ static ifd_status run_gather(ifd_kernel_ctx *ctx) {
         return st;
     const ifd_tensor *x = ctx->inputs[0], *ind = ctx->inputs[1];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es)) || (st = require_index_type(ctx, ind, "indices")))
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es)) ||
+        (st = require_index_type(ctx, ind, "indices")))
         return st;
     if (x->rank < 1)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "data must have rank >= 1");
@@ -313,7 +298,8 @@ static ifd_status run_gather_elements(ifd_kernel_ctx *ctx) {
         return st;
     const ifd_tensor *x = ctx->inputs[0], *ind = ctx->inputs[1];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es)) || (st = require_index_type(ctx, ind, "indices")))
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es)) ||
+        (st = require_index_type(ctx, ind, "indices")))
         return st;
     if (x->rank < 1)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "data must have rank >= 1");
@@ -348,7 +334,8 @@ static ifd_status run_scatter_elements(ifd_kernel_ctx *ctx) {
         if ((st = ifd_kernel_require_input(ctx, i))) return st;
     const ifd_tensor *x = ctx->inputs[0], *ind = ctx->inputs[1], *upd = ctx->inputs[2];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es)) || (st = require_index_type(ctx, ind, "indices")))
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es)) ||
+        (st = require_index_type(ctx, ind, "indices")))
         return st;
     if (x->rank < 1)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "data must have rank >= 1");
@@ -422,7 +409,8 @@ static ifd_status run_gather_nd(ifd_kernel_ctx *ctx) {
         return st;
     const ifd_tensor *x = ctx->inputs[0], *ind = ctx->inputs[1];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es)) || (st = require_index_type(ctx, ind, "indices")))
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es)) ||
+        (st = require_index_type(ctx, ind, "indices")))
         return st;
     int64_t b = ifd_attr_int(ctx->node, "batch_dims", 0);
     int q = ind->rank, r = x->rank;
@@ -466,7 +454,8 @@ static ifd_status run_scatter_nd(ifd_kernel_ctx *ctx) {
         if ((st = ifd_kernel_require_input(ctx, i))) return st;
     const ifd_tensor *x = ctx->inputs[0], *ind = ctx->inputs[1], *upd = ctx->inputs[2];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es)) || (st = require_index_type(ctx, ind, "indices")))
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es)) ||
+        (st = require_index_type(ctx, ind, "indices")))
         return st;
     int red;
     combine_fn fn;
@@ -515,7 +504,7 @@ static ifd_status run_tensor_scatter(ifd_kernel_ctx *ctx) {
     const ifd_tensor *x = ctx->inputs[0], *upd = ctx->inputs[1];
     const ifd_tensor *wi = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int r = x->rank, axis;
     if ((st = ifd_normalize_axis(ctx, ifd_attr_int(ctx->node, "axis", -2), r, &axis))) return st;
     if (axis == 0)
@@ -579,13 +568,14 @@ static ifd_status run_onehot(ifd_kernel_ctx *ctx) {
         if ((st = ifd_kernel_require_input(ctx, i))) return st;
     const ifd_tensor *ind = ctx->inputs[0], *dep = ctx->inputs[1], *vals = ctx->inputs[2];
     size_t es;
-    if ((st = elem_size(ctx, vals->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, vals->dtype, &es))) return st;
     if (vals->count != 2)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
                                 "values must hold [off_value, on_value]");
     if (dep->count != 1)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "depth must be a scalar");
-    if (elem_size(ctx, ind->dtype, &(size_t){0}) || elem_size(ctx, dep->dtype, &(size_t){0}))
+    if (ifd_kernel_elem_size(ctx, ind->dtype, &(size_t){0}) ||
+        ifd_kernel_elem_size(ctx, dep->dtype, &(size_t){0}))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "indices/depth type not supported");
     double dd = ifd_tensor_get_f64(dep, 0);
     if (!(dd >= 1) || dd > 1e15)
@@ -639,7 +629,7 @@ static ifd_status run_compress(ifd_kernel_ctx *ctx) {
         return st;
     const ifd_tensor *x = ctx->inputs[0], *cond = ctx->inputs[1];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     if (cond->rank != 1 || ifd_dtype_size(cond->dtype) != 1)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "condition must be a 1-D bool tensor");
     bool has_axis = ifd_attr_has(ctx->node, "axis");
@@ -701,7 +691,7 @@ static ifd_status run_nonzero(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     if (es > 8)
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "NonZero of %s is not supported",
                                 ifd_dtype_name(x->dtype));

@@ -9,40 +9,12 @@
 
 /* ---- shared helpers ---------------------------------------------------------------------- */
 
-/* ifd_kernel_scratch hands out one buffer per call (a second call may free the first), so a
- * kernel sizes all its temporaries up front and carves them from one block. */
-typedef struct scratch_plan {
-    size_t total;
-    int n;
-    size_t off[8];
-} scratch_plan;
-
-static bool plan_add(scratch_plan *p, size_t count, size_t elem) {
-    size_t bytes, rounded;
-    if (!ifd_mul_size(count, elem, &bytes) || !ifd_add_size(bytes, 63, &rounded)) return false;
-    rounded &= ~(size_t)63;
-    p->off[p->n++] = p->total;
-    return ifd_add_size(p->total, rounded, &p->total);
-}
-
 static bool is_int_type(ifd_dtype t) {
     return ifd_dtype_is_signed_int(t) || ifd_dtype_is_unsigned_int(t) || t == IFD_DTYPE_BOOL;
 }
 
 static bool dtype_supported(ifd_dtype t) {
-    return t == IFD_DTYPE_FLOAT || t == IFD_DTYPE_DOUBLE || t == IFD_DTYPE_FLOAT16 ||
-           t == IFD_DTYPE_BFLOAT16 || (is_int_type(t) && t != IFD_DTYPE_BOOL);
-}
-
-static void set_f64(ifd_tensor *t, int64_t i, double v) {
-    void *p = t->data;
-    switch (t->dtype) {
-    case IFD_DTYPE_FLOAT: ((float *)p)[i] = (float)v; break;
-    case IFD_DTYPE_DOUBLE: ((double *)p)[i] = v; break;
-    case IFD_DTYPE_FLOAT16: ((uint16_t *)p)[i] = ifd_f32_to_fp16((float)v); break;
-    case IFD_DTYPE_BFLOAT16: ((uint16_t *)p)[i] = ifd_f32_to_bf16((float)v); break;
-    default: break;
-    }
+    return ifd_dtype_is_std_float(t) || (is_int_type(t) && t != IFD_DTYPE_BOOL);
 }
 
 static void set_i64(ifd_tensor *t, int64_t i, int64_t v) {
@@ -59,27 +31,15 @@ static void set_i64(ifd_tensor *t, int64_t i, int64_t v) {
     case IFD_DTYPE_UINT8: case IFD_DTYPE_UINT4: case IFD_DTYPE_UINT2:
         ((uint8_t *)p)[i] = (uint8_t)v; break;
     case IFD_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
-    default: set_f64(t, i, (double)v); break;
+    default: ifd_store_f64(p, t->dtype, i, (double)v); break;
     }
 }
 
 /* Tensor elements as floats (float16/bfloat16 converted; float returned as is). */
 static const float *as_f32(const ifd_tensor *t, float *buf) {
     if (t->dtype == IFD_DTYPE_FLOAT) return t->data;
-    const uint16_t *h = t->data;
-    if (t->dtype == IFD_DTYPE_FLOAT16)
-        for (int64_t i = 0; i < t->count; i++) buf[i] = ifd_fp16_to_f32(h[i]);
-    else
-        for (int64_t i = 0; i < t->count; i++) buf[i] = ifd_bf16_to_f32(h[i]);
+    ifd_load_f32(t->dtype, t->data, buf, t->count);
     return buf;
-}
-
-static void store_f32(ifd_tensor *t, const float *src) {
-    uint16_t *h = t->data;
-    if (t->dtype == IFD_DTYPE_FLOAT16)
-        for (int64_t i = 0; i < t->count; i++) h[i] = ifd_f32_to_fp16(src[i]);
-    else
-        for (int64_t i = 0; i < t->count; i++) h[i] = ifd_f32_to_bf16(src[i]);
 }
 
 static void act_f64(const ifd_activation *act, double *x, int64_t n) {
@@ -187,19 +147,14 @@ static ifd_status run_gemm(ifd_kernel_ctx *ctx) {
     if (A->dtype == IFD_DTYPE_FLOAT || A->dtype == IFD_DTYPE_FLOAT16 ||
         A->dtype == IFD_DTYPE_BFLOAT16) {
         const bool f32 = A->dtype == IFD_DTYPE_FLOAT;
-        scratch_plan sp = {0};
-        bool ok = plan_add(&sp, f32 ? 0 : (size_t)A->count, 4) &&
-                  plan_add(&sp, f32 ? 0 : (size_t)B->count, 4) &&
-                  plan_add(&sp, f32 || !C ? 0 : (size_t)C->count, 4) &&
-                  plan_add(&sp, f32 ? 0 : (size_t)Y->count, 4) &&
-                  plan_add(&sp, (size_t)(m + n), 4);
-        char *mem = ok ? ifd_kernel_scratch(ctx, sp.total) : NULL;
-        if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for scratch");
-        const float *a = as_f32(A, (float *)(mem + sp.off[0]));
-        const float *b = as_f32(B, (float *)(mem + sp.off[1]));
-        const float *c = C ? as_f32(C, (float *)(mem + sp.off[2])) : NULL;
-        float *y = f32 ? Y->data : (float *)(mem + sp.off[3]);
-        float *bias = (float *)(mem + sp.off[4]);
+        float *abuf = f32 ? NULL : ifd_kernel_scratch_array(ctx, (size_t)A->count, 4, &st);
+        float *bbuf = f32 ? NULL : ifd_kernel_scratch_array(ctx, (size_t)B->count, 4, &st);
+        float *cbuf = f32 || !C ? NULL : ifd_kernel_scratch_array(ctx, (size_t)C->count, 4, &st);
+        float *y = f32 ? Y->data : ifd_kernel_scratch_array(ctx, (size_t)Y->count, 4, &st);
+        float *bias = ifd_kernel_scratch_array(ctx, (size_t)(m + n), 4, &st);
+        if (st) return st;
+        const float *a = as_f32(A, abuf), *b = as_f32(B, bbuf);
+        const float *c = C ? as_f32(C, cbuf) : NULL;
         ifd_sgemm_epilogue ep = {NULL, NULL, ctx->activation};
         float gemm_beta = 0;
         if (C && beta != 0) {
@@ -222,7 +177,7 @@ static ifd_status run_gemm(ifd_kernel_ctx *ctx) {
         else
             ifd_sgemm_ex(ta, tb, m, n, k, alpha, a, A->dims[1], b, B->dims[1], gemm_beta, y, n,
                          &ep, ctx->pool);
-        if (!f32) store_f32(Y, y);
+        if (!f32) ifd_store_f32(Y->dtype, y, Y->data, Y->count);
         return IFD_OK;
     }
 
@@ -317,14 +272,13 @@ static ifd_status run_matmul(ifd_kernel_ctx *ctx) {
 
     const bool f32 = A->dtype == IFD_DTYPE_FLOAT;
     const bool fp = f32 || A->dtype == IFD_DTYPE_FLOAT16 || A->dtype == IFD_DTYPE_BFLOAT16;
-    scratch_plan sp = {0};
-    bool ok = plan_add(&sp, fp && !f32 ? (size_t)A->count : 0, 4) &&
-              plan_add(&sp, fp && !f32 ? (size_t)B->count : 0, 4) &&
-              plan_add(&sp, fp && !f32 ? (size_t)Y->count : 0, 4) &&
-              plan_add(&sp, (size_t)batch, 2 * sizeof(int64_t));
-    char *mem = ok ? ifd_kernel_scratch(ctx, sp.total) : NULL;
-    if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for scratch");
-    int64_t *aoff = (int64_t *)(mem + sp.off[3]), *boff = aoff + batch;
+    const bool conv = fp && !f32; /* float16/bfloat16 computed in float */
+    float *abuf = conv ? ifd_kernel_scratch_array(ctx, (size_t)A->count, 4, &st) : NULL;
+    float *bbuf = conv ? ifd_kernel_scratch_array(ctx, (size_t)B->count, 4, &st) : NULL;
+    float *ybuf = conv ? ifd_kernel_scratch_array(ctx, (size_t)Y->count, 4, &st) : NULL;
+    int64_t *aoff = ifd_kernel_scratch_array(ctx, (size_t)batch, 2 * sizeof(int64_t), &st);
+    if (st) return st;
+    int64_t *boff = aoff + batch;
     /* per output batch index: element offsets of its A and B matrices (broadcast strides) */
     {
         int64_t idx[IFD_MAX_RANK] = {0};
@@ -351,9 +305,8 @@ static ifd_status run_matmul(ifd_kernel_ctx *ctx) {
     }
 
     if (fp) {
-        const float *a = as_f32(A, (float *)(mem + sp.off[0]));
-        const float *b = as_f32(B, (float *)(mem + sp.off[1]));
-        float *y = f32 ? Y->data : (float *)(mem + sp.off[2]);
+        const float *a = as_f32(A, abuf), *b = as_f32(B, bbuf);
+        float *y = f32 ? Y->data : ybuf;
         /* a third input is the optimizer's fused bias [n] (MatMul followed by Add) */
         const ifd_tensor *bias = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
         if (bias && (bias->dtype != IFD_DTYPE_FLOAT || bias->count != n))
@@ -379,7 +332,7 @@ static ifd_status run_matmul(ifd_kernel_ctx *ctx) {
                     ifd_sgemm_ex(false, false, m, n, k, 1.0f, a + aoff[i], k, b + boff[i], n, 0.0f,
                                  y + i * m * n, n, &ep, ctx->pool);
         }
-        if (!f32) store_f32(Y, y);
+        if (!f32) ifd_store_f32(Y->dtype, y, Y->data, Y->count);
         return IFD_OK;
     }
 
@@ -693,14 +646,11 @@ static ifd_status ein_gemm(ifd_kernel_ctx *ctx, const ein_spec *sp, ifd_tensor *
     bool direct = true; /* the [batch, m, n] result is already in output order */
     for (int d = 0; d < sp->out_rank; d++) direct &= lc[d] == sp->out_labels[d];
     *handled = true;
-    scratch_plan plan = {0};
-    if (!plan_add(&plan, (size_t)(B * M * K), 4) || !plan_add(&plan, (size_t)(B * K * N), 4) ||
-        !plan_add(&plan, direct ? 0 : (size_t)(B * M * N), 4))
-        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "Einsum operands too large");
-    char *mem = ifd_kernel_scratch(ctx, plan.total);
-    if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for scratch");
-    float *a = (float *)(mem + plan.off[0]), *b = (float *)(mem + plan.off[1]);
-    float *c = direct ? Y->data : (float *)(mem + plan.off[2]);
+    ifd_status st = IFD_OK;
+    float *a = ifd_kernel_scratch_array(ctx, (size_t)(B * M * K), 4, &st);
+    float *b = ifd_kernel_scratch_array(ctx, (size_t)(B * K * N), 4, &st);
+    float *c = direct ? Y->data : ifd_kernel_scratch_array(ctx, (size_t)(B * M * N), 4, &st);
+    if (st) return st;
     ein_gather_f32(ctx->inputs[0]->data, la, na, sp, sp->strides[0], a);
     ein_gather_f32(ctx->inputs[1]->data, lb, nbb, sp, sp->strides[1], b);
     ifd_sgemm_epilogue ep = {NULL, NULL, ctx->activation};
@@ -738,16 +688,12 @@ static ifd_status ein_general(ifd_kernel_ctx *ctx, const ein_spec *sp, ifd_tenso
     int64_t sum_count = 1;
     for (int i = n_out_labels; i < nl; i++) sum_count *= sp->size[labels[i]];
     /* inputs as double (float types) or int64 (integers) */
-    scratch_plan plan = {0};
-    for (int t = 0; t < sp->n_in; t++)
-        if (!plan_add(&plan, (size_t)ctx->inputs[t]->count, 8))
-            return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "Einsum operands too large");
-    char *mem = ifd_kernel_scratch(ctx, plan.total);
-    if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for scratch");
+    ifd_status st = IFD_OK;
     const void *in[EIN_MAX_INPUTS];
     for (int t = 0; t < sp->n_in; t++) {
         const ifd_tensor *x = ctx->inputs[t];
-        void *dst = mem + plan.off[t];
+        void *dst = ifd_kernel_scratch_array(ctx, (size_t)x->count, 8, &st);
+        if (st) return st;
         if (isint)
             for (int64_t i = 0; i < x->count; i++) ((int64_t *)dst)[i] = ifd_tensor_get_i64(x, i);
         else
@@ -794,7 +740,7 @@ static ifd_status ein_general(ifd_kernel_ctx *ctx, const ein_spec *sp, ifd_tenso
             if (Y->dtype == IFD_DTYPE_DOUBLE)
                 ((double *)Y->data)[o] = acc;
             else
-                set_f64(Y, o, acc);
+                ifd_store_f64(Y->data, Y->dtype, o, acc);
         }
     }
     return IFD_OK;

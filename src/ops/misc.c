@@ -100,7 +100,7 @@ static ifd_status run_unique(ifd_kernel_ctx *ctx) {
         for (int d = axis + 1; d < x->rank; d++) c.inner *= x->dims[d];
     }
     int64_t n = c.len;
-    /* one scratch block: the runtime hands out a single region per kernel call */
+    /* six int64 arrays of n: perm, tmp, group, first, cnt, remap */
     size_t nb = (size_t)(n > 0 ? n : 1), all;
     if (!ifd_mul_size(nb, 6 * sizeof(int64_t), &all))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "Unique input too large");
@@ -236,7 +236,7 @@ static ifd_status run_nms(ifd_kernel_ctx *ctx) {
     if (!ifd_mul_size((size_t)(nb * ncls), (size_t)per, &cap) ||
         !ifd_mul_size(cap, 3 * sizeof(int64_t), &bytes))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "too many boxes");
-    /* one scratch block: selections, then candidates / merge buffer / chosen per class */
+    /* candidates / merge buffer / chosen per class, then the selections */
     size_t nbb = (size_t)(nbox > 0 ? nbox : 1), all;
     if (!ifd_mul_size(nbb, 3 * sizeof(int64_t), &all) || !ifd_add_size(all, bytes, &all))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "too many boxes");
@@ -276,22 +276,11 @@ static ifd_status run_nms(ifd_kernel_ctx *ctx) {
 
 /* ---- Det ------------------------------------------------------------------------------------ */
 
-static void store_real(ifd_dtype dt, void *base, int64_t i, double v) {
-    switch (dt) {
-    case IFD_DTYPE_FLOAT: ((float *)base)[i] = (float)v; break;
-    case IFD_DTYPE_DOUBLE: ((double *)base)[i] = v; break;
-    case IFD_DTYPE_FLOAT16: ((uint16_t *)base)[i] = ifd_f32_to_fp16((float)v); break;
-    case IFD_DTYPE_BFLOAT16: ((uint16_t *)base)[i] = ifd_f32_to_bf16((float)v); break;
-    default: break;
-    }
-}
-
 static ifd_status run_det(ifd_kernel_ctx *ctx) {
     ifd_status st = ifd_kernel_require_input(ctx, 0);
     if (st != IFD_OK) return st;
     const ifd_tensor *x = ctx->inputs[0];
-    if (x->dtype != IFD_DTYPE_FLOAT && x->dtype != IFD_DTYPE_DOUBLE &&
-        x->dtype != IFD_DTYPE_FLOAT16 && x->dtype != IFD_DTYPE_BFLOAT16)
+    if (!ifd_dtype_is_std_float(x->dtype))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "Det needs a float type, got %s",
                                 ifd_dtype_name(x->dtype));
     if (x->rank < 2 || x->dims[x->rank - 1] != x->dims[x->rank - 2])
@@ -332,7 +321,7 @@ static ifd_status run_det(ifd_kernel_ctx *ctx) {
                 for (int64_t cc = k + 1; cc < m; cc++) a[r * m + cc] -= f * a[k * m + cc];
             }
         }
-        store_real(y->dtype, y->data, b, det);
+        ifd_store_f64(y->data, y->dtype, b, det);
     }
     return IFD_OK;
 }

@@ -19,24 +19,9 @@
 #define NM_X86 0
 #endif
 
-static bool nm_have_avx2(void) {
-#if NM_X86
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
 /* ---- AVX2 row primitives ---------------------------------------------------------------- */
 #if NM_X86
 #define NM_AVX2 __attribute__((target("avx2,fma")))
-
-NM_AVX2 static inline float nm_hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
 
 /* sum of (x - c)^2 when sq, else sum of x. */
 NM_AVX2 static float nm_sum_avx2(const float *x, int64_t n, bool sq, float c) {
@@ -66,7 +51,7 @@ NM_AVX2 static float nm_sum_avx2(const float *x, int64_t n, bool sq, float c) {
         }
         for (; i + 8 <= n; i += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
     }
-    float s = nm_hsum256(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(d, e)));
+    float s = ifd_hsum256_avx2(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(d, e)));
     for (; i < n; i++) s += sq ? (x[i] - c) * (x[i] - c) : x[i];
     return s;
 }
@@ -88,7 +73,7 @@ NM_AVX2 static void nm_moments_avx2(const float *x, int64_t n, float c, float *s
         a = _mm256_add_ps(a, u);
         qa = _mm256_fmadd_ps(u, u, qa);
     }
-    float t1 = nm_hsum256(_mm256_add_ps(a, b)), t2 = nm_hsum256(_mm256_add_ps(qa, qb));
+    float t1 = ifd_hsum256_avx2(_mm256_add_ps(a, b)), t2 = ifd_hsum256_avx2(_mm256_add_ps(qa, qb));
     for (; i < n; i++) {
         float d = x[i] - c;
         t1 += d;
@@ -201,109 +186,44 @@ static void nm_apply(bool avx2, const float *x, float *y, int64_t n, float m, fl
 
 /* ---- float working copies ---------------------------------------------------------------- */
 
-static bool nm_float_type(ifd_dtype dt) {
-    return dt == IFD_DTYPE_FLOAT || dt == IFD_DTYPE_DOUBLE || dt == IFD_DTYPE_FLOAT16 ||
-           dt == IFD_DTYPE_BFLOAT16;
-}
-
-/* The runtime hands out one scratch buffer per kernel call (a second request may move it),
- * so each kernel reserves its total up front and carves pieces from it. */
-typedef struct nm_scratch {
-    char *p;
-    size_t left;
-} nm_scratch;
-
-static size_t nm_align(size_t b) { return b > SIZE_MAX - 64 ? SIZE_MAX : (b + 63) & ~(size_t)63; }
-
-/* Saturating sum (an impossible request then fails as out of memory). */
-static size_t nm_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
-
-static size_t nm_floats(int64_t n) {
-    size_t b;
-    return ifd_mul_size((size_t)n, sizeof(float), &b) ? nm_align(b) : SIZE_MAX;
-}
-
-/* Scratch bytes a float copy of t needs (none when t already is float). */
-static size_t nm_conv_bytes(const ifd_tensor *t) {
-    return t && t->dtype != IFD_DTYPE_FLOAT ? nm_floats(t->count) : 0;
-}
-
-static ifd_status nm_reserve(ifd_kernel_ctx *ctx, nm_scratch *sc, size_t bytes) {
-    sc->p = NULL;
-    sc->left = 0;
-    if (bytes == 0) return IFD_OK;
-    if (bytes == SIZE_MAX || !(sc->p = ifd_kernel_scratch(ctx, bytes)))
-        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch memory (%zu bytes)", bytes);
-    sc->left = bytes;
-    return IFD_OK;
-}
-
-static void *nm_take(ifd_kernel_ctx *ctx, nm_scratch *sc, size_t bytes) {
-    bytes = nm_align(bytes ? bytes : 1);
-    if (bytes > sc->left) {
-        ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "scratch reservation too small");
-        return NULL;
-    }
-    void *r = sc->p;
-    sc->p += bytes;
-    sc->left -= bytes;
-    return r;
-}
-
 /* t's data as float: the data itself when float, else a converted scratch copy. */
-static ifd_status nm_as_f32(ifd_kernel_ctx *ctx, nm_scratch *sc, const ifd_tensor *t,
-                            const float **out) {
+static ifd_status nm_as_f32(ifd_kernel_ctx *ctx, const ifd_tensor *t, const float **out) {
     if (t->dtype == IFD_DTYPE_FLOAT) {
         *out = t->data;
         return IFD_OK;
     }
-    if (!nm_float_type(t->dtype))
+    if (!ifd_dtype_is_std_float(t->dtype))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %s",
                                 ifd_dtype_name(t->dtype));
-    float *f = nm_take(ctx, sc, (size_t)t->count * sizeof(float));
-    if (!f) return IFD_ERR_INTERNAL;
-    if (t->dtype == IFD_DTYPE_FLOAT16)
-        ifd_vec_f16_to_f32(t->data, f, t->count);
-    else if (t->dtype == IFD_DTYPE_BFLOAT16)
-        ifd_vec_bf16_to_f32(t->data, f, t->count);
-    else
-        for (int64_t i = 0; i < t->count; i++) f[i] = (float)((const double *)t->data)[i];
+    ifd_status st = IFD_OK;
+    float *f = ifd_kernel_scratch_array(ctx, (size_t)t->count, sizeof(float), &st);
+    if (!f) return st;
+    ifd_load_f32(t->dtype, t->data, f, t->count);
     *out = f;
     return IFD_OK;
 }
 
 /* Where to write float results for output t: its data when float, else scratch. */
-static ifd_status nm_out_f32(ifd_kernel_ctx *ctx, nm_scratch *sc, ifd_tensor *t, float **out) {
+static ifd_status nm_out_f32(ifd_kernel_ctx *ctx, ifd_tensor *t, float **out) {
     if (t->dtype == IFD_DTYPE_FLOAT) {
         *out = t->data;
         return IFD_OK;
     }
-    *out = nm_take(ctx, sc, (size_t)t->count * sizeof(float));
-    return *out ? IFD_OK : IFD_ERR_INTERNAL;
+    ifd_status st = IFD_OK;
+    *out = ifd_kernel_scratch_array(ctx, (size_t)t->count, sizeof(float), &st);
+    return st;
 }
 
 static void nm_out_finish(ifd_tensor *t, const float *f) {
-    if (!t || t->dtype == IFD_DTYPE_FLOAT) return;
-    if (t->dtype == IFD_DTYPE_FLOAT16)
-        ifd_vec_f32_to_f16(f, t->data, t->count);
-    else if (t->dtype == IFD_DTYPE_BFLOAT16)
-        ifd_vec_f32_to_bf16(f, t->data, t->count);
-    else
-        for (int64_t i = 0; i < t->count; i++) ((double *)t->data)[i] = f[i];
+    if (t && t->dtype != IFD_DTYPE_FLOAT) ifd_store_f32(t->dtype, f, t->data, t->count);
 }
 
 /* A parameter (scale/bias) broadcast onto the normalized shape dims[0..n): a float array of
  * prod(dims) values (the tensor's own data when it already has that shape). */
-static size_t nm_param_bytes(const ifd_tensor *p, int64_t size) {
-    if (!p) return 0;
-    return nm_add(nm_conv_bytes(p), p->count == size ? 0 : nm_floats(size));
-}
-
-static ifd_status nm_param(ifd_kernel_ctx *ctx, nm_scratch *sc, const ifd_tensor *p,
-                           const char *what, int n, const int64_t *dims, int64_t size,
-                           const float **out) {
+static ifd_status nm_param(ifd_kernel_ctx *ctx, const ifd_tensor *p, const char *what, int n,
+                           const int64_t *dims, int64_t size, const float **out) {
     const float *pf;
-    ifd_status st = nm_as_f32(ctx, sc, p, &pf);
+    ifd_status st = nm_as_f32(ctx, p, &pf);
     if (st) return st;
     if (p->count == size) {
         *out = pf;
@@ -324,8 +244,8 @@ static ifd_status nm_param(ifd_kernel_ctx *ctx, nm_scratch *sc, const ifd_tensor
         pstride[i] = pd == 1 ? 0 : s;
         s *= pd;
     }
-    float *e = nm_take(ctx, sc, (size_t)size * sizeof(float));
-    if (!e) return IFD_ERR_INTERNAL;
+    float *e = ifd_kernel_scratch_array(ctx, (size_t)size, sizeof(float), &st);
+    if (!e) return st;
     int64_t idx[IFD_MAX_RANK] = {0};
     for (int64_t i = 0; i < size; i++) {
         int64_t off = 0;
@@ -341,22 +261,22 @@ static ifd_status nm_param(ifd_kernel_ctx *ctx, nm_scratch *sc, const ifd_tensor
 }
 
 /* A per-channel vector of exactly `count` floats. */
-static ifd_status nm_vec(ifd_kernel_ctx *ctx, nm_scratch *sc, int index, const char *what,
-                         int64_t count, const float **out) {
+static ifd_status nm_vec(ifd_kernel_ctx *ctx, int index, const char *what, int64_t count,
+                         const float **out) {
     ifd_status st = ifd_kernel_require_input(ctx, index);
     if (st) return st;
     const ifd_tensor *t = ctx->inputs[index];
     if (t->count != count)
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "%s has %lld elements, expected %lld", what,
                                 (long long)t->count, (long long)count);
-    return nm_as_f32(ctx, sc, t, out);
+    return nm_as_f32(ctx, t, out);
 }
 
 static ifd_status nm_check_x(ifd_kernel_ctx *ctx, int min_rank) {
     ifd_status st = ifd_kernel_require_input(ctx, 0);
     if (st) return st;
     const ifd_tensor *X = ctx->inputs[0];
-    if (!nm_float_type(X->dtype))
+    if (!ifd_dtype_is_std_float(X->dtype))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input type %s",
                                 ifd_dtype_name(X->dtype));
     if (X->rank < min_rank)
@@ -400,7 +320,7 @@ static void nm_plane_task(void *arg, int64_t begin, int64_t end) {
 }
 
 static void nm_run_planes(ifd_kernel_ctx *ctx, nm_plane_job *j, int64_t planes) {
-    j->avx2 = nm_have_avx2();
+    j->avx2 = ifd_cpu_has_avx2_fma();
     ifd_parallel_for(ctx->pool, planes, IFD_MAX(1, 16384 / IFD_MAX(j->size, 1)), nm_plane_task, j);
 }
 
@@ -422,36 +342,31 @@ static ifd_status run_batchnorm(ifd_kernel_ctx *ctx) {
     }
     /* Before opset 9, spatial = 0 gives per-activation parameters of shape [C, D...]. */
     int64_t pc = ctx->inputs[1]->count == C * S && S > 1 ? C * S : C;
-    size_t need = nm_add(nm_add(nm_conv_bytes(X), nm_conv_bytes(X)),
-                         nm_add(nm_floats(2 * pc), nm_floats(2 * C)));
-    for (int i = 1; i < 5; i++) need = nm_add(need, nm_conv_bytes(ctx->inputs[i]));
-    nm_scratch sc;
-    if ((st = nm_reserve(ctx, &sc, need))) return st;
     const float *scale, *bias, *mean, *var;
-    if ((st = nm_vec(ctx, &sc, 1, "scale", pc, &scale)) ||
-        (st = nm_vec(ctx, &sc, 2, "B", pc, &bias)) ||
-        (st = nm_vec(ctx, &sc, 3, "input_mean", pc, &mean)) ||
-        (st = nm_vec(ctx, &sc, 4, "input_var", pc, &var)))
+    if ((st = nm_vec(ctx, 1, "scale", pc, &scale)) ||
+        (st = nm_vec(ctx, 2, "B", pc, &bias)) ||
+        (st = nm_vec(ctx, 3, "input_mean", pc, &mean)) ||
+        (st = nm_vec(ctx, 4, "input_var", pc, &var)))
         return st;
 
     const float *xf;
-    if ((st = nm_as_f32(ctx, &sc, X, &xf))) return st;
+    if ((st = nm_as_f32(ctx, X, &xf))) return st;
     ifd_tensor *Y;
     st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
     if (st || !Y) return st;
     float *yf;
-    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
+    if ((st = nm_out_f32(ctx, Y, &yf))) return st;
 
-    float *a = nm_take(ctx, &sc, (size_t)pc * 2 * sizeof(float));
-    if (!a) return IFD_ERR_INTERNAL;
+    float *a = ifd_kernel_scratch_array(ctx, (size_t)pc * 2, sizeof(float), &st);
+    if (!a) return st;
     float *b = a + pc;
     float *bmean = NULL, *bvar = NULL;
     if (training) {
         /* Batch statistics per channel (population variance), summed in double. */
-        bmean = nm_take(ctx, &sc, (size_t)C * 2 * sizeof(float));
-        if (!bmean) return IFD_ERR_INTERNAL;
+        bmean = ifd_kernel_scratch_array(ctx, (size_t)C * 2, sizeof(float), &st);
+        if (!bmean) return st;
         bvar = bmean + C;
-        bool avx2 = nm_have_avx2();
+        bool avx2 = ifd_cpu_has_avx2_fma();
         int64_t cnt = N * S;
         for (int64_t c = 0; c < C; c++) {
             double s = 0, q = 0;
@@ -472,7 +387,7 @@ static ifd_status run_batchnorm(ifd_kernel_ctx *ctx) {
         }
     }
     if (pc == C && S == 1) { /* [N, C]: rows with per-column parameters */
-        bool avx2 = nm_have_avx2();
+        bool avx2 = ifd_cpu_has_avx2_fma();
         for (int64_t n = 0; n < N; n++) nm_apply(avx2, xf + n * C, yf + n * C, C, 0, 1, a, b, 0);
     } else if (pc == C) {
         nm_plane_job j = {NM_AFFINE, false, xf, yf, S, C, 1, a, b, eps};
@@ -516,20 +431,16 @@ static ifd_status run_instancenorm(ifd_kernel_ctx *ctx) {
     int64_t N = X->dims[0], C = X->dims[1], S = 1;
     for (int i = 2; i < X->rank; i++) S *= X->dims[i];
     const float *scale, *bias, *xf;
-    nm_scratch sc;
-    if ((st = ifd_kernel_require_input(ctx, 1)) || (st = ifd_kernel_require_input(ctx, 2)) ||
-        (st = nm_reserve(ctx, &sc, nm_add(nm_add(nm_conv_bytes(X), nm_conv_bytes(X)),
-                                          nm_add(nm_conv_bytes(ctx->inputs[1]),
-                                                 nm_conv_bytes(ctx->inputs[2]))))))
+    if ((st = ifd_kernel_require_input(ctx, 1)) || (st = ifd_kernel_require_input(ctx, 2)))
         return st;
-    if ((st = nm_vec(ctx, &sc, 1, "scale", C, &scale)) ||
-        (st = nm_vec(ctx, &sc, 2, "B", C, &bias)) || (st = nm_as_f32(ctx, &sc, X, &xf)))
+    if ((st = nm_vec(ctx, 1, "scale", C, &scale)) ||
+        (st = nm_vec(ctx, 2, "B", C, &bias)) || (st = nm_as_f32(ctx, X, &xf)))
         return st;
     ifd_tensor *Y;
     st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
     if (st || !Y) return st;
     float *yf;
-    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
+    if ((st = nm_out_f32(ctx, Y, &yf))) return st;
     if (S > 0) {
         nm_plane_job j = {NM_STATS, false, xf, yf, S, C, 1, scale, bias,
                           ifd_attr_float(ctx->node, "epsilon", 1e-5f)};
@@ -588,17 +499,10 @@ static ifd_status nm_rowwise(ifd_kernel_ctx *ctx, bool rms) {
     const int64_t *nd = X->dims + axis;
     const ifd_tensor *B = !rms && ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
     ifd_dtype sdt = ifd_attr_int(ctx->node, "stash_type", 1) == 1 ? IFD_DTYPE_FLOAT : X->dtype;
-    /* X's float copy, Y's float buffer (or a throwaway one when only the stats are wanted). */
-    size_t ybytes = ifd_kernel_output_wanted(ctx, 0) ? nm_conv_bytes(X) : nm_floats(X->count);
-    size_t need = nm_add(nm_add(nm_conv_bytes(X), ybytes),
-                         nm_add(nm_param_bytes(ctx->inputs[1], n), nm_param_bytes(B, n)));
-    if (sdt != IFD_DTYPE_FLOAT) need = nm_add(need, nm_add(nm_floats(outer), nm_floats(outer)));
-    nm_scratch sc;
-    if ((st = nm_reserve(ctx, &sc, need))) return st;
     const float *scale, *bias = NULL, *xf;
-    if ((st = nm_param(ctx, &sc, ctx->inputs[1], "scale", nr, nd, n, &scale))) return st;
-    if (B && (st = nm_param(ctx, &sc, B, "B", nr, nd, n, &bias))) return st;
-    if ((st = nm_as_f32(ctx, &sc, X, &xf))) return st;
+    if ((st = nm_param(ctx, ctx->inputs[1], "scale", nr, nd, n, &scale))) return st;
+    if (B && (st = nm_param(ctx, B, "B", nr, nd, n, &bias))) return st;
+    if ((st = nm_as_f32(ctx, X, &xf))) return st;
 
     ifd_tensor *Y, *M = NULL, *I = NULL;
     st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
@@ -611,15 +515,15 @@ static ifd_status nm_rowwise(ifd_kernel_ctx *ctx, bool rms) {
             (st = ifd_kernel_output(ctx, 2, sdt, X->rank, sdims, &I)))
             return st;
     }
-    nm_row_job j = {nm_have_avx2(), rms, xf, NULL, NULL, NULL, n, scale, bias,
+    nm_row_job j = {ifd_cpu_has_avx2_fma(), rms, xf, NULL, NULL, NULL, n, scale, bias,
                     ifd_attr_float(ctx->node, "epsilon", 1e-5f)};
     if (Y) {
-        if ((st = nm_out_f32(ctx, &sc, Y, &j.y))) return st;
-    } else if (!(j.y = nm_take(ctx, &sc, (size_t)X->count * sizeof(float)))) {
-        return IFD_ERR_INTERNAL;
+        if ((st = nm_out_f32(ctx, Y, &j.y))) return st;
+    } else if (!(j.y = ifd_kernel_scratch_array(ctx, (size_t)X->count, sizeof(float), &st))) {
+        return st; /* a throwaway Y when only the statistics are wanted */
     }
-    if (M && (st = nm_out_f32(ctx, &sc, M, &j.mean))) return st;
-    if (I && (st = nm_out_f32(ctx, &sc, I, &j.inv))) return st;
+    if (M && (st = nm_out_f32(ctx, M, &j.mean))) return st;
+    if (I && (st = nm_out_f32(ctx, I, &j.inv))) return st;
     if (n > 0) ifd_parallel_for(ctx->pool, outer, IFD_MAX(1, 8192 / n), nm_row_task, &j);
     if (Y) nm_out_finish(Y, j.y);
     nm_out_finish(M, j.mean);
@@ -676,21 +580,16 @@ static ifd_status run_groupnorm(ifd_kernel_ctx *ctx) {
     bool per_group = ctx->opset < 21 && ctx->inputs[1]->count == G && G != C;
     int64_t pc = per_group ? G : C;
     const float *scale, *bias, *xf;
-    nm_scratch sc;
-    if ((st = ifd_kernel_require_input(ctx, 2)) ||
-        (st = nm_reserve(ctx, &sc, nm_add(nm_add(nm_conv_bytes(X), nm_conv_bytes(X)),
-                                          nm_add(nm_conv_bytes(ctx->inputs[1]),
-                                                 nm_conv_bytes(ctx->inputs[2]))))))
-        return st;
-    if ((st = nm_vec(ctx, &sc, 1, "scale", pc, &scale)) ||
-        (st = nm_vec(ctx, &sc, 2, "bias", pc, &bias)) || (st = nm_as_f32(ctx, &sc, X, &xf)))
+    if ((st = ifd_kernel_require_input(ctx, 2))) return st;
+    if ((st = nm_vec(ctx, 1, "scale", pc, &scale)) ||
+        (st = nm_vec(ctx, 2, "bias", pc, &bias)) || (st = nm_as_f32(ctx, X, &xf)))
         return st;
     ifd_tensor *Y;
     st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
     if (st || !Y) return st;
     float *yf;
-    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
-    nm_group_job j = {nm_have_avx2(), xf, yf, G, C / G, S, scale, bias, per_group,
+    if ((st = nm_out_f32(ctx, Y, &yf))) return st;
+    nm_group_job j = {ifd_cpu_has_avx2_fma(), xf, yf, G, C / G, S, scale, bias, per_group,
                       ifd_attr_float(ctx->node, "epsilon", 1e-5f)};
     if (S > 0)
         ifd_parallel_for(ctx->pool, N * G, IFD_MAX(1, 16384 / IFD_MAX(j.cpg * S, 1)),
@@ -752,16 +651,13 @@ static ifd_status run_lrn(ifd_kernel_ctx *ctx) {
     int64_t N = X->dims[0], C = X->dims[1], S = 1;
     for (int i = 2; i < X->rank; i++) S *= X->dims[i];
     const float *xf;
-    nm_scratch sc;
-    if ((st = nm_reserve(ctx, &sc, nm_add(nm_conv_bytes(X), nm_conv_bytes(X)))) ||
-        (st = nm_as_f32(ctx, &sc, X, &xf)))
-        return st;
+    if ((st = nm_as_f32(ctx, X, &xf))) return st;
     ifd_tensor *Y;
     st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
     if (st || !Y) return st;
     float *yf;
-    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
-    nm_lrn_job j = {nm_have_avx2(), xf, yf, C, S, (size - 1) / 2, size / 2,
+    if ((st = nm_out_f32(ctx, Y, &yf))) return st;
+    nm_lrn_job j = {ifd_cpu_has_avx2_fma(), xf, yf, C, S, (size - 1) / 2, size / 2,
                     ifd_attr_float(ctx->node, "alpha", 1e-4f) / (float)size,
                     ifd_attr_float(ctx->node, "beta", 0.75f),
                     ifd_attr_float(ctx->node, "bias", 1.0f)};
@@ -800,18 +696,14 @@ static ifd_status run_mvn(ifd_kernel_ctx *ctx) {
         if (!red[i]) nk *= X->dims[i];
     }
     const float *xf;
-    nm_scratch sc;
-    if ((st = nm_reserve(ctx, &sc, nm_add(nm_add(nm_conv_bytes(X), nm_conv_bytes(X)),
-                                          nm_floats(4 * nk) /* 2 * nk doubles */))) ||
-        (st = nm_as_f32(ctx, &sc, X, &xf)))
-        return st;
+    if ((st = nm_as_f32(ctx, X, &xf))) return st;
     ifd_tensor *Y;
     st = ifd_kernel_output(ctx, 0, X->dtype, rank, X->dims, &Y);
     if (st || !Y || X->count == 0) return st;
     float *yf;
-    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
-    double *sum = nm_take(ctx, &sc, (size_t)nk * 2 * sizeof(double));
-    if (!sum) return IFD_ERR_INTERNAL;
+    if ((st = nm_out_f32(ctx, Y, &yf))) return st;
+    double *sum = ifd_kernel_scratch_array(ctx, (size_t)nk * 2, sizeof(double), &st);
+    if (!sum) return st;
     double *sq = sum + nk;
     memset(sum, 0, (size_t)nk * 2 * sizeof(double));
     int64_t cnt = X->count / nk;
@@ -860,16 +752,13 @@ static ifd_status run_lpnorm(ifd_kernel_ctx *ctx) {
         if (i > axis) inner *= X->dims[i];
     }
     const float *xf;
-    nm_scratch sc;
-    if ((st = nm_reserve(ctx, &sc, nm_add(nm_conv_bytes(X), nm_conv_bytes(X)))) ||
-        (st = nm_as_f32(ctx, &sc, X, &xf)))
-        return st;
+    if ((st = nm_as_f32(ctx, X, &xf))) return st;
     ifd_tensor *Y;
     st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, X->dims, &Y);
     if (st || !Y) return st;
     float *yf;
-    if ((st = nm_out_f32(ctx, &sc, Y, &yf))) return st;
-    bool avx2 = nm_have_avx2();
+    if ((st = nm_out_f32(ctx, Y, &yf))) return st;
+    bool avx2 = ifd_cpu_has_avx2_fma();
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < inner; c++) {
             const float *x = xf + o * n * inner + c;

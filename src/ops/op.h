@@ -18,6 +18,8 @@
 #include "graph/graph.h"
 #include "runtime/threadpool.h"
 
+#include <string.h>
+
 /* Highest opset version of the default domain this build implements. */
 #define IFD_MAX_OPSET 25
 
@@ -126,8 +128,31 @@ double ifd_tensor_get_f64(const ifd_tensor *t, int64_t i);
 /* Error helper that prefixes node name and op type. */
 ifd_status ifd_kernel_error(const ifd_kernel_ctx *ctx, ifd_status status, const char *fmt, ...)
     IFD_PRINTF(3, 4);
+/* *es = the element size of dtype; IFD_ERR_UNSUPPORTED naming the type when it has none. */
+ifd_status ifd_kernel_elem_size(const ifd_kernel_ctx *ctx, ifd_dtype dtype, size_t *es);
 /* Require input i present with one of the given dtypes... (convenience). */
 ifd_status ifd_kernel_require_input(const ifd_kernel_ctx *ctx, int index);
+
+/* Scratch for count elements of elem bytes each, 64-byte aligned (ifd_kernel_scratch with the
+ * size checked). On failure: NULL, with *st set to an error naming the node (IFD_ERR_TOO_BIG
+ * when the size overflows, IFD_ERR_NO_MEMORY when memory runs out). While *st already holds an
+ * error it returns NULL and asks for nothing, so several requests can share one check:
+ *     float *a = ifd_kernel_scratch_array(ctx, n, sizeof(float), &st);
+ *     int64_t *b = ifd_kernel_scratch_array(ctx, m, sizeof(int64_t), &st);
+ *     if (st) return st; */
+void *ifd_kernel_scratch_array(ifd_kernel_ctx *ctx, size_t count, size_t elem, ifd_status *st);
+
+/* FLOAT, DOUBLE, FLOAT16 or BFLOAT16: the types the float kernels compute on (ifd_dtype_is_float
+ * also counts the 8- and 4-bit formats). */
+bool ifd_dtype_is_std_float(ifd_dtype dtype);
+
+/* dst[0..n) = src[0..n) as float, src of type FLOAT, FLOAT16, BFLOAT16 or DOUBLE (the half types
+ * vectorized); and back (round to nearest even). Other types are left untouched. */
+void ifd_load_f32(ifd_dtype dtype, const void *src, float *dst, int64_t n);
+void ifd_store_f32(ifd_dtype dtype, const float *src, void *dst, int64_t n);
+
+/* memcpy split over the pool when large (nothing when dst == src). */
+void ifd_parallel_memcpy(ifd_thread_pool *pool, void *dst, const void *src, size_t bytes);
 
 /* Copy the strided view (dims[rank], byte strides sstr[rank] (0 broadcasts, negative walks
  * backwards), first element at src) into the contiguous buffer dst, memcpy for contiguous
@@ -141,5 +166,51 @@ float ifd_fp16_to_f32(uint16_t h);
 uint16_t ifd_f32_to_fp16(float f);
 float ifd_bf16_to_f32(uint16_t h);
 uint16_t ifd_f32_to_bf16(float f);
+
+/* Element i of a FLOAT, DOUBLE, FLOAT16 or BFLOAT16 array as double; 0 for other types. */
+static inline double ifd_load_f64(const void *p, ifd_dtype dtype, int64_t i) {
+    switch (dtype) {
+    case IFD_DTYPE_FLOAT: return ((const float *)p)[i];
+    case IFD_DTYPE_DOUBLE: return ((const double *)p)[i];
+    case IFD_DTYPE_FLOAT16: return ifd_fp16_to_f32(((const uint16_t *)p)[i]);
+    case IFD_DTYPE_BFLOAT16: return ifd_bf16_to_f32(((const uint16_t *)p)[i]);
+    default: return 0.0;
+    }
+}
+
+/* Store v into element i of an array of a numeric dtype (p need not be aligned): float types
+ * round, integers truncate toward zero through int64 (as NumPy's astype; sub-byte types one per
+ * byte), bool is v != 0. Other types get zero bytes. */
+static inline void ifd_store_f64(void *p, ifd_dtype dtype, int64_t i, double v) {
+#define IFD_STORE_AS(T, x)                                                                        \
+    do {                                                                                          \
+        T t_ = (x);                                                                               \
+        memcpy((char *)p + (size_t)i * sizeof(T), &t_, sizeof(T));                                \
+    } while (0)
+    switch (dtype) {
+    case IFD_DTYPE_FLOAT: IFD_STORE_AS(float, (float)v); break;
+    case IFD_DTYPE_DOUBLE: IFD_STORE_AS(double, v); break;
+    case IFD_DTYPE_FLOAT16: IFD_STORE_AS(uint16_t, ifd_f32_to_fp16((float)v)); break;
+    case IFD_DTYPE_BFLOAT16: IFD_STORE_AS(uint16_t, ifd_f32_to_bf16((float)v)); break;
+    case IFD_DTYPE_INT8: case IFD_DTYPE_INT4: case IFD_DTYPE_INT2:
+        IFD_STORE_AS(int8_t, (int8_t)(int64_t)v); break;
+    case IFD_DTYPE_UINT8: case IFD_DTYPE_UINT4: case IFD_DTYPE_UINT2:
+        IFD_STORE_AS(uint8_t, (uint8_t)(int64_t)v); break;
+    case IFD_DTYPE_INT16: IFD_STORE_AS(int16_t, (int16_t)(int64_t)v); break;
+    case IFD_DTYPE_UINT16: IFD_STORE_AS(uint16_t, (uint16_t)(int64_t)v); break;
+    case IFD_DTYPE_INT32: IFD_STORE_AS(int32_t, (int32_t)(int64_t)v); break;
+    case IFD_DTYPE_UINT32: IFD_STORE_AS(uint32_t, (uint32_t)(int64_t)v); break;
+    case IFD_DTYPE_INT64: IFD_STORE_AS(int64_t, (int64_t)v); break;
+    case IFD_DTYPE_UINT64:
+        IFD_STORE_AS(uint64_t, v >= 0 ? (uint64_t)v : (uint64_t)(int64_t)v); break;
+    case IFD_DTYPE_BOOL: IFD_STORE_AS(uint8_t, v != 0.0); break;
+    default: {
+        size_t es = ifd_dtype_size(dtype);
+        memset((char *)p + (size_t)i * es, 0, es);
+        break;
+    }
+    }
+#undef IFD_STORE_AS
+}
 
 #endif

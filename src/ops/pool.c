@@ -243,6 +243,7 @@ static void pool2d_f32(const pool_job *j, int64_t plane) {
     const float *x = (const float *)j->x + plane * g->in_size;
     float *y = (float *)j->y + plane * g->out_size;
     bool is_max = j->kind == POOL_MAX;
+    if (is_max && ifd_conv_max_pool_2d(g, x, y)) return;
     for (int64_t oh = 0; oh < OH; oh++) {
         float *yr = y + oh * OW;
         float init = is_max ? -INFINITY : 0.f;
@@ -525,7 +526,7 @@ static ifd_status run_max_unpool(ifd_kernel_ctx *ctx) {
     ifd_tensor *Y;
     if ((st = ifd_kernel_output(ctx, 0, X->dtype, X->rank, dims, &Y))) return st;
     if (!Y) return IFD_OK;
-    memset(Y->data, 0, Y->nbytes);
+    if (Y->nbytes) memset(Y->data, 0, Y->nbytes); /* data may be NULL when empty */
     for (int64_t i = 0; i < X->count; i++) {
         int64_t idx = ifd_tensor_get_i64(I, i);
         if (idx < 0 || idx >= inferred_count)

@@ -50,41 +50,25 @@ static inline float round_to(float v, ifd_dtype t) {
     return v;
 }
 
-/* The runtime hands out one scratch buffer per kernel call (a second request replaces the
- * first), so each kernel sums its needs, asks once, then carves the pieces in order. */
-typedef struct {
-    size_t need, used;
-    uint8_t *base;
-    bool overflow;
-} scratch_plan;
-
-static inline size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
-
-static void sp_reserve(scratch_plan *p, size_t count, size_t elem) {
-    size_t b;
-    if (!ifd_mul_size(count, elem, &b) || b > SIZE_MAX / 2 || !ifd_add_size(p->need, align64(b), &p->need))
-        p->overflow = true;
-}
-
-static ifd_status sp_alloc(ifd_kernel_ctx *ctx, scratch_plan *p) {
-    if (p->overflow) return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch size overflows");
-    p->base = ifd_kernel_scratch(ctx, IFD_MAX(p->need, (size_t)64));
-    p->used = 0;
-    return p->base ? IFD_OK : ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of scratch memory");
-}
-
-static void *sp_take(scratch_plan *p, size_t count, size_t elem) {
-    void *r = p->base + p->used;
-    p->used += align64(count * elem);
-    return r;
-}
-
 static void fill_floats(const ifd_tensor *t, float *dst) {
     (void)ifd_convert(t->dtype, t->data, IFD_DTYPE_FLOAT, dst, t->count, true);
 }
 
 static void fill_int32s(const ifd_tensor *t, int32_t *dst) {
     for (int64_t i = 0; i < t->count; i++) dst[i] = (int32_t)ifd_tensor_get_i64(t, i);
+}
+
+/* A scale (float) or zero point (int32) input copied into scratch; NULL when t is NULL or on
+ * failure (*st set; see ifd_kernel_scratch_array). */
+static float *scratch_f32(ifd_kernel_ctx *ctx, const ifd_tensor *t, ifd_status *st) {
+    float *p = t ? ifd_kernel_scratch_array(ctx, (size_t)t->count, sizeof(float), st) : NULL;
+    if (p) fill_floats(t, p);
+    return p;
+}
+static int32_t *scratch_i32(ifd_kernel_ctx *ctx, const ifd_tensor *t, ifd_status *st) {
+    int32_t *p = t ? ifd_kernel_scratch_array(ctx, (size_t)t->count, sizeof(int32_t), st) : NULL;
+    if (p) fill_int32s(t, p);
+    return p;
 }
 
 /* ---- layout of scale / zero point against x ------------------------------------------ */
@@ -95,6 +79,43 @@ typedef struct {
     int64_t nblocks;           /* blocks along the axis */
     bool per_tensor;
 } qlayout;
+
+/* Converts n elements from flat index `first`, with scale/zero point at sidx (stride sstep). */
+typedef void (*qspan_fn)(const void *job, int64_t first, int64_t n, int64_t sidx, int64_t sstep);
+
+typedef struct {
+    const qlayout *l;
+    qspan_fn span;
+    const void *job;
+} qlayout_run;
+
+static void qlayout_chunk(void *arg, int64_t begin, int64_t end) {
+    const qlayout_run *q = arg;
+    const qlayout *l = q->l;
+    if (l->per_tensor) {
+        q->span(q->job, begin, end - begin, 0, 0);
+        return;
+    }
+    /* begin/end index runs of `inner` elements: run r is (o, d) = (r / dim, r % dim) */
+    for (int64_t r = begin; r < end; r++) {
+        int64_t o = r / l->dim, d = r % l->dim;
+        if (l->block)
+            q->span(q->job, r * l->inner, l->inner, (o * l->nblocks + d / l->block) * l->inner, 1);
+        else
+            q->span(q->job, r * l->inner, l->inner, d, 0);
+    }
+}
+
+/* Runs span over all `count` elements of x laid out as l, split over the pool. */
+static void qlayout_for(ifd_thread_pool *pool, const qlayout *l, int64_t count, qspan_fn span,
+                        const void *job) {
+    qlayout_run q = {l, span, job};
+    if (l->per_tensor)
+        ifd_parallel_for(pool, count, 1 << 15, qlayout_chunk, &q);
+    else
+        ifd_parallel_for(pool, l->outer * l->dim,
+                         IFD_MAX((int64_t)1, (1 << 15) / IFD_MAX(l->inner, 1)), qlayout_chunk, &q);
+}
 
 /* Validate a scale (or zero point) shape and describe how it maps onto x. */
 static ifd_status quant_layout(ifd_kernel_ctx *ctx, const ifd_tensor *x, const ifd_tensor *scale,
@@ -171,7 +192,8 @@ typedef struct {
 } quant_job;
 
 /* Quantize n elements starting at flat index `first`, with scale/zp at sidx (stride sstep). */
-static void quant_span(const quant_job *j, int64_t first, int64_t n, int64_t sidx, int64_t sstep) {
+static void quant_span(const void *job, int64_t first, int64_t n, int64_t sidx, int64_t sstep) {
+    const quant_job *j = job;
     enum { B = 512 };
     float buf[B], q[B];
     size_t es = ifd_dtype_size(j->out_type);
@@ -230,23 +252,6 @@ static void quant_span(const quant_job *j, int64_t first, int64_t n, int64_t sid
     }
 }
 
-static void quant_chunk(void *arg, int64_t begin, int64_t end) {
-    const quant_job *j = arg;
-    const qlayout *l = &j->l;
-    if (l->per_tensor) {
-        quant_span(j, begin, end - begin, 0, 0);
-        return;
-    }
-    /* begin/end index runs of `inner` elements: run r is (o, d) = (r / dim, r % dim) */
-    for (int64_t r = begin; r < end; r++) {
-        int64_t o = r / l->dim, d = r % l->dim;
-        if (l->block)
-            quant_span(j, r * l->inner, l->inner, (o * l->nblocks + d / l->block) * l->inner, 1);
-        else
-            quant_span(j, r * l->inner, l->inner, d, 0);
-    }
-}
-
 static ifd_status run_quantize_linear(ifd_kernel_ctx *ctx) {
     ifd_status st;
     if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)))
@@ -280,13 +285,8 @@ static ifd_status run_quantize_linear(ifd_kernel_ctx *ctx) {
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE,
                                 "y_zero_point has %lld elements but y_scale has %lld",
                                 (long long)zpt->count, (long long)scale->count);
-    scratch_plan sp = {0};
-    sp_reserve(&sp, (size_t)scale->count, sizeof(float));
-    if (zpt) sp_reserve(&sp, (size_t)zpt->count, sizeof(float));
-    if ((st = sp_alloc(ctx, &sp))) return st;
-    float *sc = sp_take(&sp, (size_t)scale->count, sizeof(float)), *zp = NULL;
-    fill_floats(scale, sc);
-    if (zpt) fill_floats(zpt, zp = sp_take(&sp, (size_t)zpt->count, sizeof(float)));
+    float *sc = scratch_f32(ctx, scale, &st), *zp = scratch_f32(ctx, zpt, &st);
+    if (st) return st;
     int64_t prec = ctx->opset >= 23 ? ifd_attr_int(ctx->node, "precision", 0) : 0;
     j.calc = IFD_DTYPE_FLOAT;
     if (prec == IFD_DTYPE_FLOAT16 || prec == IFD_DTYPE_BFLOAT16)
@@ -302,11 +302,7 @@ static ifd_status run_quantize_linear(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, out, x->rank, x->dims, &y)) || !y || !x->count) return st;
     j.y = y->data;
-    if (j.l.per_tensor)
-        ifd_parallel_for(ctx->pool, x->count, 1 << 15, quant_chunk, &j);
-    else
-        ifd_parallel_for(ctx->pool, j.l.outer * j.l.dim,
-                         IFD_MAX((int64_t)1, (1 << 15) / IFD_MAX(j.l.inner, 1)), quant_chunk, &j);
+    qlayout_for(ctx->pool, &j.l, x->count, quant_span, &j);
     return IFD_OK;
 }
 
@@ -330,7 +326,8 @@ typedef struct {
     void *y;
 } deq_job;
 
-static void deq_span(const deq_job *j, int64_t first, int64_t n, int64_t sidx, int64_t sstep) {
+static void deq_span(const void *job, int64_t first, int64_t n, int64_t sidx, int64_t sstep) {
+    const deq_job *j = job;
     enum { B = 512 };
     float xb[B], yb[B];
     size_t xs = ifd_dtype_size(j->x->dtype), ys = ifd_dtype_size(j->out_type);
@@ -369,22 +366,6 @@ static void deq_span(const deq_job *j, int64_t first, int64_t n, int64_t sidx, i
     }
 }
 
-static void deq_chunk(void *arg, int64_t begin, int64_t end) {
-    const deq_job *j = arg;
-    const qlayout *l = &j->l;
-    if (l->per_tensor) {
-        deq_span(j, begin, end - begin, 0, 0);
-        return;
-    }
-    for (int64_t r = begin; r < end; r++) {
-        int64_t o = r / l->dim, d = r % l->dim;
-        if (l->block)
-            deq_span(j, r * l->inner, l->inner, (o * l->nblocks + d / l->block) * l->inner, 1);
-        else
-            deq_span(j, r * l->inner, l->inner, d, 0);
-    }
-}
-
 static ifd_status run_dequantize_linear(ifd_kernel_ctx *ctx) {
     ifd_status st;
     if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)))
@@ -414,13 +395,8 @@ static ifd_status run_dequantize_linear(ifd_kernel_ctx *ctx) {
                                     "x_zero_point has %lld elements but x_scale has %lld",
                                     (long long)zpt->count, (long long)scale->count);
     }
-    scratch_plan sp = {0};
-    sp_reserve(&sp, (size_t)scale->count, sizeof(float));
-    if (use_zp) sp_reserve(&sp, (size_t)zpt->count, sizeof(float));
-    if ((st = sp_alloc(ctx, &sp))) return st;
-    float *sc = sp_take(&sp, (size_t)scale->count, sizeof(float)), *zp = NULL;
-    fill_floats(scale, sc);
-    if (use_zp) fill_floats(zpt, zp = sp_take(&sp, (size_t)zpt->count, sizeof(float)));
+    float *sc = scratch_f32(ctx, scale, &st), *zp = scratch_f32(ctx, use_zp ? zpt : NULL, &st);
+    if (st) return st;
     ifd_dtype out = scale->dtype;
     int64_t odt = ctx->opset >= 23 ? ifd_attr_int(ctx->node, "output_dtype", 0) : 0;
     if (odt) {
@@ -436,11 +412,7 @@ static ifd_status run_dequantize_linear(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, out, x->rank, x->dims, &y)) || !y || !x->count) return st;
     j.y = y->data;
-    if (j.l.per_tensor)
-        ifd_parallel_for(ctx->pool, x->count, 1 << 15, deq_chunk, &j);
-    else
-        ifd_parallel_for(ctx->pool, j.l.outer * j.l.dim,
-                         IFD_MAX((int64_t)1, (1 << 15) / IFD_MAX(j.l.inner, 1)), deq_chunk, &j);
+    qlayout_for(ctx->pool, &j.l, x->count, deq_span, &j);
     return IFD_OK;
 }
 
@@ -595,23 +567,6 @@ static ifd_status scales(ifd_kernel_ctx *ctx, int index, const char *what, int64
     return IFD_OK;
 }
 
-/* Reserve and later fill a validated zero point (int32) or scale (float) input. */
-static void sp_reserve_t(scratch_plan *sp, const ifd_tensor *t, size_t elem) {
-    if (t) sp_reserve(sp, (size_t)t->count, elem);
-}
-static int32_t *sp_take_i32(scratch_plan *sp, const ifd_tensor *t) {
-    if (!t) return NULL;
-    int32_t *p = sp_take(sp, (size_t)t->count, sizeof(int32_t));
-    fill_int32s(t, p);
-    return p;
-}
-static float *sp_take_f32(scratch_plan *sp, const ifd_tensor *t) {
-    if (!t) return NULL;
-    float *p = sp_take(sp, (size_t)t->count, sizeof(float));
-    fill_floats(t, p);
-    return p;
-}
-
 /* ---- MatMulInteger / QLinearMatMul ------------------------------------------------------ */
 
 typedef struct {
@@ -670,9 +625,13 @@ static void mm_offsets(const mm_shape *s, int64_t bi, int64_t *aoff, int64_t *bo
     *boff = bo;
 }
 
-static void sp_reserve_qgemm(scratch_plan *sp, int64_t m, int64_t n, int64_t k, size_t *bytes) {
-    if (!ifd_qgemm_workspace_size(m, n, k, bytes)) sp->overflow = true;
-    sp_reserve(sp, *bytes, 1);
+/* The QGEMM workspace for an m x n x k product (as ifd_kernel_scratch_array). */
+static void *qgemm_workspace(ifd_kernel_ctx *ctx, int64_t m, int64_t n, int64_t k,
+                             ifd_status *st) {
+    size_t bytes = 0;
+    if (!*st && !ifd_qgemm_workspace_size(m, n, k, &bytes))
+        *st = ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch size overflows");
+    return ifd_kernel_scratch_array(ctx, bytes, 1, st);
 }
 
 static ifd_status run_matmul_integer(ifd_kernel_ctx *ctx) {
@@ -694,14 +653,9 @@ static ifd_status run_matmul_integer(ifd_kernel_ctx *ctx) {
     if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_INT32, s.out_rank, s.out_dims, &y)) || !y ||
         !y->count)
         return st;
-    scratch_plan sp = {0};
-    size_t wsb;
-    sp_reserve_t(&sp, zat, sizeof(int32_t));
-    sp_reserve_t(&sp, zbt, sizeof(int32_t));
-    sp_reserve_qgemm(&sp, s.m, s.n, s.k, &wsb);
-    if ((st = sp_alloc(ctx, &sp))) return st;
-    int32_t *za = sp_take_i32(&sp, zat), *zb = sp_take_i32(&sp, zbt);
-    void *ws = sp_take(&sp, wsb, 1);
+    int32_t *za = scratch_i32(ctx, zat, &st), *zb = scratch_i32(ctx, zbt, &st);
+    void *ws = qgemm_workspace(ctx, s.m, s.n, s.k, &st);
+    if (st) return st;
     for (int64_t bi = 0; bi < s.batch; bi++) {
         int64_t ao, bo;
         mm_offsets(&s, bi, &ao, &bo);
@@ -742,23 +696,14 @@ static ifd_status run_qlinear_matmul(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, yt, s.out_rank, s.out_dims, &y)) || !y || !y->count)
         return st;
-    scratch_plan sp = {0};
-    size_t wsb;
-    sp_reserve_t(&sp, zat, sizeof(int32_t));
-    sp_reserve_t(&sp, zbt, sizeof(int32_t));
-    sp_reserve_t(&sp, yzt2, sizeof(int32_t));
-    sp_reserve_t(&sp, ast, sizeof(float));
-    sp_reserve_t(&sp, bst, sizeof(float));
-    sp_reserve_t(&sp, yst, sizeof(float));
-    sp_reserve_qgemm(&sp, s.m, s.n, s.k, &wsb);
-    sp_reserve(&sp, (size_t)s.m * (size_t)s.n, sizeof(int32_t));
-    sp_reserve(&sp, (size_t)s.n, sizeof(float));
-    if ((st = sp_alloc(ctx, &sp))) return st;
-    int32_t *za = sp_take_i32(&sp, zat), *zb = sp_take_i32(&sp, zbt), *yz = sp_take_i32(&sp, yzt2);
-    float *as = sp_take_f32(&sp, ast), *bs = sp_take_f32(&sp, bst), *ys = sp_take_f32(&sp, yst);
-    void *ws = sp_take(&sp, wsb, 1);
-    int32_t *acc = sp_take(&sp, (size_t)s.m * (size_t)s.n, sizeof(int32_t));
-    float *mrow = sp_take(&sp, (size_t)s.n, sizeof(float));
+    int32_t *za = scratch_i32(ctx, zat, &st), *zb = scratch_i32(ctx, zbt, &st);
+    int32_t *yz = scratch_i32(ctx, yzt2, &st);
+    float *as = scratch_f32(ctx, ast, &st), *bs = scratch_f32(ctx, bst, &st);
+    float *ys = scratch_f32(ctx, yst, &st);
+    void *ws = qgemm_workspace(ctx, s.m, s.n, s.k, &st);
+    int32_t *acc = ifd_kernel_scratch_array(ctx, (size_t)s.m * (size_t)s.n, sizeof(int32_t), &st);
+    float *mrow = ifd_kernel_scratch_array(ctx, (size_t)s.n, sizeof(float), &st);
+    if (st) return st;
     int32_t yzp = nyz ? yz[0] : 0;
     bool ysig = yt == IFD_DTYPE_INT8;
     for (int64_t bi = 0; bi < s.batch; bi++) {
@@ -931,27 +876,24 @@ typedef struct {
     int64_t nwz;
     int32_t xz;
     bool has_xz;
-    /* scratch pieces, carved by conv_take */
-    size_t ws_bytes;
+    /* scratch pieces (conv_scratch) */
     void *ws;
     uint8_t *col;
     int32_t *acc, *wz;
 } conv_q_in;
 
-static void conv_reserve(scratch_plan *sp, const conv_geom *g, conv_q_in *in, bool need_acc) {
+static ifd_status conv_scratch(ifd_kernel_ctx *ctx, const conv_geom *g, conv_q_in *in,
+                               bool need_acc) {
     int64_t kdim = g->cg * g->kvol;
-    sp_reserve_t(sp, in->wzt, sizeof(int32_t));
-    sp_reserve_qgemm(sp, g->mg, g->out_size, kdim, &in->ws_bytes);
-    if (!g->direct) sp_reserve(sp, (size_t)kdim, (size_t)g->out_size);
-    if (need_acc) sp_reserve(sp, (size_t)g->mg * (size_t)g->out_size, sizeof(int32_t));
-}
-
-static void conv_take(scratch_plan *sp, const conv_geom *g, conv_q_in *in, bool need_acc) {
-    int64_t kdim = g->cg * g->kvol;
-    in->wz = sp_take_i32(sp, in->wzt);
-    in->ws = sp_take(sp, in->ws_bytes, 1);
-    in->col = g->direct ? NULL : sp_take(sp, (size_t)kdim, (size_t)g->out_size);
-    in->acc = need_acc ? sp_take(sp, (size_t)g->mg * (size_t)g->out_size, sizeof(int32_t)) : NULL;
+    ifd_status st = IFD_OK;
+    in->wz = scratch_i32(ctx, in->wzt, &st);
+    in->ws = qgemm_workspace(ctx, g->mg, g->out_size, kdim, &st);
+    in->col = g->direct ? NULL
+                        : ifd_kernel_scratch_array(ctx, (size_t)kdim, (size_t)g->out_size, &st);
+    in->acc = need_acc ? ifd_kernel_scratch_array(ctx, (size_t)g->mg * (size_t)g->out_size,
+                                                  sizeof(int32_t), &st)
+                       : NULL;
+    return st;
 }
 
 typedef void (*conv_epilogue)(void *arg, int64_t b, int64_t grp, const int32_t *acc);
@@ -1016,10 +958,7 @@ static ifd_status run_conv_integer(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_INT32, in.x->rank, od, &y)) || !y || !y->count)
         return st;
-    scratch_plan sp = {0};
-    conv_reserve(&sp, &g, &in, false);
-    if ((st = sp_alloc(ctx, &sp))) return st;
-    conv_take(&sp, &g, &in, false);
+    if ((st = conv_scratch(ctx, &g, &in, false))) return st;
     conv_q_run(ctx, &g, &in, y->data, NULL, NULL);
     return IFD_OK;
 }
@@ -1069,16 +1008,10 @@ static ifd_status run_qlinear_conv(ifd_kernel_ctx *ctx) {
                                 "B must be int32 with %lld elements", (long long)g.m);
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, yt, in.x->rank, od, &y)) || !y || !y->count) return st;
-    scratch_plan sp = {0};
-    sp_reserve_t(&sp, xst, sizeof(float));
-    sp_reserve_t(&sp, wst, sizeof(float));
-    sp_reserve_t(&sp, yst, sizeof(float));
-    sp_reserve(&sp, (size_t)nws, sizeof(float));
-    conv_reserve(&sp, &g, &in, true);
-    if ((st = sp_alloc(ctx, &sp))) return st;
-    float *xs = sp_take_f32(&sp, xst), *ws = sp_take_f32(&sp, wst), *ys = sp_take_f32(&sp, yst);
-    float *mult = sp_take(&sp, (size_t)nws, sizeof(float));
-    conv_take(&sp, &g, &in, true);
+    float *xs = scratch_f32(ctx, xst, &st), *ws = scratch_f32(ctx, wst, &st);
+    float *ys = scratch_f32(ctx, yst, &st);
+    float *mult = ifd_kernel_scratch_array(ctx, (size_t)nws, sizeof(float), &st);
+    if (st || (st = conv_scratch(ctx, &g, &in, true))) return st;
     ifd_dtype calc = ctx->inputs[1]->dtype;
     for (int64_t i = 0; i < nws; i++) mult[i] = scale_mul_div(xs[0], ws[i], ys[0], calc);
     qconv_epi e = {&g, y->data, yt == IFD_DTYPE_INT8, mult, nws, bt ? bt->data : NULL,

@@ -40,14 +40,6 @@ typedef enum rd_ctype { RD_CT_F32, RD_CT_F64, RD_CT_I64, RD_CT_U64 } rd_ctype;
 
 enum { RD_BLOCK = 1024 }; /* widest column block (stack buffers) */
 
-static bool rd_have_avx2(void) {
-#if RD_X86
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
 /* ---- dtype conversion helpers ---------------------------------------------------------- */
 
 static rd_ctype rd_ctype_of(ifd_dtype dt) {
@@ -203,34 +195,6 @@ typedef enum rd_map { RD_MAP_NONE, RD_MAP_ABS, RD_MAP_SQUARE } rd_map;
 #if RD_X86
 #define RD_AVX2 __attribute__((target("avx2,fma")))
 
-/* exp for x <= 88 (Cephes polynomial, ~1 ulp); x below -87.3 gives exactly 0. */
-RD_AVX2 static inline __m256 rd_exp256(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.3365447f);
-    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
-
-RD_AVX2 static inline float rd_hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 RD_AVX2 static inline __m256 rd_map256(__m256 v, rd_map map) {
     if (map == RD_MAP_ABS) return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
     if (map == RD_MAP_SQUARE) return _mm256_mul_ps(v, v);
@@ -247,7 +211,7 @@ RD_AVX2 static float rd_sum_avx2(const float *x, int64_t n, rd_map map) {
         d = _mm256_add_ps(d, rd_map256(_mm256_loadu_ps(x + i + 24), map));
     }
     for (; i + 8 <= n; i += 8) a = _mm256_add_ps(a, rd_map256(_mm256_loadu_ps(x + i), map));
-    float s = rd_hsum256(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    float s = ifd_hsum256_avx2(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
     for (; i < n; i++)
         s += map == RD_MAP_ABS ? fabsf(x[i]) : map == RD_MAP_SQUARE ? x[i] * x[i] : x[i];
     return s;
@@ -278,12 +242,12 @@ RD_AVX2 static float rd_expsum_avx2(const float *x, int64_t n, float m) {
     __m256 vm = _mm256_set1_ps(m), s0 = _mm256_setzero_ps(), s1 = s0;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_add_ps(s0, rd_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
-        s1 = _mm256_add_ps(s1, rd_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm)));
+        s0 = _mm256_add_ps(s0, ifd_exp256_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
+        s1 = _mm256_add_ps(s1, ifd_exp256_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm)));
     }
     for (; i + 8 <= n; i += 8)
-        s0 = _mm256_add_ps(s0, rd_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
-    float s = rd_hsum256(_mm256_add_ps(s0, s1));
+        s0 = _mm256_add_ps(s0, ifd_exp256_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
+    float s = ifd_hsum256_avx2(_mm256_add_ps(s0, s1));
     for (; i < n; i++) s += expf(x[i] - m);
     return s;
 }
@@ -319,7 +283,7 @@ RD_AVX2 static void rd_vacc_avx2(float *acc, const float *x, int64_t w, rd_kind 
 RD_AVX2 static void rd_vexpacc_avx2(float *s, const float *x, const float *m, int64_t w) {
     int64_t i = 0;
     for (; i + 8 <= w; i += 8) {
-        __m256 e = rd_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(m + i)));
+        __m256 e = ifd_exp256_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(m + i)));
         _mm256_storeu_ps(s + i, _mm256_add_ps(_mm256_loadu_ps(s + i), e));
     }
     for (; i < w; i++) s[i] += expf(x[i] - m[i]);
@@ -719,7 +683,7 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
         }
     }
     rd_ctype ct = rd_ctype_of(X->dtype);
-    rd_job j = {kind, ct, rd_have_avx2(), X->data, Y->data, 1, R, 1, 0, 0};
+    rd_job j = {kind, ct, ifd_cpu_has_avx2_fma(), X->data, Y->data, 1, R, 1, 0, 0};
     bool transpose = false;
     if (nred == 0) {
         j.outer = Y->count;
@@ -734,23 +698,17 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
         j.outer = Y->count;
     }
 
-    /* Working copies, from one scratch reservation (the runtime gives one buffer per call):
-     * input widened and/or transposed, output narrowed afterwards. */
-    size_t es = rd_ctype_size(ct), xbytes, ybytes;
-    if (!ifd_mul_size((size_t)X->count, es, &xbytes) ||
-        !ifd_mul_size((size_t)Y->count, es, &ybytes))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "input too large");
-    xbytes = (xbytes + 63) & ~(size_t)63;
-    ybytes = (ybytes + 63) & ~(size_t)63;
+    /* Working copies: input widened and/or transposed, output narrowed afterwards. */
+    size_t es = rd_ctype_size(ct);
     bool widen = !rd_native(X->dtype, ct), narrow = !rd_native(Y->dtype, ct);
-    size_t need = (widen ? xbytes : 0) + (transpose ? xbytes : 0) + (narrow ? ybytes : 0);
-    char *sp = NULL;
-    if (need && !(sp = ifd_kernel_scratch(ctx, need)))
-        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch memory (%zu bytes)", need);
+    st = IFD_OK;
+    void *xw = widen ? ifd_kernel_scratch_array(ctx, (size_t)X->count, es, &st) : NULL;
+    void *xt = transpose ? ifd_kernel_scratch_array(ctx, (size_t)X->count, es, &st) : NULL;
+    void *yw = narrow ? ifd_kernel_scratch_array(ctx, (size_t)Y->count, es, &st) : Y->data;
+    if (st) return st;
     if (widen) {
-        rd_widen(X->dtype, X->data, ct, sp, X->count);
-        j.x = sp;
-        sp += xbytes;
+        rd_widen(X->dtype, X->data, ct, xw, X->count);
+        j.x = xw;
     }
     if (transpose) {
         int perm[IFD_MAX_RANK], np = 0;
@@ -758,11 +716,9 @@ static ifd_status rd_run(ifd_kernel_ctx *ctx, rd_kind kind) {
             if (!gred[g]) perm[np++] = g;
         for (int g = 0; g < ng; g++)
             if (gred[g]) perm[np++] = g;
-        rd_transpose(j.x, sp, ng, gsize, perm, es, X->count);
-        j.x = sp;
-        sp += xbytes;
+        rd_transpose(j.x, xt, ng, gsize, perm, es, X->count);
+        j.x = xt;
     }
-    void *yw = narrow ? sp : Y->data;
     j.y = yw;
     rd_execute(ctx, &j);
     if (yw != Y->data) rd_narrow(ct, yw, Y->dtype, Y->data, Y->count);

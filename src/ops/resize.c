@@ -7,6 +7,7 @@
  *     double tensors), the axis that shrinks most first. A pass along an inner axis combines
  *     whole contiguous rows (vectorized); along the last axis it gathers within a row.
  * Coordinates follow the ONNX reference (onnx/reference/ops/op_resize.py). */
+#include "kernels/vecmath.h"
 #include "ops/op.h"
 
 #include <math.h>
@@ -19,34 +20,7 @@
 #define RS_X86 0
 #endif
 
-static bool rs_have_avx2(void) {
-#if RS_X86
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
 /* ---- shared small helpers --------------------------------------------------------------- */
-
-static void store_scalar(ifd_dtype dtype, double v, void *dst) {
-    switch (dtype) {
-    case IFD_DTYPE_FLOAT: { float f = (float)v; memcpy(dst, &f, 4); break; }
-    case IFD_DTYPE_DOUBLE: memcpy(dst, &v, 8); break;
-    case IFD_DTYPE_FLOAT16: { uint16_t h = ifd_f32_to_fp16((float)v); memcpy(dst, &h, 2); break; }
-    case IFD_DTYPE_BFLOAT16: { uint16_t h = ifd_f32_to_bf16((float)v); memcpy(dst, &h, 2); break; }
-    case IFD_DTYPE_INT8: *(int8_t *)dst = (int8_t)v; break;
-    case IFD_DTYPE_UINT8: *(uint8_t *)dst = (uint8_t)v; break;
-    case IFD_DTYPE_BOOL: *(uint8_t *)dst = v != 0.0; break;
-    case IFD_DTYPE_INT16: { int16_t t = (int16_t)v; memcpy(dst, &t, 2); break; }
-    case IFD_DTYPE_UINT16: { uint16_t t = (uint16_t)v; memcpy(dst, &t, 2); break; }
-    case IFD_DTYPE_INT32: { int32_t t = (int32_t)v; memcpy(dst, &t, 4); break; }
-    case IFD_DTYPE_UINT32: { uint32_t t = (uint32_t)v; memcpy(dst, &t, 4); break; }
-    case IFD_DTYPE_INT64: { int64_t t = (int64_t)v; memcpy(dst, &t, 8); break; }
-    case IFD_DTYPE_UINT64: { uint64_t t = (uint64_t)v; memcpy(dst, &t, 8); break; }
-    default: memset(dst, 0, ifd_dtype_size(dtype)); break;
-    }
-}
 
 /* Integer results round to nearest and saturate. */
 static double saturate_for(ifd_dtype dtype, double v) {
@@ -228,20 +202,6 @@ static void rs_build_axis(const rs_params *p, rs_axis *a) {
         if (!in) a->any_extrap = true;
     }
     for (int64_t i = 0; i < a->out * n; i++) a->wf[i] = (float)a->wd[i];
-}
-
-/* Bump allocation inside the one scratch block a kernel asks for. */
-static void *carve(uint8_t **p, size_t bytes) {
-    void *r = *p;
-    *p += (bytes + 63) & ~(size_t)63;
-    return r;
-}
-
-/* total += round_up(a * b, 64), checked */
-static bool add_block(size_t *total, size_t a, size_t b) {
-    size_t x;
-    if (!ifd_mul_size(a, b, &x) || !ifd_add_size(x, 63, &x)) return false;
-    return ifd_add_size(*total, x & ~(size_t)63, total);
 }
 
 /* ---- AVX2 row kernels (float two-tap rows, 4-byte gathers) --------------------------- */
@@ -535,8 +495,7 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
         return IFD_OK;
     }
 
-    /* which axes change, and how the work is laid out; decided before any table exists so
-     * that one scratch block holds everything */
+    /* which axes change, and how the work is laid out (the scratch sizes follow from it) */
     bool all_identity = true, all_single = true;
     for (int d = 0; d < rank; d++) {
         rs_axis *a = &axes[d];
@@ -555,7 +514,7 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
     bool dbl = x->dtype == IFD_DTYPE_DOUBLE;
     bool native = x->dtype == IFD_DTYPE_FLOAT || dbl;
     size_t ts = dbl ? sizeof(double) : sizeof(float);
-    bool avx2 = rs_have_avx2();
+    bool avx2 = ifd_cpu_has_avx2_fma();
     rs_axis *al = &axes[rank - 1];
     int order[IFD_MAX_RANK], nact = 0;
     size_t max_elems = 0;
@@ -584,35 +543,17 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
         }
         gather2 = RS_X86 && !dbl && avx2 && !al->identity && al->n == 2 && al->in <= INT32_MAX;
     }
-    size_t total = 0;
-    bool ok = true;
-    for (int d = 0; d < rank && ok; d++) {
-        size_t cnt;
-        ok = ifd_mul_size((size_t)axes[d].out, (size_t)axes[d].n, &cnt) &&
-             add_block(&total, cnt, sizeof(double)) && add_block(&total, cnt, sizeof(int64_t)) &&
-             add_block(&total, cnt, sizeof(float)) && add_block(&total, (size_t)axes[d].out, 1);
-    }
-    if (all_single)
-        ok = ok && add_block(&total, (size_t)al->out, sizeof(int32_t));
-    else {
-        ok = ok && add_block(&total, max_elems, ts) && add_block(&total, max_elems, ts);
-        if (gather2)
-            ok = ok && add_block(&total, (size_t)al->out * 2, sizeof(int32_t)) &&
-                 add_block(&total, (size_t)al->out * 2, sizeof(float));
-        if (!native)
-            ok = ok && add_block(&total, (size_t)x->count, sizeof(float)) &&
-                 add_block(&total, (size_t)y->count, sizeof(float));
-    }
-    if (!ok) return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "resize scratch too large");
-    uint8_t *mem = ifd_kernel_scratch(ctx, total);
-    if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "no scratch for resize");
+    st = IFD_OK;
     for (int d = 0; d < rank; d++) {
         rs_axis *a = &axes[d];
-        size_t cnt = (size_t)a->out * (size_t)a->n;
-        a->wd = carve(&mem, cnt * sizeof(double));
-        a->idx = carve(&mem, cnt * sizeof(int64_t));
-        a->wf = carve(&mem, cnt * sizeof(float));
-        a->extrap = carve(&mem, (size_t)a->out);
+        size_t cnt;
+        if (!ifd_mul_size((size_t)a->out, (size_t)a->n, &cnt))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "resize scratch too large");
+        a->wd = ifd_kernel_scratch_array(ctx, cnt, sizeof(double), &st);
+        a->idx = ifd_kernel_scratch_array(ctx, cnt, sizeof(int64_t), &st);
+        a->wf = ifd_kernel_scratch_array(ctx, cnt, sizeof(float), &st);
+        a->extrap = ifd_kernel_scratch_array(ctx, (size_t)a->out, 1, &st);
+        if (st) return st;
         rs_build_axis(p, a);
     }
 
@@ -635,8 +576,9 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
                 axes[d].any_extrap = false;
             }
         }
-        store_scalar(x->dtype, p->extrap_value, g.ev);
-        al->i32 = carve(&mem, (size_t)al->out * sizeof(int32_t));
+        ifd_store_f64(g.ev, x->dtype, 0, p->extrap_value);
+        al->i32 = ifd_kernel_scratch_array(ctx, (size_t)al->out, sizeof(int32_t), &st);
+        if (st) return st;
         if (es == 4 && al->in <= INT32_MAX && avx2) {
             for (int64_t o = 0; o < al->out; o++) al->i32[o] = (int32_t)al->idx[o];
             g.avx2 = true;
@@ -648,11 +590,13 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
 
     /* separable passes in float (double for double) */
     void *buf[2];
-    buf[0] = carve(&mem, max_elems * ts);
-    buf[1] = carve(&mem, max_elems * ts);
+    buf[0] = ifd_kernel_scratch_array(ctx, max_elems, ts, &st);
+    buf[1] = ifd_kernel_scratch_array(ctx, max_elems, ts, &st);
+    if (st) return st;
     if (gather2) {
-        al->i32 = carve(&mem, (size_t)al->out * 2 * sizeof(int32_t));
-        al->w2 = carve(&mem, (size_t)al->out * 2 * sizeof(float));
+        al->i32 = ifd_kernel_scratch_array(ctx, (size_t)al->out * 2, sizeof(int32_t), &st);
+        al->w2 = ifd_kernel_scratch_array(ctx, (size_t)al->out * 2, sizeof(float), &st);
+        if (st) return st;
         for (int64_t l = 0; l < al->out; l++)
             for (int k = 0; k < 2; k++) {
                 al->i32[k * al->out + l] = (int32_t)al->idx[l * 2 + k];
@@ -662,8 +606,9 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
     const void *src = x->data;
     float *conv_out = NULL;
     if (!native) {
-        float *conv_in = carve(&mem, (size_t)x->count * sizeof(float));
-        conv_out = carve(&mem, (size_t)y->count * sizeof(float));
+        float *conv_in = ifd_kernel_scratch_array(ctx, (size_t)x->count, sizeof(float), &st);
+        conv_out = ifd_kernel_scratch_array(ctx, (size_t)y->count, sizeof(float), &st);
+        if (st) return st;
         for (int64_t i = 0; i < x->count; i++) conv_in[i] = (float)ifd_tensor_get_f64(x, i);
         src = conv_in;
     }
@@ -702,12 +647,10 @@ static ifd_status resize_core(ifd_kernel_ctx *ctx, const rs_params *p, const ifd
     }
     if (!native) {
         ifd_dtype dt = y->dtype;
-        uint8_t *yb = y->data;
-        size_t oes = ifd_dtype_size(dt);
         for (int64_t i = 0; i < y->count; i++) {
             double v = conv_out[i];
             if (is_int_type(dt)) v = saturate_for(dt, v);
-            store_scalar(dt, v, yb + (size_t)i * oes);
+            ifd_store_f64(y->data, dt, i, v);
         }
     }
     return IFD_OK;
@@ -947,7 +890,6 @@ static void gs_points(void *arg, int64_t begin, int64_t end) {
     int k = j->k;
     int64_t offs[GS_MAX_TAPS];
     double wts[GS_MAX_TAPS];
-    size_t yes = ifd_dtype_size(j->y->dtype);
     for (int64_t u = begin; u < end; u++) {
         int64_t b = u / j->out_spatial, pnt = u % j->out_spatial;
         /* per-dim taps */
@@ -1027,7 +969,7 @@ static void gs_points(void *arg, int64_t begin, int64_t end) {
             } else {
                 double acc = 0;
                 for (int t = 0; t < nt; t++) acc += wts[t] * gs_load(j->x, xbase + offs[t]);
-                store_scalar(j->y->dtype, acc, (uint8_t *)j->y->data + (size_t)yi * yes);
+                ifd_store_f64(j->y->data, j->y->dtype, yi, acc);
             }
         }
     }
@@ -1148,7 +1090,7 @@ static ifd_status run_affine_grid(ifd_kernel_ctx *ctx) {
             for (int r = 0; r < k; r++) {
                 double acc = 0;
                 for (int c = 0; c <= k; c++) acc += th[r * (k + 1) + c] * base[c];
-                store_scalar(theta->dtype, acc, out + (size_t)q * es);
+                ifd_store_f64(out + (size_t)q * es, theta->dtype, 0, acc);
                 q++;
             }
         }

@@ -207,18 +207,20 @@ static ifd_status run_rnn_kind(ifd_kernel_ctx *ctx, rnn_kind kind) {
     if (Y->nbytes) memset(y, 0, Y->nbytes);
 
     /* scratch: xw [seq*batch, G*H], gates [batch, G*H], h, c [batch, H], xs (layout 1 copy) */
-    size_t gh = (size_t)(G * H), sb = (size_t)(seq * batch), need = 0;
+    size_t gh = (size_t)(G * H), sb = (size_t)(seq * batch);
     size_t n_xw, n_xs;
     if (!ifd_mul_size(sb, gh, &n_xw) || !ifd_mul_size(sb, (size_t)in, &n_xs))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "sequence too large");
-    need = n_xw + (size_t)batch * gh * 2 + (size_t)(batch * H) * 3 + (layout ? n_xs : 0);
-    float *mem = ifd_kernel_scratch(ctx, need * sizeof(float));
-    if (!mem) return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "out of memory for scratch");
-    float *xw = mem, *gates = xw + n_xw, *hr = gates + (size_t)batch * gh;
-    float *h = hr + (size_t)batch * gh, *c = h + batch * H, *hprev_r = c + batch * H;
+    float *xw = ifd_kernel_scratch_array(ctx, n_xw, sizeof(float), &st);
+    float *gates = ifd_kernel_scratch_array(ctx, (size_t)batch * gh, sizeof(float), &st);
+    float *hr = ifd_kernel_scratch_array(ctx, (size_t)batch * gh, sizeof(float), &st);
+    float *h = ifd_kernel_scratch_array(ctx, (size_t)(batch * H), sizeof(float), &st);
+    float *c = ifd_kernel_scratch_array(ctx, (size_t)(batch * H), sizeof(float), &st);
+    float *hprev_r = ifd_kernel_scratch_array(ctx, (size_t)(batch * H), sizeof(float), &st);
+    float *xs = layout ? ifd_kernel_scratch_array(ctx, n_xs, sizeof(float), &st) : NULL;
+    if (st) return st;
     const float *x = X->data;
     if (layout) { /* [batch, seq, in] -> [seq, batch, in] */
-        float *xs = hprev_r + batch * H;
         for (int64_t b = 0; b < batch; b++)
             for (int64_t t = 0; t < seq; t++)
                 memcpy(xs + ((size_t)t * (size_t)batch + (size_t)b) * (size_t)in,

@@ -9,42 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-
-#define COPY_CHUNK_BYTES ((int64_t)256 * 1024)
-
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-static ifd_status elem_size(const ifd_kernel_ctx *ctx, ifd_dtype dtype, size_t *es) {
-    *es = ifd_dtype_size(dtype);
-    if (*es == 0)
-        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "element type %s is not supported",
-                                ifd_dtype_name(dtype));
-    return IFD_OK;
-}
-
-typedef struct par_copy_arg {
-    char *dst;
-    const char *src;
-    size_t bytes;
-} par_copy_arg;
-
-static void par_copy_chunk(void *arg, int64_t begin, int64_t end) {
-    const par_copy_arg *a = arg;
-    size_t b = (size_t)begin * (size_t)COPY_CHUNK_BYTES;
-    size_t e = IFD_MIN((size_t)end * (size_t)COPY_CHUNK_BYTES, a->bytes);
-    memcpy(a->dst + b, a->src + b, e - b);
-}
-
-static void par_memcpy(ifd_thread_pool *pool, void *dst, const void *src, size_t bytes) {
-    if (bytes == 0 || dst == src) return;
-    if (bytes < (size_t)COPY_CHUNK_BYTES * 2) {
-        memcpy(dst, src, bytes);
-        return;
-    }
-    par_copy_arg a = {dst, src, bytes};
-    int64_t n = (int64_t)((bytes + COPY_CHUNK_BYTES - 1) / COPY_CHUNK_BYTES);
-    ifd_parallel_for(pool, n, 1, par_copy_chunk, &a);
-}
 
 /* Output 0 = input 0's bytes with a new shape. */
 static ifd_status copy_as(ifd_kernel_ctx *ctx, const ifd_tensor *x, int rank, const int64_t *dims) {
@@ -53,7 +18,7 @@ static ifd_status copy_as(ifd_kernel_ctx *ctx, const ifd_tensor *x, int rank, co
     if (st || !y) return st;
     if (y->nbytes != x->nbytes)
         return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "output size differs from input size");
-    par_memcpy(ctx->pool, y->data, x->data, x->nbytes);
+    ifd_parallel_memcpy(ctx->pool, y->data, x->data, x->nbytes);
     return IFD_OK;
 }
 
@@ -116,7 +81,7 @@ static ifd_status run_identity(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     return copy_as(ctx, x, x->rank, x->dims);
 }
 
@@ -137,7 +102,7 @@ static ifd_status run_constant(ifd_kernel_ctx *ctx) {
             return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "attribute '%s' has no tensor",
                                     name);
         size_t es;
-        if ((st = elem_size(ctx, t->dtype, &es))) return st;
+        if ((st = ifd_kernel_elem_size(ctx, t->dtype, &es))) return st;
         if ((st = ifd_kernel_output(ctx, 0, t->dtype, t->rank, t->dims, &y)) || !y) return st;
         if (t->nbytes) memcpy(y->data, t->data, t->nbytes);
     } else if (!strcmp(name, "value_float")) {
@@ -183,7 +148,7 @@ static ifd_status run_constant_of_shape(ifd_kernel_ctx *ctx) {
         pat = v->data;
     }
     size_t es;
-    if ((st = elem_size(ctx, dt, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, dt, &es))) return st;
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, dt, r, dims, &y)) || !y) return st;
     if (y->count) fill_pattern(y->data, pat, y->count, es);
@@ -226,7 +191,7 @@ static ifd_status run_reshape(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int64_t dims[IFD_MAX_RANK];
     int r;
     if (ctx->opset < 5) {
@@ -284,7 +249,7 @@ static ifd_status run_flatten(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int64_t axis = ifd_attr_int(ctx->node, "axis", 1);
     if (axis < 0) axis += x->rank;
     if (axis < 0 || axis > x->rank)
@@ -318,7 +283,7 @@ static ifd_status run_squeeze(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int64_t axes[IFD_MAX_RANK];
     int na;
     if ((st = get_axes(ctx, axes, &na))) return st;
@@ -348,7 +313,7 @@ static ifd_status run_unsqueeze(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int64_t axes[IFD_MAX_RANK];
     int na;
     if ((st = get_axes(ctx, axes, &na))) return st;
@@ -385,8 +350,7 @@ static ifd_status run_range(ifd_kernel_ctx *ctx) {
                                 "start, limit and delta must be scalars");
     int64_t n;
     ifd_tensor *y;
-    if (dt == IFD_DTYPE_FLOAT || dt == IFD_DTYPE_DOUBLE || dt == IFD_DTYPE_FLOAT16 ||
-        dt == IFD_DTYPE_BFLOAT16) {
+    if (ifd_dtype_is_std_float(dt)) {
         double s = ifd_tensor_get_f64(ts, 0), l = ifd_tensor_get_f64(tl, 0),
                d = ifd_tensor_get_f64(td, 0);
         if (d == 0 || !isfinite(d) || !isfinite(s) || !isfinite(l))
@@ -396,15 +360,7 @@ static ifd_status run_range(ifd_kernel_ctx *ctx) {
         if (c > 4e18) return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "range of %g elements", c);
         n = c > 0 ? (int64_t)c : 0;
         if ((st = ifd_kernel_output(ctx, 0, dt, 1, &n, &y)) || !y) return st;
-        for (int64_t i = 0; i < n; i++) {
-            double v = s + (double)i * d;
-            switch (dt) {
-            case IFD_DTYPE_FLOAT: ((float *)y->data)[i] = (float)v; break;
-            case IFD_DTYPE_DOUBLE: ((double *)y->data)[i] = v; break;
-            case IFD_DTYPE_FLOAT16: ((uint16_t *)y->data)[i] = ifd_f32_to_fp16((float)v); break;
-            default: ((uint16_t *)y->data)[i] = ifd_f32_to_bf16((float)v); break;
-            }
-        }
+        for (int64_t i = 0; i < n; i++) ifd_store_f64(y->data, dt, i, s + (double)i * d);
         return IFD_OK;
     }
     if (dt != IFD_DTYPE_INT16 && dt != IFD_DTYPE_INT32 && dt != IFD_DTYPE_INT64 &&
@@ -444,7 +400,7 @@ static ifd_status run_eyelike(ifd_kernel_ctx *ctx) {
                                 x->rank);
     ifd_dtype dt = (ifd_dtype)ifd_attr_int(ctx->node, "dtype", x->dtype);
     size_t es;
-    if ((st = elem_size(ctx, dt, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, dt, &es))) return st;
     unsigned char one[16];
     if (!write_one(dt, one))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "EyeLike of %s is not supported",
@@ -469,7 +425,7 @@ static ifd_status run_dropout(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     if (ctx->opset >= 12 && ctx->n_inputs > 2 && ctx->inputs[2]) {
         const ifd_tensor *tm = ctx->inputs[2];
         if (tm->count != 1)
@@ -509,7 +465,7 @@ static ifd_status run_expand(ifd_kernel_ctx *ctx) {
         return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int64_t shape[IFD_MAX_RANK], dims[IFD_MAX_RANK];
     int ns, r;
     if ((st = read_i64_list(ctx, ctx->inputs[1], "shape", shape, IFD_MAX_RANK, &ns))) return st;

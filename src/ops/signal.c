@@ -15,64 +15,11 @@ enum { SG_DIRECT_MAX = 64 };
 
 static const double SG_PI = 3.14159265358979323846;
 
-/* ---- scratch carving: one ifd_kernel_scratch block per kernel ------------------------------ */
-
-typedef struct sg_plan_mem {
-    size_t total;
-    int n;
-    size_t off[8];
-} sg_plan_mem;
-
-static int sg_mem_add(sg_plan_mem *p, size_t count, size_t elem) {
-    size_t bytes, rounded;
-    if (p->n >= (int)IFD_ARRAY_LEN(p->off)) return -1;
-    if (!ifd_mul_size(count, elem, &bytes) || !ifd_add_size(bytes, 63, &rounded)) return -1;
-    rounded &= ~(size_t)63;
-    p->off[p->n] = p->total;
-    if (!ifd_add_size(p->total, rounded, &p->total)) return -1;
-    return p->n++;
-}
-
 /* ---- element access ------------------------------------------------------------------------ */
 
-static bool sg_float_type(ifd_dtype t) {
-    return t == IFD_DTYPE_FLOAT || t == IFD_DTYPE_DOUBLE || t == IFD_DTYPE_FLOAT16 ||
-           t == IFD_DTYPE_BFLOAT16;
-}
-
-static inline double sg_get(const void *p, ifd_dtype t, int64_t i) {
-    switch (t) {
-    case IFD_DTYPE_FLOAT: return ((const float *)p)[i];
-    case IFD_DTYPE_DOUBLE: return ((const double *)p)[i];
-    case IFD_DTYPE_FLOAT16: return ifd_fp16_to_f32(((const uint16_t *)p)[i]);
-    case IFD_DTYPE_BFLOAT16: return ifd_bf16_to_f32(((const uint16_t *)p)[i]);
-    default: return 0.0;
-    }
-}
-
-/* Store v into element i of any numeric dtype (integers truncate toward zero, as numpy). */
-static inline void sg_put(void *p, ifd_dtype t, int64_t i, double v) {
-    switch (t) {
-    case IFD_DTYPE_FLOAT: ((float *)p)[i] = (float)v; break;
-    case IFD_DTYPE_DOUBLE: ((double *)p)[i] = v; break;
-    case IFD_DTYPE_FLOAT16: ((uint16_t *)p)[i] = ifd_f32_to_fp16((float)v); break;
-    case IFD_DTYPE_BFLOAT16: ((uint16_t *)p)[i] = ifd_f32_to_bf16((float)v); break;
-    case IFD_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)(int64_t)v; break;
-    case IFD_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)(int64_t)v; break;
-    case IFD_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)(int64_t)v; break;
-    case IFD_DTYPE_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
-    case IFD_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)(int64_t)v; break;
-    case IFD_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)(int64_t)v; break;
-    case IFD_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)(int64_t)v; break;
-    case IFD_DTYPE_UINT64: ((uint64_t *)p)[i] = v >= 0 ? (uint64_t)v : (uint64_t)(int64_t)v; break;
-    case IFD_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0.0; break;
-    default: break;
-    }
-}
-
 static bool sg_numeric_type(ifd_dtype t) {
-    return sg_float_type(t) || ifd_dtype_is_signed_int(t) || ifd_dtype_is_unsigned_int(t) ||
-           t == IFD_DTYPE_BOOL;
+    return ifd_dtype_is_std_float(t) || ifd_dtype_is_signed_int(t) ||
+           ifd_dtype_is_unsigned_int(t) || t == IFD_DTYPE_BOOL;
 }
 
 /* A scalar (or one-element) integer input. */
@@ -500,9 +447,9 @@ static void sg_line(const sg_job *j, int64_t line, double *restrict buf, double 
         int64_t b = line / j->nframes, f = line % j->nframes;
         int64_t xb = (b * j->T + f * j->step) * j->comp;
         for (int64_t k = 0; k < L; k++) {
-            double w = j->win ? sg_get(j->win, j->wdt, k) : 1.0;
-            buf[2 * k] = sg_get(j->x, j->xdt, xb + k * j->comp) * w;
-            buf[2 * k + 1] = j->comp == 2 ? sg_get(j->x, j->xdt, xb + k * 2 + 1) * w : 0.0;
+            double w = j->win ? ifd_load_f64(j->win, j->wdt, k) : 1.0;
+            buf[2 * k] = ifd_load_f64(j->x, j->xdt, xb + k * j->comp) * w;
+            buf[2 * k + 1] = j->comp == 2 ? ifd_load_f64(j->x, j->xdt, xb + k * 2 + 1) * w : 0.0;
         }
         ybase = line * j->nout * 2;
         ystride = 2;
@@ -517,8 +464,8 @@ static void sg_line(const sg_job *j, int64_t line, double *restrict buf, double 
             }
         } else {
             for (int64_t k = 0; k < j->ncopy; k++) {
-                buf[2 * k] = sg_get(j->x, j->xdt, xb + k * xs);
-                buf[2 * k + 1] = j->comp == 2 ? sg_get(j->x, j->xdt, xb + k * xs + 1) : 0.0;
+                buf[2 * k] = ifd_load_f64(j->x, j->xdt, xb + k * xs);
+                buf[2 * k + 1] = j->comp == 2 ? ifd_load_f64(j->x, j->xdt, xb + k * xs + 1) : 0.0;
             }
         }
         for (int64_t k = j->ncopy; k < L; k++) buf[2 * k] = buf[2 * k + 1] = 0.0;
@@ -532,8 +479,8 @@ static void sg_line(const sg_job *j, int64_t line, double *restrict buf, double 
         for (int64_t k = 0; k < L; k++) c[k] = (sg_cf){(float)buf[2 * k], (float)buf[2 * k + 1]};
         sg_pf_exec(&j->pf, L, c, ch, !j->inverse, j->inverse ? 1.0f / (float)L : 1.0f);
         for (int64_t k = 0; k < j->nout; k++) {
-            sg_put(j->y, j->ydt, ybase + k * ystride, c[k].r);
-            sg_put(j->y, j->ydt, ybase + k * ystride + 1, c[k].i);
+            ifd_store_f64(j->y, j->ydt, ybase + k * ystride, c[k].r);
+            ifd_store_f64(j->y, j->ydt, ybase + k * ystride + 1, c[k].i);
         }
         return;
     }
@@ -553,8 +500,8 @@ static void sg_line(const sg_job *j, int64_t line, double *restrict buf, double 
         }
     } else {
         for (int64_t k = 0; k < j->nout; k++) {
-            sg_put(j->y, j->ydt, ybase + k * ystride, buf[2 * k] * scale);
-            sg_put(j->y, j->ydt, ybase + k * ystride + 1, buf[2 * k + 1] * isign);
+            ifd_store_f64(j->y, j->ydt, ybase + k * ystride, buf[2 * k] * scale);
+            ifd_store_f64(j->y, j->ydt, ybase + k * ystride + 1, buf[2 * k + 1] * isign);
         }
     }
 }
@@ -569,7 +516,7 @@ static void sg_task(void *arg, int64_t begin, int64_t end) {
     }
 }
 
-/* Plans the FFT of length j->L, carves scratch, and runs all lines. */
+/* Plans the FFT of length j->L, takes its scratch, and runs all lines. */
 static ifd_status sg_run_lines(ifd_kernel_ctx *ctx, sg_job *j) {
     if (j->n_lines == 0 || j->nout == 0) return IFD_OK;
     size_t table, work;
@@ -590,21 +537,17 @@ static ifd_status sg_run_lines(ifd_kernel_ctx *ctx, sg_job *j) {
     size_t stride = (size_t)j->L * 2 + work;
     stride = (stride + 7) & ~(size_t)7;
     size_t bufs;
-    sg_plan_mem p = {0};
-    int s_tab, s_buf;
-    if (!ifd_mul_size(stride, (size_t)n_tasks, &bufs) ||
-        (s_tab = sg_mem_add(&p, table, sizeof(double))) < 0 ||
-        (s_buf = sg_mem_add(&p, bufs, sizeof(double))) < 0)
+    if (!ifd_mul_size(stride, (size_t)n_tasks, &bufs))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "transform length %lld too large",
                                 (long long)j->L);
-    char *mem = ifd_kernel_scratch(ctx, p.total);
-    if (!mem)
-        return ifd_kernel_error(ctx, IFD_ERR_NO_MEMORY, "FFT scratch (%zu bytes)", p.total);
+    ifd_status st = IFD_OK;
+    double *tab = ifd_kernel_scratch_array(ctx, table, sizeof(double), &st);
+    j->bufs = ifd_kernel_scratch_array(ctx, bufs, sizeof(double), &st);
+    if (st) return st;
     if (j->use_pf)
-        sg_pf_twiddles(&j->pf, j->L, (sg_cf *)(mem + p.off[s_tab]));
+        sg_pf_twiddles(&j->pf, j->L, (sg_cf *)tab);
     else
-        sg_fft_init(&j->fft, j->L, (double *)(mem + p.off[s_tab]));
-    j->bufs = (double *)(mem + p.off[s_buf]);
+        sg_fft_init(&j->fft, j->L, tab);
     j->buf_stride = stride;
     j->n_tasks = n_tasks;
     if (n_tasks == 1)
@@ -621,7 +564,7 @@ static ifd_status run_dft(ifd_kernel_ctx *ctx) {
     const ifd_tensor *len_t = ctx->n_inputs > 1 ? ctx->inputs[1] : NULL;
     const ifd_tensor *axis_t = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
     if (!X) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input is required");
-    if (!sg_float_type(X->dtype))
+    if (!ifd_dtype_is_std_float(X->dtype))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported input dtype %d",
                                 (int)X->dtype);
     int r = X->rank;
@@ -679,7 +622,7 @@ static ifd_status run_stft(ifd_kernel_ctx *ctx) {
     const ifd_tensor *W = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
     const ifd_tensor *fl_t = ctx->n_inputs > 3 ? ctx->inputs[3] : NULL;
     if (!X) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "signal is required");
-    if (!sg_float_type(X->dtype))
+    if (!ifd_dtype_is_std_float(X->dtype))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "unsupported signal dtype %d",
                                 (int)X->dtype);
     if (X->rank != 3 || (X->dims[2] != 1 && X->dims[2] != 2))
@@ -693,7 +636,7 @@ static ifd_status run_stft(ifd_kernel_ctx *ctx) {
     int64_t fl = -1;
     if (fl_t && (st = sg_scalar_int(ctx, fl_t, "frame_length", &fl))) return st;
     if (W) {
-        if (W->rank != 1 || !sg_float_type(W->dtype))
+        if (W->rank != 1 || !ifd_dtype_is_std_float(W->dtype))
             return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "window must be a 1-D float tensor");
         if (fl >= 0 && fl != W->dims[0])
             return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "window length %lld != frame_length %lld",
@@ -751,7 +694,7 @@ static ifd_status run_window(ifd_kernel_ctx *ctx, sg_window kind) {
         default: v = 0.42 - 0.5 * cos(a) + 0.08 * cos(2.0 * a); break;
         }
         if (den <= 0) v = 1.0;
-        sg_put(Y->data, dt, i, v);
+        ifd_store_f64(Y->data, dt, i, v);
     }
     return IFD_OK;
 }
@@ -772,8 +715,8 @@ static ifd_status run_mel(ifd_kernel_ctx *ctx) {
         (st = sg_scalar_int(ctx, ctx->inputs[2], "sample_rate", &rate)))
         return st;
     const ifd_tensor *lo_t = ctx->inputs[3], *hi_t = ctx->inputs[4];
-    if (!lo_t || !hi_t || lo_t->count != 1 || hi_t->count != 1 || !sg_float_type(lo_t->dtype) ||
-        !sg_float_type(hi_t->dtype))
+    if (!lo_t || !hi_t || lo_t->count != 1 || hi_t->count != 1 || !ifd_dtype_is_std_float(lo_t->dtype) ||
+        !ifd_dtype_is_std_float(hi_t->dtype))
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
                                 "lower_edge_hertz and upper_edge_hertz must be float scalars");
     if (nmel <= 0 || dftlen <= 0 || rate <= 0)
@@ -813,7 +756,7 @@ static ifd_status run_mel(ifd_kernel_ctx *ctx) {
         f = floor((double)(dftlen + 1) * f / (double)rate);
         bins[i] = (int64_t)f;
     }
-    for (int64_t k = 0; k < nspec * nmel; k++) sg_put(Y->data, dt, k, 0.0);
+    for (int64_t k = 0; k < nspec * nmel; k++) ifd_store_f64(Y->data, dt, k, 0.0);
     for (int64_t i = 0; i < nmel; i++) {
         int64_t l = bins[i], c = bins[i + 1], h = bins[i + 2];
         if (l < 0 || h > nspec || c >= nspec || c < 0 || l > c || c > h)
@@ -821,13 +764,13 @@ static ifd_status run_mel(ifd_kernel_ctx *ctx) {
                                     "mel band %lld falls outside the %lld spectrogram bins",
                                     (long long)i, (long long)nspec);
         if (c == l) {
-            sg_put(Y->data, dt, c * nmel + i, 1.0);
+            ifd_store_f64(Y->data, dt, c * nmel + i, 1.0);
         } else {
             for (int64_t k = l; k <= c; k++)
-                sg_put(Y->data, dt, k * nmel + i, (double)(k - l) / (double)(c - l));
+                ifd_store_f64(Y->data, dt, k * nmel + i, (double)(k - l) / (double)(c - l));
         }
         for (int64_t k = c; k < h; k++)
-            sg_put(Y->data, dt, k * nmel + i, (double)(h - k) / (double)(h - c));
+            ifd_store_f64(Y->data, dt, k * nmel + i, (double)(h - k) / (double)(h - c));
     }
     return IFD_OK;
 }

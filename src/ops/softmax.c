@@ -26,7 +26,7 @@ enum { SM_BLOCK = 1024 }; /* widest column block (stack buffers) */
 /* 0: scalar, 1: AVX2+FMA, 2: AVX-512F as well (only the exp pass uses it). */
 static int sm_isa(void) {
 #if SM_X86
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    if (!ifd_cpu_has_avx2_fma()) return 0;
     return __builtin_cpu_supports("avx512f") ? 2 : 1;
 #else
     return 0;
@@ -36,41 +36,6 @@ static int sm_isa(void) {
 /* ---- AVX2 primitives ------------------------------------------------------------------- */
 #if SM_X86
 #define SM_AVX2 __attribute__((target("avx2,fma")))
-
-/* exp for x <= 88 (Cephes polynomial, ~1 ulp); x below -87.3 gives exactly 0. */
-SM_AVX2 static inline __m256 sm_exp256(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.3365447f);
-    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
-
-SM_AVX2 static inline float sm_hmax256(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-}
-
-SM_AVX2 static inline float sm_hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
 
 SM_AVX2 static float sm_max_avx2(const float *x, int64_t n) {
     int64_t i = 0;
@@ -84,9 +49,9 @@ SM_AVX2 static float sm_max_avx2(const float *x, int64_t n) {
             c = _mm256_max_ps(c, _mm256_loadu_ps(x + i + 16));
             d = _mm256_max_ps(d, _mm256_loadu_ps(x + i + 24));
         }
-        m = sm_hmax256(_mm256_max_ps(_mm256_max_ps(a, b), _mm256_max_ps(c, d)));
+        m = ifd_hmax256_avx2(_mm256_max_ps(_mm256_max_ps(a, b), _mm256_max_ps(c, d)));
     }
-    for (; i + 8 <= n; i += 8) m = fmaxf(m, sm_hmax256(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= n; i += 8) m = fmaxf(m, ifd_hmax256_avx2(_mm256_loadu_ps(x + i)));
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
 }
@@ -96,8 +61,8 @@ SM_AVX2 static float sm_exp_sum_avx2(const float *x, float *y, int64_t n, float 
     __m256 vm = _mm256_set1_ps(m), s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256 e0 = sm_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-        __m256 e1 = sm_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
+        __m256 e0 = ifd_exp256_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        __m256 e1 = ifd_exp256_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
         if (y) {
             _mm256_storeu_ps(y + i, e0);
             _mm256_storeu_ps(y + i + 8, e1);
@@ -106,16 +71,16 @@ SM_AVX2 static float sm_exp_sum_avx2(const float *x, float *y, int64_t n, float 
         s1 = _mm256_add_ps(s1, e1);
     }
     for (; i + 8 <= n; i += 8) {
-        __m256 e0 = sm_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        __m256 e0 = ifd_exp256_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
         if (y) _mm256_storeu_ps(y + i, e0);
         s0 = _mm256_add_ps(s0, e0);
     }
-    float s = sm_hsum256(_mm256_add_ps(s0, s1));
+    float s = ifd_hsum256_avx2(_mm256_add_ps(s0, s1));
     if (i < n) {
         float buf[8] = {0}, out[8];
         int64_t r = n - i;
         for (int64_t k = 0; k < 8; k++) buf[k] = k < r ? x[i + k] - m : -INFINITY;
-        _mm256_storeu_ps(out, sm_exp256(_mm256_loadu_ps(buf)));
+        _mm256_storeu_ps(out, ifd_exp256_avx2(_mm256_loadu_ps(buf)));
         for (int64_t k = 0; k < r; k++) {
             if (y) y[i + k] = out[k];
             s += out[k];
@@ -206,7 +171,7 @@ SM_AVX2 static void sm_vexp_acc_avx2(const float *x, const float *m, float *y, f
                                      int64_t w) {
     int64_t i = 0;
     for (; i + 8 <= w; i += 8) {
-        __m256 e = sm_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(m + i)));
+        __m256 e = ifd_exp256_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(m + i)));
         if (y) _mm256_storeu_ps(y + i, e);
         _mm256_storeu_ps(s + i, _mm256_add_ps(_mm256_loadu_ps(s + i), e));
     }

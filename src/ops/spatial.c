@@ -11,28 +11,6 @@
 
 enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
 
-/* Store v converted to dtype at dst (constant pad value given as a float attribute). */
-static void store_scalar(ifd_dtype dtype, double v, void *dst) {
-    switch (dtype) {
-    case IFD_DTYPE_FLOAT: { float f = (float)v; memcpy(dst, &f, 4); break; }
-    case IFD_DTYPE_DOUBLE: memcpy(dst, &v, 8); break;
-    case IFD_DTYPE_FLOAT16: { uint16_t h = ifd_f32_to_fp16((float)v); memcpy(dst, &h, 2); break; }
-    case IFD_DTYPE_BFLOAT16: { uint16_t h = ifd_f32_to_bf16((float)v); memcpy(dst, &h, 2); break; }
-    case IFD_DTYPE_INT8: case IFD_DTYPE_INT4: case IFD_DTYPE_INT2:
-        *(int8_t *)dst = (int8_t)v; break;
-    case IFD_DTYPE_UINT8: case IFD_DTYPE_UINT4: case IFD_DTYPE_UINT2:
-        *(uint8_t *)dst = (uint8_t)v; break;
-    case IFD_DTYPE_BOOL: *(uint8_t *)dst = v != 0.0; break;
-    case IFD_DTYPE_INT16: { int16_t t = (int16_t)v; memcpy(dst, &t, 2); break; }
-    case IFD_DTYPE_UINT16: { uint16_t t = (uint16_t)v; memcpy(dst, &t, 2); break; }
-    case IFD_DTYPE_INT32: { int32_t t = (int32_t)v; memcpy(dst, &t, 4); break; }
-    case IFD_DTYPE_UINT32: { uint32_t t = (uint32_t)v; memcpy(dst, &t, 4); break; }
-    case IFD_DTYPE_INT64: { int64_t t = (int64_t)v; memcpy(dst, &t, 8); break; }
-    case IFD_DTYPE_UINT64: { uint64_t t = (uint64_t)v; memcpy(dst, &t, 8); break; }
-    default: memset(dst, 0, ifd_dtype_size(dtype)); break;
-    }
-}
-
 typedef struct pad_job {
     int rank;
     int64_t in_dims[IFD_MAX_RANK], out_dims[IFD_MAX_RANK];
@@ -234,7 +212,7 @@ static ifd_status run_pad(ifd_kernel_ctx *ctx) {
             begin[d] = pads[d];
             endp[d] = pads[rank + d];
         }
-        store_scalar(x->dtype, ifd_attr_float(ctx->node, "value", 0.0f), cval);
+        ifd_store_f64(cval, x->dtype, 0, ifd_attr_float(ctx->node, "value", 0.0f));
     } else {
         if ((st = ifd_kernel_require_input(ctx, 1)) != IFD_OK) return st;
         const ifd_tensor *pads = ctx->inputs[1];
@@ -266,7 +244,7 @@ static ifd_status run_pad(ifd_kernel_ctx *ctx) {
             if (cv->dtype == x->dtype)
                 memcpy(cval, cv->data, es);
             else
-                store_scalar(x->dtype, ifd_tensor_get_f64(cv, 0), cval);
+                ifd_store_f64(cval, x->dtype, 0, ifd_tensor_get_f64(cv, 0));
         }
     }
     return pad_execute(ctx, x, begin, endp, mode, cval);

@@ -279,31 +279,6 @@ static void copy_chunk(void *arg, int64_t begin, int64_t end) {
     }
 }
 
-/* Copies `bytes` bytes, split across the pool when large. */
-typedef struct par_copy_arg {
-    char *dst;
-    const char *src;
-    size_t bytes;
-} par_copy_arg;
-
-static void par_copy_chunk(void *arg, int64_t begin, int64_t end) {
-    const par_copy_arg *a = arg;
-    size_t b = (size_t)begin * (size_t)CP_CHUNK_BYTES;
-    size_t e = IFD_MIN((size_t)end * (size_t)CP_CHUNK_BYTES, a->bytes);
-    memcpy(a->dst + b, a->src + b, e - b);
-}
-
-static void par_memcpy(ifd_thread_pool *pool, void *dst, const void *src, size_t bytes) {
-    if (bytes == 0) return;
-    if (bytes < (size_t)CP_CHUNK_BYTES * 8) {
-        memcpy(dst, src, bytes);
-        return;
-    }
-    par_copy_arg a = {dst, src, bytes};
-    int64_t n = (int64_t)((bytes + CP_CHUNK_BYTES - 1) / CP_CHUNK_BYTES);
-    ifd_parallel_for(pool, n, 8, par_copy_chunk, &a);
-}
-
 /* Copy the strided view (dims[rank], byte strides sstr[rank], first element at src) into
  * the contiguous buffer dst. rank <= 2 * IFD_MAX_RANK. Callers have checked the view stays
  * inside the source. */
@@ -362,7 +337,7 @@ void ifd_copy_strided(ifd_thread_pool *pool, size_t es, int rank, const int64_t 
             }
     }
     if (r == 1 && p.kind == CP_RUN) {
-        par_memcpy(pool, dst, src, (size_t)total_bytes);
+        ifd_parallel_memcpy(pool, dst, src, (size_t)total_bytes);
         return;
     }
     p.per = 1;
@@ -382,14 +357,6 @@ void ifd_copy_strided(ifd_thread_pool *pool, size_t es, int rank, const int64_t 
 }
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-static ifd_status elem_size(const ifd_kernel_ctx *ctx, const ifd_tensor *t, size_t *es) {
-    *es = ifd_dtype_size(t->dtype);
-    if (*es == 0)
-        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "element type %s is not supported",
-                                ifd_dtype_name(t->dtype));
-    return IFD_OK;
-}
 
 static void contiguous_strides(int rank, const int64_t *dims, size_t es, int64_t *str) {
     int64_t acc = (int64_t)es;
@@ -426,7 +393,7 @@ static ifd_status run_transpose(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int r = x->rank;
     int perm[IFD_MAX_RANK];
     size_t np = 0;
@@ -488,7 +455,7 @@ static ifd_status run_concat(ifd_kernel_ctx *ctx) {
         if ((st = ifd_kernel_require_input(ctx, i))) return st;
     const ifd_tensor *x0 = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x0, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x0->dtype, &es))) return st;
     int r = x0->rank;
     if (r == 0)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "inputs must have rank >= 1");
@@ -527,7 +494,7 @@ static ifd_status run_concat(ifd_kernel_ctx *ctx) {
     if (outer == 1) {
         char *d = y->data;
         for (int i = 0; i < ctx->n_inputs; i++) {
-            par_memcpy(ctx->pool, d, ctx->inputs[i]->data, (size_t)row_bytes[i]);
+            ifd_parallel_memcpy(ctx->pool, d, ctx->inputs[i]->data, (size_t)row_bytes[i]);
             d += row_bytes[i];
         }
         return IFD_OK;
@@ -545,7 +512,7 @@ static ifd_status run_split(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int r = x->rank;
     if (r == 0)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input must have rank >= 1");
@@ -621,7 +588,7 @@ static ifd_status run_slice(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int r = x->rank;
     int64_t starts[IFD_MAX_RANK], ends[IFD_MAX_RANK], axes[IFD_MAX_RANK], steps[IFD_MAX_RANK];
     int ns = 0, ne = 0, na = -1, nst = -1;
@@ -716,7 +683,7 @@ static ifd_status run_tile(ifd_kernel_ctx *ctx) {
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "Tile before opset 6 is not supported");
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     int r = x->rank, nr;
     int64_t reps[IFD_MAX_RANK];
     if ((st = read_int_list(ctx, ctx->inputs[1], "repeats", reps, IFD_MAX_RANK, &nr))) return st;
@@ -749,7 +716,7 @@ static ifd_status run_trilu(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = elem_size(ctx, x, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     if (x->rank < 2)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input must have rank >= 2");
     int64_t k = 0;
@@ -793,7 +760,7 @@ static ifd_status run_reverse_sequence(ifd_kernel_ctx *ctx) {
         return st;
     const ifd_tensor *x = ctx->inputs[0], *lens = ctx->inputs[1];
     size_t es;
-    if ((st = elem_size(ctx, x, &es))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
     if (x->rank < 2)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input must have rank >= 2");
     int64_t ta = ifd_attr_int(ctx->node, "time_axis", 0), ba = ifd_attr_int(ctx->node, "batch_axis", 1);
@@ -859,7 +826,8 @@ static ifd_status run_depth_to_space(ifd_kernel_ctx *ctx) {
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
     int64_t b;
-    if ((st = elem_size(ctx, x, &es)) || (st = get_blocksize(ctx, x, &b))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es)) || (st = get_blocksize(ctx, x, &b)))
+        return st;
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
     if (C % (b * b))
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "channels %lld not divisible by blocksize^2",
@@ -893,7 +861,8 @@ static ifd_status run_space_to_depth(ifd_kernel_ctx *ctx) {
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
     int64_t b;
-    if ((st = elem_size(ctx, x, &es)) || (st = get_blocksize(ctx, x, &b))) return st;
+    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es)) || (st = get_blocksize(ctx, x, &b)))
+        return st;
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
     if (H % b || W % b)
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "height %lld and width %lld must be "
