@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: release build (gcc), unit tests, ONNX conformance, golden models vs
-# ONNX Runtime, CLI tests; then the same under ASan+UBSan (clang); then each fuzz target for a
-# bounded time. Every step prints its own lines; the last line is "N passed, N failed".
+# ONNX Runtime, CLI tests, server tests over HTTP; then the same under ASan+UBSan (clang); then
+# each fuzz target for a bounded time. Every step prints its own lines; the last line is
+# "N passed, N failed".
 #   scripts/test.sh [--quick]      --quick: skip the sanitizer and fuzz stages
 set -u
 cd "$(dirname "$0")/.."
@@ -65,6 +66,8 @@ suite() { # build dir, label
     step "$label-golden" "$b/tests/test_golden" build/golden
   fi
   step "$label-cli" tests/test_cli.sh "$b/inferd"
+  step "$label-serve" /usr/bin/python3 tests/serve/test_serve.py "$b/inferd" "$IFD_ONNX_TESTS"
+  step "$label-examples" tests/test_examples.sh "$b/inferd"
 }
 
 step build-gcc build build -DCMAKE_C_COMPILER=gcc

@@ -5,7 +5,7 @@ set -u
 b=$1; secs=${2:-60}
 onnx=${IFD_ONNX_TESTS:-$(dirname "$0")/../../shared/onnx-tests}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/model" "$work/tensor" "$work/npy"
+mkdir -p "$work/model" "$work/tensor" "$work/npy" "$work/kserve"
 i=0
 for f in "$onnx"/node/test_{conv,if,loop,add,gemm,lstm,resize,scan}*/model.onnx "$onnx"/simple/*/model.onnx; do
   [ -f "$f" ] && cp "$f" "$work/model/seed_$i.onnx" && i=$((i+1))
@@ -21,6 +21,13 @@ import sys, numpy as np
 np.save(sys.argv[1] + "/a.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
 np.save(sys.argv[1] + "/b.npy", np.array([1, 2], dtype=np.int64))
 PY
+# KServe v2 infer request bodies
+k=$work/kserve
+printf '%s' '{"id":"a","inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","data":[[1,2,3],[4,5.5,"NaN"]]}]}' >"$k/fp32"
+printf '%s' '{"inputs":[{"name":"b","shape":[2],"datatype":"BOOL","data":[true,false]},{"name":"i","shape":[3],"datatype":"INT64","data":[1,-2,9223372036854775807]}],"outputs":[{"name":"y"}]}' >"$k/mixed"
+printf '%s' '{"inputs":[{"name":"h","shape":[1,2],"datatype":"FP16","data":[0.5,-65504]},{"name":"u","shape":[1],"datatype":"UINT8","data":[255]},{"name":"bf","shape":[1],"datatype":"BF16","data":["-Infinity"]}],"parameters":{"p":1}}' >"$k/half"
+printf '%s' '{"inputs":[{"name":"x","shape":[0,4294967296,4294967296],"datatype":"FP64","data":[]}]}' >"$k/overflow"
+printf '%s' '{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT8","data":[[1],[2,3]]}]}' >"$k/ragged"
 pass=0; fail=0
 run() { # target corpus seconds
   local log="$work/$1.log"
@@ -34,5 +41,6 @@ run() { # target corpus seconds
 run model_load model "$secs"
 run tensorproto tensor $((secs / 3 + 1))
 run npy npy $((secs / 3 + 1))
+run kserve_json kserve $((secs / 3 + 1))
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+int ifd_cli_serve(int argc, char **argv); /* cli/serve.c */
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
@@ -11,6 +13,7 @@ static const struct {
     {"run", ifd_cli_run, "run a model on .npy/.pb inputs, write .npy outputs"},
     {"bench", ifd_cli_bench, "measure inference latency (median, p90)"},
     {"inspect", ifd_cli_inspect, "describe a model: inputs, outputs, opsets, operators, size, FLOPs"},
+    {"serve", ifd_cli_serve, "serve a model repository over HTTP (KServe v2 REST)"},
 };
 
 static void usage(FILE *f) {
@@ -18,7 +21,7 @@ static void usage(FILE *f) {
             IFD_VERSION_STRING);
     for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
         fprintf(f, "  %-9s %s\n", g_commands[i].name, g_commands[i].help);
-    fprintf(f, "\nNot yet available in this build: serve, quantize, prune, eval.\n"
+    fprintf(f, "\nNot yet available in this build: quantize, prune, eval.\n"
                "Run 'inferd COMMAND --help' for a command's options.\n");
 }
 
@@ -33,7 +36,7 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
         if (!strcmp(argv[1], g_commands[i].name)) return g_commands[i].fn(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "serve") || !strcmp(argv[1], "quantize") || !strcmp(argv[1], "prune") ||
+    if (!strcmp(argv[1], "quantize") || !strcmp(argv[1], "prune") ||
         !strcmp(argv[1], "eval")) {
         fprintf(stderr, "inferd: '%s' is not implemented yet in this build\n", argv[1]);
         return 2;

@@ -1,0 +1,83 @@
+/* inferd serve --model-repository DIR [options]: the KServe v2 HTTP server (src/serve/). */
+#include "cli.h"
+#include "serve/serve.h"
+
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: inferd serve --model-repository DIR [options]\n"
+            "  --model-repository DIR   models as DIR/NAME/VERSION/model.onnx, optional\n"
+            "                           DIR/NAME/config.json (Triton field names)\n"
+            "  --http-port N            HTTP port (default 8000; 0 picks a free one)\n"
+            "  --http-address ADDR      address to listen on (default 0.0.0.0)\n"
+            "  --threads N              threads per model instance (default: all cores)\n"
+            "  --model-control-mode M   none (default; poll and explicit come later)\n"
+            "  --max-body-bytes N       request body limit (default 67108864)\n"
+            "  --max-header-bytes N     request line + headers limit (default 16384)\n"
+            "  --max-tensor-bytes N     decoded input tensor bytes per request (default 268435456)\n"
+            "  --max-connections N      connections served at once (default 1000)\n"
+            "  --read-timeout-secs N    idle/read timeout (default 30)\n"
+            "  --write-timeout-secs N   send timeout (default 30)\n"
+            "  --drain-timeout-secs N   on SIGTERM, wait this long for requests in flight (default 30)\n");
+}
+
+int ifd_cli_serve(int argc, char **argv) {
+    ifd_serve_options o;
+    ifd_serve_options_init(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long long v = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "inferd serve: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+        const char *val = argv[++i];
+#define INT_FLAG(flag, lo, hi, field)                                                    \
+    if (!strcmp(a, flag)) {                                                              \
+        if (!ifd_cli_parse_int(val, lo, hi, &v)) {                                       \
+            fprintf(stderr, "inferd serve: %s wants a number in %lld..%lld\n", flag,     \
+                    (long long)(lo), (long long)(hi));                                   \
+            return 2;                                                                    \
+        }                                                                                \
+        o.field = v;                                                                     \
+        continue;                                                                        \
+    }
+        INT_FLAG("--http-port", 0, 65535, http_port)
+        INT_FLAG("--threads", 0, 1024, threads)
+        INT_FLAG("--max-body-bytes", 1, 1LL << 40, max_body_bytes)
+        INT_FLAG("--max-header-bytes", 256, 1 << 24, max_header_bytes)
+        INT_FLAG("--max-tensor-bytes", 1, 1LL << 40, max_tensor_bytes)
+        INT_FLAG("--max-connections", 1, 1 << 20, max_connections)
+        INT_FLAG("--read-timeout-secs", 1, 86400, read_timeout_secs)
+        INT_FLAG("--write-timeout-secs", 1, 86400, write_timeout_secs)
+        INT_FLAG("--drain-timeout-secs", 0, 86400, drain_timeout_secs)
+#undef INT_FLAG
+        if (!strcmp(a, "--model-repository")) {
+            o.model_repository = val;
+        } else if (!strcmp(a, "--http-address")) {
+            o.http_address = val;
+        } else if (!strcmp(a, "--model-control-mode")) {
+            if (strcmp(val, "none")) {
+                fprintf(stderr, "inferd serve: --model-control-mode %s is not implemented yet "
+                                "(only none)\n", val);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "inferd serve: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!o.model_repository) {
+        fprintf(stderr, "inferd serve: --model-repository DIR is required\n");
+        usage(stderr);
+        return 2;
+    }
+    return ifd_serve_run(&o);
+}

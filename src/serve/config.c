@@ -1,0 +1,198 @@
+/* DIR/<name>/config.json: Triton's field names. Every field is checked; an unknown field or a
+ * bad value fails the model's load with a message naming the field. */
+#include "serve/serve.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void ifd_serve_config_default(ifd_serve_config *c) {
+    memset(c, 0, sizeof *c);
+    c->instance_count = 1;
+    c->policy = IFD_POLICY_LATEST;
+    c->latest_n = 1;
+}
+
+static bool get_int(const json_t *v, int64_t lo, int64_t hi, int64_t *out) {
+    if (!json_is_integer(v)) return false;
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > hi) return false;
+    *out = x;
+    return true;
+}
+
+static bool parse_policy(const json_t *p, ifd_serve_config *c, char *err, size_t errsize) {
+    if (!json_is_object(p) || json_object_size(p) != 1) {
+        snprintf(err, errsize,
+                 "config field 'version_policy' must hold exactly one of latest, specific, all");
+        return false;
+    }
+    const json_t *v;
+    int64_t n;
+    if ((v = json_object_get(p, "latest"))) {
+        /* {"latest": N} or Triton's {"latest": {"num_versions": N}} */
+        const json_t *nv = json_is_object(v) ? json_object_get(v, "num_versions") : v;
+        if ((json_is_object(v) && json_object_size(v) != 1) || !get_int(nv, 1, 64, &n)) {
+            snprintf(err, errsize,
+                     "config field 'version_policy.latest' must be a count in 1..64 "
+                     "(or {\"num_versions\": N})");
+            return false;
+        }
+        c->policy = IFD_POLICY_LATEST;
+        c->latest_n = (int)n;
+        return true;
+    }
+    if ((v = json_object_get(p, "specific"))) {
+        const json_t *list = json_is_object(v) ? json_object_get(v, "versions") : v;
+        if ((json_is_object(v) && json_object_size(v) != 1) || !json_is_array(list) ||
+            json_array_size(list) == 0 || json_array_size(list) > IFD_ARRAY_LEN(c->specific)) {
+            snprintf(err, errsize,
+                     "config field 'version_policy.specific' must list 1..64 versions");
+            return false;
+        }
+        c->policy = IFD_POLICY_SPECIFIC;
+        c->n_specific = 0;
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            if (!get_int(json_array_get(list, i), 1, INT64_MAX, &n)) {
+                snprintf(err, errsize,
+                         "config field 'version_policy.specific' entry %zu is not a positive "
+                         "integer", i);
+                return false;
+            }
+            c->specific[c->n_specific++] = n;
+        }
+        return true;
+    }
+    if ((v = json_object_get(p, "all"))) {
+        if (!(json_is_object(v) && json_object_size(v) == 0) && !json_is_true(v)) {
+            snprintf(err, errsize, "config field 'version_policy.all' must be {}");
+            return false;
+        }
+        c->policy = IFD_POLICY_ALL;
+        return true;
+    }
+    snprintf(err, errsize, "config field 'version_policy' has an unknown policy '%.64s'",
+             json_object_iter_key(json_object_iter((json_t *)p)));
+    return false;
+}
+
+/* {"max_queue_delay_microseconds": N, "preferred_batch_size": [..]}: validated and kept; the
+ * batching scheduler that uses it comes later. */
+static bool parse_batching(const json_t *v, ifd_serve_config *c, char *err, size_t errsize) {
+    if (!json_is_object(v)) {
+        snprintf(err, errsize, "config field 'dynamic_batching' must be an object");
+        return false;
+    }
+    const char *key;
+    json_t *f;
+    int64_t n;
+    c->dynamic_batching = true;
+    json_object_foreach((json_t *)v, key, f) {
+        if (!strcmp(key, "max_queue_delay_microseconds")) {
+            if (!get_int(f, 0, 60000000, &c->max_queue_delay_us)) {
+                snprintf(err, errsize, "config field 'dynamic_batching.max_queue_delay_microseconds'"
+                         " must be in 0..60000000");
+                return false;
+            }
+        } else if (!strcmp(key, "preferred_batch_size")) {
+            if (!json_is_array(f) || json_array_size(f) > IFD_ARRAY_LEN(c->preferred_batch)) {
+                snprintf(err, errsize, "config field 'dynamic_batching.preferred_batch_size' must "
+                         "be an array of at most %zu sizes", IFD_ARRAY_LEN(c->preferred_batch));
+                return false;
+            }
+            c->n_preferred = 0;
+            for (size_t i = 0; i < json_array_size(f); i++) {
+                if (!get_int(json_array_get(f, i), 1, 1 << 30, &n)) {
+                    snprintf(err, errsize, "config field 'dynamic_batching.preferred_batch_size' "
+                             "entry %zu is not a positive integer", i);
+                    return false;
+                }
+                c->preferred_batch[c->n_preferred++] = n;
+            }
+        } else {
+            snprintf(err, errsize, "config field 'dynamic_batching.%.64s' is unknown", key);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool ifd_serve_config_parse(const char *text, size_t len, const char *model_name,
+                            ifd_serve_config *c, char *err, size_t errsize) {
+    bool ok = false;
+    json_error_t je;
+    ifd_serve_config_default(c);
+    if (!ifd_kserve_depth_ok(text, len, 16)) {
+        snprintf(err, errsize, "config.json nests deeper than 16");
+        return false;
+    }
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errsize, "config.json: %s (line %d, column %d)", je.text, je.line, je.column);
+        return false;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errsize, "config.json must hold an object");
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    int64_t n;
+    json_object_foreach(root, key, v) {
+        if (!strcmp(key, "name")) {
+            if (!json_is_string(v) || strcmp(json_string_value(v), model_name)) {
+                snprintf(err, errsize, "config field 'name' must equal the folder name '%s'",
+                         model_name);
+                goto out;
+            }
+        } else if (!strcmp(key, "platform") || !strcmp(key, "backend")) {
+            const char *s = json_is_string(v) ? json_string_value(v) : "";
+            if (strcmp(s, "onnx") && strcmp(s, "onnxruntime") && strcmp(s, "onnxruntime_onnx")) {
+                snprintf(err, errsize, "config field '%s' must be \"onnx\"", key);
+                goto out;
+            }
+        } else if (!strcmp(key, "max_batch_size")) {
+            if (!get_int(v, 0, 1 << 30, &c->max_batch_size)) {
+                snprintf(err, errsize, "config field 'max_batch_size' must be an integer >= 0");
+                goto out;
+            }
+        } else if (!strcmp(key, "instance_count")) {
+            if (!get_int(v, 1, 64, &n)) {
+                snprintf(err, errsize, "config field 'instance_count' must be in 1..64");
+                goto out;
+            }
+            c->instance_count = (int)n;
+        } else if (!strcmp(key, "version_policy")) {
+            if (!parse_policy(v, c, err, errsize)) goto out;
+        } else if (!strcmp(key, "max_queue_size")) {
+            if (!get_int(v, 0, 1 << 30, &c->max_queue_size)) {
+                snprintf(err, errsize, "config field 'max_queue_size' must be an integer >= 0");
+                goto out;
+            }
+        } else if (!strcmp(key, "default_timeout_microseconds")) {
+            if (!get_int(v, 0, INT64_MAX / 1000, &c->default_timeout_us)) {
+                snprintf(err, errsize,
+                         "config field 'default_timeout_microseconds' must be an integer >= 0");
+                goto out;
+            }
+        } else if (!strcmp(key, "dynamic_batching")) {
+            if (!parse_batching(v, c, err, errsize)) goto out;
+        } else if (!strcmp(key, "version_labels") ||
+                   !strcmp(key, "traffic") || !strcmp(key, "input") || !strcmp(key, "output")) {
+            snprintf(err, errsize, "config field '%s' is not supported yet", key);
+            goto out;
+        } else {
+            snprintf(err, errsize, "config field '%.64s' is unknown", key);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < c->n_preferred; i++)
+        if (c->max_batch_size == 0 || c->preferred_batch[i] > c->max_batch_size) {
+            snprintf(err, errsize, "config field 'dynamic_batching.preferred_batch_size' needs "
+                     "sizes <= max_batch_size (%lld)", (long long)c->max_batch_size);
+            goto out;
+        }
+    ok = true;
+out:
+    json_decref(root);
+    return ok;
+}

@@ -1,0 +1,183 @@
+/* One KServe v2 infer request on a worker thread: decode the body, check it against the
+ * model's inputs, run the session, encode the reply. Never called on the I/O thread. */
+#include "serve/serve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *ifd_serve_error_json(const char *msg, size_t *len) {
+    ifd_sbuf b = {0};
+    ifd_sbuf_puts(&b, "{\"error\":");
+    ifd_sbuf_json_string(&b, msg);
+    ifd_sbuf_puts(&b, "}");
+    if (b.failed) {
+        ifd_sbuf_free(&b);
+        *len = 0;
+        return NULL;
+    }
+    *len = b.len;
+    return b.data;
+}
+
+void ifd_serve_job_error(ifd_serve_job *job, int status, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ifd_free(job->reply);
+    job->status = status;
+    job->reply = ifd_serve_error_json(msg, &job->reply_len);
+}
+
+/* "expected inputs: x (FP32 [3,4,5]), y (INT64 [-1])" */
+static void describe_io(char *buf, size_t size, const char *what, const ifd_io_info *io, size_t n) {
+    size_t used = (size_t)snprintf(buf, size, "expected %s: ", what);
+    for (size_t i = 0; i < n && used < size; i++) {
+        used += (size_t)snprintf(buf + used, size - used, "%s%s (%s [", i ? ", " : "", io[i].name,
+                                 ifd_kserve_dtype_name(io[i].dtype));
+        for (int d = 0; d < io[i].rank && used < size; d++)
+            used += (size_t)snprintf(buf + used, size - used, d ? ",%lld" : "%lld",
+                                     (long long)(io[i].dims[d] < 0 ? -1 : io[i].dims[d]));
+        if (used < size) used += (size_t)snprintf(buf + used, size - used, "])");
+    }
+}
+
+static long elapsed_us(const struct timespec *since) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000000L + (now.tv_nsec - since->tv_nsec) / 1000L;
+}
+
+void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *job,
+                     const ifd_serve_options *opts) {
+    char err[1024], expected[768];
+    ifd_kserve_request req;
+    const char **in_names = NULL, **out_names = NULL;
+    const ifd_tensor **in_tensors = NULL;
+    ifd_tensor **outs = NULL;
+    size_t n_out = 0;
+    ifd_sbuf b = {.limit = SIZE_MAX / 2};
+    int64_t timeout = v->model->config.default_timeout_us;
+    if (timeout && elapsed_us(&job->enqueued) > timeout) {
+        ifd_serve_job_error(job, 503, "request waited longer than the model's timeout of %lld us",
+                            (long long)timeout);
+        return;
+    }
+    const char *delay = getenv("IFD_SERVE_TEST_INFER_DELAY_MS"); /* tests: a slow model */
+    if (delay) usleep((useconds_t)atoi(delay) * 1000u);
+    int rc = ifd_kserve_request_parse(job->body, job->body_len, opts->max_tensor_bytes, &req, err,
+                                      sizeof err);
+    if (rc) {
+        ifd_serve_job_error(job, rc, "%s", err);
+        goto out;
+    }
+    /* bind every request input to a model input, exactly once, with matching type and shape */
+    describe_io(expected, sizeof expected, "inputs", v->inputs, v->n_inputs);
+    in_names = ifd_calloc(v->n_inputs + 1, sizeof *in_names);
+    in_tensors = ifd_calloc(v->n_inputs + 1, sizeof *in_tensors);
+    if (!in_names || !in_tensors) goto oom;
+    for (size_t i = 0; i < req.n_inputs; i++) {
+        const ifd_kserve_input *ri = &req.inputs[i];
+        size_t k = 0;
+        while (k < v->n_inputs && strcmp(v->inputs[k].name, ri->name)) k++;
+        if (k == v->n_inputs) {
+            ifd_serve_job_error(job, 400, "unknown input '%.256s'; %s", ri->name, expected);
+            goto out;
+        }
+        if (in_names[k]) {
+            ifd_serve_job_error(job, 400, "input '%.256s' given twice; %s", ri->name, expected);
+            goto out;
+        }
+        const ifd_io_info *mi = &v->inputs[k];
+        if (ri->dtype != mi->dtype) {
+            ifd_serve_job_error(job, 400, "input '%.256s' has datatype %s, the model wants %s; %s",
+                                ri->name, ifd_kserve_dtype_name(ri->dtype),
+                                ifd_kserve_dtype_name(mi->dtype), expected);
+            goto out;
+        }
+        int rank = ifd_tensor_rank(ri->tensor);
+        const int64_t *dims = ifd_tensor_dims(ri->tensor);
+        bool shape_ok = mi->rank < 0 || mi->rank == rank;
+        for (int d = 0; shape_ok && mi->rank >= 0 && d < rank; d++)
+            if (mi->dims[d] >= 0 && mi->dims[d] != dims[d]) shape_ok = false;
+        if (!shape_ok) {
+            ifd_serve_job_error(job, 400, "input '%.256s' has the wrong shape; %s", ri->name,
+                                expected);
+            goto out;
+        }
+        in_names[k] = ri->name;
+        in_tensors[k] = ri->tensor;
+    }
+    for (size_t k = 0; k < v->n_inputs; k++)
+        if (!in_names[k]) {
+            ifd_serve_job_error(job, 400, "input '%s' is missing; %s", v->inputs[k].name,
+                                expected);
+            goto out;
+        }
+    /* requested outputs (all of them by default), each a known name, once */
+    n_out = req.n_outputs ? req.n_outputs : v->n_outputs;
+    out_names = ifd_calloc(n_out + 1, sizeof *out_names);
+    outs = ifd_calloc(n_out + 1, sizeof *outs);
+    if (!out_names || !outs) goto oom;
+    describe_io(expected, sizeof expected, "outputs", v->outputs, v->n_outputs);
+    for (size_t j = 0; j < n_out; j++) {
+        const char *name = req.n_outputs ? req.outputs[j] : v->outputs[j].name;
+        size_t k = 0;
+        while (k < v->n_outputs && strcmp(v->outputs[k].name, name)) k++;
+        if (k == v->n_outputs) {
+            ifd_serve_job_error(job, 400, "unknown output '%.256s'; %s", name, expected);
+            goto out;
+        }
+        for (size_t i = 0; i < j; i++)
+            if (!strcmp(out_names[i], name)) {
+                ifd_serve_job_error(job, 400, "output '%.256s' requested twice", name);
+                goto out;
+            }
+        out_names[j] = name;
+    }
+    ifd_status st = ifd_session_run(session, v->n_inputs, in_names, in_tensors, n_out, out_names,
+                                    outs);
+    if (st != IFD_OK) {
+        /* bad values or shapes the model refuses (a symbolic dim that must match another)
+         * are the client's; anything else is ours */
+        int code = st == IFD_ERR_INVALID_ARGUMENT || st == IFD_ERR_SHAPE ||
+                           st == IFD_ERR_UNSUPPORTED ? 400
+                   : st == IFD_ERR_TOO_BIG ? 413 : 500;
+        ifd_serve_job_error(job, code, "inference failed: %s",
+                            ifd_last_error()[0] ? ifd_last_error() : ifd_status_string(st));
+        goto out;
+    }
+    ifd_sbuf_puts(&b, "{\"model_name\":");
+    ifd_sbuf_json_string(&b, v->model->name);
+    ifd_sbuf_printf(&b, ",\"model_version\":\"%lld\"", (long long)v->number);
+    if (req.id) {
+        ifd_sbuf_puts(&b, ",\"id\":");
+        ifd_sbuf_json_string(&b, req.id);
+    }
+    ifd_sbuf_puts(&b, ",\"outputs\":[");
+    for (size_t j = 0; j < n_out; j++) {
+        if (j) ifd_sbuf_puts(&b, ",");
+        ifd_kserve_encode_tensor(&b, out_names[j], outs[j]);
+    }
+    ifd_sbuf_puts(&b, "]}");
+    if (b.failed) goto oom;
+    ifd_free(job->reply);
+    job->status = 200;
+    job->reply = b.data;
+    job->reply_len = b.len;
+    b.data = NULL;
+    goto out;
+oom:
+    ifd_serve_job_error(job, 500, "out of memory");
+out:
+    for (size_t j = 0; outs && j < n_out; j++) ifd_tensor_free(outs[j]);
+    ifd_free(outs);
+    ifd_free(out_names);
+    ifd_free(in_names);
+    ifd_free(in_tensors);
+    ifd_sbuf_free(&b);
+    ifd_kserve_request_free(&req);
+}
