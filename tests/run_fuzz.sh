@@ -28,10 +28,19 @@ printf '%s' '{"inputs":[{"name":"b","shape":[2],"datatype":"BOOL","data":[true,f
 printf '%s' '{"inputs":[{"name":"h","shape":[1,2],"datatype":"FP16","data":[0.5,-65504]},{"name":"u","shape":[1],"datatype":"UINT8","data":[255]},{"name":"bf","shape":[1],"datatype":"BF16","data":["-Infinity"]}],"parameters":{"p":1}}' >"$k/half"
 printf '%s' '{"inputs":[{"name":"x","shape":[0,4294967296,4294967296],"datatype":"FP64","data":[]}]}' >"$k/overflow"
 printf '%s' '{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT8","data":[[1],[2,3]]}]}' >"$k/ragged"
+# a crashing input is kept here (copy it to tests/fuzz_regressions/<target>/ with the fix)
+artifacts=${IFD_FUZZ_ARTIFACTS:-build/fuzz-artifacts}
+mkdir -p "$artifacts"
 pass=0; fail=0
 run() { # target corpus seconds
   local log="$work/$1.log"
-  if "$b/fuzz/fuzz_$1" -max_total_time="$3" -rss_limit_mb=4096 -max_len=1048576 -timeout=30 \
+  # inputs that once crashed a target run first, every time
+  local reg=$(dirname "$0")/fuzz_regressions/$1
+  if [ -d "$reg" ] && ! "$b/fuzz/fuzz_$1" "$reg"/* >"$log" 2>&1; then
+    echo "FAIL fuzz_$1: a saved regression input fails again:"; grep -E 'ERROR|SUMMARY' "$log" | head
+    fail=$((fail+1)); return
+  fi
+  if "$b/fuzz/fuzz_$1" -max_total_time="$3" -artifact_prefix="$artifacts/" -rss_limit_mb=4096 -max_len=1048576 -timeout=30 \
        "$work/$2" >"$log" 2>&1; then
     echo "PASS fuzz_$1: $(grep -E '^Done|#[0-9]+.*DONE' "$log" | tail -1)"; pass=$((pass+1))
   else

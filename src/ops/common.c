@@ -146,7 +146,16 @@ int64_t ifd_tensor_get_i64(const ifd_tensor *t, int64_t i) {
     case IFD_DTYPE_UINT16: return ((const uint16_t *)p)[i];
     case IFD_DTYPE_UINT8: case IFD_DTYPE_UINT4: case IFD_DTYPE_UINT2: case IFD_DTYPE_BOOL:
         return ((const uint8_t *)p)[i];
-    default: return (int64_t)ifd_tensor_get_f64(t, i);
+    default:
+        /* floating types convert; anything else (string, complex) has no integer value */
+        if (ifd_dtype_is_float(t->dtype)) {
+            double v = ifd_tensor_get_f64(t, i);
+            if (v != v) return 0; /* NaN */
+            if (v >= 9223372036854775807.0) return INT64_MAX;
+            if (v <= -9223372036854775808.0) return INT64_MIN;
+            return (int64_t)v;
+        }
+        return 0;
     }
 }
 
@@ -159,8 +168,10 @@ double ifd_tensor_get_f64(const ifd_tensor *t, int64_t i) {
     case IFD_DTYPE_BFLOAT16: return ifd_bf16_to_f32(((const uint16_t *)p)[i]);
     case IFD_DTYPE_UINT64: return (double)((const uint64_t *)p)[i];
     default:
-        if (ifd_dtype_is_float(t->dtype)) return NAN;
-        return (double)ifd_tensor_get_i64(t, i);
+        if (ifd_dtype_is_signed_int(t->dtype) || ifd_dtype_is_unsigned_int(t->dtype) ||
+            t->dtype == IFD_DTYPE_BOOL)
+            return (double)ifd_tensor_get_i64(t, i);
+        return NAN; /* 8-bit floats and types without a real value */
     }
 }
 

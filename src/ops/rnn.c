@@ -184,6 +184,9 @@ static ifd_status run_rnn_kind(ifd_kernel_ctx *ctx, rnn_kind kind) {
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "initial_c has the wrong size");
     if (P && (P->dtype != IFD_DTYPE_FLOAT || P->count != dirs * 3 * H))
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "P has the wrong size");
+    if (SL && SL->dtype != IFD_DTYPE_INT32 && SL->dtype != IFD_DTYPE_INT64)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "sequence_lens must be int32, got %s",
+                                ifd_dtype_name(SL->dtype));
     if (SL && SL->count != batch)
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "sequence_lens must have %lld entries", (long long)batch);
     act_fn acts[6];
