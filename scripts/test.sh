@@ -67,6 +67,8 @@ suite() { # build dir, label
   fi
   step "$label-cli" tests/test_cli.sh "$b/inferd"
   step "$label-serve" /usr/bin/python3 tests/serve/test_serve.py "$b/inferd" "$IFD_ONNX_TESTS"
+  step "$label-protocols" /usr/bin/python3 tests/serve/test_protocols.py "$b/inferd" "$IFD_ONNX_TESTS"
+  step "$label-batching" /usr/bin/python3 tests/serve/test_batching.py "$b/inferd" "$IFD_ONNX_TESTS"
   step "$label-examples" tests/test_examples.sh "$b/inferd"
 }
 

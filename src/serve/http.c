@@ -63,7 +63,8 @@ static void reply(server *s, struct evhttp_request *req, int code, char *body, s
                   bool retry_after) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     struct evbuffer *buf = evbuffer_new();
-    if (body) evhttp_add_header(h, "Content-Type", "application/json");
+    if (body && !evhttp_find_header(h, "Content-Type"))
+        evhttp_add_header(h, "Content-Type", "application/json");
     if (retry_after) evhttp_add_header(h, "Retry-After", "1");
     if (s->draining) evhttp_add_header(h, "Connection", "close");
     if (buf && body && evbuffer_add_reference(buf, body, len, release_body, NULL) == 0)
@@ -127,6 +128,14 @@ static void on_jobs_done(evutil_socket_t fd, short what, void *arg) {
     while (list) {
         ifd_serve_job *job = list;
         list = job->next;
+        if (job->reply && job->status == 200 && job->reply_header_len) {
+            /* binary tensor data: the JSON header, then raw output bytes */
+            struct evkeyvalq *h = evhttp_request_get_output_headers(job->http_request);
+            char n[32];
+            snprintf(n, sizeof n, "%zu", job->reply_header_len);
+            evhttp_add_header(h, "Inference-Header-Content-Length", n);
+            evhttp_add_header(h, "Content-Type", "application/octet-stream");
+        }
         if (job->reply) reply(s, job->http_request, job->status, job->reply, job->reply_len,
                               job->status == 503);
         else reply_error(s, job->http_request, 500, "out of memory");
@@ -211,7 +220,7 @@ static void h_ready(server *s, struct evhttp_request *req, const route_args *a) 
 static void h_server_metadata(server *s, struct evhttp_request *req, const route_args *a) {
     ifd_sbuf b = {0};
     ifd_sbuf_puts(&b, "{\"name\":\"inferd\",\"version\":\"" IFD_VERSION_STRING
-                      "\",\"extensions\":[]}");
+                      "\",\"extensions\":[\"binary_tensor_data\"]}");
     reply_sbuf(s, req, &b);
 }
 
@@ -253,15 +262,46 @@ static void h_model_ready(server *s, struct evhttp_request *req, const route_arg
     if (resolve(s, req, a, true, NULL)) reply(s, req, 200, NULL, 0, false);
 }
 
-static void h_infer(server *s, struct evhttp_request *req, const route_args *a) {
+/* Inference-Header-Content-Length: 0 when absent, else 1..len; -1 with a reply sent. */
+static int64_t binary_header(server *s, struct evhttp_request *req, size_t len) {
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *val = NULL;
+    int count = 0;
+    for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+        if (!strcasecmp(kv->key, "Inference-Header-Content-Length")) {
+            val = kv->value;
+            count++;
+        }
+    if (!val) return 0;
+    int64_t n = 0;
+    size_t digits = strspn(val, "0123456789");
+    bool ok = count == 1 && digits > 0 && digits <= 18 && val[digits] == 0;
+    for (size_t i = 0; ok && i < digits; i++) n = n * 10 + (val[i] - '0');
+    if (!ok || n == 0) {
+        reply_error(s, req, 400, "Inference-Header-Content-Length must be given once as a "
+                    "positive decimal byte count, got '%.32s'", val);
+        return -1;
+    }
+    if ((uint64_t)n > len) {
+        reply_error(s, req, 400, "Inference-Header-Content-Length (%lld) is larger than the "
+                    "body (%zu bytes)", (long long)n, len);
+        return -1;
+    }
+    return n;
+}
+
+static void submit_job(server *s, struct evhttp_request *req, const route_args *a, int protocol) {
     ifd_serve_version *v = resolve(s, req, a, true, NULL);
     if (!v) return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if (len == 0) {
-        reply_error(s, req, 400, "empty request body; expected a JSON infer request");
+        reply_error(s, req, 400, "empty request body; expected a JSON %s request",
+                    protocol == IFD_SERVE_PROTO_TFS ? "predict" : "infer");
         return;
     }
+    int64_t header_len = protocol == IFD_SERVE_PROTO_KSERVE ? binary_header(s, req, len) : 0;
+    if (header_len < 0) return;
     /* contiguous body; libevent leaves the input buffer alone until the reply is sent */
     const char *body = (const char *)evbuffer_pullup(in, -1);
     ifd_serve_job *job = body ? ifd_calloc(1, sizeof *job) : NULL;
@@ -273,12 +313,18 @@ static void h_infer(server *s, struct evhttp_request *req, const route_args *a) 
     job->body = body;
     job->body_len = len;
     job->version = v;
+    job->protocol = protocol;
+    job->binary_header_len = (size_t)header_len;
     if (!ifd_serve_submit(job)) {
         ifd_free(job);
         reply_error(s, req, 503, "model '%s' queue is full; retry later", a->model);
         return;
     }
     s->inflight++;
+}
+
+static void h_infer(server *s, struct evhttp_request *req, const route_args *a) {
+    submit_job(s, req, a, IFD_SERVE_PROTO_KSERVE);
 }
 
 static void h_repository_index(server *s, struct evhttp_request *req, const route_args *a) {
@@ -304,7 +350,10 @@ static void h_repository_index(server *s, struct evhttp_request *req, const rout
                             st == IFD_VERSION_AVAILABLE ? "READY"
                             : st == IFD_VERSION_LOADING ? "LOADING" : "UNAVAILABLE");
             ifd_sbuf_json_string(&b, v->error ? v->error : "");
-            ifd_sbuf_puts(&b, "}");
+            /* Triton's statistics names: batch elements served, session runs */
+            ifd_sbuf_printf(&b, ",\"inference_count\":%lld,\"execution_count\":%lld}",
+                            (long long)atomic_load(&v->inference_count),
+                            (long long)atomic_load(&v->execution_count));
         }
     }
     pthread_mutex_unlock(&s->repo->mu);
@@ -386,6 +435,87 @@ static const char *bad_framing(struct evhttp_request *req) {
     return NULL;
 }
 
+/* ---- TF Serving REST ------------------------------------------------------------------------------ */
+
+/* /v1/models/NAME[/versions/N|/labels/L][:predict|/metadata]; the verb rides on the last
+ * segment ("NAME:predict", "N:predict"). */
+static void route_tfs(server *s, struct evhttp_request *req, char **seg, int n,
+                      enum evhttp_cmd_type method) {
+    static const char usage[] =
+        "expected /v1/models/NAME[/versions/N][:predict|/metadata] with NAME of [A-Za-z0-9_.-]";
+    if (n < 3 || strcmp(seg[1], "models")) {
+        reply_error(s, req, 404, "unknown endpoint; %s", usage);
+        return;
+    }
+    char *verb = strchr(seg[n - 1], ':');
+    if (verb) *verb++ = 0;
+    route_args a = {.model = seg[2]};
+    if (!valid_name(a.model)) {
+        reply_error(s, req, 400, "invalid model name in the path; %s", usage);
+        return;
+    }
+    int i = 3;
+    if (i < n && (!strcmp(seg[i], "versions") || !strcmp(seg[i], "labels"))) {
+        if (i + 1 >= n) {
+            reply_error(s, req, 404, "unknown endpoint; %s", usage);
+            return;
+        }
+        if (!strcmp(seg[i], "labels")) {
+            reply_error(s, req, 400, "version labels not supported yet; use /versions/N");
+            return;
+        }
+        if (!valid_version(seg[i + 1], &a.version)) {
+            reply_error(s, req, 400, "invalid model version in the path: a positive integer");
+            return;
+        }
+        i += 2;
+    }
+    bool metadata = false;
+    if (i < n && !strcmp(seg[i], "metadata") && !verb) {
+        metadata = true;
+        i++;
+    }
+    if (i != n) {
+        reply_error(s, req, 404, "unknown endpoint; %s", usage);
+        return;
+    }
+    if (verb) {
+        if (strcmp(verb, "predict")) {
+            reply_error(s, req, 400, "only :predict is supported, not :%.32s", verb);
+            return;
+        }
+        if (method != EVHTTP_REQ_POST) {
+            reply_error(s, req, 405, "method not allowed: :predict takes POST");
+            return;
+        }
+        submit_job(s, req, &a, IFD_SERVE_PROTO_TFS);
+        return;
+    }
+    if (method != EVHTTP_REQ_GET) {
+        reply_error(s, req, 405, "method not allowed on this path");
+        return;
+    }
+    ifd_sbuf b = {0};
+    if (metadata) {
+        ifd_serve_version *v = resolve(s, req, &a, true, NULL);
+        if (!v) return;
+        ifd_tfs_model_metadata(v, &b);
+        reply_sbuf(s, req, &b);
+        return;
+    }
+    ifd_serve_model *m = ifd_serve_repo_find(s->repo, a.model);
+    if (!m) {
+        if (!atomic_load(&s->repo->ready))
+            reply_error(s, req, 503, "server is not ready: models are still loading");
+        else reply_error(s, req, 404, "unknown model '%s'", a.model);
+        return;
+    }
+    char err[1024];
+    int code = ifd_tfs_model_status(m, a.version, &b, err, sizeof err);
+    if (code == 200) reply_sbuf(s, req, &b);
+    else reply_error(s, req, code, "%s", err);
+}
+
 static void on_request(struct evhttp_request *req, void *arg) {
     server *s = arg;
     char path[1024];
@@ -424,6 +554,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
         return;
     }
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if (n >= 1 && !strcmp(seg[0], "v1")) {
+        route_tfs(s, req, seg, n, method);
+        return;
+    }
     bool path_matched = false;
     for (size_t r = 0; r < IFD_ARRAY_LEN(g_routes); r++) {
         char pat[128];

@@ -51,15 +51,30 @@ static long elapsed_us(const struct timespec *since) {
     return (now.tv_sec - since->tv_sec) * 1000000L + (now.tv_nsec - since->tv_nsec) / 1000L;
 }
 
+void ifd_serve_call_free(ifd_serve_call *c) {
+    for (size_t j = 0; c->outs && j < c->n_out; j++) ifd_tensor_free(c->outs[j]);
+    ifd_free(c->outs);
+    ifd_free(c->out_names);
+    ifd_free(c->in_names);
+    ifd_free(c->in_tensors);
+    ifd_kserve_request_free(&c->req);
+    memset(c, 0, sizeof *c);
+}
+
+void ifd_serve_job_run_error(ifd_serve_job *job, ifd_status st) {
+    /* bad values or shapes the model refuses (a symbolic dim that must match another)
+     * are the client's; anything else is ours */
+    int code = st == IFD_ERR_INVALID_ARGUMENT || st == IFD_ERR_SHAPE ||
+                       st == IFD_ERR_UNSUPPORTED ? 400
+               : st == IFD_ERR_TOO_BIG ? 413 : 500;
+    ifd_serve_job_error(job, code, "inference failed: %s",
+                        ifd_last_error()[0] ? ifd_last_error() : ifd_status_string(st));
+}
+
+/* One request, one session run: models without dynamic batching. */
 void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *job,
                      const ifd_serve_options *opts) {
-    char err[1024], expected[768];
-    ifd_kserve_request req;
-    const char **in_names = NULL, **out_names = NULL;
-    const ifd_tensor **in_tensors = NULL;
-    ifd_tensor **outs = NULL;
-    size_t n_out = 0;
-    ifd_sbuf b = {.limit = SIZE_MAX / 2};
+    ifd_serve_call c;
     int64_t timeout = v->model->config.default_timeout_us;
     if (timeout && elapsed_us(&job->enqueued) > timeout) {
         ifd_serve_job_error(job, 503, "request waited longer than the model's timeout of %lld us",
@@ -68,8 +83,39 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
     }
     const char *delay = getenv("IFD_SERVE_TEST_INFER_DELAY_MS"); /* tests: a slow model */
     if (delay) usleep((useconds_t)atoi(delay) * 1000u);
-    int rc = ifd_kserve_request_parse(job->body, job->body_len, opts->max_tensor_bytes, &req, err,
-                                      sizeof err);
+    if (!ifd_serve_decode(v, job, opts, &c)) return;
+    ifd_status st = ifd_session_run(session, v->n_inputs, c.in_names, c.in_tensors, c.n_out,
+                                    c.out_names, c.outs);
+    atomic_fetch_add(&v->execution_count, 1);
+    if (st != IFD_OK) {
+        ifd_serve_job_run_error(job, st);
+    } else {
+        /* Triton counts each batch element of a batching model as one inference */
+        int64_t n = 1;
+        if (v->model->config.max_batch_size > 0 && v->n_inputs &&
+            ifd_tensor_rank(c.in_tensors[0]) > 0)
+            n = ifd_tensor_dims(c.in_tensors[0])[0];
+        ifd_serve_encode(v, job, &c);
+        if (job->status == 200) atomic_fetch_add(&v->inference_count, n);
+    }
+    ifd_serve_call_free(&c);
+}
+
+bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_options *opts,
+                      ifd_serve_call *c) {
+    char err[1024], expected[768];
+    ifd_kserve_request req;
+    const char **in_names = NULL, **out_names = NULL;
+    const ifd_tensor **in_tensors = NULL;
+    ifd_tensor **outs = NULL;
+    size_t n_out = 0;
+    memset(c, 0, sizeof *c);
+    int rc = job->protocol == IFD_SERVE_PROTO_TFS
+                 ? ifd_tfs_request_parse(job->body, job->body_len, v->inputs, v->n_inputs,
+                                         opts->max_tensor_bytes, &req, err, sizeof err)
+                 : ifd_kserve_request_parse_binary(job->body, job->body_len,
+                                                   job->binary_header_len, opts->max_tensor_bytes,
+                                                   &req, err, sizeof err);
     if (rc) {
         ifd_serve_job_error(job, rc, "%s", err);
         goto out;
@@ -117,6 +163,18 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
                                 expected);
             goto out;
         }
+    /* with a batch dim (Triton's max_batch_size > 0) every input's dim 0 is the batch size */
+    int64_t max_batch = v->model->config.max_batch_size;
+    for (size_t k = 0; max_batch > 0 && k < v->n_inputs; k++) {
+        int rank = ifd_tensor_rank(in_tensors[k]);
+        int64_t n = rank > 0 ? ifd_tensor_dims(in_tensors[k])[0] : 0;
+        if (rank == 0 || n > max_batch || n != ifd_tensor_dims(in_tensors[0])[0]) {
+            ifd_serve_job_error(job, 400, "input '%s' has batch size (dim 0) %lld; the model "
+                                "takes 1 to %lld, the same for every input", v->inputs[k].name,
+                                (long long)n, (long long)max_batch);
+            goto out;
+        }
+    }
     /* requested outputs (all of them by default), each a known name, once */
     n_out = req.n_outputs ? req.n_outputs : v->n_outputs;
     out_names = ifd_calloc(n_out + 1, sizeof *out_names);
@@ -138,32 +196,43 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
             }
         out_names[j] = name;
     }
-    ifd_status st = ifd_session_run(session, v->n_inputs, in_names, in_tensors, n_out, out_names,
-                                    outs);
-    if (st != IFD_OK) {
-        /* bad values or shapes the model refuses (a symbolic dim that must match another)
-         * are the client's; anything else is ours */
-        int code = st == IFD_ERR_INVALID_ARGUMENT || st == IFD_ERR_SHAPE ||
-                           st == IFD_ERR_UNSUPPORTED ? 400
-                   : st == IFD_ERR_TOO_BIG ? 413 : 500;
-        ifd_serve_job_error(job, code, "inference failed: %s",
-                            ifd_last_error()[0] ? ifd_last_error() : ifd_status_string(st));
-        goto out;
+    c->req = req;
+    c->in_names = in_names;
+    c->in_tensors = in_tensors;
+    c->n_out = n_out;
+    c->out_names = out_names;
+    c->outs = outs;
+    return true;
+oom:
+    ifd_serve_job_error(job, 500, "out of memory");
+out:
+    ifd_free(outs);
+    ifd_free(out_names);
+    ifd_free(in_names);
+    ifd_free(in_tensors);
+    ifd_kserve_request_free(&req);
+    return false;
+}
+
+void ifd_serve_encode(ifd_serve_version *v, ifd_serve_job *job, ifd_serve_call *c) {
+    ifd_kserve_request req = c->req; /* a read-only view */
+    size_t n_out = c->n_out;
+    const char **out_names = c->out_names;
+    ifd_tensor **outs = c->outs;
+    ifd_sbuf b = {.limit = SIZE_MAX / 2};
+    size_t json_len = 0;
+    if (job->protocol == IFD_SERVE_PROTO_TFS) {
+        char err[512];
+        if (ifd_tfs_encode_response(&b, &req, n_out, out_names, outs, err, sizeof err)) {
+            ifd_serve_job_error(job, 400, "%s", err);
+            goto out;
+        }
+    } else {
+        ifd_kserve_encode_response(&b, v->model->name, v->number, &req, n_out, out_names, outs,
+                                   &json_len);
     }
-    ifd_sbuf_puts(&b, "{\"model_name\":");
-    ifd_sbuf_json_string(&b, v->model->name);
-    ifd_sbuf_printf(&b, ",\"model_version\":\"%lld\"", (long long)v->number);
-    if (req.id) {
-        ifd_sbuf_puts(&b, ",\"id\":");
-        ifd_sbuf_json_string(&b, req.id);
-    }
-    ifd_sbuf_puts(&b, ",\"outputs\":[");
-    for (size_t j = 0; j < n_out; j++) {
-        if (j) ifd_sbuf_puts(&b, ",");
-        ifd_kserve_encode_tensor(&b, out_names[j], outs[j]);
-    }
-    ifd_sbuf_puts(&b, "]}");
     if (b.failed) goto oom;
+    job->reply_header_len = json_len;
     ifd_free(job->reply);
     job->status = 200;
     job->reply = b.data;
@@ -173,11 +242,5 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
 oom:
     ifd_serve_job_error(job, 500, "out of memory");
 out:
-    for (size_t j = 0; outs && j < n_out; j++) ifd_tensor_free(outs[j]);
-    ifd_free(outs);
-    ifd_free(out_names);
-    ifd_free(in_names);
-    ifd_free(in_tensors);
     ifd_sbuf_free(&b);
-    ifd_kserve_request_free(&req);
 }

@@ -304,8 +304,27 @@ static int walk(decoder *d, const json_t *v, int depth) {
     return 0;
 }
 
+int ifd_kserve_decode_values(const json_t *data, ifd_dtype dtype, int64_t count, void *dst,
+                             const char *name, char *err, size_t errsize) {
+    decoder d = {.dtype = dtype, .dst = dst, .esize = ifd_dtype_size(dtype), .count = count,
+                 .err = err, .errsize = errsize, .name = name};
+    int rc = walk(&d, data, 0);
+    if (rc) return rc;
+    if (d.written != d.count)
+        return fail(&d, "data holds %lld elements, the shape needs %lld", (long long)d.written,
+                    (long long)d.count);
+    return 0;
+}
+
+/* The binary section of a request, consumed in input order. */
+typedef struct binsec {
+    const char *data;
+    size_t len, used;
+    bool present; /* the request has an Inference-Header-Content-Length header */
+} binsec;
+
 static int decode_input(const json_t *in, size_t index, size_t body_len, size_t *budget,
-                        ifd_kserve_input *out, char *err, size_t errsize) {
+                        binsec *bin, ifd_kserve_input *out, char *err, size_t errsize) {
     decoder d = {.err = err, .errsize = errsize, .name = "?"};
     char idx[32];
     snprintf(idx, sizeof idx, "#%zu", index);
@@ -322,13 +341,12 @@ static int decode_input(const json_t *in, size_t index, size_t body_len, size_t 
     }
     out->name = d.name;
     if (params && !json_is_object(params)) return fail(&d, "\"parameters\" must be an object");
-    if (params && json_object_get(params, "binary_data_size"))
-        return fail(&d, "binary tensor data is not supported yet; send \"data\" as JSON");
+    const json_t *bsize = params ? json_object_get(params, "binary_data_size") : NULL;
     if (!json_is_string(dt)) return fail(&d, "\"datatype\" must be a string");
     d.dtype = ifd_kserve_dtype_from_name(json_string_value(dt));
     if (d.dtype == IFD_DTYPE_UNDEFINED)
         return fail(&d, "unknown datatype \"%.32s\"", json_string_value(dt));
-    if (d.dtype == IFD_DTYPE_STRING) return fail(&d, "datatype BYTES is not supported yet");
+    if (d.dtype == IFD_DTYPE_STRING) return fail(&d, "datatype BYTES is not supported");
     out->dtype = d.dtype;
     if (!json_is_array(shape)) return fail(&d, "\"shape\" must be an array of integers");
     size_t rank = json_array_size(shape);
@@ -356,6 +374,42 @@ static int decode_input(const json_t *in, size_t index, size_t body_len, size_t 
                  d.name, *budget);
         return 413;
     }
+    if (bsize) {
+        if (data) return fail(&d, "has both \"data\" and a binary_data_size parameter");
+        if (!json_is_integer(bsize) || json_integer_value(bsize) < 0)
+            return fail(&d, "parameter binary_data_size must be a non-negative integer");
+        if (!bin->present)
+            return fail(&d, "binary_data_size given but the request has no "
+                            "Inference-Header-Content-Length header");
+        uint64_t bs = (uint64_t)json_integer_value(bsize);
+        if (bs != (uint64_t)nbytes)
+            return fail(&d, "binary_data_size is %llu bytes; shape and datatype %s need %zu",
+                        (unsigned long long)bs, ifd_kserve_dtype_name(d.dtype), nbytes);
+        if (nbytes > bin->len - bin->used)
+            return fail(&d, "binary_data_size %zu runs past the end of the binary data (%zu bytes "
+                            "left of %zu)", nbytes, bin->len - bin->used, bin->len);
+        const char *src = bin->data + bin->used;
+        bin->used += nbytes;
+        *budget -= nbytes;
+        if (d.dtype == IFD_DTYPE_BOOL)
+            for (size_t i = 0; i < nbytes; i++)
+                if ((unsigned char)src[i] > 1)
+                    return fail(&d, "BOOL element %zu is %u, not 0 or 1", i,
+                                (unsigned char)src[i]);
+        /* the body outlives the request's tensors: borrow the bytes when they are aligned */
+        ifd_status st;
+        if ((uintptr_t)src % d.esize == 0) {
+            st = ifd_tensor_wrap(d.dtype, (int)rank, dims, (void *)src, nbytes, &out->tensor);
+        } else {
+            st = ifd_tensor_create(d.dtype, (int)rank, dims, &out->tensor);
+            if (st == IFD_OK && nbytes) memcpy(ifd_tensor_data(out->tensor), src, nbytes);
+        }
+        if (st != IFD_OK) {
+            snprintf(err, errsize, "input '%s': out of memory", d.name);
+            return 500;
+        }
+        return 0;
+    }
     if (!data) return fail(&d, "\"data\" is missing");
     /* JSON needs at least one byte per element: refuse an impossible count before allocating */
     if ((uint64_t)d.count > body_len)
@@ -376,7 +430,29 @@ static int decode_input(const json_t *in, size_t index, size_t body_len, size_t 
 
 int ifd_kserve_request_parse(const char *body, size_t len, size_t max_tensor_bytes,
                              ifd_kserve_request *out, char *err, size_t errsize) {
+    return ifd_kserve_request_parse_binary(body, len, 0, max_tensor_bytes, out, err, errsize);
+}
+
+/* A boolean parameter: -1 when absent; 400 from the caller when present and not a boolean. */
+static int bool_param(const json_t *params, const char *key) {
+    const json_t *v = params ? json_object_get(params, key) : NULL;
+    if (!v) return -1;
+    return json_is_boolean(v) ? json_is_true(v) : -2;
+}
+
+int ifd_kserve_request_parse_binary(const char *body, size_t body_len, size_t json_len,
+                                    size_t max_tensor_bytes, ifd_kserve_request *out, char *err,
+                                    size_t errsize) {
     memset(out, 0, sizeof *out);
+    bool present = json_len != 0;
+    if (!present) json_len = body_len;
+    if (json_len > body_len) {
+        snprintf(err, errsize, "Inference-Header-Content-Length (%zu) is larger than the body "
+                 "(%zu bytes)", json_len, body_len);
+        return 400;
+    }
+    binsec bin = {.data = body + json_len, .len = body_len - json_len, .present = present};
+    size_t len = json_len;
     if (!ifd_kserve_depth_ok(body, len, IFD_KSERVE_MAX_DEPTH)) {
         snprintf(err, errsize, "invalid JSON: nesting deeper than %d", IFD_KSERVE_MAX_DEPTH);
         return 400;
@@ -414,11 +490,12 @@ int ifd_kserve_request_parse(const char *body, size_t len, size_t max_tensor_byt
         snprintf(err, errsize, "\"parameters\" must be an object");
         return 400;
     }
-    if (params && json_object_get(params, "binary_data_output") &&
-        json_is_true(json_object_get(params, "binary_data_output"))) {
-        snprintf(err, errsize, "binary_data_output is not supported yet");
+    int bo = bool_param(params, "binary_data_output");
+    if (bo == -2) {
+        snprintf(err, errsize, "parameter binary_data_output must be true or false");
         return 400;
     }
+    out->binary_output = bo == 1;
     const json_t *inputs = json_object_get(out->root, "inputs");
     if (!json_is_array(inputs) || json_array_size(inputs) == 0) {
         snprintf(err, errsize, "\"inputs\" must be a non-empty array");
@@ -433,9 +510,15 @@ int ifd_kserve_request_parse(const char *body, size_t len, size_t max_tensor_byt
     out->n_inputs = n;
     size_t budget = max_tensor_bytes;
     for (size_t i = 0; i < n; i++) {
-        int rc = decode_input(json_array_get(inputs, i), i, len, &budget, &out->inputs[i], err,
-                              errsize);
+        int rc = decode_input(json_array_get(inputs, i), i, len, &budget, &bin, &out->inputs[i],
+                              err, errsize);
         if (rc) return rc;
+    }
+    if (bin.used != bin.len) {
+        snprintf(err, errsize, "the inputs' binary_data_size values add up to %zu bytes, the "
+                 "binary data after the %zu-byte JSON header is %zu bytes", bin.used, json_len,
+                 bin.len);
+        return 400;
     }
     const json_t *outputs = json_object_get(out->root, "outputs");
     if (outputs) {
@@ -445,7 +528,8 @@ int ifd_kserve_request_parse(const char *body, size_t len, size_t max_tensor_byt
         }
         size_t m = json_array_size(outputs);
         out->outputs = m ? ifd_calloc(m, sizeof *out->outputs) : NULL;
-        if (m && !out->outputs) {
+        out->output_binary = m ? ifd_calloc(m, sizeof *out->output_binary) : NULL;
+        if (m && (!out->outputs || !out->output_binary)) {
             snprintf(err, errsize, "out of memory");
             return 500;
         }
@@ -460,10 +544,13 @@ int ifd_kserve_request_parse(const char *body, size_t len, size_t max_tensor_byt
                 snprintf(err, errsize, "outputs[%zu].parameters must be an object", i);
                 return 400;
             }
-            if (op && json_is_true(json_object_get(op, "binary_data"))) {
-                snprintf(err, errsize, "binary_data outputs are not supported yet");
+            int b1 = bool_param(op, "binary_data"), b2 = bool_param(op, "binary_data_output");
+            if (b1 == -2 || b2 == -2) {
+                snprintf(err, errsize, "outputs[%zu]: parameter binary_data must be true or false",
+                         i);
                 return 400;
             }
+            out->output_binary[out->n_outputs] = (signed char)(b1 >= 0 ? b1 : b2);
             out->outputs[out->n_outputs++] = json_string_value(nm);
         }
     }
@@ -475,6 +562,7 @@ void ifd_kserve_request_free(ifd_kserve_request *r) {
     for (size_t i = 0; i < r->n_inputs; i++) ifd_tensor_free(r->inputs[i].tensor);
     ifd_free(r->inputs);
     ifd_free(r->outputs);
+    ifd_free(r->output_binary);
     json_decref(r->root);
     memset(r, 0, sizeof *r);
 }
@@ -485,6 +573,70 @@ static void put_double(ifd_sbuf *b, double x, bool single) {
     if (isnan(x)) ifd_sbuf_puts(b, "\"NaN\"");
     else if (isinf(x)) ifd_sbuf_puts(b, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
     else ifd_sbuf_printf(b, single ? "%.9g" : "%.17g", x);
+}
+
+void ifd_kserve_put_element(ifd_sbuf *b, ifd_dtype dt, const void *data, int64_t i) {
+    const unsigned char *p = data;
+    switch (dt) {
+    case IFD_DTYPE_BOOL: ifd_sbuf_puts(b, p[i] ? "true" : "false"); break;
+    case IFD_DTYPE_FLOAT: put_double(b, ((const float *)p)[i], true); break;
+    case IFD_DTYPE_DOUBLE: put_double(b, ((const double *)p)[i], false); break;
+    case IFD_DTYPE_FLOAT16: put_double(b, fp16_to_f32(((const uint16_t *)p)[i]), true); break;
+    case IFD_DTYPE_BFLOAT16: put_double(b, bf16_to_f32(((const uint16_t *)p)[i]), true); break;
+    case IFD_DTYPE_INT8: ifd_sbuf_printf(b, "%d", ((const int8_t *)p)[i]); break;
+    case IFD_DTYPE_INT16: ifd_sbuf_printf(b, "%d", ((const int16_t *)p)[i]); break;
+    case IFD_DTYPE_INT32: ifd_sbuf_printf(b, "%d", ((const int32_t *)p)[i]); break;
+    case IFD_DTYPE_INT64: ifd_sbuf_printf(b, "%lld", (long long)((const int64_t *)p)[i]); break;
+    case IFD_DTYPE_UINT8: ifd_sbuf_printf(b, "%u", p[i]); break;
+    case IFD_DTYPE_UINT16: ifd_sbuf_printf(b, "%u", ((const uint16_t *)p)[i]); break;
+    case IFD_DTYPE_UINT32: ifd_sbuf_printf(b, "%u", ((const uint32_t *)p)[i]); break;
+    case IFD_DTYPE_UINT64:
+        ifd_sbuf_printf(b, "%llu", (unsigned long long)((const uint64_t *)p)[i]);
+        break;
+    default: ifd_sbuf_puts(b, "null"); break;
+    }
+}
+
+void ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t version,
+                                const ifd_kserve_request *req, size_t n, const char *const *names,
+                                ifd_tensor *const *outs, size_t *json_len) {
+    bool any_binary = false;
+    *json_len = 0;
+    ifd_sbuf_puts(b, "{\"model_name\":");
+    ifd_sbuf_json_string(b, model_name);
+    ifd_sbuf_printf(b, ",\"model_version\":\"%lld\"", (long long)version);
+    if (req->id) {
+        ifd_sbuf_puts(b, ",\"id\":");
+        ifd_sbuf_json_string(b, req->id);
+    }
+    ifd_sbuf_puts(b, ",\"outputs\":[");
+    for (size_t j = 0; j < n; j++) {
+        if (j) ifd_sbuf_puts(b, ",");
+        /* a per-output parameter wins over the request's binary_data_output */
+        int ob = req->n_outputs && req->output_binary ? req->output_binary[j] : -1;
+        bool binary = ob >= 0 ? ob == 1 : req->binary_output;
+        if (!binary) {
+            ifd_kserve_encode_tensor(b, names[j], outs[j]);
+            continue;
+        }
+        any_binary = true;
+        const ifd_tensor *t = outs[j];
+        ifd_sbuf_puts(b, "{\"name\":");
+        ifd_sbuf_json_string(b, names[j]);
+        ifd_sbuf_printf(b, ",\"datatype\":\"%s\",\"shape\":[",
+                        ifd_kserve_dtype_name(ifd_tensor_dtype(t)));
+        for (int i = 0; i < ifd_tensor_rank(t); i++)
+            ifd_sbuf_printf(b, i ? ",%lld" : "%lld", (long long)ifd_tensor_dims(t)[i]);
+        ifd_sbuf_printf(b, "],\"parameters\":{\"binary_data_size\":%zu}}", ifd_tensor_nbytes(t));
+    }
+    ifd_sbuf_puts(b, "]}");
+    if (!any_binary || b->failed) return;
+    *json_len = b->len;
+    for (size_t j = 0; j < n; j++) {
+        int ob = req->n_outputs && req->output_binary ? req->output_binary[j] : -1;
+        if (ob >= 0 ? ob == 1 : req->binary_output)
+            ifd_sbuf_append(b, ifd_tensor_cdata(outs[j]), ifd_tensor_nbytes(outs[j]));
+    }
 }
 
 void ifd_kserve_encode_tensor(ifd_sbuf *b, const char *name, const ifd_tensor *t) {
@@ -499,24 +651,7 @@ void ifd_kserve_encode_tensor(ifd_sbuf *b, const char *name, const ifd_tensor *t
     int64_t n = ifd_tensor_count(t);
     for (int64_t i = 0; i < n && !b->failed; i++) {
         if (i) ifd_sbuf_append(b, ",", 1);
-        switch (dt) {
-        case IFD_DTYPE_BOOL: ifd_sbuf_puts(b, p[i] ? "true" : "false"); break;
-        case IFD_DTYPE_FLOAT: put_double(b, ((const float *)p)[i], true); break;
-        case IFD_DTYPE_DOUBLE: put_double(b, ((const double *)p)[i], false); break;
-        case IFD_DTYPE_FLOAT16: put_double(b, fp16_to_f32(((const uint16_t *)p)[i]), true); break;
-        case IFD_DTYPE_BFLOAT16: put_double(b, bf16_to_f32(((const uint16_t *)p)[i]), true); break;
-        case IFD_DTYPE_INT8: ifd_sbuf_printf(b, "%d", ((const int8_t *)p)[i]); break;
-        case IFD_DTYPE_INT16: ifd_sbuf_printf(b, "%d", ((const int16_t *)p)[i]); break;
-        case IFD_DTYPE_INT32: ifd_sbuf_printf(b, "%d", ((const int32_t *)p)[i]); break;
-        case IFD_DTYPE_INT64: ifd_sbuf_printf(b, "%lld", (long long)((const int64_t *)p)[i]); break;
-        case IFD_DTYPE_UINT8: ifd_sbuf_printf(b, "%u", p[i]); break;
-        case IFD_DTYPE_UINT16: ifd_sbuf_printf(b, "%u", ((const uint16_t *)p)[i]); break;
-        case IFD_DTYPE_UINT32: ifd_sbuf_printf(b, "%u", ((const uint32_t *)p)[i]); break;
-        case IFD_DTYPE_UINT64:
-            ifd_sbuf_printf(b, "%llu", (unsigned long long)((const uint64_t *)p)[i]);
-            break;
-        default: ifd_sbuf_puts(b, "null"); break;
-        }
+        ifd_kserve_put_element(b, dt, p, i);
     }
     ifd_sbuf_puts(b, "]}");
 }

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,12 +83,259 @@ typedef struct worker_arg {
     int index;
 } worker_arg;
 
+/* ---- dynamic batching -----------------------------------------------------------------------
+ * One worker at a time gathers (v->gathering): it takes queued requests in arrival order,
+ * decodes each, and keeps those that can share a session run with the oldest one (same
+ * non-batch dims, same requested outputs) while the batch stays <= max_batch_size. It sends
+ * as soon as the largest preferred size (else max_batch_size) is reached; when the queue runs
+ * dry first it sends the largest preferred-size prefix gathered so far, else waits for more
+ * until max_queue_delay_microseconds after the oldest request's arrival and sends what it has.
+ * Requests it could not use go back to the head of the queue for the next batch. */
+
+#define MAX_BATCH_JOBS 1024
+
+static long since_us(const struct timespec *t) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t->tv_sec) * 1000000L + (now.tv_nsec - t->tv_nsec) / 1000L;
+}
+
+static void job_drop_call(ifd_serve_job *j) {
+    if (!j->call) return;
+    ifd_serve_call_free(j->call);
+    ifd_free(j->call);
+    j->call = NULL;
+}
+
+static int64_t call_batch(const ifd_serve_call *c) { return ifd_tensor_dims(c->in_tensors[0])[0]; }
+
+static bool calls_compatible(const ifd_serve_version *v, const ifd_serve_call *a,
+                             const ifd_serve_call *b) {
+    for (size_t k = 0; k < v->n_inputs; k++) {
+        const ifd_tensor *x = a->in_tensors[k], *y = b->in_tensors[k];
+        int r = ifd_tensor_rank(x);
+        if (r != ifd_tensor_rank(y) || ifd_tensor_dtype(x) != ifd_tensor_dtype(y)) return false;
+        if (memcmp(ifd_tensor_dims(x) + 1, ifd_tensor_dims(y) + 1,
+                   (size_t)(r - 1) * sizeof(int64_t)))
+            return false;
+    }
+    if (a->n_out != b->n_out) return false;
+    for (size_t j = 0; j < a->n_out; j++)
+        if (strcmp(a->out_names[j], b->out_names[j])) return false;
+    return true;
+}
+
+/* Timeout check and decode, without the lock. False: the job got its error reply (sent). */
+static bool batch_take(ifd_serve_version *v, ifd_serve_job *j) {
+    ifd_serve_repo *repo = v->model->repo;
+    int64_t timeout = v->model->config.default_timeout_us;
+    if (timeout && since_us(&j->enqueued) > timeout) {
+        job_drop_call(j);
+        ifd_serve_job_error(j, 503, "request waited longer than the model's timeout of %lld us",
+                            (long long)timeout);
+        repo->done(j, repo->done_arg);
+        return false;
+    }
+    if (j->call) return true;
+    ifd_serve_call *c = ifd_malloc(sizeof *c);
+    if (!c) {
+        ifd_serve_job_error(j, 500, "out of memory");
+    } else if (ifd_serve_decode(v, j, repo->opts, c)) {
+        j->call = c;
+        return true;
+    }
+    ifd_free(c);
+    repo->done(j, repo->done_arg);
+    return false;
+}
+
+/* One session run for jobs[0..n) (compatible, `total` batch elements); fills every reply. */
+static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job **jobs, size_t n,
+                      int64_t total) {
+    ifd_serve_call *c0 = jobs[0]->call;
+    const ifd_tensor **ins = ifd_calloc(v->n_inputs + 1, sizeof *ins);
+    ifd_tensor **cat = ifd_calloc(v->n_inputs + 1, sizeof *cat);
+    ifd_tensor **outs = ifd_calloc(c0->n_out + 1, sizeof *outs);
+    ifd_status st = IFD_OK;
+    const char *delay = getenv("IFD_SERVE_TEST_INFER_DELAY_MS"); /* tests: a slow model */
+    if (delay) usleep((useconds_t)atoi(delay) * 1000u);
+    if (!ins || !cat || !outs) goto oom;
+    if (n == 1) {
+        /* nothing to concatenate or split: the request's own tensors */
+        st = ifd_session_run(session, v->n_inputs, c0->in_names, c0->in_tensors, c0->n_out,
+                             c0->out_names, c0->outs);
+        atomic_fetch_add(&v->execution_count, 1);
+        if (st != IFD_OK) {
+            ifd_serve_job_run_error(jobs[0], st);
+        } else {
+            ifd_serve_encode(v, jobs[0], c0);
+            if (jobs[0]->status == 200) atomic_fetch_add(&v->inference_count, total);
+        }
+        goto out;
+    }
+    /* inputs: the requests' tensors end to end along dim 0, [total, ...] */
+    for (size_t k = 0; k < v->n_inputs; k++) {
+        const ifd_tensor *t0 = c0->in_tensors[k];
+        int64_t dims[IFD_MAX_RANK];
+        int rank = ifd_tensor_rank(t0);
+        memcpy(dims, ifd_tensor_dims(t0), (size_t)rank * sizeof *dims);
+        dims[0] = total;
+        if (ifd_tensor_create(ifd_tensor_dtype(t0), rank, dims, &cat[k]) != IFD_OK) goto oom;
+        char *dst = ifd_tensor_data(cat[k]);
+        for (size_t i = 0; i < n; i++) {
+            const ifd_tensor *t = jobs[i]->call->in_tensors[k];
+            size_t nb = ifd_tensor_nbytes(t);
+            if (nb) memcpy(dst, ifd_tensor_cdata(t), nb);
+            dst += nb;
+        }
+        ins[k] = cat[k];
+    }
+    st = ifd_session_run(session, v->n_inputs, c0->in_names, ins, c0->n_out, c0->out_names, outs);
+    atomic_fetch_add(&v->execution_count, 1);
+    if (st != IFD_OK) {
+        for (size_t i = 0; i < n; i++) ifd_serve_job_run_error(jobs[i], st);
+        goto out;
+    }
+    /* outputs: each request gets its rows of every output */
+    for (size_t j = 0; j < c0->n_out; j++) {
+        int rank = ifd_tensor_rank(outs[j]);
+        if (rank == 0 || ifd_tensor_dims(outs[j])[0] != total) {
+            for (size_t i = 0; i < n; i++)
+                ifd_serve_job_error(jobs[i], 500, "output '%.256s' has no batch dim 0 of size "
+                                    "%lld, so the batched requests cannot get their parts of it",
+                                    c0->out_names[j], (long long)total);
+            goto out;
+        }
+        int64_t dims[IFD_MAX_RANK];
+        memcpy(dims, ifd_tensor_dims(outs[j]), (size_t)rank * sizeof *dims);
+        size_t row = total ? ifd_tensor_nbytes(outs[j]) / (size_t)total : 0;
+        const char *src = ifd_tensor_cdata(outs[j]);
+        for (size_t i = 0; i < n; i++) {
+            ifd_serve_call *c = jobs[i]->call;
+            dims[0] = call_batch(c);
+            if (ifd_tensor_create(ifd_tensor_dtype(outs[j]), rank, dims, &c->outs[j]) != IFD_OK)
+                goto oom;
+            size_t nb = row * (size_t)dims[0];
+            if (nb) memcpy(ifd_tensor_data(c->outs[j]), src, nb);
+            src += nb;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        ifd_serve_encode(v, jobs[i], jobs[i]->call);
+        if (jobs[i]->status == 200)
+            atomic_fetch_add(&v->inference_count, call_batch(jobs[i]->call));
+    }
+    goto out;
+oom:
+    for (size_t i = 0; i < n; i++) ifd_serve_job_error(jobs[i], 500, "out of memory");
+out:
+    for (size_t k = 0; cat && k < v->n_inputs; k++) ifd_tensor_free(cat[k]);
+    for (size_t j = 0; outs && j < c0->n_out; j++) ifd_tensor_free(outs[j]);
+    ifd_free(ins);
+    ifd_free(cat);
+    ifd_free(outs);
+}
+
+static void batch_worker(ifd_serve_version *v, ifd_session *session, ifd_serve_job **batch) {
+    ifd_serve_repo *repo = v->model->repo;
+    const ifd_serve_config *cfg = &v->model->config;
+    int64_t max = cfg->max_batch_size, target = 0;
+    for (size_t i = 0; i < cfg->n_preferred; i++)
+        if (cfg->preferred_batch[i] > target) target = cfg->preferred_batch[i];
+    if (!target) target = max;
+    for (;;) {
+        size_t n = 0, n_pref = 0;
+        int64_t total = 0, total_pref = 0;
+        ifd_serve_job *skipped = NULL, **skipped_tail = &skipped;
+        struct timespec deadline = {0};
+        pthread_mutex_lock(&v->mu);
+        while ((v->gathering || !v->head) && !v->stop) pthread_cond_wait(&v->cv, &v->mu);
+        if (v->stop) {
+            pthread_mutex_unlock(&v->mu);
+            break;
+        }
+        v->gathering = true;
+        for (;;) {
+            while (v->head && total < target && n < MAX_BATCH_JOBS) {
+                ifd_serve_job *j = v->head;
+                v->head = j->next;
+                if (!v->head) v->tail = NULL;
+                v->queued--;
+                j->next = NULL;
+                pthread_mutex_unlock(&v->mu);
+                bool ok = batch_take(v, j);
+                pthread_mutex_lock(&v->mu);
+                if (!ok) continue;
+                int64_t b = call_batch(j->call);
+                if (n > 0 && (total + b > max || !calls_compatible(v, batch[0]->call, j->call))) {
+                    *skipped_tail = j;
+                    skipped_tail = &j->next;
+                    continue;
+                }
+                if (n == 0) {
+                    long long ns = j->enqueued.tv_nsec + cfg->max_queue_delay_us * 1000LL;
+                    deadline.tv_sec = j->enqueued.tv_sec + (time_t)(ns / 1000000000LL);
+                    deadline.tv_nsec = (long)(ns % 1000000000LL);
+                }
+                batch[n++] = j;
+                total += b;
+                for (size_t i = 0; i < cfg->n_preferred; i++)
+                    if (cfg->preferred_batch[i] == total) {
+                        n_pref = n;
+                        total_pref = total;
+                    }
+            }
+            if (n == 0 || total >= target || n == MAX_BATCH_JOBS || v->stop) break;
+            if (n_pref) {
+                /* the queue ran dry: send the largest preferred batch, keep the rest queued */
+                for (size_t i = n; i-- > n_pref;) {
+                    batch[i]->next = skipped;
+                    if (!skipped) skipped_tail = &batch[i]->next;
+                    skipped = batch[i];
+                }
+                n = n_pref;
+                total = total_pref;
+                break;
+            }
+            if (since_us(&batch[0]->enqueued) >= cfg->max_queue_delay_us) break;
+            pthread_cond_timedwait(&v->cv, &v->mu, &deadline);
+        }
+        if (skipped) {
+            size_t k = 0;
+            for (ifd_serve_job *j = skipped; j; j = j->next) k++;
+            *skipped_tail = v->head;
+            if (!v->head) v->tail = (ifd_serve_job *)((char *)skipped_tail -
+                                                      offsetof(ifd_serve_job, next));
+            v->head = skipped;
+            v->queued += k;
+        }
+        v->gathering = false;
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&v->mu);
+        if (n == 0) continue;
+        batch_run(v, session, batch, n, total);
+        for (size_t i = 0; i < n; i++) {
+            job_drop_call(batch[i]);
+            repo->done(batch[i], repo->done_arg);
+        }
+    }
+}
+
 static void *worker_main(void *p) {
     worker_arg *wa = p;
     ifd_serve_version *v = wa->v;
     ifd_session *session = v->sessions[wa->index];
     ifd_serve_repo *repo = v->model->repo;
     ifd_free(wa);
+    if (v->batching) {
+        ifd_serve_job **batch = ifd_calloc(MAX_BATCH_JOBS, sizeof *batch);
+        if (batch) {
+            batch_worker(v, session, batch);
+            ifd_free(batch);
+            return NULL;
+        }
+        /* no memory for the batch array: serve one request at a time */
+    }
     for (;;) {
         pthread_mutex_lock(&v->mu);
         while (!v->head && !v->stop) pthread_cond_wait(&v->cv, &v->mu);
@@ -119,7 +367,9 @@ bool ifd_serve_submit(ifd_serve_job *job) {
         else v->head = job;
         v->tail = job;
         v->queued++;
-        pthread_cond_signal(&v->cv);
+        /* a gathering batcher must hear it, not only some idle worker */
+        if (v->batching) pthread_cond_broadcast(&v->cv);
+        else pthread_cond_signal(&v->cv);
         ok = true;
     }
     pthread_mutex_unlock(&v->mu);
@@ -160,6 +410,15 @@ static ifd_status version_load(ifd_serve_version *v, const char *path, int threa
                              "cannot carry yet", v->outputs[i].name,
                              ifd_dtype_name(v->outputs[i].dtype));
     }
+    const ifd_serve_config *cfg = &v->model->config;
+    v->batching = cfg->dynamic_batching && cfg->max_batch_size > 0 && v->n_inputs > 0;
+    for (size_t i = 0; v->batching && i < v->n_inputs; i++)
+        if (v->inputs[i].rank == 0 || (v->inputs[i].rank > 0 && v->inputs[i].dims[0] >= 0)) {
+            fprintf(stderr, "inferd: model '%s' version %lld: input '%s' has no variable dim 0 "
+                    "to batch along; dynamic_batching is off\n", v->model->name,
+                    (long long)v->number, v->inputs[i].name);
+            v->batching = false;
+        }
     for (int i = 0; i < v->n_instances; i++) {
         worker_arg *wa = ifd_malloc(sizeof *wa);
         if (!wa) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
@@ -183,6 +442,7 @@ static void version_stop(ifd_serve_version *v, ifd_serve_job **leftover) {
     v->n_threads_started = 0;
     while (v->head) {
         ifd_serve_job *j = v->head;
+        job_drop_call(j);
         v->head = j->next;
         j->next = *leftover;
         *leftover = j;
@@ -282,7 +542,11 @@ static ifd_serve_model *model_scan(ifd_serve_repo *repo, const char *dir, const 
         v->model = m;
         v->number = numbers[i];
         pthread_mutex_init(&v->mu, NULL);
-        pthread_cond_init(&v->cv, NULL);
+        pthread_condattr_t ca; /* the batcher's deadlines are CLOCK_MONOTONIC, as job->enqueued */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&v->cv, &ca);
+        pthread_condattr_destroy(&ca);
         m->versions[m->n_versions++] = v;
         char vname[32];
         snprintf(vname, sizeof vname, "%lld", (long long)numbers[i]);

@@ -73,6 +73,11 @@ typedef struct ifd_kserve_request {
     ifd_kserve_input *inputs;
     size_t n_outputs;        /* 0: every output */
     const char **outputs;    /* requested names, borrowed from root */
+    /* binary tensor data extension: request-level "binary_data_output", and per requested
+     * output -1 (not said), 0 or 1 from its "binary_data" / "binary_data_output" parameter */
+    bool binary_output;
+    signed char *output_binary;
+    int tfs_format;          /* TF Serving: IFD_TFS_ROW or IFD_TFS_COLUMNAR; 0 for KServe */
 } ifd_kserve_request;
 
 /* Parse an infer request body. Returns 0, or an HTTP status (400, 413) with a message in err.
@@ -80,6 +85,42 @@ typedef struct ifd_kserve_request {
 int ifd_kserve_request_parse(const char *body, size_t len, size_t max_tensor_bytes,
                              ifd_kserve_request *out, char *err, size_t errsize);
 void ifd_kserve_request_free(ifd_kserve_request *r);
+/* The same with Triton's binary tensor data extension: body[0, json_len) is the JSON header and
+ * body[json_len, len) the binary section that inputs with "binary_data_size" take their bytes
+ * from, in input order (wrapped without a copy when aligned: the body must outlive out).
+ * json_len 0: no such header, the whole body is JSON. */
+int ifd_kserve_request_parse_binary(const char *body, size_t len, size_t json_len,
+                                    size_t max_tensor_bytes, ifd_kserve_request *out, char *err,
+                                    size_t errsize);
+/* Append the KServe infer response for outs[0..n) named names[j]; outputs asked for in binary
+ * form follow the JSON as raw bytes and *json_len is set to the JSON part's length (0 when the
+ * reply is plain JSON). */
+void ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t version,
+                                const ifd_kserve_request *req, size_t n, const char *const *names,
+                                ifd_tensor *const *outs, size_t *json_len);
+/* Decode nested JSON arrays holding `count` elements in row-major order (ragged data refused)
+ * into dst as dtype; name is for messages. Returns 0 or 400 with err set. */
+int ifd_kserve_decode_values(const json_t *data, ifd_dtype dtype, int64_t count, void *dst,
+                             const char *name, char *err, size_t errsize);
+/* Append element i of data (dtype) as a JSON value, NaN/infinities as strings. */
+void ifd_kserve_put_element(ifd_sbuf *b, ifd_dtype dtype, const void *data, int64_t i);
+
+/* ---- TF Serving REST (tfserving.c) -------------------------------------------------------- */
+
+enum { IFD_TFS_ROW = 1, IFD_TFS_COLUMNAR = 2 };
+
+/* TF Serving's name of a dtype ("DT_FLOAT"), or NULL. */
+const char *ifd_tfs_dtype_name(ifd_dtype dtype);
+/* Parse a :predict body ({"instances": ...} or {"inputs": ...}) against the model's inputs into
+ * out (names borrowed from the JSON or from inputs[]). Returns 0 or an HTTP status with err. */
+int ifd_tfs_request_parse(const char *body, size_t len, const ifd_io_info *inputs,
+                          size_t n_inputs, size_t max_tensor_bytes, ifd_kserve_request *out,
+                          char *err, size_t errsize);
+/* Append {"predictions": ...} or {"outputs": ...} as TF Serving shapes them. Returns 0, or 400
+ * with err set (row format with outputs that do not share dim 0). */
+int ifd_tfs_encode_response(ifd_sbuf *b, const ifd_kserve_request *req, size_t n,
+                            const char *const *names, ifd_tensor *const *outs, char *err,
+                            size_t errsize);
 /* Append {"name","datatype","shape","data"} for one output tensor. NaN and infinities are
  * written as the strings "NaN", "Infinity", "-Infinity" (JSON has no literal for them); the
  * decoder accepts the same strings for floating-point inputs. */
@@ -90,13 +131,13 @@ void ifd_kserve_encode_tensor(ifd_sbuf *b, const char *name, const ifd_tensor *t
 enum { IFD_POLICY_LATEST, IFD_POLICY_SPECIFIC, IFD_POLICY_ALL };
 
 typedef struct ifd_serve_config {
-    int64_t max_batch_size;             /* accepted, batching not implemented yet */
+    int64_t max_batch_size;             /* 0: no batch dim; else dim 0 of inputs, <= this */
     int instance_count;                 /* sessions (and worker threads) per version: 1 */
     int policy;                         /* IFD_POLICY_*: latest 1 */
     int latest_n;
     size_t n_specific;
     int64_t specific[64];
-    bool dynamic_batching;              /* validated and kept; the batcher comes later */
+    bool dynamic_batching;              /* requests are batched along dim 0 (repository.c) */
     int64_t max_queue_delay_us;
     size_t n_preferred;
     int64_t preferred_batch[16];
@@ -129,7 +170,13 @@ typedef struct ifd_serve_job {
     char *reply;                    /* ifd_malloc'd JSON body */
     size_t reply_len;
     bool retry_after;               /* 503 for a full queue */
+    struct ifd_serve_call *call;    /* batching: the decoded request while it waits for a batch */
+    int protocol;                   /* IFD_SERVE_PROTO_* */
+    size_t binary_header_len;       /* Inference-Header-Content-Length; 0: none */
+    size_t reply_header_len;        /* the reply's JSON part when binary data follows; 0: none */
 } ifd_serve_job;
+
+enum { IFD_SERVE_PROTO_KSERVE = 0, IFD_SERVE_PROTO_TFS = 1 };
 
 typedef void (*ifd_serve_done_fn)(ifd_serve_job *job, void *arg);
 
@@ -150,6 +197,10 @@ struct ifd_serve_version {
     ifd_serve_job *head, *tail;
     size_t queued;
     bool stop;
+    bool batching;                  /* dynamic batching along dim 0 applies to this version */
+    bool gathering;                 /* a worker is forming a batch (the others wait) */
+    atomic_llong inference_count;   /* batch elements (requests when not batching) served */
+    atomic_llong execution_count;   /* session runs */
 };
 
 struct ifd_serve_model {
@@ -189,10 +240,39 @@ bool ifd_serve_model_ready(ifd_serve_model *m);
 bool ifd_serve_submit(ifd_serve_job *job);
 size_t ifd_serve_repo_ready_count(ifd_serve_repo *repo);
 
+/* ---- TF Serving model status and metadata (tfserving.c) ------------------------------------ */
+
+/* GET /v1/models/{m}[/versions/{v}]: model_version_status (version 0: every version). Returns
+ * 200 with the body in b, or an HTTP status with the message in err. */
+int ifd_tfs_model_status(ifd_serve_model *m, int64_t version, ifd_sbuf *b, char *err,
+                         size_t errsize);
+/* GET .../metadata of a version that can serve. */
+void ifd_tfs_model_metadata(ifd_serve_version *v, ifd_sbuf *b);
+
 /* ---- one inference (infer.c) -------------------------------------------------------------- */
 
 void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *job,
                      const ifd_serve_options *opts);
+/* A decoded and checked request, between decoding and encoding; the batcher (repository.c)
+ * runs several of them as one session run. */
+typedef struct ifd_serve_call {
+    ifd_kserve_request req;
+    const char **in_names;          /* [v->n_inputs], model order */
+    const ifd_tensor **in_tensors;  /* [v->n_inputs], borrowed from req */
+    size_t n_out;
+    const char **out_names;         /* [n_out] */
+    ifd_tensor **outs;              /* [n_out], owned; filled by the run */
+} ifd_serve_call;
+
+/* Decode job's body and check it against the version's inputs/outputs. False: job holds the
+ * error reply and c needs no freeing. */
+bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_options *opts,
+                      ifd_serve_call *c);
+/* Encode c->outs as job's reply (200), or an error reply. */
+void ifd_serve_encode(ifd_serve_version *v, ifd_serve_job *job, ifd_serve_call *c);
+void ifd_serve_call_free(ifd_serve_call *c);
+/* Set job's error reply for a failed ifd_session_run. */
+void ifd_serve_job_run_error(ifd_serve_job *job, ifd_status st);
 /* Set job->status and an {"error": msg} body. */
 void ifd_serve_job_error(ifd_serve_job *job, int status, const char *fmt, ...) IFD_PRINTF(3, 4);
 /* ifd_malloc'd {"error": msg}. */
