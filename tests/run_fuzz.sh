@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Run each libFuzzer target for a bounded time, seeded from the ONNX test data.
+# Run each libFuzzer target for a bounded time, seeded from the ONNX test data. The random seed
+# is fixed (IFD_FUZZ_SEED, default 1) so that CI repeats the same search; run with other seeds
+# and longer times by hand to look further.
 #   tests/run_fuzz.sh BUILD_DIR SECONDS
 set -u
 b=$1; secs=${2:-60}
@@ -40,7 +42,7 @@ run() { # target corpus seconds
     echo "FAIL fuzz_$1: a saved regression input fails again:"; grep -E 'ERROR|SUMMARY' "$log" | head
     fail=$((fail+1)); return
   fi
-  if "$b/fuzz/fuzz_$1" -max_total_time="$3" -artifact_prefix="$artifacts/" -rss_limit_mb=4096 -max_len=1048576 -timeout=30 \
+  if "$b/fuzz/fuzz_$1" -max_total_time="$3" -seed="${IFD_FUZZ_SEED:-1}" -artifact_prefix="$artifacts/" -rss_limit_mb=4096 -max_len=1048576 -timeout=30 \
        "$work/$2" >"$log" 2>&1; then
     echo "PASS fuzz_$1: $(grep -E '^Done|#[0-9]+.*DONE' "$log" | tail -1)"; pass=$((pass+1))
   else
