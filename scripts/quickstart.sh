@@ -2,7 +2,7 @@
 # Install what is missing, build, and run the example model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 tests/golden/prepare.sh build/golden
