@@ -265,3 +265,34 @@ void ifd_activation_apply(const ifd_activation *act, float *x, int64_t n) {
         return;
     }
 }
+
+ifd_status ifd_parse_auto_pad(const ifd_kernel_ctx *ctx, int *out) {
+    const char *s = ifd_attr_string(ctx->node, "auto_pad", "NOTSET");
+    if (!strcmp(s, "NOTSET") || !*s)
+        *out = IFD_AUTO_PAD_NOTSET;
+    else if (!strcmp(s, "SAME_UPPER"))
+        *out = IFD_AUTO_PAD_SAME_UPPER;
+    else if (!strcmp(s, "SAME_LOWER"))
+        *out = IFD_AUTO_PAD_SAME_LOWER;
+    else if (!strcmp(s, "VALID"))
+        *out = IFD_AUTO_PAD_VALID;
+    else
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", s);
+    return IFD_OK;
+}
+
+ifd_status ifd_attr_ints_n(const ifd_kernel_ctx *ctx, const char *name, int n, int64_t dflt,
+                           int64_t *out, bool *present) {
+    size_t cnt = 0;
+    const int64_t *v = ifd_attr_ints(ctx->node, name, &cnt);
+    if (present) *present = v && cnt;
+    if (!v || !cnt) {
+        for (int i = 0; i < n; i++) out[i] = dflt;
+        return IFD_OK;
+    }
+    if (cnt != (size_t)n)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                "attribute '%s' has %zu values, expected %d", name, cnt, n);
+    memcpy(out, v, sizeof(int64_t) * (size_t)n);
+    return IFD_OK;
+}

@@ -16,37 +16,7 @@
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
-static ifd_status parse_auto_pad(const ifd_kernel_ctx *ctx, int *out) {
-    const char *s = ifd_attr_string(ctx->node, "auto_pad", "NOTSET");
-    if (!strcmp(s, "NOTSET") || !*s)
-        *out = 0;
-    else if (!strcmp(s, "SAME_UPPER"))
-        *out = 1;
-    else if (!strcmp(s, "SAME_LOWER"))
-        *out = 2;
-    else if (!strcmp(s, "VALID"))
-        *out = 3;
-    else
-        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", s);
-    return IFD_OK;
-}
 
-/* List attribute of exactly n values, or dflt everywhere when absent or empty. */
-static ifd_status get_ints(const ifd_kernel_ctx *ctx, const char *name, int n, int64_t dflt,
-                           int64_t *out, bool *present) {
-    size_t cnt = 0;
-    const int64_t *v = ifd_attr_ints(ctx->node, name, &cnt);
-    if (present) *present = v && cnt;
-    if (!v || !cnt) {
-        for (int i = 0; i < n; i++) out[i] = dflt;
-        return IFD_OK;
-    }
-    if (cnt != (size_t)n)
-        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
-                                "attribute '%s' has %zu values, expected %d", name, cnt, n);
-    memcpy(out, v, sizeof(int64_t) * (size_t)n);
-    return IFD_OK;
-}
 
 static bool is_convertible_float(ifd_dtype t) {
     return t == IFD_DTYPE_FLOAT || t == IFD_DTYPE_DOUBLE || t == IFD_DTYPE_FLOAT16 ||
@@ -408,10 +378,10 @@ static ifd_status conv_geometry(const ifd_kernel_ctx *ctx, const ifd_tensor *X,
     ifd_status st;
     memset(g, 0, sizeof *g);
     g->nd = nd;
-    if ((st = get_ints(ctx, "kernel_shape", nd, 0, ks, &has_k)) ||
-        (st = get_ints(ctx, "strides", nd, 1, g->s, NULL)) ||
-        (st = get_ints(ctx, "dilations", nd, 1, g->d, NULL)) ||
-        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)) || (st = parse_auto_pad(ctx, &auto_pad)))
+    if ((st = ifd_attr_ints_n(ctx, "kernel_shape", nd, 0, ks, &has_k)) ||
+        (st = ifd_attr_ints_n(ctx, "strides", nd, 1, g->s, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "dilations", nd, 1, g->d, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "pads", 2 * nd, 0, pads, NULL)) || (st = ifd_parse_auto_pad(ctx, &auto_pad)))
         return st;
     for (int i = 0; i < nd; i++) {
         g->k[i] = W->dims[i + 2];
@@ -636,12 +606,12 @@ static ifd_status run_conv_transpose(ifd_kernel_ctx *ctx) {
     int64_t oshape[IFD_MAX_RANK];
     bool has_k;
     int auto_pad = 0;
-    if ((st = get_ints(ctx, "kernel_shape", nd, 0, ks, &has_k)) ||
-        (st = get_ints(ctx, "strides", nd, 1, g.s, NULL)) ||
-        (st = get_ints(ctx, "dilations", nd, 1, g.d, NULL)) ||
-        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)) ||
-        (st = get_ints(ctx, "output_padding", nd, 0, opad, NULL)) ||
-        (st = parse_auto_pad(ctx, &auto_pad)))
+    if ((st = ifd_attr_ints_n(ctx, "kernel_shape", nd, 0, ks, &has_k)) ||
+        (st = ifd_attr_ints_n(ctx, "strides", nd, 1, g.s, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "dilations", nd, 1, g.d, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "pads", 2 * nd, 0, pads, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "output_padding", nd, 0, opad, NULL)) ||
+        (st = ifd_parse_auto_pad(ctx, &auto_pad)))
         return st;
     size_t n_os = 0;
     const int64_t *os = ifd_attr_ints(ctx->node, "output_shape", &n_os);

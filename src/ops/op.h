@@ -125,6 +125,14 @@ ifd_status ifd_normalize_axis(const ifd_kernel_ctx *ctx, int64_t axis, int rank,
 int64_t ifd_tensor_get_i64(const ifd_tensor *t, int64_t i);
 /* Read element i of a float/int tensor as double (float16/bfloat16 converted). */
 double ifd_tensor_get_f64(const ifd_tensor *t, int64_t i);
+/* The auto_pad attribute of Conv/ConvTranspose/pooling ops ("NOTSET" when absent). */
+enum { IFD_AUTO_PAD_NOTSET = 0, IFD_AUTO_PAD_SAME_UPPER = 1, IFD_AUTO_PAD_SAME_LOWER = 2,
+       IFD_AUTO_PAD_VALID = 3 };
+ifd_status ifd_parse_auto_pad(const ifd_kernel_ctx *ctx, int *out);
+/* List attribute of exactly n values, or dflt everywhere when absent or empty; *present (may
+ * be NULL) says whether it was given. */
+ifd_status ifd_attr_ints_n(const ifd_kernel_ctx *ctx, const char *name, int n, int64_t dflt,
+                           int64_t *out, bool *present);
 /* Error helper that prefixes node name and op type. */
 ifd_status ifd_kernel_error(const ifd_kernel_ctx *ctx, ifd_status status, const char *fmt, ...)
     IFD_PRINTF(3, 4);

@@ -14,36 +14,7 @@
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static ifd_status parse_auto_pad(const ifd_kernel_ctx *ctx, int *out) {
-    const char *s = ifd_attr_string(ctx->node, "auto_pad", "NOTSET");
-    if (!strcmp(s, "NOTSET") || !*s)
-        *out = 0;
-    else if (!strcmp(s, "SAME_UPPER"))
-        *out = 1;
-    else if (!strcmp(s, "SAME_LOWER"))
-        *out = 2;
-    else if (!strcmp(s, "VALID"))
-        *out = 3;
-    else
-        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", s);
-    return IFD_OK;
-}
 
-static ifd_status get_ints(const ifd_kernel_ctx *ctx, const char *name, int n, int64_t dflt,
-                           int64_t *out, bool *present) {
-    size_t cnt = 0;
-    const int64_t *v = ifd_attr_ints(ctx->node, name, &cnt);
-    if (present) *present = v && cnt;
-    if (!v || !cnt) {
-        for (int i = 0; i < n; i++) out[i] = dflt;
-        return IFD_OK;
-    }
-    if (cnt != (size_t)n)
-        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
-                                "attribute '%s' has %zu values, expected %d", name, cnt, n);
-    memcpy(out, v, sizeof(int64_t) * (size_t)n);
-    return IFD_OK;
-}
 
 static bool to_float_ok(ifd_dtype t) {
     return t == IFD_DTYPE_FLOAT16 || t == IFD_DTYPE_BFLOAT16 || t == IFD_DTYPE_INT8 ||
@@ -303,10 +274,10 @@ static ifd_status run_pool(ifd_kernel_ctx *ctx, int kind) {
     int64_t pads[2 * IFD_CONV_MAX_ND];
     bool has_k;
     int auto_pad = 0;
-    if ((st = get_ints(ctx, "kernel_shape", nd, 1, j.g.k, &has_k)) ||
-        (st = get_ints(ctx, "strides", nd, 1, j.g.s, NULL)) ||
-        (st = get_ints(ctx, "dilations", nd, 1, j.g.d, NULL)) ||
-        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)) || (st = parse_auto_pad(ctx, &auto_pad)))
+    if ((st = ifd_attr_ints_n(ctx, "kernel_shape", nd, 1, j.g.k, &has_k)) ||
+        (st = ifd_attr_ints_n(ctx, "strides", nd, 1, j.g.s, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "dilations", nd, 1, j.g.d, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "pads", 2 * nd, 0, pads, NULL)) || (st = ifd_parse_auto_pad(ctx, &auto_pad)))
         return st;
     if (!has_k) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "kernel_shape is required");
     bool ceil_mode = ifd_attr_int(ctx->node, "ceil_mode", 0) != 0;
@@ -501,9 +472,9 @@ static ifd_status run_max_unpool(ifd_kernel_ctx *ctx) {
         return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "indices must be int64 with the shape of X");
     int64_t ks[IFD_CONV_MAX_ND], ss[IFD_CONV_MAX_ND], pads[2 * IFD_CONV_MAX_ND], dims[IFD_MAX_RANK];
     bool has_k;
-    if ((st = get_ints(ctx, "kernel_shape", nd, 1, ks, &has_k)) ||
-        (st = get_ints(ctx, "strides", nd, 1, ss, NULL)) ||
-        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)))
+    if ((st = ifd_attr_ints_n(ctx, "kernel_shape", nd, 1, ks, &has_k)) ||
+        (st = ifd_attr_ints_n(ctx, "strides", nd, 1, ss, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "pads", 2 * nd, 0, pads, NULL)))
         return st;
     if (!has_k) return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "kernel_shape is required");
     /* Indices address the inferred unpooled shape; an explicit output_shape places that
@@ -820,9 +791,9 @@ static ifd_status run_col2im(ifd_kernel_ctx *ctx) {
     memset(&g, 0, sizeof g);
     g.nd = nd;
     int64_t pads[2 * IFD_CONV_MAX_ND];
-    if ((st = get_ints(ctx, "strides", nd, 1, g.s, NULL)) ||
-        (st = get_ints(ctx, "dilations", nd, 1, g.d, NULL)) ||
-        (st = get_ints(ctx, "pads", 2 * nd, 0, pads, NULL)))
+    if ((st = ifd_attr_ints_n(ctx, "strides", nd, 1, g.s, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "dilations", nd, 1, g.d, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "pads", 2 * nd, 0, pads, NULL)))
         return st;
     for (int i = 0; i < nd; i++) {
         g.in[i] = ifd_tensor_get_i64(IS, i);

@@ -737,21 +737,6 @@ typedef struct {
     bool direct; /* 1x1, stride 1, no padding: x is already the column matrix */
 } conv_geom;
 
-static ifd_status read_ints(ifd_kernel_ctx *ctx, const char *name, int count, int64_t dflt,
-                            int64_t *out) {
-    size_t n;
-    const int64_t *v = ifd_attr_ints(ctx->node, name, &n);
-    if (!v) {
-        for (int i = 0; i < count; i++) out[i] = dflt;
-        return IFD_OK;
-    }
-    if (n != (size_t)count)
-        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "%s has %zu values, expected %d",
-                                name, n, count);
-    memcpy(out, v, (size_t)count * sizeof *out);
-    return IFD_OK;
-}
-
 static ifd_status conv_setup(ifd_kernel_ctx *ctx, const ifd_tensor *x, const ifd_tensor *w,
                              conv_geom *g, int64_t *out_dims) {
     memset(g, 0, sizeof *g);
@@ -772,12 +757,13 @@ static ifd_status conv_setup(ifd_kernel_ctx *ctx, const ifd_tensor *x, const ifd
     g->mg = g->m / g->group;
     int64_t pads[2 * CONV_MAX_ND], ks[CONV_MAX_ND];
     ifd_status st;
-    if ((st = read_ints(ctx, "strides", nd, 1, g->s)) ||
-        (st = read_ints(ctx, "dilations", nd, 1, g->d)) ||
-        (st = read_ints(ctx, "pads", 2 * nd, 0, pads)) ||
-        (st = read_ints(ctx, "kernel_shape", nd, 0, ks)))
+    if ((st = ifd_attr_ints_n(ctx, "strides", nd, 1, g->s, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "dilations", nd, 1, g->d, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "pads", 2 * nd, 0, pads, NULL)) ||
+        (st = ifd_attr_ints_n(ctx, "kernel_shape", nd, 0, ks, NULL)))
         return st;
-    const char *ap = ifd_attr_string(ctx->node, "auto_pad", "NOTSET");
+    int ap;
+    if ((st = ifd_parse_auto_pad(ctx, &ap)) != IFD_OK) return st;
     g->in_size = g->out_size = g->kvol = 1;
     bool direct = true;
     for (int i = 0; i < nd; i++) {
@@ -791,23 +777,21 @@ static ifd_status conv_setup(ifd_kernel_ctx *ctx, const ifd_tensor *x, const ifd
                                     "strides and dilations must be positive");
         int64_t ext = (g->k[i] - 1) * g->d[i] + 1;
         int64_t pe;
-        if (!strcmp(ap, "NOTSET")) {
+        if (ap == IFD_AUTO_PAD_NOTSET) {
             g->pb[i] = pads[i];
             pe = pads[nd + i];
             if (g->pb[i] < 0 || pe < 0)
                 return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "negative pads");
             g->out[i] = (g->in[i] + g->pb[i] + pe - ext) / g->s[i] + 1;
             if (g->in[i] + g->pb[i] + pe < ext) g->out[i] = 0;
-        } else if (!strcmp(ap, "VALID")) {
+        } else if (ap == IFD_AUTO_PAD_VALID) {
             g->pb[i] = pe = 0;
             g->out[i] = g->in[i] < ext ? 0 : (g->in[i] - ext) / g->s[i] + 1;
-        } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+        } else { /* SAME_UPPER, SAME_LOWER */
             g->out[i] = (g->in[i] + g->s[i] - 1) / g->s[i];
             int64_t total = IFD_MAX((int64_t)0, (g->out[i] - 1) * g->s[i] + ext - g->in[i]);
-            g->pb[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            g->pb[i] = ap == IFD_AUTO_PAD_SAME_UPPER ? total / 2 : total - total / 2;
             pe = total - g->pb[i];
-        } else {
-            return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", ap);
         }
         if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || pe != 0) direct = false;
         g->in_size *= g->in[i];
