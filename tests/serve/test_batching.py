@@ -21,39 +21,16 @@ import subprocess
 import sys
 import tempfile
 import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import time
 
-BIN = os.path.abspath(sys.argv[1])
 ONNX = os.path.abspath(sys.argv[2])  # unused: the models come from examples/ and from here
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "examples"))
-SLOW = "ASAN_OPTIONS" in os.environ or os.environ.get("IFD_SLOW_TESTS")
-START_TIMEOUT = 120 if SLOW else 60
 
-passed = 0
-failed = 0
+from harness import BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
 
-
-def report(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("PASS " + name, flush=True)
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def test(fn):
-    try:
-        fn()
-    except AssertionError as e:
-        report(fn.__name__, False, str(e) or "assertion failed")
-        return
-    except Exception as e:  # noqa: BLE001 - any error is a failed test, not a crash
-        report(fn.__name__, False, "%s: %s" % (type(e).__name__, e))
-        return
-    report(fn.__name__, True)
 
 
 # ---- data and models -------------------------------------------------------------------------
@@ -141,49 +118,6 @@ def build_repo(root):
 
 
 # ---- the server ------------------------------------------------------------------------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    def __init__(self, repo, env=None):
-        self.port = free_port()
-        e = dict(os.environ)
-        e.update(env or {})
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--model-repository", repo, "--http-port", str(self.port),
-             "--http-address", "127.0.0.1", "--threads", "1"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
-        self.err = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, args=(self.proc.stdout, [], True), daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, self.err, False),
-                         daemon=True).start()
-        if not self.ready.wait(START_TIMEOUT):
-            self.stop()
-            raise RuntimeError("server did not print its ready line: %s" % "".join(self.err))
-
-    def _read(self, f, sink, is_stdout):
-        for line in iter(f.readline, b""):
-            sink.append(line.decode("utf-8", "replace"))
-            if is_stdout and b"serving" in line:
-                self.ready.set()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-
 
 def request(srv, method, path, body=None):
     c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
@@ -352,7 +286,7 @@ def run_timeout_test(repo):
     def queued_timeout_503():
         # every run takes 400 ms and a batch holds one request: the two behind the first wait
         # longer than the model's 100 ms timeout
-        srv = Server(repo, {"IFD_SERVE_TEST_INFER_DELAY_MS": "400"})
+        srv = Server(repo, env={"IFD_SERVE_TEST_INFER_DELAY_MS": "400"})
         try:
             out = concurrently([lambda: request(srv, "POST", "/v2/models/timeout2d/infer",
                                                 infer_body("x", (1, 2), [1.0, -1.0]))] * 3)
@@ -382,8 +316,7 @@ def main():
         run_timeout_test(repo)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -22,39 +22,15 @@ import sys
 import tempfile
 import threading
 
-BIN = os.path.abspath(sys.argv[1])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 ONNX = os.path.abspath(sys.argv[2])
 NODE = os.path.join(ONNX, "node")
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIGITS = os.path.join(HERE, "..", "..", "examples", "models", "digits")
-SLOW = "ASAN_OPTIONS" in os.environ or os.environ.get("IFD_SLOW_TESTS")
-START_TIMEOUT = 120 if SLOW else 60
 
-passed = 0
-failed = 0
+from harness import BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
 
-
-def report(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("PASS " + name, flush=True)
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def test(fn, name=None):
-    name = name or fn.__name__
-    try:
-        fn()
-    except AssertionError as e:
-        report(name, False, str(e) or "assertion failed")
-        return
-    except Exception as e:  # noqa: BLE001 - any error is a failed test, not a crash
-        report(name, False, "%s: %s" % (type(e).__name__, e))
-        return
-    report(name, True)
 
 
 # ---- a minimal onnx.TensorProto reader (the conformance data) ---------------------------------------
@@ -170,48 +146,6 @@ def nest(flat, dims):
 
 
 # ---- the server ---------------------------------------------------------------------------------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    def __init__(self, repo):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--model-repository", repo, "--http-port", str(self.port),
-             "--http-address", "127.0.0.1", "--threads", "1"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.err = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, args=(self.proc.stdout, True), daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, False), daemon=True).start()
-        if not self.ready.wait(START_TIMEOUT):
-            self.stop()
-            raise RuntimeError("server did not print its ready line: %s" % "".join(self.err))
-
-    def _read(self, f, is_stdout):
-        for line in iter(f.readline, b""):
-            text = line.decode("utf-8", "replace")
-            if is_stdout and "serving" in text:
-                self.ready.set()
-            elif not is_stdout:
-                self.err.append(text)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-
 
 SRV = None
 
@@ -761,8 +695,7 @@ def main():
                    "exit %s; stderr: %s" % (rc, "".join(SRV.err)[-2000:]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -19,39 +19,15 @@ import subprocess
 import sys
 import tempfile
 import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import time
 
-BIN = os.path.abspath(sys.argv[1])
 ONNX = os.path.abspath(sys.argv[2])
 NODE = os.path.join(ONNX, "node")
-SLOW = "ASAN_OPTIONS" in os.environ or os.environ.get("IFD_SLOW_TESTS")
-START_TIMEOUT = 120 if SLOW else 60
 
-passed = 0
-failed = 0
+from harness import BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
 
-
-def report(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("PASS " + name, flush=True)
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def test(fn):
-    """Run one test function; an exception is a failure with its text."""
-    try:
-        fn()
-    except AssertionError as e:
-        report(fn.__name__, False, str(e) or "assertion failed")
-        return
-    except Exception as e:  # noqa: BLE001 - any error is a failed test, not a crash
-        report(fn.__name__, False, "%s: %s" % (type(e).__name__, e))
-        return
-    report(fn.__name__, True)
 
 
 # ---- a minimal onnx.TensorProto reader (the conformance data), standard library only ------------
@@ -143,55 +119,6 @@ KSERVE = {1: "FP32", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32",
 
 
 # ---- the server ------------------------------------------------------------------------------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    def __init__(self, repo, args=(), env=None, wait_ready=True):
-        self.port = free_port()
-        e = dict(os.environ)
-        e.update(env or {})
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--model-repository", repo, "--http-port", str(self.port),
-             "--http-address", "127.0.0.1", "--threads", "1"] + list(args),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
-        self.lines = []
-        self.err = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines, True),
-                         daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, self.err, False),
-                         daemon=True).start()
-        if wait_ready and not self.ready.wait(START_TIMEOUT):
-            self.stop()
-            raise RuntimeError("server did not print its ready line: %s" % "".join(self.err))
-
-    def _read(self, f, sink, is_stdout):
-        for line in iter(f.readline, b""):
-            text = line.decode("utf-8", "replace")
-            sink.append(text)
-            if is_stdout and "serving" in text:
-                self.ready.set()
-
-    def conn(self, timeout=30):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-
 
 def request(srv, method, path, body=None, headers=None, conn=None):
     """(status, parsed JSON or raw bytes, response headers)"""
@@ -334,8 +261,7 @@ def main():
         run_lifecycle_tests(repo)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    finish()
 
 
 def run_main_tests(srv, repo):
