@@ -7,6 +7,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ifd_model *model = NULL;
+    /* mutated attributes can ask for huge tensors (pads of 10^5): that must be an error */
+    ifd_memory_set_limit((size_t)1 << 30);
     ifd_session *session = NULL;
     if (ifd_model_load_memory(data, size, NULL, &model) != IFD_OK) return 0;
     ifd_session_options o;

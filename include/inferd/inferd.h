@@ -208,6 +208,10 @@ int64_t ifd_session_last_run_macs(const ifd_session *session);
 /* Bytes currently held through inferd's accounted allocator, and the peak. */
 size_t ifd_memory_in_use(void);
 size_t ifd_memory_peak(void);
+/* Cap the bytes held through the allocator (0, the default: no cap). An allocation that would
+ * pass it fails, and the call that needed it returns IFD_ERR_NO_MEMORY: a model whose
+ * attributes ask for absurd tensors gets an error instead of exhausting the machine. */
+void ifd_memory_set_limit(size_t bytes);
 
 #ifdef __cplusplus
 }

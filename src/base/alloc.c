@@ -13,6 +13,7 @@
 static atomic_size_t g_in_use;
 static atomic_size_t g_peak;
 static atomic_size_t g_count;
+static atomic_size_t g_limit; /* 0: none */
 static atomic_long g_fail_at = -1; /* -1: read env on first use; 0: disabled */
 
 void ifd_alloc_fail_at(long n) { atomic_store(&g_fail_at, n); }
@@ -44,6 +45,8 @@ static void account(size_t add, size_t sub) {
 void *ifd_malloc(size_t size) {
     size_t total;
     if (!ifd_add_size(size, HEADER, &total) || should_fail()) return NULL;
+    size_t limit = atomic_load(&g_limit);
+    if (limit && (size > limit || atomic_load(&g_in_use) > limit - size)) return NULL;
     void *p = NULL;
     if (posix_memalign(&p, HEADER, total) != 0) return NULL;
     *(size_t *)p = size;
@@ -93,3 +96,4 @@ char *ifd_strdup(const char *s) { return ifd_strndup(s, strlen(s)); }
 size_t ifd_memory_in_use(void) { return atomic_load(&g_in_use); }
 size_t ifd_memory_peak(void) { return atomic_load(&g_peak); }
 size_t ifd_alloc_count(void) { return atomic_load(&g_count); }
+void ifd_memory_set_limit(size_t bytes) { atomic_store(&g_limit, bytes); }

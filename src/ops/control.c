@@ -183,6 +183,10 @@ out:
 /* Slice `t` at index `i` along `axis` (the axis removed) into a new tensor. */
 static ifd_status take_slice(const ifd_tensor *t, int axis, int64_t i, ifd_tensor **out) {
     int64_t dims[IFD_MAX_RANK];
+    *out = NULL;
+    if (t->rank < 1 || axis < 0 || axis >= t->rank || i < 0 || i >= t->dims[axis])
+        return ifd_error(IFD_ERR_SHAPE, "cannot take slice %lld along axis %d of a rank-%d tensor",
+                         (long long)i, axis, t->rank);
     for (int d = 0, k = 0; d < t->rank; d++)
         if (d != axis) dims[k++] = t->dims[d];
     ifd_status st = ifd_tensor_create(t->dtype, t->rank - 1, dims, out);
@@ -273,7 +277,17 @@ static ifd_status run_scan(ifd_kernel_ctx *ctx) {
             }
             seq_len = len;
         }
-        if (v8 && ctx->inputs[0] && ctx->inputs[0]->count > b) seq_len = ifd_tensor_get_i64(ctx->inputs[0], b);
+        if (v8 && ctx->inputs[0] && ctx->inputs[0]->count > b) {
+            int64_t len = ifd_tensor_get_i64(ctx->inputs[0], b);
+            if (len < 0 || len > seq_len) {
+                for (int j = 0; j < n_scan_in; j++) ifd_tensor_free(scan_src[j]);
+                st = ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT,
+                                      "sequence_lens[%lld] = %lld outside [0, %lld]", (long long)b,
+                                      (long long)len, (long long)seq_len);
+                goto out;
+            }
+            seq_len = len;
+        }
         for (int64_t t = 0; t < seq_len && !st; t++) {
             const ifd_tensor *in[128];
             for (int i = 0; i < n_state; i++) in[i] = state[i];
