@@ -14,6 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ifd_session_options o;
     ifd_session_options_init(&o);
     o.num_threads = 1;
+    o.plan_at_load = 0; /* the loader and compiler are under test, not inference time */
     if (ifd_session_create(model, &o, &session) == IFD_OK) ifd_session_free(session);
     ifd_model_free(model);
     return 0;

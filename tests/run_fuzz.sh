@@ -33,6 +33,8 @@ printf '%s' '{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT8","data":[[1],
 # a crashing input is kept here (copy it to tests/fuzz_regressions/<target>/ with the fix)
 artifacts=${IFD_FUZZ_ARTIFACTS:-build/fuzz-artifacts}
 mkdir -p "$artifacts"
+# the time bound caps CI even if a slow machine or a slow input makes the runs take longer
+max_secs=$((secs * 2))
 pass=0; fail=0
 # A run is a fixed number of inputs from a fixed seed, so CI repeats exactly the search that
 # was run before the submission (a time bound would search further on a faster machine);
@@ -45,7 +47,7 @@ run() { # target corpus runs
     echo "FAIL fuzz_$1: a saved regression input fails again:"; grep -E 'ERROR|SUMMARY' "$log" | head
     fail=$((fail+1)); return
   fi
-  if "$b/fuzz/fuzz_$1" -runs="$3" -max_total_time=900 -seed="${IFD_FUZZ_SEED:-1}" -artifact_prefix="$artifacts/" -rss_limit_mb=4096 -max_len=1048576 -timeout=30 \
+  if "$b/fuzz/fuzz_$1" -runs="$3" -max_total_time="$max_secs" -seed="${IFD_FUZZ_SEED:-1}" -artifact_prefix="$artifacts/" -rss_limit_mb=4096 -max_len=1048576 -timeout=30 \
        "$work/$2" >"$log" 2>&1; then
     echo "PASS fuzz_$1: $(grep -E '^Done|#[0-9]+.*DONE' "$log" | tail -1)"; pass=$((pass+1))
   else

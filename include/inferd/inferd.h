@@ -179,6 +179,8 @@ typedef struct ifd_session ifd_session;
 typedef struct ifd_session_options {
     int num_threads;         /* worker threads including the caller; <= 0 means all cores */
     int optimize;            /* 1 (default): constant folding and fusions; 0: run the graph as is */
+    int plan_at_load;        /* 1 (default): when every input shape is fixed, run once on zeros
+                                at creation so the memory plan is ready; 0: plan on first run */
 } ifd_session_options;
 
 void ifd_session_options_init(ifd_session_options *options);

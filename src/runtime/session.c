@@ -927,6 +927,7 @@ void ifd_session_options_init(ifd_session_options *o) {
     memset(o, 0, sizeof *o);
     o->num_threads = 0;
     o->optimize = 1;
+    o->plan_at_load = 1;
 }
 
 static int default_threads(void) {
@@ -972,7 +973,7 @@ ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options 
     }
     if ((st = prepare_nodes(s->main)) != IFD_OK) goto fail;
     ifd_free(uses);
-    plan_at_load(s);
+    if (s->options.plan_at_load) plan_at_load(s);
     *out = s;
     return IFD_OK;
 fail:
