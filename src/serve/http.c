@@ -399,28 +399,6 @@ static int split_path(char *buf, char **seg) {
     return n;
 }
 
-static bool valid_name(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > IFD_KSERVE_MAX_NAME || s[0] == '.') return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-' || *s == '.'))
-            return false;
-    return true;
-}
-
-static bool valid_version(const char *s, int64_t *out) {
-    size_t n = strlen(s);
-    if (n == 0 || n > 18 || s[0] == '0') return false;
-    int64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') return false;
-        v = v * 10 + (*s - '0');
-    }
-    *out = v;
-    return true;
-}
-
 /* A bad request before routing: duplicate Content-Length, or one next to Transfer-Encoding
  * (request smuggling shapes). */
 static const char *bad_framing(struct evhttp_request *req) {
@@ -450,7 +428,7 @@ static void route_tfs(server *s, struct evhttp_request *req, char **seg, int n,
     char *verb = strchr(seg[n - 1], ':');
     if (verb) *verb++ = 0;
     route_args a = {.model = seg[2]};
-    if (!valid_name(a.model)) {
+    if (!ifd_serve_valid_model_name(a.model)) {
         reply_error(s, req, 400, "invalid model name in the path; %s", usage);
         return;
     }
@@ -464,7 +442,7 @@ static void route_tfs(server *s, struct evhttp_request *req, char **seg, int n,
             reply_error(s, req, 400, "version labels not supported yet; use /versions/N");
             return;
         }
-        if (!valid_version(seg[i + 1], &a.version)) {
+        if (!ifd_serve_parse_version(seg[i + 1], &a.version)) {
             reply_error(s, req, 400, "invalid model version in the path: a positive integer");
             return;
         }
@@ -570,10 +548,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
         int i = 0;
         for (; i < n; i++) {
             if (!strcmp(pseg[i], "{m}")) {
-                if (!valid_name(seg[i])) bad = "model name";
+                if (!ifd_serve_valid_model_name(seg[i])) bad = "model name";
                 a.model = seg[i];
             } else if (!strcmp(pseg[i], "{v}")) {
-                if (!valid_version(seg[i], &a.version)) bad = "model version";
+                if (!ifd_serve_parse_version(seg[i], &a.version)) bad = "model version";
             } else if (strcmp(pseg[i], seg[i])) {
                 break;
             }

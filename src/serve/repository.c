@@ -16,7 +16,7 @@
 #define MAX_MODELS 4096
 #define MAX_VERSIONS_SCANNED 4096
 
-static bool valid_model_name(const char *s) {
+bool ifd_serve_valid_model_name(const char *s) {
     size_t n = strlen(s);
     if (n == 0 || n > IFD_KSERVE_MAX_NAME || s[0] == '.') return false;
     for (; *s; s++)
@@ -26,7 +26,7 @@ static bool valid_model_name(const char *s) {
     return true;
 }
 
-static bool parse_version(const char *s, int64_t *out) {
+bool ifd_serve_parse_version(const char *s, int64_t *out) {
     size_t n = strlen(s);
     if (n == 0 || n > 18 || s[0] == '0') return false;
     int64_t v = 0;
@@ -522,7 +522,7 @@ static ifd_serve_model *model_scan(ifd_serve_repo *repo, const char *dir, const 
     struct dirent *e;
     while ((e = readdir(d)) && n_numbers < MAX_VERSIONS_SCANNED) {
         int64_t v;
-        if (!parse_version(e->d_name, &v)) continue;
+        if (!ifd_serve_parse_version(e->d_name, &v)) continue;
         char *p = path_join(dir, e->d_name, "model.onnx");
         if (!p) goto oom;
         if (access(p, F_OK) == 0) numbers[n_numbers++] = v;
@@ -596,7 +596,7 @@ static void *loader_main(void *p) {
     }
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!valid_model_name(e->d_name)) continue;
+        if (!ifd_serve_valid_model_name(e->d_name)) continue;
         char *dir = path_join(root, e->d_name, NULL);
         if (!dir) break;
         bool ok = is_dir(dir);

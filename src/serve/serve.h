@@ -224,6 +224,12 @@ struct ifd_serve_repo {
     bool loader_started;
 };
 
+/* Model names: [A-Za-z0-9_.-], not starting with '.', at most IFD_KSERVE_MAX_NAME bytes (the
+ * same rule for folder names and URL segments, so no path can escape the repository). */
+bool ifd_serve_valid_model_name(const char *s);
+/* Versions: a positive decimal without leading zeros, at most 18 digits. */
+bool ifd_serve_parse_version(const char *s, int64_t *out);
+
 ifd_status ifd_serve_repo_create(const ifd_serve_options *opts, ifd_serve_done_fn done,
                                  void *done_arg, ifd_serve_repo **out);
 /* Scan and load in a background thread; repo->ready turns true when done. */
