@@ -4,6 +4,7 @@ import http.client
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -93,3 +94,62 @@ class Server:
             self.proc.kill()
             self.proc.wait()
             return None
+
+
+# ---- a minimal onnx.TensorProto reader (the conformance data), standard library only ------------
+
+def _varint(b, i):
+    x = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return x, i
+
+
+def tensorproto_fields(path):
+    """The fields of a serialized onnx.TensorProto: (data type, dims, raw_data or None,
+    int32/int64/uint64 values, float values, double values)."""
+    b = open(path, "rb").read()
+    i = 0
+    dims, dtype, raw = [], 0, None
+    ints, floats, doubles = [], [], []
+    while i < len(b):
+        key, i = _varint(b, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            v, i = _varint(b, i)
+            if field == 1:
+                dims.append(v)
+            elif field == 2:
+                dtype = v
+            elif field in (5, 7, 11):
+                ints.append(v)
+        elif wire == 2:
+            n, i = _varint(b, i)
+            chunk = b[i:i + n]
+            i += n
+            if field == 9:
+                raw = chunk
+            elif field == 1 or field in (5, 7, 11):
+                j = 0
+                while j < len(chunk):
+                    v, j = _varint(chunk, j)
+                    (dims if field == 1 else ints).append(v)
+            elif field == 4:
+                floats += struct.unpack("<%df" % (n // 4), chunk)
+            elif field == 10:
+                doubles += struct.unpack("<%dd" % (n // 8), chunk)
+        elif wire == 5:
+            if field == 4:
+                floats.append(struct.unpack("<f", b[i:i + 4])[0])
+            i += 4
+        elif wire == 1:
+            if field == 10:
+                doubles.append(struct.unpack("<d", b[i:i + 8])[0])
+            i += 8
+        else:
+            raise ValueError("unsupported wire type")
+    return dtype, dims, raw, ints, floats, doubles

@@ -26,65 +26,15 @@ import time
 ONNX = os.path.abspath(sys.argv[2])
 NODE = os.path.join(ONNX, "node")
 
-from harness import BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
+from harness import tensorproto_fields, BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
 
 
 
 # ---- a minimal onnx.TensorProto reader (the conformance data), standard library only ------------
 
-def _varint(b, i):
-    x = shift = 0
-    while True:
-        c = b[i]
-        i += 1
-        x |= (c & 0x7F) << shift
-        shift += 7
-        if c < 0x80:
-            return x, i
-
-
 def read_tensorproto(path):
     """(onnx data type, dims, flat list of Python values)"""
-    b = open(path, "rb").read()
-    i = 0
-    dims, dtype, raw = [], 0, None
-    ints, floats, doubles = [], [], []
-    while i < len(b):
-        key, i = _varint(b, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            v, i = _varint(b, i)
-            if field == 1:
-                dims.append(v)
-            elif field == 2:
-                dtype = v
-            elif field in (5, 7, 11):
-                ints.append(v)
-        elif wire == 2:
-            n, i = _varint(b, i)
-            chunk = b[i:i + n]
-            i += n
-            if field == 9:
-                raw = chunk
-            elif field == 1 or field in (5, 7, 11):
-                j = 0
-                while j < len(chunk):
-                    v, j = _varint(chunk, j)
-                    (dims if field == 1 else ints).append(v)
-            elif field == 4:
-                floats += struct.unpack("<%df" % (n // 4), chunk)
-            elif field == 10:
-                doubles += struct.unpack("<%dd" % (n // 8), chunk)
-        elif wire == 5:
-            if field == 4:
-                floats.append(struct.unpack("<f", b[i:i + 4])[0])
-            i += 4
-        elif wire == 1:
-            if field == 10:
-                doubles.append(struct.unpack("<d", b[i:i + 8])[0])
-            i += 8
-        else:
-            raise ValueError("unsupported wire type")
+    dtype, dims, raw, ints, floats, doubles = tensorproto_fields(path)
     fmt = {1: "f", 2: "B", 3: "b", 4: "H", 5: "h", 6: "i", 7: "q", 9: "?", 10: "e", 11: "d",
            12: "I", 13: "Q", 16: "H"}[dtype]
     count = 1
