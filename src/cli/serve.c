@@ -12,7 +12,13 @@ static void usage(FILE *f) {
             "  --http-port N            HTTP port (default 8000; 0 picks a free one)\n"
             "  --http-address ADDR      address to listen on (default 0.0.0.0)\n"
             "  --threads N              threads per model instance (default: all cores)\n"
-            "  --model-control-mode M   none (default; poll and explicit come later)\n"
+            "  --model-control-mode M   none (default: load at start, rescan on SIGHUP),\n"
+            "                           poll (rescan every --repository-poll-secs) or\n"
+            "                           explicit (load/unload through the repository API)\n"
+            "  --repository-poll-secs N poll mode: seconds between rescans (default 15)\n"
+            "  --load-model NAME        explicit mode: load NAME at start (repeatable; * = all)\n"
+            "  --allow-remote-management  serve the repository API to non-loopback clients\n"
+            "  --http-threads N         HTTP I/O threads (default: 1 per 2 cores, at least 1)\n"
             "  --max-body-bytes N       request body limit (default 67108864)\n"
             "  --max-header-bytes N     request line + headers limit (default 16384)\n"
             "  --max-tensor-bytes N     decoded input tensor bytes per request (default 268435456)\n"
@@ -24,6 +30,8 @@ static void usage(FILE *f) {
 
 int ifd_cli_serve(int argc, char **argv) {
     ifd_serve_options o;
+    const char *load[256];
+    size_t n_load = 0;
     ifd_serve_options_init(&o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -31,6 +39,10 @@ int ifd_cli_serve(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--allow-remote-management")) {
+            o.allow_remote_management = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "inferd serve: unexpected argument '%s'\n", a);
@@ -57,17 +69,36 @@ int ifd_cli_serve(int argc, char **argv) {
         INT_FLAG("--read-timeout-secs", 1, 86400, read_timeout_secs)
         INT_FLAG("--write-timeout-secs", 1, 86400, write_timeout_secs)
         INT_FLAG("--drain-timeout-secs", 0, 86400, drain_timeout_secs)
+        INT_FLAG("--repository-poll-secs", 1, 86400, repository_poll_secs)
+        INT_FLAG("--http-threads", 0, 64, http_threads)
 #undef INT_FLAG
         if (!strcmp(a, "--model-repository")) {
             o.model_repository = val;
         } else if (!strcmp(a, "--http-address")) {
             o.http_address = val;
         } else if (!strcmp(a, "--model-control-mode")) {
-            if (strcmp(val, "none")) {
-                fprintf(stderr, "inferd serve: --model-control-mode %s is not implemented yet "
-                                "(only none)\n", val);
+            if (!strcmp(val, "none")) {
+                o.model_control_mode = IFD_CONTROL_NONE;
+            } else if (!strcmp(val, "poll")) {
+                o.model_control_mode = IFD_CONTROL_POLL;
+            } else if (!strcmp(val, "explicit")) {
+                o.model_control_mode = IFD_CONTROL_EXPLICIT;
+            } else {
+                fprintf(stderr, "inferd serve: --model-control-mode wants none, poll or explicit, "
+                                "got '%s'\n", val);
                 return 2;
             }
+        } else if (!strcmp(a, "--load-model")) {
+            if (n_load == IFD_ARRAY_LEN(load)) {
+                fprintf(stderr, "inferd serve: at most %zu --load-model flags\n",
+                        IFD_ARRAY_LEN(load));
+                return 2;
+            }
+            if (strcmp(val, "*") && !ifd_serve_valid_model_name(val)) {
+                fprintf(stderr, "inferd serve: --load-model '%s' is not a valid model name\n", val);
+                return 2;
+            }
+            load[n_load++] = val;
         } else {
             fprintf(stderr, "inferd serve: unexpected argument '%s'\n", a);
             usage(stderr);
@@ -79,5 +110,11 @@ int ifd_cli_serve(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (n_load && o.model_control_mode != IFD_CONTROL_EXPLICIT) {
+        fprintf(stderr, "inferd serve: --load-model needs --model-control-mode explicit\n");
+        return 2;
+    }
+    o.load_models = load;
+    o.n_load_models = n_load;
     return ifd_serve_run(&o);
 }

@@ -618,6 +618,9 @@ void ifd_serve_options_init(ifd_serve_options *o) {
     o->read_timeout_secs = 30;
     o->write_timeout_secs = 30;
     o->drain_timeout_secs = 30;
+    o->http_threads = 0;
+    o->model_control_mode = IFD_CONTROL_NONE;
+    o->repository_poll_secs = 15;
 }
 
 static void *jansson_malloc(size_t n) { return ifd_malloc(n); }

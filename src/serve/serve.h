@@ -28,7 +28,18 @@ typedef struct ifd_serve_options {
     int read_timeout_secs;         /* 30 */
     int write_timeout_secs;        /* 30 */
     int drain_timeout_secs;        /* 30: SIGTERM waits this long for in-flight requests */
+    int http_threads;              /* I/O threads running the HTTP front end; 0: 1 per 2 cores, >= 1 */
+    int model_control_mode;        /* IFD_CONTROL_*: none */
+    int repository_poll_secs;      /* poll mode: rescan interval (15) */
+    const char *const *load_models;/* explicit mode: models loaded at start ("*": all) */
+    size_t n_load_models;
+    bool allow_remote_management;  /* repository API from other hosts than loopback */
 } ifd_serve_options;
+
+/* Triton's --model-control-mode: none loads at start only (SIGHUP rescans); poll rescans the
+ * repository every repository_poll_secs; explicit loads and unloads on request
+ * (/v2/repository/models/{m}/load|unload) and loads load_models at start. */
+enum { IFD_CONTROL_NONE = 0, IFD_CONTROL_POLL = 1, IFD_CONTROL_EXPLICIT = 2 };
 
 void ifd_serve_options_init(ifd_serve_options *o);
 /* Runs the server until SIGTERM/SIGINT; returns the process exit status. */
