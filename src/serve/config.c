@@ -75,8 +75,7 @@ static bool parse_policy(const json_t *p, ifd_serve_config *c, char *err, size_t
     return false;
 }
 
-/* {"max_queue_delay_microseconds": N, "preferred_batch_size": [..]}: validated and kept; the
- * batching scheduler that uses it comes later. */
+/* {"max_queue_delay_microseconds": N, "preferred_batch_size": [..]} */
 static bool parse_batching(const json_t *v, ifd_serve_config *c, char *err, size_t errsize) {
     if (!json_is_object(v)) {
         snprintf(err, errsize, "config field 'dynamic_batching' must be an object");
@@ -112,6 +111,156 @@ static bool parse_batching(const json_t *v, ifd_serve_config *c, char *err, size
             snprintf(err, errsize, "config field 'dynamic_batching.%.64s' is unknown", key);
             return false;
         }
+    }
+    return true;
+}
+
+/* {"stable": 1, "canary": 2}: label names as TF Serving allows them. */
+static bool parse_labels(const json_t *v, ifd_serve_config *c, char *err, size_t errsize) {
+    if (!json_is_object(v) || json_object_size(v) > IFD_SERVE_MAX_LABELS) {
+        snprintf(err, errsize, "config field 'version_labels' must be an object of at most %d "
+                 "labels, each {\"label\": version}", IFD_SERVE_MAX_LABELS);
+        return false;
+    }
+    const char *key;
+    json_t *f;
+    json_object_foreach((json_t *)v, key, f) {
+        size_t n = strlen(key);
+        bool ok = n > 0 && n <= IFD_SERVE_MAX_LABEL_LEN;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (key[i] >= 'a' && key[i] <= 'z') || (key[i] >= 'A' && key[i] <= 'Z') ||
+                 (key[i] >= '0' && key[i] <= '9' && i > 0) || key[i] == '_' || key[i] == '-';
+        if (!ok) {
+            snprintf(err, errsize, "config field 'version_labels' has a bad label '%.64s' (1..%d "
+                     "of [A-Za-z0-9_-], not starting with a digit)", key, IFD_SERVE_MAX_LABEL_LEN);
+            return false;
+        }
+        int64_t ver;
+        if (!get_int(f, 1, INT64_MAX, &ver)) {
+            snprintf(err, errsize, "config field 'version_labels.%s' must be a positive version "
+                     "number", key);
+            return false;
+        }
+        memcpy(c->labels[c->n_labels], key, n + 1);
+        c->label_version[c->n_labels++] = ver;
+    }
+    return true;
+}
+
+/* {"1": 90, "2": 10}: weights (not necessarily summing to 100) per version. */
+static bool parse_traffic(const json_t *v, ifd_serve_config *c, char *err, size_t errsize) {
+    if (!json_is_object(v) || json_object_size(v) == 0 ||
+        json_object_size(v) > IFD_SERVE_MAX_LABELS) {
+        snprintf(err, errsize, "config field 'traffic' must map 1..%d versions to weights, "
+                 "e.g. {\"1\": 90, \"2\": 10}", IFD_SERVE_MAX_LABELS);
+        return false;
+    }
+    const char *key;
+    json_t *f;
+    int64_t total = 0;
+    json_object_foreach((json_t *)v, key, f) {
+        int64_t ver, w;
+        if (!ifd_serve_parse_version(key, &ver)) {
+            snprintf(err, errsize, "config field 'traffic' key '%.64s' is not a version number",
+                     key);
+            return false;
+        }
+        if (!get_int(f, 0, 1000000, &w)) {
+            snprintf(err, errsize, "config field 'traffic.%s' must be a weight in 0..1000000", key);
+            return false;
+        }
+        c->traffic_version[c->n_traffic] = ver;
+        c->traffic_weight[c->n_traffic++] = w;
+        total += w;
+    }
+    if (total == 0) {
+        snprintf(err, errsize, "config field 'traffic' needs a weight above 0");
+        return false;
+    }
+    return true;
+}
+
+static const struct {
+    const char *name;
+    ifd_dtype dtype;
+} g_triton_types[] = {
+    {"TYPE_BOOL", IFD_DTYPE_BOOL},     {"TYPE_UINT8", IFD_DTYPE_UINT8},
+    {"TYPE_UINT16", IFD_DTYPE_UINT16}, {"TYPE_UINT32", IFD_DTYPE_UINT32},
+    {"TYPE_UINT64", IFD_DTYPE_UINT64}, {"TYPE_INT8", IFD_DTYPE_INT8},
+    {"TYPE_INT16", IFD_DTYPE_INT16},   {"TYPE_INT32", IFD_DTYPE_INT32},
+    {"TYPE_INT64", IFD_DTYPE_INT64},   {"TYPE_FP16", IFD_DTYPE_FLOAT16},
+    {"TYPE_FP32", IFD_DTYPE_FLOAT},    {"TYPE_FP64", IFD_DTYPE_DOUBLE},
+    {"TYPE_BF16", IFD_DTYPE_BFLOAT16}, {"TYPE_STRING", IFD_DTYPE_STRING},
+};
+
+/* Triton's "input": [{"name", "data_type", "dims"}] (and "output"). */
+static bool parse_io(const json_t *v, const char *field, ifd_serve_config *c, char *err,
+                     size_t errsize) {
+    if (!json_is_array(v) || c->n_io + json_array_size(v) > IFD_SERVE_MAX_IO) {
+        snprintf(err, errsize, "config field '%s' must be an array (at most %d entries with "
+                 "input and output together)", field, IFD_SERVE_MAX_IO);
+        return false;
+    }
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *e = json_array_get(v, i);
+        ifd_serve_io_config *io = &c->io[c->n_io];
+        memset(io, 0, sizeof *io);
+        io->is_output = !strcmp(field, "output");
+        io->rank = -1;
+        io->dtype = IFD_DTYPE_UNDEFINED;
+        if (!json_is_object(e)) {
+            snprintf(err, errsize, "config field '%s[%zu]' must be an object", field, i);
+            return false;
+        }
+        const char *key;
+        json_t *f;
+        json_object_foreach((json_t *)e, key, f) {
+            if (!strcmp(key, "name")) {
+                const char *s = json_string_value(f);
+                if (!s || !*s || strlen(s) > IFD_KSERVE_MAX_NAME) {
+                    snprintf(err, errsize, "config field '%s[%zu].name' must be a non-empty "
+                             "string", field, i);
+                    return false;
+                }
+                strcpy(io->name, s);
+            } else if (!strcmp(key, "data_type")) {
+                const char *s = json_string_value(f);
+                for (size_t k = 0; s && k < IFD_ARRAY_LEN(g_triton_types); k++)
+                    if (!strcmp(s, g_triton_types[k].name)) io->dtype = g_triton_types[k].dtype;
+                if (io->dtype == IFD_DTYPE_UNDEFINED) {
+                    snprintf(err, errsize, "config field '%s[%zu].data_type' must be a Triton type "
+                             "name such as \"TYPE_FP32\"", field, i);
+                    return false;
+                }
+            } else if (!strcmp(key, "dims")) {
+                if (!json_is_array(f) || json_array_size(f) > IFD_MAX_RANK - 1) {
+                    snprintf(err, errsize, "config field '%s[%zu].dims' must be an array of at "
+                             "most %d sizes", field, i, IFD_MAX_RANK - 1);
+                    return false;
+                }
+                io->rank = (int)json_array_size(f);
+                for (int d = 0; d < io->rank; d++)
+                    if (!get_int(json_array_get(f, (size_t)d), -1, INT64_MAX / 2, &io->dims[d]) ||
+                        io->dims[d] == 0) {
+                        snprintf(err, errsize, "config field '%s[%zu].dims' entry %d must be -1 "
+                                 "or a positive size", field, i, d);
+                        return false;
+                    }
+            } else {
+                snprintf(err, errsize, "config field '%s[%zu].%.64s' is unknown", field, i, key);
+                return false;
+            }
+        }
+        if (!io->name[0]) {
+            snprintf(err, errsize, "config field '%s[%zu].name' is missing", field, i);
+            return false;
+        }
+        for (size_t k = 0; k < c->n_io; k++)
+            if (c->io[k].is_output == io->is_output && !strcmp(c->io[k].name, io->name)) {
+                snprintf(err, errsize, "config field '%s' names '%.64s' twice", field, io->name);
+                return false;
+            }
+        c->n_io++;
     }
     return true;
 }
@@ -176,15 +325,24 @@ bool ifd_serve_config_parse(const char *text, size_t len, const char *model_name
             }
         } else if (!strcmp(key, "dynamic_batching")) {
             if (!parse_batching(v, c, err, errsize)) goto out;
-        } else if (!strcmp(key, "version_labels") ||
-                   !strcmp(key, "traffic") || !strcmp(key, "input") || !strcmp(key, "output")) {
-            snprintf(err, errsize, "config field '%s' is not supported yet", key);
-            goto out;
+        } else if (!strcmp(key, "version_labels")) {
+            if (!parse_labels(v, c, err, errsize)) goto out;
+        } else if (!strcmp(key, "traffic")) {
+            if (!parse_traffic(v, c, err, errsize)) goto out;
+        } else if (!strcmp(key, "input") || !strcmp(key, "output")) {
+            if (!parse_io(v, key, c, err, errsize)) goto out;
         } else {
             snprintf(err, errsize, "config field '%.64s' is unknown", key);
             goto out;
         }
     }
+    for (size_t i = 0; i < c->n_traffic; i++)
+        for (size_t k = 0; k < i; k++)
+            if (c->traffic_version[k] == c->traffic_version[i]) {
+                snprintf(err, errsize, "config field 'traffic' names version %lld twice",
+                         (long long)c->traffic_version[i]);
+                goto out;
+            }
     for (size_t i = 0; i < c->n_preferred; i++)
         if (c->max_batch_size == 0 || c->preferred_batch[i] > c->max_batch_size) {
             snprintf(err, errsize, "config field 'dynamic_batching.preferred_batch_size' needs "

@@ -75,7 +75,7 @@ void ifd_serve_job_run_error(ifd_serve_job *job, ifd_status st) {
 void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *job,
                      const ifd_serve_options *opts) {
     ifd_serve_call c;
-    int64_t timeout = v->model->config.default_timeout_us;
+    int64_t timeout = v->config.default_timeout_us;
     if (timeout && elapsed_us(&job->enqueued) > timeout) {
         ifd_serve_job_error(job, 503, "request waited longer than the model's timeout of %lld us",
                             (long long)timeout);
@@ -92,7 +92,7 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
     } else {
         /* Triton counts each batch element of a batching model as one inference */
         int64_t n = 1;
-        if (v->model->config.max_batch_size > 0 && v->n_inputs &&
+        if (v->config.max_batch_size > 0 && v->n_inputs &&
             ifd_tensor_rank(c.in_tensors[0]) > 0)
             n = ifd_tensor_dims(c.in_tensors[0])[0];
         ifd_serve_encode(v, job, &c);
@@ -164,7 +164,7 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
             goto out;
         }
     /* with a batch dim (Triton's max_batch_size > 0) every input's dim 0 is the batch size */
-    int64_t max_batch = v->model->config.max_batch_size;
+    int64_t max_batch = v->config.max_batch_size;
     for (size_t k = 0; max_batch > 0 && k < v->n_inputs; k++) {
         int rank = ifd_tensor_rank(in_tensors[k]);
         int64_t n = rank > 0 ? ifd_tensor_dims(in_tensors[k])[0] : 0;

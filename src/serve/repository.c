@@ -128,7 +128,7 @@ static bool calls_compatible(const ifd_serve_version *v, const ifd_serve_call *a
 /* Timeout check and decode, without the lock. False: the job got its error reply (sent). */
 static bool batch_take(ifd_serve_version *v, ifd_serve_job *j) {
     ifd_serve_repo *repo = v->model->repo;
-    int64_t timeout = v->model->config.default_timeout_us;
+    int64_t timeout = v->config.default_timeout_us;
     if (timeout && since_us(&j->enqueued) > timeout) {
         job_drop_call(j);
         ifd_serve_job_error(j, 503, "request waited longer than the model's timeout of %lld us",
@@ -238,7 +238,7 @@ out:
 
 static void batch_worker(ifd_serve_version *v, ifd_session *session, ifd_serve_job **batch) {
     ifd_serve_repo *repo = v->model->repo;
-    const ifd_serve_config *cfg = &v->model->config;
+    const ifd_serve_config *cfg = &v->config;
     int64_t max = cfg->max_batch_size, target = 0;
     for (size_t i = 0; i < cfg->n_preferred; i++)
         if (cfg->preferred_batch[i] > target) target = cfg->preferred_batch[i];
@@ -360,7 +360,7 @@ bool ifd_serve_submit(ifd_serve_job *job) {
     bool ok = false;
     clock_gettime(CLOCK_MONOTONIC, &job->enqueued);
     pthread_mutex_lock(&v->mu);
-    int64_t cap = v->model->config.max_queue_size;
+    int64_t cap = v->config.max_queue_size;
     if (!v->stop && (cap == 0 || v->queued < (size_t)cap)) {
         job->next = NULL;
         if (v->tail) v->tail->next = job;
@@ -376,7 +376,101 @@ bool ifd_serve_submit(ifd_serve_job *job) {
     return ok;
 }
 
+/* ---- version references ------------------------------------------------------------------------ */
+
+void ifd_serve_version_acquire(ifd_serve_version *v) { atomic_fetch_add(&v->refs, 1); }
+
+/* The last reference hands the version to the loader thread, which stops its workers and frees
+ * it (a worker or the I/O thread cannot join the workers itself). */
+void ifd_serve_version_release(ifd_serve_version *v) {
+    if (atomic_fetch_sub(&v->refs, 1) != 1) return;
+    ifd_serve_repo *repo = v->model->repo;
+    pthread_mutex_lock(&repo->mu);
+    v->next_dead = repo->dead;
+    repo->dead = v;
+    pthread_cond_broadcast(&repo->cv);
+    pthread_mutex_unlock(&repo->mu);
+}
+
 /* ---- loading -------------------------------------------------------------------------------- */
+
+static void file_sig(const char *path, struct ifd_serve_file_sig *sig) {
+    struct stat st;
+    memset(sig, 0, sizeof *sig);
+    if (stat(path, &st) != 0) return;
+    sig->dev = (long long)st.st_dev;
+    sig->ino = (long long)st.st_ino;
+    sig->size = (long long)st.st_size;
+    sig->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+static ifd_serve_version *version_new(ifd_serve_model *m, int64_t number,
+                                      const ifd_serve_config *cfg) {
+    ifd_serve_version *v = ifd_calloc(1, sizeof *v);
+    if (!v) return NULL;
+    v->model = m;
+    v->number = number;
+    v->config = *cfg;
+    atomic_init(&v->refs, 1); /* the model's list, or the loader until it is listed */
+    atomic_init(&v->state, IFD_VERSION_LOADING);
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_condattr_t ca; /* the batcher's deadlines are CLOCK_MONOTONIC, as job->enqueued */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&v->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    /* every version is on the live list, so that stopping the server reaches retired ones */
+    ifd_serve_repo *repo = m->repo;
+    pthread_mutex_lock(&repo->mu);
+    v->live_next = repo->live;
+    if (repo->live) repo->live->live_prev = v;
+    repo->live = v;
+    pthread_mutex_unlock(&repo->mu);
+    return v;
+}
+
+/* Check config.json's input/output entries against the model, and let their dims fix what the
+ * model leaves free (requests are then checked against them). */
+static ifd_status apply_io_config(ifd_serve_version *v) {
+    const ifd_serve_config *cfg = &v->config;
+    int batch = cfg->max_batch_size > 0;
+    for (size_t i = 0; i < cfg->n_io; i++) {
+        const ifd_serve_io_config *io = &cfg->io[i];
+        const char *kind = io->is_output ? "output" : "input";
+        ifd_io_info *list = io->is_output ? v->outputs : v->inputs;
+        size_t n = io->is_output ? v->n_outputs : v->n_inputs, k = 0;
+        while (k < n && strcmp(list[k].name, io->name)) k++;
+        if (k == n) {
+            char names[512] = "";
+            for (size_t j = 0; j < n; j++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s'%s'",
+                         j ? ", " : "", list[j].name);
+            return ifd_error(IFD_ERR_INVALID_ARGUMENT, "config.json %s '%s' is not an %s of the "
+                             "model (it has %s)", kind, io->name, kind, n ? names : "none");
+        }
+        ifd_io_info *mi = &list[k];
+        if (io->dtype != IFD_DTYPE_UNDEFINED && io->dtype != mi->dtype)
+            return ifd_error(IFD_ERR_INVALID_ARGUMENT, "config.json %s '%s' has data_type %s but "
+                             "the model's is %s", kind, io->name, ifd_dtype_name(io->dtype),
+                             ifd_dtype_name(mi->dtype));
+        if (io->rank < 0) continue;
+        if (io->rank + batch != mi->rank)
+            return ifd_error(IFD_ERR_INVALID_ARGUMENT, "config.json %s '%s' has %d dims%s but the "
+                             "model's has rank %d", kind, io->name, io->rank,
+                             batch ? " (plus the batch dim, as max_batch_size > 0)" : "",
+                             mi->rank);
+        for (int d = 0; d < io->rank; d++) {
+            int64_t want = io->dims[d], *have = &mi->dims[d + batch];
+            if (want < 0) continue;
+            if (*have >= 0 && *have != want)
+                return ifd_error(IFD_ERR_INVALID_ARGUMENT, "config.json %s '%s' dim %d is %lld "
+                                 "but the model fixes it to %lld", kind, io->name, d,
+                                 (long long)want, (long long)*have);
+            *have = want;
+        }
+    }
+    return IFD_OK;
+}
 
 static ifd_status version_load(ifd_serve_version *v, const char *path, int threads) {
     ifd_status st;
@@ -384,7 +478,7 @@ static ifd_status version_load(ifd_serve_version *v, const char *path, int threa
     ifd_session_options_init(&so);
     so.num_threads = threads;
     if ((st = ifd_model_load_file(path, &v->onnx)) != IFD_OK) return st;
-    v->n_instances = v->model->config.instance_count;
+    v->n_instances = v->config.instance_count;
     v->sessions = ifd_calloc((size_t)v->n_instances, sizeof *v->sessions);
     v->threads = ifd_calloc((size_t)v->n_instances, sizeof *v->threads);
     if (!v->sessions || !v->threads) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
@@ -410,7 +504,8 @@ static ifd_status version_load(ifd_serve_version *v, const char *path, int threa
                              "cannot carry yet", v->outputs[i].name,
                              ifd_dtype_name(v->outputs[i].dtype));
     }
-    const ifd_serve_config *cfg = &v->model->config;
+    if ((st = apply_io_config(v)) != IFD_OK) return st;
+    const ifd_serve_config *cfg = &v->config;
     v->batching = cfg->dynamic_batching && cfg->max_batch_size > 0 && v->n_inputs > 0;
     for (size_t i = 0; v->batching && i < v->n_inputs; i++)
         if (v->inputs[i].rank == 0 || (v->inputs[i].rank > 0 && v->inputs[i].dims[0] >= 0)) {
@@ -453,6 +548,12 @@ static void version_stop(ifd_serve_version *v, ifd_serve_job **leftover) {
 
 static void version_free(ifd_serve_version *v) {
     if (!v) return;
+    ifd_serve_repo *repo = v->model->repo;
+    pthread_mutex_lock(&repo->mu);
+    if (v->live_prev) v->live_prev->live_next = v->live_next;
+    else repo->live = v->live_next;
+    if (v->live_next) v->live_next->live_prev = v->live_prev;
+    pthread_mutex_unlock(&repo->mu);
     for (int i = 0; v->sessions && i < v->n_instances; i++) ifd_session_free(v->sessions[i]);
     ifd_free(v->sessions);
     ifd_free(v->threads);
@@ -465,13 +566,84 @@ static void version_free(ifd_serve_version *v) {
     ifd_free(v);
 }
 
+/* A version that failed to load keeps only its number and error (it is listed for status). */
+static void version_drop_runtime(ifd_serve_version *v) {
+    ifd_serve_job *left = NULL;
+    version_stop(v, &left);
+    for (int i = 0; v->sessions && i < v->n_instances; i++) ifd_session_free(v->sessions[i]);
+    ifd_free(v->sessions);
+    v->sessions = NULL;
+    v->n_instances = 0;
+    v->n_inputs = v->n_outputs = 0; /* their names belonged to the sessions */
+    ifd_model_free(v->onnx);
+    v->onnx = NULL;
+}
+
+/* Stop and free a version nobody references (the loader's dead list, a failed replacement). */
+static void version_destroy(ifd_serve_version *v) {
+    ifd_serve_job *left = NULL;
+    version_stop(v, &left); /* no job can be queued: each would hold a reference */
+    version_free(v);
+}
+
 static void model_free(ifd_serve_model *m) {
     if (!m) return;
     for (size_t i = 0; i < m->n_versions; i++) version_free(m->versions[i]);
     ifd_free(m->versions);
     ifd_free(m->name);
     ifd_free(m->error);
+    pthread_mutex_destroy(&m->mu);
     ifd_free(m);
+}
+
+static void set_string(char **dst, const char *src) {
+    ifd_free(*dst);
+    *dst = src ? ifd_strdup(src) : NULL;
+}
+
+/* Index of version `number` in m->versions, or n_versions. Caller holds m->mu. */
+static size_t find_version(const ifd_serve_model *m, int64_t number) {
+    size_t i = 0;
+    while (i < m->n_versions && m->versions[i]->number != number) i++;
+    return i;
+}
+
+/* Insert v keeping the list ascending. Caller holds m->mu. */
+static bool insert_version(ifd_serve_model *m, ifd_serve_version *v) {
+    if (m->n_versions == m->cap_versions) {
+        size_t cap = m->cap_versions ? m->cap_versions * 2 : 4;
+        ifd_serve_version **nv = ifd_realloc(m->versions, cap * sizeof *nv);
+        if (!nv) return false;
+        m->versions = nv;
+        m->cap_versions = cap;
+    }
+    size_t i = m->n_versions;
+    while (i > 0 && m->versions[i - 1]->number > v->number) {
+        m->versions[i] = m->versions[i - 1];
+        i--;
+    }
+    m->versions[i] = v;
+    m->n_versions++;
+    return true;
+}
+
+/* Take versions[i] off the list (its reference passes to the caller). Caller holds m->mu. */
+static ifd_serve_version *remove_version(ifd_serve_model *m, size_t i) {
+    ifd_serve_version *v = m->versions[i];
+    memmove(m->versions + i, m->versions + i + 1, (m->n_versions - i - 1) * sizeof *m->versions);
+    m->n_versions--;
+    return v;
+}
+
+/* Take every version off the list and drop the list's references. */
+static void model_retire_all(ifd_serve_model *m) {
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        ifd_serve_version *v = m->n_versions ? remove_version(m, m->n_versions - 1) : NULL;
+        pthread_mutex_unlock(&m->mu);
+        if (!v) break;
+        ifd_serve_version_release(v);
+    }
 }
 
 static bool policy_wants(const ifd_serve_config *c, const int64_t *all, size_t n, size_t i) {
@@ -485,146 +657,469 @@ static bool policy_wants(const ifd_serve_config *c, const int64_t *all, size_t n
     }
 }
 
-static ifd_serve_model *model_scan(ifd_serve_repo *repo, const char *dir, const char *name) {
+/* The config without what can change while versions keep serving (labels, traffic). */
+static void config_core(const ifd_serve_config *c, ifd_serve_config *out) {
+    *out = *c;
+    out->n_labels = 0;
+    memset(out->labels, 0, sizeof out->labels);
+    memset(out->label_version, 0, sizeof out->label_version);
+    out->n_traffic = 0;
+    memset(out->traffic_version, 0, sizeof out->traffic_version);
+    memset(out->traffic_weight, 0, sizeof out->traffic_weight);
+}
+
+static bool same_core(const ifd_serve_config *a, const ifd_serve_config *b) {
+    ifd_serve_config *x = ifd_malloc(2 * sizeof *x);
+    if (!x) return false;
+    config_core(a, &x[0]);
+    config_core(b, &x[1]);
+    bool same = memcmp(&x[0], &x[1], sizeof *x) == 0;
+    ifd_free(x);
+    return same;
+}
+
+static double seconds_since(const struct timespec *t) { return (double)since_us(t) / 1e6; }
+
+/* Load version `number` of m (new, changed on disk, or retried) and put it on the list; an
+ * available version of the same number keeps serving when the new load fails. */
+static void sync_version(ifd_serve_repo *repo, ifd_serve_model *m, const char *dir, int64_t number,
+                         const struct ifd_serve_file_sig *sig, const ifd_serve_config *cfg) {
+    char vname[32], err[512];
+    snprintf(vname, sizeof vname, "%lld", (long long)number);
+    ifd_serve_version *v = version_new(m, number, cfg);
+    char *path = path_join(dir, vname, "model.onnx");
+    if (!v || !path) {
+        ifd_free(path);
+        if (v) version_free(v);
+        pthread_mutex_lock(&m->mu);
+        set_string(&m->error, "out of memory while loading");
+        pthread_mutex_unlock(&m->mu);
+        return;
+    }
+    v->sig = *sig;
+    /* a version seen for the first time is listed as LOADING while it loads */
+    pthread_mutex_lock(&m->mu);
+    bool listed = find_version(m, number) == m->n_versions && insert_version(m, v);
+    pthread_mutex_unlock(&m->mu);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ifd_status st = version_load(v, path, repo->opts->threads);
+    ifd_free(path);
+    v->load_seconds = seconds_since(&t0);
+    err[0] = 0;
+    if (st != IFD_OK) {
+        snprintf(err, sizeof err, "%s", ifd_last_error()[0] ? ifd_last_error()
+                                                            : ifd_status_string(st));
+        strip_root(err, repo->opts->model_repository);
+        fprintf(stderr, "inferd: model '%s' version %lld failed to load: %s\n", m->name,
+                (long long)number, err);
+        version_drop_runtime(v);
+    } else {
+        fprintf(stderr, "inferd: model '%s' version %lld loaded in %.3f s\n", m->name,
+                (long long)number, v->load_seconds);
+    }
+    ifd_serve_version *old = NULL, *drop = NULL;
+    pthread_mutex_lock(&m->mu);
+    size_t i = find_version(m, number);
+    if (listed) {
+        /* v is on the list (nobody could take it while LOADING) */
+        if (st != IFD_OK) set_string(&v->error, err);
+    } else if (i == m->n_versions) {
+        /* the old entry went away meanwhile (an unload): list v only if it works */
+        if (st != IFD_OK || !insert_version(m, v)) drop = v;
+    } else if (st == IFD_OK || atomic_load(&m->versions[i]->state) != IFD_VERSION_AVAILABLE) {
+        old = m->versions[i];
+        m->versions[i] = v;
+        if (st != IFD_OK) set_string(&v->error, err);
+    } else {
+        /* the reload failed: the serving version stays and carries the error */
+        char msg[600];
+        snprintf(msg, sizeof msg, "reload failed, still serving the previous load: %s", err);
+        set_string(&m->versions[i]->error, msg);
+        drop = v;
+    }
+    if (drop != v)
+        atomic_store(&v->state, st == IFD_OK ? IFD_VERSION_AVAILABLE : IFD_VERSION_FAILED);
+    pthread_mutex_unlock(&m->mu);
+    if (old) ifd_serve_version_release(old);
+    if (drop) version_destroy(drop);
+}
+
+/* Bring model m in line with its folder: config.json, the versions on disk and the version
+ * policy. Returns 200, or an HTTP status with the reason in msg (for explicit load requests). */
+static int model_sync(ifd_serve_repo *repo, ifd_serve_model *m, bool retry_failed, char *msg,
+                      size_t msgsize) {
+    const char *root = repo->opts->model_repository;
     char err[512];
-    ifd_serve_model *m = ifd_calloc(1, sizeof *m);
+    int status = 200;
     int64_t *numbers = NULL;
+    struct ifd_serve_file_sig *sigs = NULL;
+    bool *on_disk_wanted = NULL;
     size_t n_numbers = 0;
-    char *cfg_path = NULL;
+    ifd_serve_config *cfg = ifd_malloc(sizeof *cfg);
+    char *dir = path_join(root, m->name, NULL);
+    char *cfg_path = dir ? path_join(dir, "config.json", NULL) : NULL;
     DIR *d = NULL;
-    if (!m || !(m->name = ifd_strdup(name))) goto oom;
-    m->repo = repo;
-    ifd_serve_config_default(&m->config);
-    if (!(cfg_path = path_join(dir, "config.json", NULL))) goto oom;
-    void *text = NULL;
-    size_t len = 0;
-    if (access(cfg_path, F_OK) == 0) {
+    msg[0] = 0;
+    if (!cfg || !cfg_path) {
+        snprintf(msg, msgsize, "out of memory");
+        status = 500;
+        goto out;
+    }
+    if (!is_dir(dir)) {
+        model_retire_all(m);
+        pthread_mutex_lock(&m->mu);
+        m->removed = true;
+        set_string(&m->error, "the model's folder is gone from the repository");
+        pthread_mutex_unlock(&m->mu);
+        snprintf(msg, msgsize, "no model folder '%s' in the repository", m->name);
+        status = 404;
+        goto out;
+    }
+    ifd_serve_config_default(cfg);
+    bool has_cfg = access(cfg_path, F_OK) == 0;
+    if (has_cfg) {
+        void *text = NULL;
+        size_t len = 0;
         ifd_status st = ifd_read_file(cfg_path, 1 << 20, &text, &len);
-        if (st != IFD_OK) {
-            snprintf(err, sizeof err, "config.json: %s", ifd_last_error());
-            m->error = ifd_strdup(err);
-            goto done;
-        }
-        bool ok = ifd_serve_config_parse(text, len, name, &m->config, err, sizeof err);
+        bool ok = st == IFD_OK && ifd_serve_config_parse(text, len, m->name, cfg, err, sizeof err);
+        if (st != IFD_OK) snprintf(err, sizeof err, "config.json: %s", ifd_last_error());
         ifd_free(text);
         if (!ok) {
-            m->error = ifd_strdup(err);
-            goto done;
+            strip_root(err, root);
+            /* the versions already serving keep serving under their old config */
+            pthread_mutex_lock(&m->mu);
+            if (!m->error || strcmp(m->error, err))
+                fprintf(stderr, "inferd: model '%s': %s\n", m->name, err);
+            set_string(&m->error, err);
+            m->removed = false;
+            pthread_mutex_unlock(&m->mu);
+            snprintf(msg, msgsize, "%s", err);
+            status = 400;
+            goto out;
         }
     }
     if (!(d = opendir(dir))) {
-        snprintf(err, sizeof err, "cannot read folder: %s", strerror(errno));
-        m->error = ifd_strdup(err);
-        goto done;
+        snprintf(msg, msgsize, "cannot read the model's folder: %s", strerror(errno));
+        status = 500;
+        goto out;
     }
     numbers = ifd_calloc(MAX_VERSIONS_SCANNED, sizeof *numbers);
-    if (!numbers) goto oom;
+    sigs = ifd_calloc(MAX_VERSIONS_SCANNED, sizeof *sigs);
+    on_disk_wanted = ifd_calloc(MAX_VERSIONS_SCANNED, sizeof *on_disk_wanted);
+    if (!numbers || !sigs || !on_disk_wanted) {
+        snprintf(msg, msgsize, "out of memory");
+        status = 500;
+        goto out;
+    }
     struct dirent *e;
     while ((e = readdir(d)) && n_numbers < MAX_VERSIONS_SCANNED) {
         int64_t v;
         if (!ifd_serve_parse_version(e->d_name, &v)) continue;
         char *p = path_join(dir, e->d_name, "model.onnx");
-        if (!p) goto oom;
-        if (access(p, F_OK) == 0) numbers[n_numbers++] = v;
+        if (!p) continue;
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) numbers[n_numbers++] = v;
         ifd_free(p);
     }
     qsort(numbers, n_numbers, sizeof *numbers, cmp_i64);
-    if (n_numbers == 0) {
-        m->error = ifd_strdup("no version folder (a positive integer) holds a model.onnx");
-        goto done;
-    }
-    m->versions = ifd_calloc(n_numbers, sizeof *m->versions);
-    if (!m->versions) goto oom;
     for (size_t i = 0; i < n_numbers; i++) {
-        if (!policy_wants(&m->config, numbers, n_numbers, i)) continue;
-        ifd_serve_version *v = ifd_calloc(1, sizeof *v);
-        if (!v) goto oom;
-        v->model = m;
-        v->number = numbers[i];
-        pthread_mutex_init(&v->mu, NULL);
-        pthread_condattr_t ca; /* the batcher's deadlines are CLOCK_MONOTONIC, as job->enqueued */
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&v->cv, &ca);
-        pthread_condattr_destroy(&ca);
-        m->versions[m->n_versions++] = v;
         char vname[32];
         snprintf(vname, sizeof vname, "%lld", (long long)numbers[i]);
         char *p = path_join(dir, vname, "model.onnx");
-        if (!p) goto oom;
-        ifd_status st = version_load(v, p, repo->opts->threads);
+        if (p) file_sig(p, &sigs[i]);
         ifd_free(p);
-        if (st != IFD_OK) {
-            snprintf(err, sizeof err, "%s", ifd_last_error()[0] ? ifd_last_error()
-                                                                : ifd_status_string(st));
-            strip_root(err, repo->opts->model_repository);
-            v->error = ifd_strdup(err);
-            ifd_serve_job *left = NULL;
-            version_stop(v, &left);
-            atomic_store(&v->state, IFD_VERSION_FAILED);
-            fprintf(stderr, "inferd: model '%s' version %lld failed to load: %s\n", name,
-                    (long long)v->number, err);
-        } else {
-            atomic_store(&v->state, IFD_VERSION_AVAILABLE);
+        on_disk_wanted[i] = policy_wants(cfg, numbers, n_numbers, i);
+    }
+    /* labels and traffic apply at once; other changes reload every version */
+    pthread_mutex_lock(&m->mu);
+    bool reload_all = m->has_config != has_cfg || !same_core(cfg, &m->config);
+    if (m->config.n_traffic != cfg->n_traffic ||
+        memcmp(m->config.traffic_version, cfg->traffic_version, sizeof cfg->traffic_version) ||
+        memcmp(m->config.traffic_weight, cfg->traffic_weight, sizeof cfg->traffic_weight))
+        memset(m->traffic_credit, 0, sizeof m->traffic_credit);
+    m->config = *cfg;
+    m->has_config = has_cfg;
+    m->removed = false;
+    m->unloaded = false;
+    set_string(&m->error, n_numbers ? NULL
+                          : "no version folder (a positive integer) holds a model.onnx");
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < n_numbers; i++) {
+        if (!on_disk_wanted[i]) continue;
+        pthread_mutex_lock(&m->mu);
+        size_t k = find_version(m, numbers[i]);
+        bool need = k == m->n_versions;
+        if (!need) {
+            ifd_serve_version *v = m->versions[k];
+            bool changed = memcmp(&v->sig, &sigs[i], sizeof sigs[i]) != 0;
+            int state = atomic_load(&v->state);
+            need = changed || reload_all ||
+                   (retry_failed && state == IFD_VERSION_FAILED);
+        }
+        pthread_mutex_unlock(&m->mu);
+        if (need) sync_version(repo, m, dir, numbers[i], &sigs[i], cfg);
+    }
+    /* retire what the policy no longer wants; with "latest", an older version that is still on
+     * disk keeps serving while a newer one it would give way to cannot load */
+    pthread_mutex_lock(&m->mu);
+    size_t want_avail = 0, avail = 0;
+    for (size_t i = 0; i < n_numbers; i++) {
+        if (!on_disk_wanted[i]) continue;
+        want_avail++;
+        size_t k = find_version(m, numbers[i]);
+        if (k < m->n_versions && atomic_load(&m->versions[k]->state) == IFD_VERSION_AVAILABLE)
+            avail++;
+        else if (status == 200) {
+            const char *why = k < m->n_versions && m->versions[k]->error ? m->versions[k]->error
+                                                                         : "not loaded";
+            snprintf(msg, msgsize, "version %lld: %s", (long long)numbers[i], why);
+            status = 400;
         }
     }
-    if (m->n_versions == 0 && !m->error)
-        m->error = ifd_strdup("version_policy selects none of the versions on disk");
-    goto done;
-oom:
-    if (m && !m->error) m->error = ifd_strdup("out of memory while loading");
-done:
-    if (m && m->error) fprintf(stderr, "inferd: model '%s': %s\n", name, m->error);
+    size_t spare = cfg->policy == IFD_POLICY_LATEST && avail < want_avail ? want_avail - avail : 0;
+    pthread_mutex_unlock(&m->mu);
+    for (;;) {
+        ifd_serve_version *gone = NULL;
+        pthread_mutex_lock(&m->mu);
+        for (size_t k = m->n_versions; k-- > 0 && !gone;) {
+            ifd_serve_version *v = m->versions[k];
+            size_t i = 0;
+            while (i < n_numbers && numbers[i] != v->number) i++;
+            if (i < n_numbers && on_disk_wanted[i]) continue;
+            if (i < n_numbers && spare && atomic_load(&v->state) == IFD_VERSION_AVAILABLE) {
+                spare--;
+                on_disk_wanted[i] = true; /* kept: do not count it twice */
+                continue;
+            }
+            gone = remove_version(m, k);
+        }
+        pthread_mutex_unlock(&m->mu);
+        if (!gone) break;
+        fprintf(stderr, "inferd: model '%s' version %lld unloaded\n", m->name,
+                (long long)gone->number);
+        ifd_serve_version_release(gone);
+    }
+    if (n_numbers == 0) {
+        snprintf(msg, msgsize, "no version folder (a positive integer) holds a model.onnx");
+        status = 400;
+    } else if (want_avail == 0) {
+        pthread_mutex_lock(&m->mu);
+        set_string(&m->error, "version_policy selects none of the versions on disk");
+        pthread_mutex_unlock(&m->mu);
+        snprintf(msg, msgsize, "version_policy selects none of the versions on disk");
+        status = 400;
+    }
+out:
     if (d) closedir(d);
     ifd_free(numbers);
+    ifd_free(sigs);
+    ifd_free(on_disk_wanted);
     ifd_free(cfg_path);
-    if (m && !m->name) {
+    ifd_free(dir);
+    ifd_free(cfg);
+    return status;
+}
+
+/* The model named `name`, created (unlisted, no versions) if new; NULL when the repository is
+ * full or out of memory. */
+static ifd_serve_model *model_get(ifd_serve_repo *repo, const char *name) {
+    ifd_serve_model *m = ifd_serve_repo_find(repo, name);
+    if (m) return m;
+    m = ifd_calloc(1, sizeof *m);
+    if (!m || !(m->name = ifd_strdup(name))) {
+        ifd_free(m);
+        return NULL;
+    }
+    m->repo = repo;
+    m->removed = true;
+    pthread_mutex_init(&m->mu, NULL);
+    ifd_serve_config_default(&m->config);
+    pthread_mutex_lock(&repo->mu);
+    if (repo->n_models < MAX_MODELS) {
+        /* keep the array sorted; readers copy pointers under the lock */
+        repo->models[repo->n_models++] = m;
+        qsort(repo->models, repo->n_models, sizeof *repo->models, cmp_model);
+    } else {
+        fprintf(stderr, "inferd: more than %d models; '%s' is ignored\n", MAX_MODELS, name);
         model_free(m);
         m = NULL;
     }
+    pthread_mutex_unlock(&repo->mu);
     return m;
 }
 
-static void *loader_main(void *p) {
-    ifd_serve_repo *repo = p;
+/* Every model folder; models whose folder went away lose their versions. In explicit mode
+ * only the loaded models are synced (the others are listed as unloaded). */
+static void scan_all(ifd_serve_repo *repo, bool initial) {
     const char *root = repo->opts->model_repository;
+    bool explicit_mode = repo->opts->model_control_mode == IFD_CONTROL_EXPLICIT;
+    char msg[512];
     DIR *d = opendir(root);
     if (!d) {
         fprintf(stderr, "inferd: cannot read model repository '%s': %s\n", root, strerror(errno));
-        atomic_store(&repo->ready, true);
-        return NULL;
+        return;
     }
+    size_t n_seen = 0;
+    char **seen = ifd_calloc(MAX_MODELS, sizeof *seen);
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while (seen && (e = readdir(d)) && n_seen < MAX_MODELS) {
         if (!ifd_serve_valid_model_name(e->d_name)) continue;
         char *dir = path_join(root, e->d_name, NULL);
-        if (!dir) break;
-        bool ok = is_dir(dir);
-        ifd_serve_model *m = ok ? model_scan(repo, dir, e->d_name) : NULL;
+        bool ok = dir && is_dir(dir);
         ifd_free(dir);
-        if (!m) continue;
-        pthread_mutex_lock(&repo->mu);
-        if (repo->n_models < MAX_MODELS) {
-            /* keep the array sorted; readers copy pointers under the lock */
-            repo->models[repo->n_models++] = m;
-            qsort(repo->models, repo->n_models, sizeof *repo->models, cmp_model);
-            m = NULL;
-        }
-        pthread_mutex_unlock(&repo->mu);
-        if (m) {
-            ifd_serve_job *left = NULL;
-            for (size_t i = 0; i < m->n_versions; i++) version_stop(m->versions[i], &left);
-            model_free(m);
-        }
+        if (!ok || !(seen[n_seen] = ifd_strdup(e->d_name))) continue;
+        n_seen++;
     }
     closedir(d);
+    for (size_t i = 0; i < n_seen; i++) {
+        ifd_serve_model *m = model_get(repo, seen[i]);
+        if (!m) continue;
+        if (explicit_mode) {
+            bool load = false;
+            for (size_t k = 0; initial && k < repo->opts->n_load_models; k++)
+                load |= !strcmp(repo->opts->load_models[k], "*") ||
+                        !strcmp(repo->opts->load_models[k], m->name);
+            pthread_mutex_lock(&m->mu);
+            bool fresh = m->removed && m->n_versions == 0;
+            if (fresh && !load) {
+                m->removed = false;
+                m->unloaded = true;
+            }
+            bool skip = !load && m->unloaded;
+            pthread_mutex_unlock(&m->mu);
+            if (skip) continue;
+        }
+        model_sync(repo, m, initial, msg, sizeof msg);
+    }
+    /* models whose folder is gone */
+    pthread_mutex_lock(&repo->mu);
+    size_t n = repo->n_models;
+    pthread_mutex_unlock(&repo->mu);
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&repo->mu);
+        ifd_serve_model *m = repo->models[i];
+        pthread_mutex_unlock(&repo->mu);
+        bool found = false;
+        for (size_t k = 0; k < n_seen && !found; k++) found = !strcmp(seen[k], m->name);
+        if (found) continue;
+        pthread_mutex_lock(&m->mu);
+        bool listed = !m->removed || m->n_versions;
+        pthread_mutex_unlock(&m->mu);
+        if (!listed) continue;
+        model_retire_all(m);
+        pthread_mutex_lock(&m->mu);
+        m->removed = true;
+        pthread_mutex_unlock(&m->mu);
+        fprintf(stderr, "inferd: model '%s' left the repository\n", m->name);
+    }
+    for (size_t i = 0; i < n_seen; i++) ifd_free(seen[i]);
+    ifd_free(seen);
+}
+
+struct ifd_serve_control {
+    ifd_serve_control *next;
+    bool load;
+    char name[IFD_KSERVE_MAX_NAME + 1];
+    ifd_serve_control_fn done;
+    void *arg;
+};
+
+static void run_control(ifd_serve_repo *repo, ifd_serve_control *c) {
+    char msg[1024], inner[512];
+    int status = 200;
+    char *dir = path_join(repo->opts->model_repository, c->name, NULL);
+    bool exists = dir && is_dir(dir);
+    ifd_free(dir);
+    ifd_serve_model *m = exists ? model_get(repo, c->name) : ifd_serve_repo_find(repo, c->name);
+    msg[0] = 0;
+    if (c->load) {
+        if (!exists) {
+            status = 404;
+            snprintf(msg, sizeof msg, "no model folder '%s' in the repository", c->name);
+        } else if (!m) {
+            status = 500;
+            snprintf(msg, sizeof msg, "cannot add model '%s' (too many models)", c->name);
+        } else {
+            status = model_sync(repo, m, true, inner, sizeof inner);
+            if (status != 200) snprintf(msg, sizeof msg, "failed to load '%s': %s", c->name, inner);
+        }
+    } else if (!m) {
+        status = 404;
+        snprintf(msg, sizeof msg, "unknown model '%s'", c->name);
+    } else {
+        model_retire_all(m);
+        pthread_mutex_lock(&m->mu);
+        m->unloaded = true;
+        m->removed = !exists;
+        set_string(&m->error, NULL);
+        pthread_mutex_unlock(&m->mu);
+        fprintf(stderr, "inferd: model '%s' unloaded on request\n", c->name);
+    }
+    c->done(c->arg, status, msg);
+}
+
+static void free_dead(ifd_serve_repo *repo, ifd_serve_version *dead);
+
+static void *loader_main(void *p) {
+    ifd_serve_repo *repo = p;
+    scan_all(repo, true);
     const char *delay = getenv("IFD_SERVE_TEST_LOAD_DELAY_MS"); /* tests observe not-ready */
     if (delay) usleep((useconds_t)atoi(delay) * 1000u);
     atomic_store(&repo->ready, true);
+    bool poll = repo->opts->model_control_mode == IFD_CONTROL_POLL;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    next.tv_sec += repo->opts->repository_poll_secs;
+    pthread_mutex_lock(&repo->mu);
+    for (;;) {
+        bool due = false;
+        while (!repo->stopping && !repo->controls && !repo->dead && !repo->rescan) {
+            if (!poll) {
+                pthread_cond_wait(&repo->cv, &repo->mu);
+                continue;
+            }
+            if (pthread_cond_timedwait(&repo->cv, &repo->mu, &next) == ETIMEDOUT) {
+                due = true;
+                break;
+            }
+        }
+        if (repo->stopping) break;
+        ifd_serve_version *dead = repo->dead;
+        ifd_serve_control *controls = repo->controls;
+        bool rescan = repo->rescan || due;
+        repo->dead = NULL;
+        repo->controls = NULL;
+        repo->controls_tail = &repo->controls;
+        repo->rescan = false;
+        pthread_mutex_unlock(&repo->mu);
+        free_dead(repo, dead);
+        while (controls) {
+            ifd_serve_control *c = controls;
+            controls = c->next;
+            run_control(repo, c);
+            ifd_free(c);
+        }
+        if (rescan) {
+            scan_all(repo, false);
+            clock_gettime(CLOCK_MONOTONIC, &next);
+            next.tv_sec += repo->opts->repository_poll_secs;
+        }
+        pthread_mutex_lock(&repo->mu);
+    }
+    pthread_mutex_unlock(&repo->mu);
     return NULL;
 }
 
 /* ---- the repository --------------------------------------------------------------------------- */
+
+static void free_dead(ifd_serve_repo *repo, ifd_serve_version *dead) {
+    while (dead) {
+        ifd_serve_version *v = dead;
+        dead = v->next_dead;
+        version_destroy(v);
+    }
+}
 
 ifd_status ifd_serve_repo_create(const ifd_serve_options *opts, ifd_serve_done_fn done,
                                  void *done_arg, ifd_serve_repo **out) {
@@ -636,7 +1131,13 @@ ifd_status ifd_serve_repo_create(const ifd_serve_options *opts, ifd_serve_done_f
     r->opts = opts;
     r->done = done;
     r->done_arg = done_arg;
+    r->controls_tail = &r->controls;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
     atomic_init(&r->ready, false);
     *out = r;
     return IFD_OK;
@@ -649,21 +1150,83 @@ ifd_status ifd_serve_repo_start(ifd_serve_repo *repo) {
     return IFD_OK;
 }
 
+void ifd_serve_repo_rescan(ifd_serve_repo *repo) {
+    pthread_mutex_lock(&repo->mu);
+    repo->rescan = true;
+    pthread_cond_broadcast(&repo->cv);
+    pthread_mutex_unlock(&repo->mu);
+}
+
+int ifd_serve_repo_control(ifd_serve_repo *repo, bool load, const char *name,
+                           ifd_serve_control_fn done, void *arg, char *err, size_t errsize) {
+    if (repo->opts->model_control_mode != IFD_CONTROL_EXPLICIT) {
+        snprintf(err, errsize, "explicit model %s is not allowed: the server runs with "
+                 "--model-control-mode %s", load ? "load" : "unload",
+                 repo->opts->model_control_mode == IFD_CONTROL_POLL ? "poll" : "none");
+        return 400;
+    }
+    if (!ifd_serve_valid_model_name(name)) {
+        snprintf(err, errsize, "bad model name");
+        return 400;
+    }
+    ifd_serve_control *c = ifd_calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errsize, "out of memory");
+        return 500;
+    }
+    c->load = load;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->done = done;
+    c->arg = arg;
+    pthread_mutex_lock(&repo->mu);
+    bool stopping = repo->stopping;
+    if (!stopping) {
+        *repo->controls_tail = c;
+        repo->controls_tail = &c->next;
+        pthread_cond_broadcast(&repo->cv);
+    }
+    pthread_mutex_unlock(&repo->mu);
+    if (stopping) {
+        ifd_free(c);
+        snprintf(err, errsize, "server is shutting down");
+        return 503;
+    }
+    return 0;
+}
+
 ifd_serve_job *ifd_serve_repo_stop(ifd_serve_repo *repo) {
     ifd_serve_job *left = NULL;
+    pthread_mutex_lock(&repo->mu);
+    repo->stopping = true;
+    pthread_cond_broadcast(&repo->cv);
+    pthread_mutex_unlock(&repo->mu);
     if (repo->loader_started) pthread_join(repo->loader, NULL);
     repo->loader_started = false;
-    for (size_t i = 0; i < repo->n_models; i++)
-        for (size_t k = 0; k < repo->models[i]->n_versions; k++)
-            version_stop(repo->models[i]->versions[k], &left);
+    /* requests to load or unload that never ran */
+    ifd_serve_control *c = repo->controls;
+    repo->controls = NULL;
+    repo->controls_tail = &repo->controls;
+    while (c) {
+        ifd_serve_control *next = c->next;
+        c->done(c->arg, 503, "server is shutting down");
+        ifd_free(c);
+        c = next;
+    }
+    /* listed and retired versions alike (the loader is gone: nothing adds or frees any) */
+    for (ifd_serve_version *v = repo->live; v; v = v->live_next) version_stop(v, &left);
     return left;
 }
 
 void ifd_serve_repo_free(ifd_serve_repo *repo) {
     if (!repo) return;
+    /* versions released after the loader stopped; retired ones still referenced by a request
+     * cannot exist here: the front end releases every job before freeing the repository */
+    free_dead(repo, repo->dead);
+    repo->dead = NULL;
     for (size_t i = 0; i < repo->n_models; i++) model_free(repo->models[i]);
     ifd_free(repo->models);
     pthread_mutex_destroy(&repo->mu);
+    pthread_cond_destroy(&repo->cv);
     ifd_free(repo);
 }
 
@@ -685,21 +1248,181 @@ ifd_serve_model *ifd_serve_repo_find(ifd_serve_repo *repo, const char *name) {
     return found;
 }
 
-ifd_serve_version *ifd_serve_model_version(ifd_serve_model *m, int64_t number) {
-    for (size_t i = m->n_versions; i-- > 0;) {
-        ifd_serve_version *v = m->versions[i];
-        if (number && v->number == number) return v;
-        if (!number && atomic_load(&v->state) == IFD_VERSION_AVAILABLE) return v;
+/* Smooth weighted round robin over the traffic entries whose version can serve (nginx's
+ * upstream algorithm: exact proportions over every window of sum-of-weights requests).
+ * Caller holds m->mu. */
+static ifd_serve_version *pick_traffic(ifd_serve_model *m) {
+    const ifd_serve_config *c = &m->config;
+    int64_t total = 0;
+    size_t best = SIZE_MAX;
+    ifd_serve_version *bv = NULL;
+    for (size_t i = 0; i < c->n_traffic; i++) {
+        size_t k = find_version(m, c->traffic_version[i]);
+        if (k == m->n_versions || c->traffic_weight[i] == 0 ||
+            atomic_load(&m->versions[k]->state) != IFD_VERSION_AVAILABLE)
+            continue;
+        m->traffic_credit[i] += c->traffic_weight[i];
+        total += c->traffic_weight[i];
+        if (best == SIZE_MAX || m->traffic_credit[i] > m->traffic_credit[best]) {
+            best = i;
+            bv = m->versions[k];
+        }
     }
-    return NULL;
+    if (bv) m->traffic_credit[best] -= total;
+    return bv;
 }
 
-bool ifd_serve_model_ready(ifd_serve_model *m) { return ifd_serve_model_version(m, 0) != NULL; }
+static const char *unready_reason(const ifd_serve_model *m) {
+    if (m->error) return m->error;
+    for (size_t i = m->n_versions; i-- > 0;)
+        if (m->versions[i]->error) return m->versions[i]->error;
+    if (m->unloaded) return "the model is unloaded";
+    return m->n_versions ? "loading" : "no version is loaded";
+}
+
+int ifd_serve_acquire(ifd_serve_repo *repo, const char *model, int64_t number, const char *label,
+                      ifd_serve_version **out, char *err, size_t errsize) {
+    *out = NULL;
+    ifd_serve_model *m = ifd_serve_repo_find(repo, model);
+    if (!m) {
+        if (!atomic_load(&repo->ready)) {
+            snprintf(err, errsize, "server is not ready: models are still loading");
+            return 503;
+        }
+        snprintf(err, errsize, "unknown model '%s'", model);
+        return 404;
+    }
+    int status = 200;
+    pthread_mutex_lock(&m->mu);
+    if (m->removed && m->n_versions == 0) {
+        snprintf(err, errsize, "unknown model '%s'", model);
+        status = 404;
+        goto out;
+    }
+    if (label) {
+        size_t i = 0;
+        while (i < m->config.n_labels && strcmp(m->config.labels[i], label)) i++;
+        if (i == m->config.n_labels) {
+            snprintf(err, errsize, "model '%s' has no version label '%s'", model, label);
+            status = 404;
+            goto out;
+        }
+        number = m->config.label_version[i];
+    }
+    ifd_serve_version *v = NULL;
+    if (number) {
+        size_t k = find_version(m, number);
+        if (k == m->n_versions) {
+            if (label) {
+                snprintf(err, errsize, "model '%s' version %lld (label '%s') is not loaded",
+                         model, (long long)number, label);
+                status = 503;
+            } else {
+                snprintf(err, errsize, "unknown version %lld of model '%s'", (long long)number,
+                         model);
+                status = 404;
+            }
+            goto out;
+        }
+        v = m->versions[k];
+        if (atomic_load(&v->state) != IFD_VERSION_AVAILABLE) {
+            snprintf(err, errsize, "model '%s' version %lld is not ready: %s", model,
+                     (long long)number, v->error ? v->error : "loading");
+            status = 503;
+            goto out;
+        }
+    } else {
+        v = pick_traffic(m);
+        for (size_t k = m->n_versions; !v && k-- > 0;)
+            if (atomic_load(&m->versions[k]->state) == IFD_VERSION_AVAILABLE) v = m->versions[k];
+        if (!v) {
+            snprintf(err, errsize, "model '%s' is not ready: %s", model, unready_reason(m));
+            status = 503;
+            goto out;
+        }
+    }
+    ifd_serve_version_acquire(v);
+    *out = v;
+out:
+    pthread_mutex_unlock(&m->mu);
+    return status;
+}
+
+void ifd_serve_model_put_versions(ifd_serve_model *m, ifd_sbuf *b) {
+    bool first = true;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n_versions; i++) {
+        if (atomic_load(&m->versions[i]->state) != IFD_VERSION_AVAILABLE) continue;
+        ifd_sbuf_printf(b, first ? "\"%lld\"" : ",\"%lld\"", (long long)m->versions[i]->number);
+        first = false;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void ifd_serve_repo_index(ifd_serve_repo *repo, bool ready_only, ifd_sbuf *b) {
+    bool first = true;
+    ifd_sbuf_puts(b, "[");
+    pthread_mutex_lock(&repo->mu);
+    for (size_t i = 0; i < repo->n_models; i++) {
+        ifd_serve_model *m = repo->models[i];
+        pthread_mutex_lock(&m->mu);
+        if (m->n_versions == 0 && !m->removed && !ready_only) {
+            ifd_sbuf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+            first = false;
+            ifd_sbuf_json_string(b, m->name);
+            ifd_sbuf_puts(b, ",\"state\":\"UNAVAILABLE\",\"reason\":");
+            ifd_sbuf_json_string(b, m->error ? m->error : m->unloaded ? "unloaded" : "");
+            ifd_sbuf_puts(b, "}");
+        }
+        for (size_t k = 0; k < m->n_versions; k++) {
+            ifd_serve_version *v = m->versions[k];
+            int st = atomic_load(&v->state);
+            if (ready_only && st != IFD_VERSION_AVAILABLE) continue;
+            ifd_sbuf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+            first = false;
+            ifd_sbuf_json_string(b, m->name);
+            ifd_sbuf_printf(b, ",\"version\":\"%lld\",\"state\":\"%s\",\"reason\":",
+                            (long long)v->number,
+                            st == IFD_VERSION_AVAILABLE ? "READY"
+                            : st == IFD_VERSION_LOADING ? "LOADING" : "UNAVAILABLE");
+            ifd_sbuf_json_string(b, v->error ? v->error : m->error ? m->error : "");
+            /* Triton's statistics names: batch elements served, session runs */
+            ifd_sbuf_printf(b, ",\"inference_count\":%lld,\"execution_count\":%lld}",
+                            (long long)atomic_load(&v->inference_count),
+                            (long long)atomic_load(&v->execution_count));
+        }
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&repo->mu);
+    ifd_sbuf_puts(b, "]");
+}
 
 size_t ifd_serve_repo_ready_count(ifd_serve_repo *repo) {
     size_t n = 0;
     pthread_mutex_lock(&repo->mu);
-    for (size_t i = 0; i < repo->n_models; i++) n += ifd_serve_model_ready(repo->models[i]);
+    for (size_t i = 0; i < repo->n_models; i++) {
+        ifd_serve_model *m = repo->models[i];
+        pthread_mutex_lock(&m->mu);
+        bool ready = false;
+        for (size_t k = 0; k < m->n_versions && !ready; k++)
+            ready = atomic_load(&m->versions[k]->state) == IFD_VERSION_AVAILABLE;
+        pthread_mutex_unlock(&m->mu);
+        n += ready;
+    }
     pthread_mutex_unlock(&repo->mu);
     return n;
 }
+
+ifd_serve_version *ifd_serve_model_version(ifd_serve_model *m, int64_t number) {
+    ifd_serve_version *found = NULL;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = m->n_versions; i-- > 0 && !found;) {
+        ifd_serve_version *v = m->versions[i];
+        if (number && v->number == number) found = v;
+        if (!number && atomic_load(&v->state) == IFD_VERSION_AVAILABLE) found = v;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return found;
+}
+
+bool ifd_serve_model_ready(ifd_serve_model *m) { return ifd_serve_model_version(m, 0) != NULL; }

@@ -141,6 +141,18 @@ void ifd_kserve_encode_tensor(ifd_sbuf *b, const char *name, const ifd_tensor *t
 
 enum { IFD_POLICY_LATEST, IFD_POLICY_SPECIFIC, IFD_POLICY_ALL };
 
+#define IFD_SERVE_MAX_LABELS 16
+#define IFD_SERVE_MAX_LABEL_LEN 63
+#define IFD_SERVE_MAX_IO 32
+
+typedef struct ifd_serve_io_config {
+    bool is_output;
+    char name[IFD_KSERVE_MAX_NAME + 1];
+    ifd_dtype dtype;                    /* from Triton's "TYPE_FP32" names */
+    int rank;                           /* -1: dims not given */
+    int64_t dims[IFD_MAX_RANK];         /* -1: any */
+} ifd_serve_io_config;
+
 typedef struct ifd_serve_config {
     int64_t max_batch_size;             /* 0: no batch dim; else dim 0 of inputs, <= this */
     int instance_count;                 /* sessions (and worker threads) per version: 1 */
@@ -154,6 +166,18 @@ typedef struct ifd_serve_config {
     int64_t preferred_batch[16];
     int64_t max_queue_size;             /* 0: unbounded */
     int64_t default_timeout_us;         /* 0: none */
+    /* version_labels {"stable": 1}: TF Serving's /labels/{l} */
+    size_t n_labels;
+    char labels[IFD_SERVE_MAX_LABELS][IFD_SERVE_MAX_LABEL_LEN + 1];
+    int64_t label_version[IFD_SERVE_MAX_LABELS];
+    /* traffic {"1": 90, "2": 10}: weighted split of requests that name no version */
+    size_t n_traffic;
+    int64_t traffic_version[IFD_SERVE_MAX_LABELS];
+    int64_t traffic_weight[IFD_SERVE_MAX_LABELS];
+    /* input/output overrides: checked against the model at load; their dims (batch dim left
+     * out when max_batch_size > 0) replace the model's where the model leaves a dim free */
+    size_t n_io;
+    ifd_serve_io_config io[IFD_SERVE_MAX_IO];
 } ifd_serve_config;
 
 void ifd_serve_config_default(ifd_serve_config *c);
@@ -191,11 +215,21 @@ enum { IFD_SERVE_PROTO_KSERVE = 0, IFD_SERVE_PROTO_TFS = 1 };
 
 typedef void (*ifd_serve_done_fn)(ifd_serve_job *job, void *arg);
 
+/* A loaded (or loading, or failed) model version. Reference counted: the model's list holds one
+ * reference while the version is listed, and every request holds one from ifd_serve_acquire
+ * until its reply is sent (ifd_serve_version_release). An unloaded or replaced version leaves
+ * the list at once, finishes the requests it took, and is freed by the loader thread when the
+ * last reference goes. Everything below is fixed once the version is AVAILABLE, except the
+ * atomics and `error` (read under the model's lock). */
 struct ifd_serve_version {
     ifd_serve_model *model;
     int64_t number;
     atomic_int state;               /* IFD_VERSION_* */
-    char *error;                    /* why it failed to load */
+    atomic_int refs;
+    char *error;                    /* why it failed to load, or why a reload failed */
+    ifd_serve_config config;        /* the model's config when this version was loaded */
+    struct ifd_serve_file_sig { long long dev, ino, size, mtime_ns; } sig; /* model.onnx */
+    double load_seconds;
     ifd_model *onnx;
     int n_instances;
     ifd_session **sessions;
@@ -212,27 +246,48 @@ struct ifd_serve_version {
     bool gathering;                 /* a worker is forming a batch (the others wait) */
     atomic_llong inference_count;   /* batch elements (requests when not batching) served */
     atomic_llong execution_count;   /* session runs */
+    ifd_serve_version *next_dead;   /* the loader's list of versions to free */
+    ifd_serve_version *live_prev, *live_next; /* every version not yet freed (repo->mu) */
 };
 
+/* A model: lives from its first scan until the repository is freed (pointers stay valid);
+ * a model whose folder disappears or that is unloaded just has no versions. */
 struct ifd_serve_model {
     ifd_serve_repo *repo;
     char *name;
-    char *error;                    /* config error: the model cannot load */
-    ifd_serve_config config;
-    size_t n_versions;              /* loaded or failed, ascending by number */
+    pthread_mutex_t mu;             /* guards everything below */
+    char *error;                    /* config/scan error (the versions listed keep serving) */
+    ifd_serve_config config;        /* labels and traffic are read from here */
+    bool has_config;
+    bool removed;                   /* folder gone or unloaded: not listed as a model */
+    bool unloaded;                  /* explicit mode: unloaded on request (or never loaded) */
+    size_t n_versions;              /* ascending by number */
+    size_t cap_versions;
     ifd_serve_version **versions;
+    int64_t traffic_credit[IFD_SERVE_MAX_LABELS]; /* smooth weighted round robin state */
 };
+
+/* a management request's outcome, called on the loader thread */
+typedef void (*ifd_serve_control_fn)(void *arg, int http_status, const char *message);
+
+typedef struct ifd_serve_control ifd_serve_control;
 
 struct ifd_serve_repo {
     const ifd_serve_options *opts;
     ifd_serve_done_fn done;
     void *done_arg;
-    pthread_mutex_t mu;             /* guards the models array */
+    pthread_mutex_t mu;             /* guards the models array and the loader's inputs below */
+    pthread_cond_t cv;
     size_t n_models;
     ifd_serve_model **models;       /* sorted by name; entries live until repo_free */
     atomic_bool ready;              /* the initial scan finished */
     pthread_t loader;
     bool loader_started;
+    bool stopping;
+    bool rescan;                    /* SIGHUP asked for a rescan */
+    ifd_serve_control *controls, **controls_tail; /* load/unload requests, in order */
+    ifd_serve_version *dead;        /* released versions waiting to be freed */
+    ifd_serve_version *live;        /* every version not yet freed, listed or retired */
 };
 
 /* Model names: [A-Za-z0-9_.-], not starting with '.', at most IFD_KSERVE_MAX_NAME bytes (the
@@ -243,24 +298,52 @@ bool ifd_serve_parse_version(const char *s, int64_t *out);
 
 ifd_status ifd_serve_repo_create(const ifd_serve_options *opts, ifd_serve_done_fn done,
                                  void *done_arg, ifd_serve_repo **out);
-/* Scan and load in a background thread; repo->ready turns true when done. */
+/* Start the loader thread: the initial scan (repo->ready turns true when it is done), then
+ * polling, rescans and load/unload requests, and freeing released versions. */
 ifd_status ifd_serve_repo_start(ifd_serve_repo *repo);
-/* Stop workers (each finishes its current job), join threads; queued jobs are returned as a
- * list for the caller to dispose of. */
+/* Stop the loader and every version's workers (each finishes its current job) and join them;
+ * queued jobs are returned as a list for the caller to dispose of (their versions released). */
 ifd_serve_job *ifd_serve_repo_stop(ifd_serve_repo *repo);
 void ifd_serve_repo_free(ifd_serve_repo *repo);
-ifd_serve_model *ifd_serve_repo_find(ifd_serve_repo *repo, const char *name);
-/* The version that serves `number` (0: the newest available), or NULL. */
-ifd_serve_version *ifd_serve_model_version(ifd_serve_model *m, int64_t number);
-bool ifd_serve_model_ready(ifd_serve_model *m);
-/* Queue a job on its version; false (job untouched) when the queue is full or stopping. */
+/* Rescan the repository soon (SIGHUP); safe from any thread. */
+void ifd_serve_repo_rescan(ifd_serve_repo *repo);
+/* Explicit mode: load (or reload) / unload a model by name, off the caller's thread; done is
+ * called once from the loader thread with 200, or an HTTP status and a message. Returns 0
+ * when queued, else an HTTP status with the message in err (wrong mode, bad name). */
+int ifd_serve_repo_control(ifd_serve_repo *repo, bool load, const char *name,
+                           ifd_serve_control_fn done, void *arg, char *err, size_t errsize);
+
+/* The version a request names: number > 0 that version, else label != NULL the version with
+ * that label, else the traffic split of config.json, else the newest available. On success a
+ * reference is taken (release it with ifd_serve_version_release) and 200 returned; otherwise an
+ * HTTP status (404 unknown model/version/label, 503 not loaded or not ready) with a message
+ * in err. Only AVAILABLE versions are returned. */
+int ifd_serve_acquire(ifd_serve_repo *repo, const char *model, int64_t number, const char *label,
+                      ifd_serve_version **out, char *err, size_t errsize);
+void ifd_serve_version_acquire(ifd_serve_version *v);
+void ifd_serve_version_release(ifd_serve_version *v);
+/* Append the available version numbers of v's model as JSON strings: "1","2". */
+void ifd_serve_model_put_versions(ifd_serve_model *m, ifd_sbuf *b);
+/* POST /v2/repository/index: every model and version with state and reason; ready_only: only
+ * those that can serve. */
+void ifd_serve_repo_index(ifd_serve_repo *repo, bool ready_only, ifd_sbuf *b);
+/* Queue a job on its version (job->version holds the request's reference); false (job
+ * untouched) when the queue is full or the version is stopping. */
 bool ifd_serve_submit(ifd_serve_job *job);
 size_t ifd_serve_repo_ready_count(ifd_serve_repo *repo);
+ifd_serve_model *ifd_serve_repo_find(ifd_serve_repo *repo, const char *name);
+/* TRANSITIONAL (until the front end moves to ifd_serve_acquire): the version serving `number`
+ * (0: the newest available) without taking a reference, or NULL. */
+ifd_serve_version *ifd_serve_model_version(ifd_serve_model *m, int64_t number);
+bool ifd_serve_model_ready(ifd_serve_model *m);
 
 /* ---- TF Serving model status and metadata (tfserving.c) ------------------------------------ */
 
-/* GET /v1/models/{m}[/versions/{v}]: model_version_status (version 0: every version). Returns
- * 200 with the body in b, or an HTTP status with the message in err. */
+/* GET /v1/models/{m}[/versions/{v}|/labels/{l}]: model_version_status (version 0 and no label:
+ * every version). Returns 200 with the body in b, or an HTTP status with the message in err. */
+int ifd_tfs_model_status_ex(ifd_serve_repo *repo, const char *model, int64_t version,
+                            const char *label, ifd_sbuf *b, char *err, size_t errsize);
+/* TRANSITIONAL: the same for a model the caller found. */
 int ifd_tfs_model_status(ifd_serve_model *m, int64_t version, ifd_sbuf *b, char *err,
                          size_t errsize);
 /* GET .../metadata of a version that can serve. */

@@ -352,15 +352,26 @@ static void put_version_status(ifd_sbuf *b, const ifd_serve_version *v, bool fir
                     st == IFD_VERSION_AVAILABLE ? "AVAILABLE"
                     : st == IFD_VERSION_LOADING ? "LOADING" : "END",
                     st == IFD_VERSION_FAILED ? "UNKNOWN" : "OK");
-    ifd_sbuf_json_string(b, st == IFD_VERSION_FAILED && v->error ? v->error : "");
+    /* a failed load, or a failed reload of a version that keeps serving */
+    ifd_sbuf_json_string(b, v->error ? v->error : "");
     ifd_sbuf_puts(b, "}}");
 }
 
-int ifd_tfs_model_status(ifd_serve_model *m, int64_t version, ifd_sbuf *b, char *err,
-                         size_t errsize) {
+/* Caller holds m->mu. */
+static int model_status_locked(ifd_serve_model *m, int64_t version, const char *label,
+                               ifd_sbuf *b, char *err, size_t errsize) {
+    if (label) {
+        size_t i = 0;
+        while (i < m->config.n_labels && strcmp(m->config.labels[i], label)) i++;
+        if (i == m->config.n_labels) {
+            snprintf(err, errsize, "Unrecognized servable version label: %s", label);
+            return 404;
+        }
+        version = m->config.label_version[i];
+    }
     if (m->n_versions == 0) {
         snprintf(err, errsize, "Could not find any versions of model %s%s%s", m->name,
-                 m->error ? ": " : "", m->error ? m->error : "");
+                 m->error ? ": " : m->unloaded ? ": unloaded" : "", m->error ? m->error : "");
         return 404;
     }
     ifd_sbuf_puts(b, "{\"model_version_status\":[");
@@ -378,6 +389,29 @@ int ifd_tfs_model_status(ifd_serve_model *m, int64_t version, ifd_sbuf *b, char 
         return 404;
     }
     return 200;
+}
+
+int ifd_tfs_model_status_ex(ifd_serve_repo *repo, const char *model, int64_t version,
+                            const char *label, ifd_sbuf *b, char *err, size_t errsize) {
+    ifd_serve_model *m = ifd_serve_repo_find(repo, model);
+    if (!m) {
+        snprintf(err, errsize, "Could not find any versions of model %s", model);
+        return 404;
+    }
+    pthread_mutex_lock(&m->mu);
+    int status = m->removed && m->n_versions == 0 ? 404 : 0;
+    if (status) snprintf(err, errsize, "Could not find any versions of model %s", model);
+    else status = model_status_locked(m, version, label, b, err, errsize);
+    pthread_mutex_unlock(&m->mu);
+    return status;
+}
+
+int ifd_tfs_model_status(ifd_serve_model *m, int64_t version, ifd_sbuf *b, char *err,
+                         size_t errsize) {
+    pthread_mutex_lock(&m->mu);
+    int status = model_status_locked(m, version, NULL, b, err, errsize);
+    pthread_mutex_unlock(&m->mu);
+    return status;
 }
 
 static void put_signature_io(ifd_sbuf *b, const ifd_io_info *io, size_t n) {

@@ -577,11 +577,13 @@ def tfs_errors():
         st, body, _ = request("POST", "/v1/models/relu/versions/9:predict", {"instances": xs})
         expect_error(st, body, 404, ["version 9"])
 
-    def labels_refused():
+    def unknown_label():
         st, body, _ = request("POST", "/v1/models/relu/labels/stable:predict", {"instances": xs})
-        expect_error(st, body, 400, ["labels not supported"])
+        expect_error(st, body, 404, ["label 'stable'"])
         st, body, _ = request("GET", "/v1/models/relu/labels/stable")
-        expect_error(st, body, 400, ["labels not supported"])
+        expect_error(st, body, 404, ["stable"])
+        st, body, _ = request("GET", "/v1/models/relu/labels/a.b")
+        expect_error(st, body, 400, ["label"])
 
     def other_verbs():
         st, body, _ = request("POST", "/v1/models/relu:classify", {"examples": []})
@@ -606,7 +608,7 @@ def tfs_errors():
         st, body, _ = request("POST", "/v1/models/size:predict", {"inputs": [[1.0] * 3] * 2})
         assert st == 200 and body == {"outputs": 6}, body
 
-    for t in (invalid_json, empty_body, unknown_version, labels_refused, other_verbs, bad_paths,
+    for t in (invalid_json, empty_body, unknown_version, unknown_label, other_verbs, bad_paths,
               row_scalar_output_refused):
         test(t, "tfs_error_" + t.__name__)
 
