@@ -10,6 +10,48 @@ void ifd_serve_config_default(ifd_serve_config *c) {
     c->instance_count = 1;
     c->policy = IFD_POLICY_LATEST;
     c->latest_n = 1;
+    c->drift_enabled = true;
+    c->drift_threshold = 0.25;
+    c->drift_window = 20000;
+}
+
+static bool get_int(const json_t *v, int64_t lo, int64_t hi, int64_t *out);
+
+/* {"enabled": true, "threshold": 0.25, "window": 20000} */
+static bool parse_drift(const json_t *v, ifd_serve_config *c, char *err, size_t errsize) {
+    if (!json_is_object(v)) {
+        snprintf(err, errsize, "config field 'drift' must be an object");
+        return false;
+    }
+    const char *key;
+    json_t *f;
+    json_object_foreach((json_t *)v, key, f) {
+        if (!strcmp(key, "enabled")) {
+            if (!json_is_boolean(f)) {
+                snprintf(err, errsize, "config field 'drift.enabled' must be true or false");
+                return false;
+            }
+            c->drift_enabled = json_is_true(f);
+        } else if (!strcmp(key, "threshold")) {
+            double t = json_is_number(f) ? json_number_value(f) : -1;
+            if (!(t > 0 && t <= 100)) {
+                snprintf(err, errsize, "config field 'drift.threshold' must be a number in "
+                         "(0, 100] (a PSI; 0.25 is the usual 'shifted')");
+                return false;
+            }
+            c->drift_threshold = t;
+        } else if (!strcmp(key, "window")) {
+            if (!get_int(f, 100, 100000000, &c->drift_window)) {
+                snprintf(err, errsize, "config field 'drift.window' must be in 100..100000000 "
+                         "(sampled elements)");
+                return false;
+            }
+        } else {
+            snprintf(err, errsize, "config field 'drift.%.64s' is unknown", key);
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool get_int(const json_t *v, int64_t lo, int64_t hi, int64_t *out) {
@@ -329,6 +371,8 @@ bool ifd_serve_config_parse(const char *text, size_t len, const char *model_name
             if (!parse_labels(v, c, err, errsize)) goto out;
         } else if (!strcmp(key, "traffic")) {
             if (!parse_traffic(v, c, err, errsize)) goto out;
+        } else if (!strcmp(key, "drift")) {
+            if (!parse_drift(v, c, err, errsize)) goto out;
         } else if (!strcmp(key, "input") || !strcmp(key, "output")) {
             if (!parse_io(v, key, c, err, errsize)) goto out;
         } else {

@@ -1,6 +1,7 @@
 /* One KServe v2 infer request on a worker thread: decode the body, check it against the
  * model's inputs, run the session, encode the reply. Never called on the I/O thread. */
 #include "serve/serve.h"
+#include "serve/drift.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,7 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
     if (st != IFD_OK) {
         ifd_serve_job_run_error(job, st);
     } else {
+        ifd_serve_observe(v, c.in_tensors, c.n_out, c.out_names, c.outs);
         /* Triton counts each batch element of a batching model as one inference */
         int64_t n = 1;
         if (v->config.max_batch_size > 0 && v->n_inputs &&
@@ -99,6 +101,17 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
         if (job->status == 200) atomic_fetch_add(&v->inference_count, n);
     }
     ifd_serve_call_free(&c);
+}
+
+void ifd_serve_observe(ifd_serve_version *v, const ifd_tensor *const *ins, size_t n,
+                       const char *const *names, ifd_tensor *const *outs) {
+    if (!v->drift) return;
+    for (size_t k = 0; k < v->n_inputs; k++) ifd_drift_observe(v->drift, k, ins[k]);
+    for (size_t j = 0; j < n; j++) {
+        size_t k = 0;
+        while (k < v->n_outputs && strcmp(v->outputs[k].name, names[j])) k++;
+        if (k < v->n_outputs) ifd_drift_observe(v->drift, v->n_inputs + k, outs[j]);
+    }
 }
 
 bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_options *opts,

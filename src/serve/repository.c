@@ -3,6 +3,7 @@
  * sessions, each owned by one worker thread that takes jobs from the version's queue.
  * Models and versions live until the repository is freed (hot reload comes later). */
 #include "serve/serve.h"
+#include "serve/drift.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -168,6 +169,7 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
         if (st != IFD_OK) {
             ifd_serve_job_run_error(jobs[0], st);
         } else {
+            ifd_serve_observe(v, c0->in_tensors, c0->n_out, c0->out_names, c0->outs);
             ifd_serve_encode(v, jobs[0], c0);
             if (jobs[0]->status == 200) atomic_fetch_add(&v->inference_count, total);
         }
@@ -196,6 +198,7 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
         for (size_t i = 0; i < n; i++) ifd_serve_job_run_error(jobs[i], st);
         goto out;
     }
+    ifd_serve_observe(v, ins, c0->n_out, c0->out_names, outs);
     /* outputs: each request gets its rows of every output */
     for (size_t j = 0; j < c0->n_out; j++) {
         int rank = ifd_tensor_rank(outs[j]);
@@ -472,6 +475,44 @@ static ifd_status apply_io_config(ifd_serve_version *v) {
     return IFD_OK;
 }
 
+/* Drift watching for every input and output, against <version>/baseline.json when present. */
+static ifd_status drift_setup(ifd_serve_version *v, const char *model_path) {
+    if (!v->config.drift_enabled) return IFD_OK;
+    ifd_status st = IFD_OK;
+    size_t n = v->n_inputs + v->n_outputs;
+    const char **names = ifd_calloc(n + 1, sizeof *names);
+    bool *is_output = ifd_calloc(n + 1, sizeof *is_output);
+    int64_t *rank2 = ifd_calloc(n + 1, sizeof *rank2);
+    char *bpath = ifd_malloc(strlen(model_path) + sizeof "baseline.json");
+    void *text = NULL;
+    size_t len = 0;
+    if (!names || !is_output || !rank2 || !bpath) {
+        st = ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ifd_io_info *io = i < v->n_inputs ? &v->inputs[i] : &v->outputs[i - v->n_inputs];
+        names[i] = io->name;
+        is_output[i] = i >= v->n_inputs;
+        rank2[i] = io->rank == 2 ? io->dims[1] : 0;
+    }
+    strcpy(bpath, model_path);
+    char *slash = strrchr(bpath, '/');
+    strcpy(slash ? slash + 1 : bpath, "baseline.json");
+    if (access(bpath, F_OK) == 0 && (st = ifd_read_file(bpath, 64 << 20, &text, &len)) != IFD_OK)
+        goto out;
+    st = ifd_drift_create(n, names, is_output, rank2, text, len, v->config.drift_window,
+                          &v->drift);
+    if (st != IFD_OK) st = ifd_error(st, "%s", ifd_last_error());
+out:
+    ifd_free(names);
+    ifd_free(is_output);
+    ifd_free(rank2);
+    ifd_free(bpath);
+    ifd_free(text);
+    return st;
+}
+
 static ifd_status version_load(ifd_serve_version *v, const char *path, int threads) {
     ifd_status st;
     ifd_session_options so;
@@ -505,6 +546,7 @@ static ifd_status version_load(ifd_serve_version *v, const char *path, int threa
                              ifd_dtype_name(v->outputs[i].dtype));
     }
     if ((st = apply_io_config(v)) != IFD_OK) return st;
+    if ((st = drift_setup(v, path)) != IFD_OK) return st;
     const ifd_serve_config *cfg = &v->config;
     v->batching = cfg->dynamic_batching && cfg->max_batch_size > 0 && v->n_inputs > 0;
     for (size_t i = 0; v->batching && i < v->n_inputs; i++)
@@ -560,6 +602,7 @@ static void version_free(ifd_serve_version *v) {
     ifd_free(v->inputs);
     ifd_free(v->outputs);
     ifd_model_free(v->onnx);
+    ifd_drift_free(v->drift);
     ifd_free(v->error);
     pthread_mutex_destroy(&v->mu);
     pthread_cond_destroy(&v->cv);
@@ -577,6 +620,8 @@ static void version_drop_runtime(ifd_serve_version *v) {
     v->n_inputs = v->n_outputs = 0; /* their names belonged to the sessions */
     ifd_model_free(v->onnx);
     v->onnx = NULL;
+    ifd_drift_free(v->drift);
+    v->drift = NULL;
 }
 
 /* Stop and free a version nobody references (the loader's dead list, a failed replacement). */

@@ -178,6 +178,10 @@ typedef struct ifd_serve_config {
      * out when max_batch_size > 0) replace the model's where the model leaves a dim free */
     size_t n_io;
     ifd_serve_io_config io[IFD_SERVE_MAX_IO];
+    /* "drift": {"enabled", "threshold", "window"} (drift.h) */
+    bool drift_enabled;                 /* true */
+    double drift_threshold;             /* 0.25: PSI above it counts as drift */
+    int64_t drift_window;               /* 20000 sampled elements */
 } ifd_serve_config;
 
 void ifd_serve_config_default(ifd_serve_config *c);
@@ -230,6 +234,7 @@ struct ifd_serve_version {
     ifd_serve_config config;        /* the model's config when this version was loaded */
     struct ifd_serve_file_sig { long long dev, ino, size, mtime_ns; } sig; /* model.onnx */
     double load_seconds;
+    struct ifd_drift *drift;        /* NULL when drift is off in config.json */
     ifd_model *onnx;
     int n_instances;
     ifd_session **sessions;
@@ -371,6 +376,10 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
 /* Encode c->outs as job's reply (200), or an error reply. */
 void ifd_serve_encode(ifd_serve_version *v, ifd_serve_job *job, ifd_serve_call *c);
 void ifd_serve_call_free(ifd_serve_call *c);
+/* After a successful run: feed the version's watchers (drift) with its inputs (model order,
+ * ins[0..v->n_inputs)) and the outputs names[0..n) = outs[0..n). */
+void ifd_serve_observe(ifd_serve_version *v, const ifd_tensor *const *ins, size_t n,
+                       const char *const *names, ifd_tensor *const *outs);
 /* Set job's error reply for a failed ifd_session_run. */
 void ifd_serve_job_run_error(ifd_serve_job *job, ifd_status st);
 /* Set job->status and an {"error": msg} body. */
