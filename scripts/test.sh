@@ -69,7 +69,11 @@ suite() { # build dir, label
   step "$label-serve" /usr/bin/python3 tests/serve/test_serve.py "$b/inferd" "$IFD_ONNX_TESTS"
   step "$label-protocols" /usr/bin/python3 tests/serve/test_protocols.py "$b/inferd" "$IFD_ONNX_TESTS"
   step "$label-batching" /usr/bin/python3 tests/serve/test_batching.py "$b/inferd" "$IFD_ONNX_TESTS"
+  step "$label-repository" /usr/bin/python3 tests/serve/test_repository.py "$b/inferd"
   step "$label-examples" tests/test_examples.sh "$b/inferd"
+  if [ "$golden_ready" = 1 ]; then
+    step "$label-quantize" tests/test_quantize.sh "$b/inferd" build/golden
+  fi
 }
 
 step build-gcc build build -DCMAKE_C_COMPILER=gcc

@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "serve/serve.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
@@ -25,7 +26,9 @@ static void usage(FILE *f) {
             "  --max-connections N      connections served at once (default 1000)\n"
             "  --read-timeout-secs N    idle/read timeout (default 30)\n"
             "  --write-timeout-secs N   send timeout (default 30)\n"
-            "  --drain-timeout-secs N   on SIGTERM, wait this long for requests in flight (default 30)\n");
+            "  --drain-timeout-secs N   on SIGTERM, wait this long for requests in flight (default 30)\n"
+            "  --access-log FILE        append one JSON line per inference request (off by default)\n"
+            "  --access-log-sample R    log this fraction of requests, 0 < R <= 1 (default 1)\n");
 }
 
 int ifd_cli_serve(int argc, char **argv) {
@@ -76,6 +79,16 @@ int ifd_cli_serve(int argc, char **argv) {
             o.model_repository = val;
         } else if (!strcmp(a, "--http-address")) {
             o.http_address = val;
+        } else if (!strcmp(a, "--access-log")) {
+            o.access_log = val;
+        } else if (!strcmp(a, "--access-log-sample")) {
+            char *end = NULL;
+            double r = strtod(val, &end);
+            if (!end || *end || !(r > 0 && r <= 1)) {
+                fprintf(stderr, "inferd serve: --access-log-sample wants a fraction in (0, 1]\n");
+                return 2;
+            }
+            o.access_log_sample = r;
         } else if (!strcmp(a, "--model-control-mode")) {
             if (!strcmp(val, "none")) {
                 o.model_control_mode = IFD_CONTROL_NONE;

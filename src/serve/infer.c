@@ -82,12 +82,15 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
                             (long long)timeout);
         return;
     }
+    job->t_dequeued = ifd_serve_now_ns();
     const char *delay = getenv("IFD_SERVE_TEST_INFER_DELAY_MS"); /* tests: a slow model */
     if (delay) usleep((useconds_t)atoi(delay) * 1000u);
     if (!ifd_serve_decode(v, job, opts, &c)) return;
+    job->t_decoded = ifd_serve_now_ns();
     ifd_status st = ifd_session_run(session, v->n_inputs, c.in_names, c.in_tensors, c.n_out,
                                     c.out_names, c.outs);
     atomic_fetch_add(&v->execution_count, 1);
+    job->t_computed = ifd_serve_now_ns();
     if (st != IFD_OK) {
         ifd_serve_job_run_error(job, st);
     } else {
@@ -97,7 +100,9 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
         if (v->config.max_batch_size > 0 && v->n_inputs &&
             ifd_tensor_rank(c.in_tensors[0]) > 0)
             n = ifd_tensor_dims(c.in_tensors[0])[0];
+        job->batch_elements = job->exec_elements = n;
         ifd_serve_encode(v, job, &c);
+        job->t_encoded = ifd_serve_now_ns();
         if (job->status == 200) atomic_fetch_add(&v->inference_count, n);
     }
     ifd_serve_call_free(&c);

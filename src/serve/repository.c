@@ -3,6 +3,7 @@
  * sessions, each owned by one worker thread that takes jobs from the version's queue.
  * Models and versions live until the repository is freed (hot reload comes later). */
 #include "serve/serve.h"
+#include "serve/accesslog.h"
 #include "serve/drift.h"
 
 #include <dirent.h>
@@ -77,6 +78,19 @@ static int cmp_model(const void *a, const void *b) {
     return strcmp((*(ifd_serve_model *const *)a)->name, (*(ifd_serve_model *const *)b)->name);
 }
 
+int64_t ifd_serve_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* A job's reply is ready: record it, then hand it to the front end. */
+static void finish_job(ifd_serve_version *v, ifd_serve_job *j) {
+    ifd_serve_repo *repo = v->model->repo;
+    if (repo->access_log) ifd_access_log_record(repo->access_log, v->model->name, v->number, j);
+    repo->done(j, repo->done_arg);
+}
+
 /* ---- workers ------------------------------------------------------------------------------ */
 
 typedef struct worker_arg {
@@ -129,12 +143,13 @@ static bool calls_compatible(const ifd_serve_version *v, const ifd_serve_call *a
 /* Timeout check and decode, without the lock. False: the job got its error reply (sent). */
 static bool batch_take(ifd_serve_version *v, ifd_serve_job *j) {
     ifd_serve_repo *repo = v->model->repo;
+    if (!j->t_dequeued) j->t_dequeued = ifd_serve_now_ns();
     int64_t timeout = v->config.default_timeout_us;
     if (timeout && since_us(&j->enqueued) > timeout) {
         job_drop_call(j);
         ifd_serve_job_error(j, 503, "request waited longer than the model's timeout of %lld us",
                             (long long)timeout);
-        repo->done(j, repo->done_arg);
+        finish_job(v, j);
         return false;
     }
     if (j->call) return true;
@@ -143,10 +158,12 @@ static bool batch_take(ifd_serve_version *v, ifd_serve_job *j) {
         ifd_serve_job_error(j, 500, "out of memory");
     } else if (ifd_serve_decode(v, j, repo->opts, c)) {
         j->call = c;
+        j->t_decoded = ifd_serve_now_ns();
+        j->batch_elements = call_batch(c);
         return true;
     }
     ifd_free(c);
-    repo->done(j, repo->done_arg);
+    finish_job(v, j);
     return false;
 }
 
@@ -166,11 +183,14 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
         st = ifd_session_run(session, v->n_inputs, c0->in_names, c0->in_tensors, c0->n_out,
                              c0->out_names, c0->outs);
         atomic_fetch_add(&v->execution_count, 1);
+        jobs[0]->t_computed = ifd_serve_now_ns();
+        jobs[0]->exec_elements = total;
         if (st != IFD_OK) {
             ifd_serve_job_run_error(jobs[0], st);
         } else {
             ifd_serve_observe(v, c0->in_tensors, c0->n_out, c0->out_names, c0->outs);
             ifd_serve_encode(v, jobs[0], c0);
+            jobs[0]->t_encoded = ifd_serve_now_ns();
             if (jobs[0]->status == 200) atomic_fetch_add(&v->inference_count, total);
         }
         goto out;
@@ -194,6 +214,11 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
     }
     st = ifd_session_run(session, v->n_inputs, c0->in_names, ins, c0->n_out, c0->out_names, outs);
     atomic_fetch_add(&v->execution_count, 1);
+    int64_t t_run = ifd_serve_now_ns();
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->t_computed = t_run;
+        jobs[i]->exec_elements = total;
+    }
     if (st != IFD_OK) {
         for (size_t i = 0; i < n; i++) ifd_serve_job_run_error(jobs[i], st);
         goto out;
@@ -225,6 +250,7 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
     }
     for (size_t i = 0; i < n; i++) {
         ifd_serve_encode(v, jobs[i], jobs[i]->call);
+        jobs[i]->t_encoded = ifd_serve_now_ns();
         if (jobs[i]->status == 200)
             atomic_fetch_add(&v->inference_count, call_batch(jobs[i]->call));
     }
@@ -240,7 +266,6 @@ out:
 }
 
 static void batch_worker(ifd_serve_version *v, ifd_session *session, ifd_serve_job **batch) {
-    ifd_serve_repo *repo = v->model->repo;
     const ifd_serve_config *cfg = &v->config;
     int64_t max = cfg->max_batch_size, target = 0;
     for (size_t i = 0; i < cfg->n_preferred; i++)
@@ -319,7 +344,7 @@ static void batch_worker(ifd_serve_version *v, ifd_session *session, ifd_serve_j
         batch_run(v, session, batch, n, total);
         for (size_t i = 0; i < n; i++) {
             job_drop_call(batch[i]);
-            repo->done(batch[i], repo->done_arg);
+            finish_job(v, batch[i]);
         }
     }
 }
@@ -353,7 +378,7 @@ static void *worker_main(void *p) {
         pthread_mutex_unlock(&v->mu);
         job->next = NULL;
         ifd_serve_infer(v, session, job, repo->opts);
-        repo->done(job, repo->done_arg);
+        finish_job(v, job);
     }
     return NULL;
 }
@@ -362,6 +387,7 @@ bool ifd_serve_submit(ifd_serve_job *job) {
     ifd_serve_version *v = job->version;
     bool ok = false;
     clock_gettime(CLOCK_MONOTONIC, &job->enqueued);
+    job->t_enqueued = (int64_t)job->enqueued.tv_sec * 1000000000LL + job->enqueued.tv_nsec;
     pthread_mutex_lock(&v->mu);
     int64_t cap = v->config.max_queue_size;
     if (!v->stop && (cap == 0 || v->queued < (size_t)cap)) {
@@ -1184,6 +1210,15 @@ ifd_status ifd_serve_repo_create(const ifd_serve_options *opts, ifd_serve_done_f
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&r->ready, false);
+    if (opts->access_log) {
+        ifd_status st = ifd_access_log_open(opts->access_log, opts->access_log_sample > 0
+                                                                  ? opts->access_log_sample : 1,
+                                            &r->access_log);
+        if (st != IFD_OK) {
+            ifd_serve_repo_free(r);
+            return st;
+        }
+    }
     *out = r;
     return IFD_OK;
 }
@@ -1268,6 +1303,7 @@ void ifd_serve_repo_free(ifd_serve_repo *repo) {
      * cannot exist here: the front end releases every job before freeing the repository */
     free_dead(repo, repo->dead);
     repo->dead = NULL;
+    ifd_access_log_close(repo->access_log);
     for (size_t i = 0; i < repo->n_models; i++) model_free(repo->models[i]);
     ifd_free(repo->models);
     pthread_mutex_destroy(&repo->mu);

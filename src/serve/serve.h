@@ -28,6 +28,8 @@ typedef struct ifd_serve_options {
     int read_timeout_secs;         /* 30 */
     int write_timeout_secs;        /* 30 */
     int drain_timeout_secs;        /* 30: SIGTERM waits this long for in-flight requests */
+    const char *access_log;        /* JSON-lines access log file; NULL: off */
+    double access_log_sample;      /* fraction of requests logged (1) */
     int http_threads;              /* I/O threads running the HTTP front end; 0: 1 per 2 cores, >= 1 */
     int model_control_mode;        /* IFD_CONTROL_*: none */
     int repository_poll_secs;      /* poll mode: rescan interval (15) */
@@ -213,7 +215,13 @@ typedef struct ifd_serve_job {
     int protocol;                   /* IFD_SERVE_PROTO_* */
     size_t binary_header_len;       /* Inference-Header-Content-Length; 0: none */
     size_t reply_header_len;        /* the reply's JSON part when binary data follows; 0: none */
+    /* CLOCK_MONOTONIC ns at each stage (0: not reached), for metrics and the access log */
+    int64_t t_enqueued, t_dequeued, t_decoded, t_computed, t_encoded;
+    int64_t batch_elements;         /* this request's batch elements (1 without a batch dim) */
+    int64_t exec_elements;          /* batch elements of the session run that served it */
 } ifd_serve_job;
+
+int64_t ifd_serve_now_ns(void);
 
 enum { IFD_SERVE_PROTO_KSERVE = 0, IFD_SERVE_PROTO_TFS = 1 };
 
@@ -293,6 +301,7 @@ struct ifd_serve_repo {
     ifd_serve_control *controls, **controls_tail; /* load/unload requests, in order */
     ifd_serve_version *dead;        /* released versions waiting to be freed */
     ifd_serve_version *live;        /* every version not yet freed, listed or retired */
+    struct ifd_access_log *access_log; /* NULL: off */
 };
 
 /* Model names: [A-Za-z0-9_.-], not starting with '.', at most IFD_KSERVE_MAX_NAME bytes (the

@@ -17,7 +17,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, finish, report, test  # noqa: E402
+from harness import BIN as BIN_PATH, Server, finish, report, test  # noqa: E402
 
 POLL = 1  # --repository-poll-secs in poll-mode tests
 
@@ -577,7 +577,52 @@ def churn_tests(seconds):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def access_log_tests():
+    """--access-log writes one JSON line per sampled inference request, after the fact."""
+    root = tempfile.mkdtemp(prefix="ifd-repo-")
+    try:
+        publish(root, "a", 1, add_model(1.0))
+        for sample, sent, want in ((1.0, 12, 12), (0.25, 40, 10)):
+            log = os.path.join(root, "access-%s.log" % sample)
+            srv = Server(root, ["--access-log", log, "--access-log-sample", str(sample)])
+            try:
+                for i in range(sent - 2):
+                    infer(srv, "a")
+                call(srv, "POST", "/v2/models/a/infer", {"inputs": []})  # 400
+                call(srv, "POST", "/v1/models/a:predict", {"instances": [[1, 2, 3, 4]]})
+            finally:
+                rc = srv.stop()
+
+            def check(sample=sample, log=log, want=want, rc=rc):
+                assert rc == 0, "exit %s" % rc
+                lines = open(log).read().splitlines()
+                assert len(lines) == want, "%d lines, want %d" % (len(lines), want)
+                recs = [json.loads(l) for l in lines]
+                keys = ["time", "model", "version", "protocol", "status", "request_ms",
+                        "queue_ms", "input_ms", "compute_ms", "output_ms", "batch_size",
+                        "execution_batch"]
+                for r in recs:
+                    assert list(r) == keys, list(r)
+                    assert r["model"] == "a" and r["version"] == "1", r
+                    assert r["time"].endswith("Z") and len(r["time"]) == 24, r["time"]
+                    assert r["request_ms"] >= r["compute_ms"] >= 0, r
+                if sample == 1.0:
+                    st = [r["status"] for r in recs]
+                    assert st.count(200) == 11 and st.count(400) == 1, st
+                    assert recs[-1]["protocol"] == "tfserving", recs[-1]
+                    assert all(r["batch_size"] == 1 for r in recs if r["status"] == 200)
+            test(check, "access_log_sample_%s" % sample)
+        st = subprocess.run([BIN_PATH, "serve", "--model-repository", root, "--access-log",
+                             "/nonexistent-dir/x.log", "--http-port", "0"],
+                            capture_output=True, text=True, timeout=60)
+        report("access_log_unwritable_refused", st.returncode != 0 and "access log" in st.stderr,
+               "exit %d: %s" % (st.returncode, st.stderr[-300:]))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main():
+    access_log_tests()
     poll_tests()
     traffic_tests()
     config_error_tests()
