@@ -64,6 +64,7 @@ suite() { # build dir, label
        --xfail tests/conformance_xfail.txt --ops-doc "$b/OPERATORS.md"
   if [ "$golden_ready" = 1 ]; then
     step "$label-golden" "$b/tests/test_golden" build/golden
+    step "$label-qmodels" "$b/tests/test_qkernels" build/qmodels
   fi
   step "$label-cli" tests/test_cli.sh "$b/inferd"
   step "$label-serve" /usr/bin/python3 tests/serve/test_serve.py "$b/inferd" "$IFD_ONNX_TESTS"
@@ -79,6 +80,9 @@ suite() { # build dir, label
 step build-gcc build build -DCMAKE_C_COMPILER=gcc
 step golden-prepare tests/golden/prepare.sh build/golden
 golden_ready=0; [ -f build/golden/lstm/reference_0.npy ] && golden_ready=1
+if [ "$golden_ready" = 1 ]; then
+  step qmodels-prepare /usr/bin/python3 tests/quant_models.py build/inferd build/qmodels build/golden
+fi
 suite build release
 
 if [ $quick = 0 ]; then

@@ -39,72 +39,80 @@ static const qshape g_shapes[] = {
 
 static qpath g_path = (qpath)-1;
 
-static qpath get_path(void) {
-    if ((int)g_path < 0) { /* benign race: every thread computes the same value */
-        qpath p = PATH_SCALAR;
+static qpath cpu_path(void) {
+    qpath p = PATH_SCALAR;
 #ifdef IFD_X86
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vnni"))
-            p = PATH_VNNI;
-        else if (__builtin_cpu_supports("avx2"))
-            p = PATH_AVX2;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vnni"))
+        p = PATH_VNNI;
+    else if (__builtin_cpu_supports("avx2"))
+        p = PATH_AVX2;
 #endif
-        g_path = p;
-    }
+    return p;
+}
+
+static qpath get_path(void) {
+    if ((int)g_path < 0) g_path = cpu_path(); /* benign race: every thread computes the same */
     return g_path;
 }
 
-const char *ifd_qgemm_kernel_name(void) {
-    switch (get_path()) {
+static const char *path_name(qpath p) {
+    switch (p) {
     case PATH_VNNI: return "avx512vnni";
     case PATH_AVX2: return "avx2";
     default: return "scalar";
     }
 }
 
+const char *ifd_qgemm_kernel_name(void) { return path_name(get_path()); }
+
+bool ifd_qgemm_force_kernel(const char *name) {
+    qpath best = cpu_path();
+    if (!name) {
+        g_path = best;
+        return true;
+    }
+    for (int p = PATH_SCALAR; p <= (int)best; p++)
+        if (!strcmp(name, path_name((qpath)p))) {
+            g_path = (qpath)p;
+            return true;
+        }
+    return false;
+}
+
 static inline size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
 
+/* One operand's packed form: panels, then a sum (row sums of A', column sums of B' less
+ * K * zero point) and the adjusted zero point per row/column (padding included). */
 typedef struct {
-    size_t a_off, b_off, rs_off, cs_off, za_off, zb_off, total;
-    int64_t mblocks, nchunks, kgroups;
-} qlayout;
+    int64_t blocks, kgroups; /* row blocks (A) or column chunks (B); k groups */
+    size_t panel_bytes, sums_off, zeros_off, total;
+} side_layout;
 
-static bool layout(qpath path, int64_t m, int64_t n, int64_t k, qlayout *l) {
+static bool side_size(qpath path, bool as_b, int64_t rows, int64_t k, side_layout *l) {
     const qshape *s = &g_shapes[path];
+    int width = as_b ? s->nc : s->mr;
     memset(l, 0, sizeof *l);
-    if (m < 0 || n < 0 || k < 0) return false;
-    if (path == PATH_SCALAR) return true;
-    l->mblocks = (m + s->mr - 1) / s->mr;
-    l->nchunks = (n + s->nc - 1) / s->nc;
+    if (rows < 0 || k < 0) return false;
+    l->blocks = (rows + width - 1) / width;
     l->kgroups = (k + s->kg - 1) / s->kg;
-    size_t kpad, abytes, bbytes, t = 0;
+    size_t kpad, padded = (size_t)l->blocks * (size_t)width, t = 0;
     if (!ifd_mul_size((size_t)l->kgroups, (size_t)s->kg * (size_t)s->es, &kpad) ||
-        !ifd_mul_size(kpad, (size_t)l->mblocks * (size_t)s->mr, &abytes) ||
-        !ifd_mul_size(kpad, (size_t)l->nchunks * (size_t)s->nc, &bbytes))
+        !ifd_mul_size(kpad, padded, &l->panel_bytes) || padded > SIZE_MAX / 8)
         return false;
-    size_t rows = (size_t)l->mblocks * (size_t)s->mr, cols = (size_t)l->nchunks * (size_t)s->nc;
-    l->a_off = t;
-    if (!ifd_add_size(t, align64(abytes), &t)) return false;
-    l->b_off = t;
-    if (!ifd_add_size(t, align64(bbytes), &t)) return false;
-    l->rs_off = t;
-    if (!ifd_add_size(t, align64(rows * 4), &t)) return false;
-    l->cs_off = t;
-    if (!ifd_add_size(t, align64(cols * 4), &t)) return false;
-    l->za_off = t;
-    if (!ifd_add_size(t, align64(rows * 4), &t)) return false;
-    l->zb_off = t;
-    if (!ifd_add_size(t, align64(cols * 4), &t)) return false;
+    if (!ifd_add_size(t, align64(l->panel_bytes), &t)) return false;
+    l->sums_off = t;
+    if (!ifd_add_size(t, align64(padded * 4), &t)) return false;
+    l->zeros_off = t;
+    if (!ifd_add_size(t, align64(padded * 4), &t)) return false;
     l->total = t;
     return true;
 }
 
 bool ifd_qgemm_workspace_size(int64_t m, int64_t n, int64_t k, size_t *bytes) {
-    qlayout l;
-    if (!layout(get_path(), m, n, k, &l)) return false;
-    *bytes = l.total ? l.total : 64;
-    return true;
+    ifd_qgemm_args a = {.m = m, .n = n, .k = k};
+    return ifd_qgemm_ex_workspace_size(&a, bytes);
 }
 
 /* ---- scalar path --------------------------------------------------------------------- */
@@ -146,27 +154,30 @@ static void scalar_rows(void *arg, int64_t begin, int64_t end) {
 /* ---- packing ------------------------------------------------------------------------- */
 
 typedef struct {
-    const ifd_qgemm_params *p;
     const qshape *s;
-    qlayout l;
-    uint8_t *ws;
+    int64_t rows, k, kgroups; /* rows: M (A) or N (B) */
+    const uint8_t *src;
+    int64_t ld;
+    bool is_signed;
+    const int32_t *zero;
+    int64_t zero_count;
+    uint8_t *dst;
+    int32_t *sums, *zeros;
 } pack_job;
 
 static void pack_a_blocks(void *arg, int64_t begin, int64_t end) {
     const pack_job *j = arg;
-    const ifd_qgemm_params *p = j->p;
     const int mr = j->s->mr, kg = j->s->kg, es = j->s->es;
-    const int64_t kgroups = j->l.kgroups, kfull = p->k / kg;
+    const int64_t kgroups = j->kgroups, kfull = j->k / kg;
     size_t kpad = (size_t)kgroups * (size_t)kg;
-    uint8_t flip = p->a_signed ? 0x80 : 0;
-    int32_t *rs = (int32_t *)(j->ws + j->l.rs_off);
-    int32_t *za = (int32_t *)(j->ws + j->l.za_off);
+    uint8_t flip = j->is_signed ? 0x80 : 0;
+    int32_t *rs = j->sums, *za = j->zeros;
     for (int64_t mb = begin; mb < end; mb++) {
-        uint8_t *dst8 = j->ws + j->l.a_off + (size_t)mb * mr * kpad * es;
+        uint8_t *dst8 = j->dst + (size_t)mb * mr * kpad * es;
         uint16_t *dst16 = (uint16_t *)dst8;
         for (int r = 0; r < mr; r++) {
             int64_t row = mb * mr + r;
-            if (row >= p->m) { /* padding rows: zeros, no zero point */
+            if (row >= j->rows) { /* padding rows: zeros, no zero point */
                 for (int64_t g = 0; g < kgroups; g++)
                     for (int e = 0; e < kg; e++) {
                         size_t at = ((size_t)g * mr + r) * kg + e;
@@ -176,7 +187,7 @@ static void pack_a_blocks(void *arg, int64_t begin, int64_t end) {
                 za[row] = 0;
                 continue;
             }
-            const uint8_t *restrict src = p->a + row * p->lda;
+            const uint8_t *restrict src = j->src + row * j->ld;
             uint32_t sum = 0;
             if (es == 1) {
                 for (int64_t g = 0; g < kfull; g++)
@@ -196,14 +207,14 @@ static void pack_a_blocks(void *arg, int64_t begin, int64_t end) {
             for (int64_t g = kfull; g < kgroups; g++) /* the partial last group */
                 for (int e = 0; e < kg; e++) {
                     int64_t k = g * kg + e;
-                    uint8_t v = k < p->k ? (uint8_t)(src[k] ^ flip) : 0;
+                    uint8_t v = k < j->k ? (uint8_t)(src[k] ^ flip) : 0;
                     size_t at = ((size_t)g * mr + r) * kg + e;
                     if (es == 1) dst8[at] = v; else dst16[at] = v;
                     sum += v;
                 }
             rs[row] = (int32_t)sum;
-            int32_t z = p->a_zero_count ? p->a_zero[p->a_zero_count == 1 ? 0 : row] : 0;
-            za[row] = z + (p->a_signed ? 128 : 0);
+            int32_t z = j->zero_count ? j->zero[j->zero_count == 1 ? 0 : row] : 0;
+            za[row] = z + (j->is_signed ? 128 : 0);
         }
     }
 }
@@ -267,36 +278,34 @@ __attribute__((target("avx2"))) static void pack_b_avx2_full(const uint8_t *b, i
 
 static void pack_b_chunks(void *arg, int64_t begin, int64_t end) {
     const pack_job *j = arg;
-    const ifd_qgemm_params *p = j->p;
     const int nc_w = j->s->nc, kg = j->s->kg, es = j->s->es;
-    size_t kpad = (size_t)j->l.kgroups * (size_t)kg;
-    uint8_t flip = p->b_signed ? 0 : 0x80;
-    int32_t *cs = (int32_t *)(j->ws + j->l.cs_off);
-    int32_t *zb = (int32_t *)(j->ws + j->l.zb_off);
+    size_t kpad = (size_t)j->kgroups * (size_t)kg;
+    uint8_t flip = j->is_signed ? 0 : 0x80;
+    int32_t *cs = j->sums, *zb = j->zeros;
     for (int64_t nc = begin; nc < end; nc++) {
-        uint8_t *dst8 = j->ws + j->l.b_off + (size_t)nc * nc_w * kpad * es;
+        uint8_t *dst8 = j->dst + (size_t)nc * nc_w * kpad * es;
         int16_t *dst16 = (int16_t *)dst8;
         int64_t col0 = nc * nc_w;
-        int ncols = (int)IFD_MIN((int64_t)nc_w, p->n - col0);
+        int ncols = (int)IFD_MIN((int64_t)nc_w, j->rows - col0);
         int32_t sums[32] = {0};
         int64_t g0 = 0;
 #ifdef IFD_X86
         if (ncols == nc_w) { /* full chunk: vector transpose of the complete k groups */
-            int64_t kfull = p->k / kg;
+            int64_t kfull = j->k / kg;
             int32_t vs[32];
             if (es == 1)
-                pack_b_vnni_full(p->b + col0, p->ldb, kfull, flip, dst8, vs);
+                pack_b_vnni_full(j->src + col0, j->ld, kfull, flip, dst8, vs);
             else
-                pack_b_avx2_full(p->b + col0, p->ldb, kfull, flip, dst16, vs);
+                pack_b_avx2_full(j->src + col0, j->ld, kfull, flip, dst16, vs);
             for (int c = 0; c < nc_w; c++) sums[c] = vs[c];
             g0 = kfull;
         }
 #endif
-        for (int64_t g = g0; g < j->l.kgroups; g++)
+        for (int64_t g = g0; g < j->kgroups; g++)
             for (int e = 0; e < kg; e++) {
                 int64_t k = g * kg + e;
-                int cols = k < p->k ? ncols : 0;
-                const uint8_t *restrict src = p->b + (k < p->k ? k : 0) * p->ldb + col0;
+                int cols = k < j->k ? ncols : 0;
+                const uint8_t *restrict src = j->src + (k < j->k ? k : 0) * j->ld + col0;
                 if (es == 1) {
                     uint8_t *restrict d = dst8 + (size_t)g * nc_w * kg + e;
                     for (int c = 0; c < cols; c++) {
@@ -318,10 +327,10 @@ static void pack_b_chunks(void *arg, int64_t begin, int64_t end) {
         for (int c = 0; c < nc_w; c++) {
             int64_t col = col0 + c;
             int32_t z = 0;
-            if (c < ncols && p->b_zero_count) z = p->b_zero[p->b_zero_count == 1 ? 0 : col];
-            z -= p->b_signed ? 0 : 128;
+            if (c < ncols && j->zero_count) z = j->zero[j->zero_count == 1 ? 0 : col];
+            z -= j->is_signed ? 0 : 128;
             zb[col] = z;
-            cs[col] = (int32_t)((uint32_t)sums[c] - (uint32_t)p->k * (uint32_t)z);
+            cs[col] = (int32_t)((uint32_t)sums[c] - (uint32_t)j->k * (uint32_t)z);
         }
     }
 }
@@ -380,74 +389,336 @@ __attribute__((target("avx2"))) static void kernel_avx2(const uint8_t *ap8, cons
 }
 #endif
 
+/* ---- packed operands ------------------------------------------------------------------ */
+
+struct ifd_qgemm_packed {
+    bool as_b;
+    qpath path;
+    int64_t rows, cols; /* as given: M x K (A) or K x N (B) */
+    side_layout l;
+    uint8_t *mem;       /* vector paths: side_layout's bytes; scalar: a copy of the operand */
+    int32_t *zero;      /* scalar path: the zero points as given */
+    int64_t zero_count;
+    bool is_signed;
+};
+
+/* Views of one operand as the tiles read it. */
 typedef struct {
-    const ifd_qgemm_params *p;
+    const uint8_t *panels;
+    const int32_t *sums, *zeros;
+    side_layout l;
+} side_view;
+
+static void pack_side(const qshape *s, bool as_b, int64_t rows, int64_t k, const uint8_t *src,
+                      int64_t ld, bool is_signed, const int32_t *zero, int64_t zero_count,
+                      const side_layout *l, uint8_t *mem, ifd_thread_pool *pool) {
+    pack_job pj = {s, rows, k, l->kgroups, src, ld, is_signed, zero, zero_count, mem,
+                   (int32_t *)(mem + l->sums_off), (int32_t *)(mem + l->zeros_off)};
+    if (as_b)
+        ifd_parallel_for(pool, l->blocks, 2, pack_b_chunks, &pj);
+    else
+        ifd_parallel_for(pool, l->blocks, 4, pack_a_blocks, &pj);
+}
+
+ifd_status ifd_qgemm_pack(bool as_b, int64_t rows, int64_t cols, const uint8_t *src, int64_t ld,
+                          bool is_signed, const int32_t *zero, int64_t zero_count,
+                          ifd_qgemm_packed **out) {
+    *out = NULL;
+    int64_t per = as_b ? cols : rows; /* zero points follow A's rows or B's columns */
+    if (rows < 0 || cols < 0 || ld < (as_b ? cols : cols) || (rows > 0 && !src) ||
+        (zero_count != 0 && zero_count != 1 && zero_count != per) || (zero_count && !zero))
+        return ifd_error(IFD_ERR_INVALID_ARGUMENT, "qgemm pack: bad operand (%lld x %lld, ld %lld, "
+                         "%lld zero points)", (long long)rows, (long long)cols, (long long)ld,
+                         (long long)zero_count);
+    ifd_qgemm_packed *p = ifd_calloc(1, sizeof *p);
+    if (!p) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory packing int8 weights");
+    p->as_b = as_b;
+    p->path = get_path();
+    p->rows = rows;
+    p->cols = cols;
+    p->is_signed = is_signed;
+    p->zero_count = zero_count;
+    size_t bytes;
+    if (p->path == PATH_SCALAR) {
+        if (!ifd_mul_size((size_t)rows, (size_t)cols, &bytes)) goto too_big;
+        p->mem = ifd_malloc_aligned(bytes ? bytes : 1);
+        p->zero = ifd_calloc((size_t)(zero_count ? zero_count : 1), sizeof(int32_t));
+        if (!p->mem || !p->zero) goto oom;
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(p->mem + (size_t)(r * cols), src + r * ld, (size_t)cols);
+        if (zero_count) memcpy(p->zero, zero, (size_t)zero_count * sizeof(int32_t));
+    } else {
+        /* A: its rows are M and its depth K = cols; B: its columns N = cols, depth K = rows */
+        if (!side_size(p->path, as_b, as_b ? cols : rows, as_b ? rows : cols, &p->l)) goto too_big;
+        p->mem = ifd_malloc_aligned(p->l.total ? p->l.total : 64);
+        if (!p->mem) goto oom;
+        pack_side(&g_shapes[p->path], as_b, as_b ? cols : rows, as_b ? rows : cols, src, ld,
+                  is_signed, zero, zero_count, &p->l, p->mem, NULL);
+    }
+    *out = p;
+    return IFD_OK;
+too_big:
+    ifd_qgemm_packed_free(p);
+    return ifd_error(IFD_ERR_TOO_BIG, "qgemm pack: %lld x %lld operand is too big", (long long)rows,
+                     (long long)cols);
+oom:
+    ifd_qgemm_packed_free(p);
+    return ifd_error(IFD_ERR_NO_MEMORY, "out of memory packing int8 weights");
+}
+
+void ifd_qgemm_packed_free(ifd_qgemm_packed *p) {
+    if (!p) return;
+    ifd_free_aligned(p->mem);
+    ifd_free(p->zero);
+    ifd_free(p);
+}
+
+/* ---- epilogues ------------------------------------------------------------------------- */
+
+/* Round to nearest even for |v| <= 2^22 with adds only, so the loops vectorize. */
+static inline float rne_small(float v) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23 */
+    return (v + magic) - magic;
+}
+
+/* One row piece of corrected int32 sums v[0..cols) at (row, col0) to C. cs/cb: the column
+ * factors and biases of these columns (ones/zeros when absent). */
+static void store_row(const ifd_qgemm_args *a, int64_t row, int64_t col0, int cols,
+                      const int32_t *restrict v, const float *restrict cs,
+                      const float *restrict cb) {
+    const ifd_qgemm_epilogue *ep = a->ep;
+    if (!ep || ep->kind == IFD_QGEMM_OUT_INT32) {
+        memcpy((int32_t *)a->c + row * a->ldc + col0, v, (size_t)cols * sizeof(int32_t));
+        return;
+    }
+    float rs = ep->scale * (ep->row_scale ? ep->row_scale[row] : 1.0f);
+    float rb = ep->row_bias ? ep->row_bias[row] : 0.0f;
+    float lo = ep->lo, hi = ep->hi;
+    if (ep->kind == IFD_QGEMM_OUT_FLOAT) {
+        float *restrict c = (float *)a->c + row * a->ldc + col0;
+        for (int n = 0; n < cols; n++) {
+            float f = (float)v[n] * (rs * cs[n]) + (rb + cb[n]);
+            f = f > lo ? f : lo;
+            c[n] = f < hi ? f : hi;
+        }
+        return;
+    }
+    uint8_t *restrict c = (uint8_t *)a->c + row * a->ldc + col0;
+    float zp = ep->zero_point;
+    /* clamp in the real domain (the activation), then to uint8 around the zero point */
+    lo = lo > -zp ? lo : -zp;
+    hi = hi < 255.0f - zp ? hi : 255.0f - zp;
+    for (int n = 0; n < cols; n++) {
+        float f = (float)v[n] * (rs * cs[n]) + (rb + cb[n]);
+        f = f > lo ? f : lo;
+        f = f < hi ? f : hi;
+        c[n] = (uint8_t)(int32_t)rne_small(f + zp);
+    }
+}
+
+/* The column factors and biases of columns [col0, col0 + cols). */
+static void column_terms(const ifd_qgemm_epilogue *ep, int64_t col0, int cols, float *cs,
+                         float *cb) {
+    for (int n = 0; n < cols; n++) {
+        cs[n] = ep && ep->col_scale ? ep->col_scale[col0 + n] : 1.0f;
+        cb[n] = ep && ep->col_bias ? ep->col_bias[col0 + n] : 0.0f;
+    }
+}
+
+/* ---- tiles ----------------------------------------------------------------------------- */
+
+typedef struct {
+    const ifd_qgemm_args *a;
     const qshape *s;
-    qlayout l;
-    uint8_t *ws;
+    side_view A, B;
     qpath path;
     bool a_inner; /* tiles walk all row blocks per column chunk (A is re-read, B once) */
 } tile_job;
 
 static void tiles(void *arg, int64_t begin, int64_t end) {
     const tile_job *j = arg;
-    const ifd_qgemm_params *p = j->p;
+    const ifd_qgemm_args *p = j->a;
     const qshape *s = j->s;
-    size_t kpad = (size_t)j->l.kgroups * (size_t)s->kg;
-    const int32_t *rs = (const int32_t *)(j->ws + j->l.rs_off);
-    const int32_t *cs = (const int32_t *)(j->ws + j->l.cs_off);
-    const int32_t *za = (const int32_t *)(j->ws + j->l.za_off);
-    const int32_t *zb = (const int32_t *)(j->ws + j->l.zb_off);
-    int32_t acc[8 * 32];
+    size_t kpad = (size_t)j->A.l.kgroups * (size_t)s->kg;
+    const int32_t *rs = j->A.sums, *za = j->A.zeros, *cs = j->B.sums, *zb = j->B.zeros;
+    int32_t acc[8 * 32], v[32];
+    float csc[32], cbias[32];
+    int64_t last_nc = -1;
     for (int64_t t = begin; t < end; t++) {
         int64_t mb, nc;
         if (j->a_inner) {
-            nc = t / j->l.mblocks;
-            mb = t % j->l.mblocks;
+            nc = t / j->A.l.blocks;
+            mb = t % j->A.l.blocks;
         } else {
-            mb = t / j->l.nchunks;
-            nc = t % j->l.nchunks;
+            mb = t / j->B.l.blocks;
+            nc = t % j->B.l.blocks;
         }
-        const uint8_t *ap = j->ws + j->l.a_off + (size_t)mb * s->mr * kpad * s->es;
-        const uint8_t *bp = j->ws + j->l.b_off + (size_t)nc * s->nc * kpad * s->es;
+        const uint8_t *ap = j->A.panels + (size_t)mb * s->mr * kpad * s->es;
+        const uint8_t *bp = j->B.panels + (size_t)nc * s->nc * kpad * s->es;
 #ifdef IFD_X86
         if (j->path == PATH_VNNI)
-            kernel_vnni(ap, bp, j->l.kgroups, acc);
+            kernel_vnni(ap, bp, j->A.l.kgroups, acc);
         else
-            kernel_avx2(ap, bp, j->l.kgroups, acc);
+            kernel_avx2(ap, bp, j->A.l.kgroups, acc);
 #endif
         int64_t m0 = mb * s->mr, n0 = nc * s->nc;
         int rows = (int)IFD_MIN((int64_t)s->mr, p->m - m0);
         int cols = (int)IFD_MIN((int64_t)s->nc, p->n - n0);
+        if (nc != last_nc) {
+            column_terms(p->ep, n0, cols, csc, cbias);
+            last_nc = nc;
+        }
         for (int r = 0; r < rows; r++) {
-            uint32_t *restrict c = (uint32_t *)(p->c + (m0 + r) * p->ldc + n0);
             const uint32_t *restrict ar = (const uint32_t *)(acc + r * s->nc);
             const uint32_t *restrict zbn = (const uint32_t *)(zb + n0);
             const uint32_t *restrict csn = (const uint32_t *)(cs + n0);
             uint32_t rsm = (uint32_t)rs[m0 + r], zam = (uint32_t)za[m0 + r];
-            for (int n = 0; n < cols; n++) c[n] = ar[n] - zbn[n] * rsm - zam * csn[n];
+            for (int n = 0; n < cols; n++) v[n] = (int32_t)(ar[n] - zbn[n] * rsm - zam * csn[n]);
+            store_row(p, m0 + r, n0, cols, v, csc, cbias);
         }
     }
 }
 
-void ifd_qgemm(const ifd_qgemm_params *p, void *workspace, ifd_thread_pool *pool) {
-    if (p->m <= 0 || p->n <= 0) return;
-    qpath path = get_path();
-    if (path == PATH_SCALAR || p->k == 0) {
-        scalar_job sj = {p};
-        int64_t grain = IFD_MAX((int64_t)1, 32768 / IFD_MAX((int64_t)1, p->n * IFD_MAX(p->k, 1)));
-        ifd_parallel_for(pool, p->m, grain, scalar_rows, &sj);
+/* ---- driver ----------------------------------------------------------------------------- */
+
+static bool packed_ok(const ifd_qgemm_packed *pk, bool as_b, int64_t rows, int64_t cols,
+                      qpath path) {
+    return pk->as_b == as_b && pk->rows == rows && pk->cols == cols && pk->path == path;
+}
+
+/* The path of this product and the workspace layout of its raw operands (and, on the scalar
+ * path with an epilogue, the int32 sums). */
+typedef struct {
+    qpath path;
+    side_layout la, lb;
+    size_t a_off, b_off, c_off, total;
+} ex_layout;
+
+static bool ex_plan(const ifd_qgemm_args *a, ex_layout *x) {
+    memset(x, 0, sizeof *x);
+    if (a->m < 0 || a->n < 0 || a->k < 0) return false;
+    x->path = a->pa ? a->pa->path : a->pb ? a->pb->path : get_path();
+    if ((a->pa && !packed_ok(a->pa, false, a->m, a->k, x->path)) ||
+        (a->pb && !packed_ok(a->pb, true, a->k, a->n, x->path)))
+        return false;
+    size_t t = 0;
+    if (x->path == PATH_SCALAR) {
+        if (a->ep && a->ep->kind != IFD_QGEMM_OUT_INT32) {
+            size_t mn;
+            if (!ifd_mul_size((size_t)a->m, (size_t)a->n, &mn) || !ifd_mul_size(mn, 4, &t))
+                return false;
+        }
+        x->total = t;
+        return true;
+    }
+    if (a->pa) x->la = a->pa->l;
+    else if (!side_size(x->path, false, a->m, a->k, &x->la)) return false;
+    if (a->pb) x->lb = a->pb->l;
+    else if (!side_size(x->path, true, a->n, a->k, &x->lb)) return false;
+    x->a_off = t;
+    if (!a->pa && !ifd_add_size(t, x->la.total, &t)) return false;
+    x->b_off = t;
+    if (!a->pb && !ifd_add_size(t, x->lb.total, &t)) return false;
+    x->total = t;
+    return true;
+}
+
+bool ifd_qgemm_ex_workspace_size(const ifd_qgemm_args *a, size_t *bytes) {
+    ex_layout x;
+    if (!ex_plan(a, &x)) return false;
+    *bytes = x.total ? x.total : 64;
+    return true;
+}
+
+typedef struct {
+    const ifd_qgemm_args *a;
+    const int32_t *sums; /* m x n */
+} scalar_epi_job;
+
+static void scalar_epilogue(void *arg, int64_t begin, int64_t end) {
+    const scalar_epi_job *j = arg;
+    const ifd_qgemm_args *a = j->a;
+    float cs[64], cb[64];
+    for (int64_t n0 = 0; n0 < a->n; n0 += 64) {
+        int cols = (int)IFD_MIN((int64_t)64, a->n - n0);
+        column_terms(a->ep, n0, cols, cs, cb);
+        for (int64_t r = begin; r < end; r++) store_row(a, r, n0, cols, j->sums + r * a->n + n0, cs, cb);
+    }
+}
+
+void ifd_qgemm_ex(const ifd_qgemm_args *a, void *workspace, ifd_thread_pool *pool) {
+    ex_layout x;
+    if (a->m <= 0 || a->n <= 0 || !ex_plan(a, &x)) return; /* the caller sized the workspace */
+    uint8_t *ws = workspace;
+    if (a->k == 0) { /* empty sums: C is the epilogue of zeros */
+        int32_t zeros[64] = {0};
+        float cs[64], cb[64];
+        for (int64_t n0 = 0; n0 < a->n; n0 += 64) {
+            int cols = (int)IFD_MIN((int64_t)64, a->n - n0);
+            column_terms(a->ep, n0, cols, cs, cb);
+            for (int64_t r = 0; r < a->m; r++) store_row(a, r, n0, cols, zeros, cs, cb);
+        }
         return;
     }
-    pack_job pj = {p, &g_shapes[path], {0}, workspace};
-    if (!layout(path, p->m, p->n, p->k, &pj.l)) return; /* caller sized the workspace */
-    ifd_parallel_for(pool, pj.l.mblocks, 4, pack_a_blocks, &pj);
-    ifd_parallel_for(pool, pj.l.nchunks, 2, pack_b_chunks, &pj);
+    if (x.path == PATH_SCALAR) {
+        bool direct = !a->ep || a->ep->kind == IFD_QGEMM_OUT_INT32;
+        ifd_qgemm_params p = {a->m, a->n, a->k, a->a, a->lda, a->a_signed, a->a_zero,
+                              a->a_zero_count, a->b, a->ldb, a->b_signed, a->b_zero,
+                              a->b_zero_count, direct ? a->c : (int32_t *)ws,
+                              direct ? a->ldc : a->n};
+        if (a->pa) {
+            p.a = a->pa->mem; p.lda = a->k; p.a_signed = a->pa->is_signed;
+            p.a_zero = a->pa->zero; p.a_zero_count = a->pa->zero_count;
+        }
+        if (a->pb) {
+            p.b = a->pb->mem; p.ldb = a->n; p.b_signed = a->pb->is_signed;
+            p.b_zero = a->pb->zero; p.b_zero_count = a->pb->zero_count;
+        }
+        scalar_job sj = {&p};
+        int64_t grain = IFD_MAX((int64_t)1, 32768 / IFD_MAX((int64_t)1, a->n * IFD_MAX(a->k, 1)));
+        ifd_parallel_for(pool, a->m, grain, scalar_rows, &sj);
+        if (!direct) {
+            scalar_epi_job ej = {a, (const int32_t *)ws};
+            ifd_parallel_for(pool, a->m, IFD_MAX((int64_t)1, 4096 / a->n), scalar_epilogue, &ej);
+        }
+        return;
+    }
+    const qshape *s = &g_shapes[x.path];
+    tile_job tj = {a, s, {0}, {0}, x.path, false};
+    if (a->pa) {
+        tj.A = (side_view){a->pa->mem, (const int32_t *)(a->pa->mem + a->pa->l.sums_off),
+                           (const int32_t *)(a->pa->mem + a->pa->l.zeros_off), a->pa->l};
+    } else {
+        uint8_t *mem = ws + x.a_off;
+        pack_side(s, false, a->m, a->k, a->a, a->lda, a->a_signed, a->a_zero, a->a_zero_count,
+                  &x.la, mem, pool);
+        tj.A = (side_view){mem, (const int32_t *)(mem + x.la.sums_off),
+                           (const int32_t *)(mem + x.la.zeros_off), x.la};
+    }
+    if (a->pb) {
+        tj.B = (side_view){a->pb->mem, (const int32_t *)(a->pb->mem + a->pb->l.sums_off),
+                           (const int32_t *)(a->pb->mem + a->pb->l.zeros_off), a->pb->l};
+    } else {
+        uint8_t *mem = ws + x.b_off;
+        pack_side(s, true, a->n, a->k, a->b, a->ldb, a->b_signed, a->b_zero, a->b_zero_count,
+                  &x.lb, mem, pool);
+        tj.B = (side_view){mem, (const int32_t *)(mem + x.lb.sums_off),
+                           (const int32_t *)(mem + x.lb.zeros_off), x.lb};
+    }
     /* re-read the smaller packed operand; it is the likelier one to stay in cache */
-    tile_job tj = {p, pj.s, pj.l, workspace, path, p->m <= p->n};
-    int64_t ntiles = pj.l.mblocks * pj.l.nchunks;
+    tj.a_inner = a->m <= a->n;
+    int64_t ntiles = x.la.blocks * x.lb.blocks;
     /* a tile is MR*NC*K multiply-adds; aim for chunks of ~256k of them */
-    int64_t per_tile = (int64_t)pj.s->mr * pj.s->nc * IFD_MAX(p->k, 1);
+    int64_t per_tile = (int64_t)s->mr * s->nc * IFD_MAX(a->k, 1);
     int64_t grain = IFD_MAX((int64_t)1, ((int64_t)1 << 18) / per_tile);
     ifd_parallel_for(pool, ntiles, grain, tiles, &tj);
+}
+
+void ifd_qgemm(const ifd_qgemm_params *p, void *workspace, ifd_thread_pool *pool) {
+    ifd_qgemm_args a = {.m = p->m, .n = p->n, .k = p->k, .a = p->a, .lda = p->lda,
+                        .a_signed = p->a_signed, .a_zero = p->a_zero,
+                        .a_zero_count = p->a_zero_count, .b = p->b, .ldb = p->ldb,
+                        .b_signed = p->b_signed, .b_zero = p->b_zero,
+                        .b_zero_count = p->b_zero_count, .c = p->c, .ldc = p->ldc};
+    ifd_qgemm_ex(&a, workspace, pool);
 }

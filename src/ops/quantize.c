@@ -418,8 +418,64 @@ static ifd_status run_dequantize_linear(ifd_kernel_ctx *ctx) {
 
 /* ---- DynamicQuantizeLinear ------------------------------------------------------------ */
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define IFD_DQL_AVX512 1
+static bool has_avx512(void) {
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    }
+    return have;
+}
+
+__attribute__((target("avx512f,avx512bw"))) static void minmax_avx512(const float *x, int64_t n,
+                                                                     float *mn, float *mx) {
+    __m512 lo = _mm512_setzero_ps(), hi = lo, lo2 = lo, hi2 = lo;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+        lo = _mm512_min_ps(lo, a);
+        hi = _mm512_max_ps(hi, a);
+        lo2 = _mm512_min_ps(lo2, b);
+        hi2 = _mm512_max_ps(hi2, b);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(k, x + i); /* masked-off lanes read as 0: in range */
+        lo = _mm512_min_ps(lo, a);
+        hi = _mm512_max_ps(hi, a);
+    }
+    *mn = _mm512_reduce_min_ps(_mm512_min_ps(lo, lo2));
+    *mx = _mm512_reduce_max_ps(_mm512_max_ps(hi, hi2));
+}
+
+/* y = clamp(rint(x / s) + zp, 0, 255): the division and round-half-even as the reference. */
+__attribute__((target("avx512f,avx512bw"))) static void quant_u8_avx512(const float *x, uint8_t *y,
+                                                                       int64_t n, float s,
+                                                                       int32_t zp) {
+    const __m512 vs = _mm512_set1_ps(s), vlo = _mm512_set1_ps((float)(0 - zp)),
+                 vhi = _mm512_set1_ps((float)(255 - zp));
+    const __m512i vz = _mm512_set1_epi32(zp);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 q = _mm512_div_ps(_mm512_maskz_loadu_ps(k, x + i), vs);
+        q = _mm512_min_ps(_mm512_max_ps(q, vlo), vhi); /* NaN -> low end (max returns vlo) */
+        __m512i r = _mm512_add_epi32(_mm512_cvtps_epi32(q), vz);
+        _mm512_mask_cvtusepi32_storeu_epi8(y + i, k, r);
+    }
+}
+#endif
+
 static void minmax_span(const float *restrict x, int64_t n, float *mn, float *mx) {
     float lo = 0.0f, hi = 0.0f; /* the range always includes 0 */
+#ifdef IFD_DQL_AVX512
+    if (has_avx512()) {
+        minmax_avx512(x, n, mn, mx);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) {
         lo = x[i] < lo ? x[i] : lo;
         hi = x[i] > hi ? x[i] : hi;
@@ -451,6 +507,12 @@ typedef struct {
 
 static void dql_quant(void *arg, int64_t begin, int64_t end) {
     const dql_quant_job *j = arg;
+#ifdef IFD_DQL_AVX512
+    if (has_avx512()) {
+        quant_u8_avx512(j->x + begin, j->y + begin, end - begin, j->s, j->zp);
+        return;
+    }
+#endif
     quant_run_u8(j->x + begin, j->y + begin, end - begin, j->s, j->zp, 0, 255);
 }
 
@@ -846,6 +908,14 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end) {
                 continue;
             }
             const uint8_t *srow = src + off;
+            if (s == 1) { /* a contiguous run between the padding: memset, memcpy, memset */
+                int64_t o_lo = IFD_MIN(IFD_MAX(-x0, (int64_t)0), last_out);
+                int64_t o_hi = IFD_MAX(IFD_MIN(last_in - x0, last_out), o_lo);
+                memset(drow, j->pad, (size_t)o_lo);
+                memcpy(drow + o_lo, srow + o_lo + x0, (size_t)(o_hi - o_lo));
+                memset(drow + o_hi, j->pad, (size_t)(last_out - o_hi));
+                continue;
+            }
             for (int64_t o = 0; o < last_out; o++) {
                 int64_t ix = o * s + x0;
                 drow[o] = (ix >= 0 && ix < last_in) ? srow[ix] : j->pad;
@@ -1003,6 +1073,264 @@ static ifd_status run_qlinear_conv(ifd_kernel_ctx *ctx) {
     conv_q_run(ctx, &g, &in, NULL, qlinear_conv_epilogue, &e);
     return IFD_OK;
 }
+
+/* ---- fused int8 nodes (made by runtime/fuse_quant.c, never read from a model) ---------- */
+
+/* Dynamic: DynamicQuantizeLinear's (xq, xs, xzp) -> MatMulInteger with constant B -> Cast ->
+ * Mul by xs * ws -> [Add bias], as one GEMM over B packed at load with the scales and the
+ * bias in its epilogue. Inputs: 0 xq uint8/int8 [..., M, K], 1 xs float scalar, 2 xzp scalar
+ * (optional), 3 B 8-bit [K, N] (constant), 4 b_zero_point [N] or scalar (constant, optional),
+ * 5 ws float [N] or scalar (constant), 6 bias float [N] (constant, optional). Out: float
+ * [..., M, N]. */
+typedef struct {
+    ifd_qgemm_packed *pb;
+    int64_t k, n;
+    float *col_scale; /* [n] */
+    float *bias;      /* [n] or NULL */
+} qmm_dyn_state;
+
+static void qmm_dyn_release(void *p) {
+    qmm_dyn_state *s = p;
+    if (!s) return;
+    ifd_qgemm_packed_free(s->pb);
+    ifd_free(s->col_scale);
+    ifd_free(s->bias);
+    ifd_free(s);
+}
+
+static ifd_status prepare_error(const ifd_prepare_ctx *ctx, const char *what) {
+    return ifd_error(IFD_ERR_INVALID_ARGUMENT, "node '%s' (%s, fused int8): %s", ctx->node->name,
+                     ctx->node->op_type, what);
+}
+
+/* A constant's values as int32 (zero points) into a new array; NULL t gives count 0. */
+static ifd_status const_i32(const ifd_tensor *t, int32_t **out, int64_t *count) {
+    *out = NULL;
+    *count = t ? t->count : 0;
+    if (!t) return IFD_OK;
+    *out = ifd_calloc((size_t)(t->count ? t->count : 1), sizeof(int32_t));
+    if (!*out) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
+    fill_int32s(t, *out);
+    return IFD_OK;
+}
+
+static ifd_status qmm_dyn_prepare(ifd_prepare_ctx *ctx) {
+    const ifd_tensor *b = ctx->n_inputs > 3 ? ctx->constants[3] : NULL;
+    const ifd_tensor *bz = ctx->n_inputs > 4 ? ctx->constants[4] : NULL;
+    const ifd_tensor *ws = ctx->n_inputs > 5 ? ctx->constants[5] : NULL;
+    const ifd_tensor *bias = ctx->n_inputs > 6 ? ctx->constants[6] : NULL;
+    if (!b || b->rank != 2 || !is_8bit(b->dtype)) return prepare_error(ctx, "B must be a constant 8-bit matrix");
+    int64_t k = b->dims[0], n = b->dims[1];
+    if (!ws || ws->dtype != IFD_DTYPE_FLOAT || (ws->count != 1 && ws->count != n))
+        return prepare_error(ctx, "the weight scale must be a float constant of 1 or N values");
+    if (bz && (bz->dtype != b->dtype || (bz->count != 1 && bz->count != n)))
+        return prepare_error(ctx, "b_zero_point must match B's type with 1 or N values");
+    if (bias && (bias->dtype != IFD_DTYPE_FLOAT || bias->count != n))
+        return prepare_error(ctx, "the bias must be a float constant of N values");
+    qmm_dyn_state *s = ifd_calloc(1, sizeof *s);
+    int32_t *zb = NULL;
+    int64_t nzb = 0;
+    ifd_status st = IFD_OK;
+    if (!s) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
+    s->k = k;
+    s->n = n;
+    s->col_scale = ifd_calloc((size_t)(n ? n : 1), sizeof(float));
+    s->bias = bias ? ifd_calloc((size_t)(n ? n : 1), sizeof(float)) : NULL;
+    if (!s->col_scale || (bias && !s->bias)) {
+        st = ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
+        goto out;
+    }
+    for (int64_t j = 0; j < n; j++) s->col_scale[j] = ((const float *)ws->data)[ws->count == 1 ? 0 : j];
+    if (bias) memcpy(s->bias, bias->data, (size_t)n * sizeof(float));
+    if ((st = const_i32(bz, &zb, &nzb))) goto out;
+    st = ifd_qgemm_pack(true, k, n, b->data, n, b->dtype == IFD_DTYPE_INT8, zb, nzb, &s->pb);
+out:
+    ifd_free(zb);
+    if (st) qmm_dyn_release(s);
+    else ctx->state = s;
+    return st;
+}
+
+static ifd_status run_qmm_dyn(ifd_kernel_ctx *ctx) {
+    const qmm_dyn_state *s = ctx->state;
+    ifd_status st;
+    if (!s) return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "fused int8 MatMul was not prepared");
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1))) return st;
+    const ifd_tensor *x = ctx->inputs[0], *xs = ctx->inputs[1];
+    const ifd_tensor *xz = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+    if (!is_8bit(x->dtype) || x->rank < 1 || x->dims[x->rank - 1] != s->k)
+        return ifd_kernel_error(ctx, IFD_ERR_SHAPE, "A must be 8-bit with last dim %lld", (long long)s->k);
+    if (xs->dtype != IFD_DTYPE_FLOAT || xs->count != 1)
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "the input scale must be one float");
+    if (xz && (xz->dtype != x->dtype || xz->count != 1))
+        return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "a_zero_point must be one %s",
+                                ifd_dtype_name(x->dtype));
+    int64_t od[IFD_MAX_RANK];
+    for (int i = 0; i < x->rank - 1; i++) od[i] = x->dims[i];
+    od[x->rank - 1] = s->n;
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_FLOAT, x->rank, od, &y)) || !y || !y->count) return st;
+    int32_t za = xz ? (int32_t)ifd_tensor_get_i64(xz, 0) : 0;
+    ifd_qgemm_epilogue ep = {IFD_QGEMM_OUT_FLOAT, ((const float *)xs->data)[0], NULL, s->col_scale,
+                             NULL, s->bias, -INFINITY, INFINITY, 0.0f};
+    ifd_qgemm_args a = {.m = x->count / IFD_MAX(s->k, (int64_t)1), .n = s->n, .k = s->k,
+                        .a = x->data, .lda = s->k, .a_signed = x->dtype == IFD_DTYPE_INT8,
+                        .a_zero = &za, .a_zero_count = 1, .pb = s->pb, .c = y->data,
+                        .ldc = s->n, .ep = &ep};
+    if (s->k == 0) a.m = y->count / IFD_MAX(s->n, (int64_t)1);
+    size_t bytes;
+    if (!ifd_qgemm_ex_workspace_size(&a, &bytes))
+        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch size overflows");
+    void *w = ifd_kernel_scratch_array(ctx, bytes, 1, &st);
+    if (st) return st;
+    ifd_qgemm_ex(&a, w, ctx->pool);
+    return IFD_OK;
+}
+
+/* Static QDQ: DQ(xq) -> Conv(., DQ(Wq), bias) [-> Relu/Clip] -> Q as one int8 convolution
+ * with uint8 in and out, the weights packed per group at load and the requantization (per
+ * channel multiplier, bias, activation clamp, zero point) in the GEMM epilogue. Inputs (the
+ * node keeps Conv's attributes): 0 xq uint8, 1 x_scale, 2 x_zero_point (optional), 3 Wq int8
+ * [M, C/g, k...], 4 w_scale [M] or scalar, 5 w_zero_point (optional), 6 bias float [M]
+ * (optional, already dequantized), 7 y_scale, 8 y_zero_point uint8 (optional). The Relu or
+ * Clip comes as the node's activation. */
+typedef struct {
+    ifd_qgemm_packed **pa; /* one per group */
+    int64_t group, m;
+    float *mult, *bias;    /* [m]: x_scale * w_scale / y_scale, bias / y_scale */
+    float lo, hi, yzp;
+    int32_t xz;
+} qconv_state;
+
+static void qconv_release(void *p) {
+    qconv_state *s = p;
+    if (!s) return;
+    for (int64_t g = 0; s->pa && g < s->group; g++) ifd_qgemm_packed_free(s->pa[g]);
+    ifd_free(s->pa);
+    ifd_free(s->mult);
+    ifd_free(s->bias);
+    ifd_free(s);
+}
+
+static bool const_scalar(const ifd_tensor *t, ifd_dtype want) {
+    return t && t->dtype == want && t->count == 1;
+}
+
+static ifd_status qconv_prepare(ifd_prepare_ctx *ctx) {
+    const ifd_tensor *const *c = ctx->constants;
+    if (ctx->n_inputs != 9) return prepare_error(ctx, "expects 9 inputs");
+    const ifd_tensor *xs = c[1], *xz = c[2], *w = c[3], *wsc = c[4], *wz = c[5], *bias = c[6];
+    const ifd_tensor *ys = c[7], *yz = c[8];
+    if (!const_scalar(xs, IFD_DTYPE_FLOAT) || !const_scalar(ys, IFD_DTYPE_FLOAT) ||
+        (ctx->input_types[2] && !xz) || (ctx->input_types[8] && !yz) ||
+        (xz && !const_scalar(xz, IFD_DTYPE_UINT8)) || (yz && !const_scalar(yz, IFD_DTYPE_UINT8)))
+        return prepare_error(ctx, "scales and zero points must be constant scalars (uint8)");
+    if (!w || w->dtype != IFD_DTYPE_INT8 || w->rank < 3) return prepare_error(ctx, "W must be a constant int8 tensor");
+    int64_t m = w->dims[0], group = ifd_attr_int(ctx->node, "group", 1);
+    if (m < 1 || group < 1 || m % group) return prepare_error(ctx, "bad group or output channels");
+    if (!wsc || wsc->dtype != IFD_DTYPE_FLOAT || (wsc->count != 1 && wsc->count != m) ||
+        (wz && (wz->dtype != IFD_DTYPE_INT8 || (wz->count != 1 && wz->count != m))) ||
+        (bias && (bias->dtype != IFD_DTYPE_FLOAT || bias->count != m)))
+        return prepare_error(ctx, "weight scale / zero point / bias do not match W's channels");
+    qconv_state *s = ifd_calloc(1, sizeof *s);
+    int32_t *wzv = NULL;
+    int64_t nwz = 0;
+    ifd_status st = IFD_OK;
+    if (!s) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
+    s->group = group;
+    s->m = m;
+    s->pa = ifd_calloc((size_t)group, sizeof *s->pa);
+    s->mult = ifd_calloc((size_t)m, sizeof(float));
+    s->bias = ifd_calloc((size_t)m, sizeof(float));
+    if (!s->pa || !s->mult || !s->bias) {
+        st = ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
+        goto out;
+    }
+    float xsv = ((const float *)xs->data)[0], ysv = ((const float *)ys->data)[0];
+    for (int64_t i = 0; i < m; i++) {
+        float wv = ((const float *)wsc->data)[wsc->count == 1 ? 0 : i];
+        s->mult[i] = (float)((double)xsv * wv / ysv);
+        s->bias[i] = bias ? (float)(((const float *)bias->data)[i] / (double)ysv) : 0.0f;
+    }
+    s->xz = xz ? ((const uint8_t *)xz->data)[0] : 0;
+    s->yzp = yz ? (float)((const uint8_t *)yz->data)[0] : 0.0f;
+    s->lo = -INFINITY;
+    s->hi = INFINITY;
+    const ifd_activation *act = ctx->activation;
+    if (act->kind == IFD_ACT_RELU) s->lo = 0.0f;
+    else if (act->kind == IFD_ACT_CLIP) {
+        s->lo = (float)(act->alpha / (double)ysv);
+        s->hi = (float)(act->beta / (double)ysv);
+    } else if (act->kind != IFD_ACT_NONE) {
+        st = prepare_error(ctx, "only Relu or Clip can be fused");
+        goto out;
+    }
+    if ((st = const_i32(wz, &wzv, &nwz))) goto out;
+    int64_t mg = m / group, kdim = w->count / m;
+    for (int64_t g = 0; g < group && !st; g++)
+        st = ifd_qgemm_pack(false, mg, kdim, (const uint8_t *)w->data + g * mg * kdim, kdim, true,
+                            nwz > 1 ? wzv + g * mg : wzv, nwz > 1 ? mg : nwz, &s->pa[g]);
+out:
+    ifd_free(wzv);
+    if (st) qconv_release(s);
+    else ctx->state = s;
+    return st;
+}
+
+static ifd_status run_qconv(ifd_kernel_ctx *ctx) {
+    const qconv_state *s = ctx->state;
+    ifd_status st;
+    if (!s) return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "fused int8 Conv was not prepared");
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 3))) return st;
+    const ifd_tensor *x = ctx->inputs[0], *w = ctx->inputs[3];
+    if (x->dtype != IFD_DTYPE_UINT8)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "x must be uint8, got %s", ifd_dtype_name(x->dtype));
+    conv_geom g;
+    int64_t od[IFD_MAX_RANK];
+    if ((st = conv_setup(ctx, x, w, &g, od))) return st;
+    if (g.group != s->group || g.m != s->m)
+        return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "group or channels changed after prepare");
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_UINT8, x->rank, od, &y)) || !y || !y->count) return st;
+    int64_t kdim = g.cg * g.kvol;
+    uint8_t *col = g.direct ? NULL : ifd_kernel_scratch_array(ctx, (size_t)kdim, (size_t)g.out_size, &st);
+    ifd_qgemm_epilogue ep = {IFD_QGEMM_OUT_UINT8, 1.0f, NULL, NULL, NULL, NULL, s->lo, s->hi, s->yzp};
+    ifd_qgemm_args a = {.m = g.mg, .n = g.out_size, .k = kdim, .lda = kdim, .a_signed = true,
+                        .ldb = g.out_size, .a_zero_count = 0, .b_zero = &s->xz, .b_zero_count = 1,
+                        .ldc = g.out_size, .ep = &ep};
+    a.pa = s->pa[0];
+    size_t bytes;
+    if (!st && !ifd_qgemm_ex_workspace_size(&a, &bytes))
+        st = ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch size overflows");
+    void *ws = st ? NULL : ifd_kernel_scratch_array(ctx, bytes, 1, &st);
+    if (st) return st;
+    const uint8_t *xd = x->data;
+    for (int64_t b = 0; b < g.batch; b++)
+        for (int64_t grp = 0; grp < g.group; grp++) {
+            const uint8_t *xg = xd + (b * g.c + grp * g.cg) * g.in_size;
+            const uint8_t *bmat = xg;
+            if (!g.direct) {
+                /* padding holds the zero point so that it contributes (x - xz) = 0 */
+                im2col_job ij = {&g, xg, col, (uint8_t)s->xz};
+                ifd_parallel_for(ctx->pool, kdim, IFD_MAX((int64_t)1, 16384 / IFD_MAX(g.out_size, 1)),
+                                 im2col_rows, &ij);
+                bmat = col;
+            }
+            a.pa = s->pa[grp];
+            a.b = bmat;
+            a.c = (uint8_t *)y->data + (b * g.m + grp * g.mg) * g.out_size;
+            ep.row_scale = s->mult + grp * g.mg;
+            ep.row_bias = s->bias + grp * g.mg;
+            ifd_qgemm_ex(&a, ws, ctx->pool);
+        }
+    return IFD_OK;
+}
+
+/* Looked up by runtime/fuse_quant.c only; the domain keeps them apart from model operators. */
+const ifd_op_def ifd_op_qmatmul_dyn_fused = {"com.inferd", "QMatMulDynamicFused", 1, run_qmm_dyn,
+                                             qmm_dyn_prepare, qmm_dyn_release, IFD_OP_NO_CONSTANT_FOLD};
+const ifd_op_def ifd_op_qconv_fused = {"com.inferd", "QLinearConvFused", 1, run_qconv,
+                                       qconv_prepare, qconv_release, IFD_OP_NO_CONSTANT_FOLD};
 
 const ifd_op_def ifd_ops_quantize[] = {
     {"", "QuantizeLinear", 10, run_quantize_linear, NULL, NULL, 0},

@@ -936,6 +936,7 @@ static int default_threads(void) {
 }
 
 static void plan_at_load(ifd_session *s);
+ifd_status ifd_fuse_quant(exec_graph *eg);
 
 ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options *options,
                               ifd_session **out) {
@@ -964,6 +965,7 @@ ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options 
             goto fail;
         }
         if ((st = fold_constants(s, s->main, s->frame)) != IFD_OK) goto fail;
+        if ((st = ifd_fuse_quant(s->main)) != IFD_OK) goto fail; /* int8 patterns: fuse_quant.c */
         count_uses(s->main, uses);
         if ((st = fuse_conv_bn(s, s->main, uses)) != IFD_OK) goto fail;
         count_uses(s->main, uses);
