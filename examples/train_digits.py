@@ -10,8 +10,10 @@ Writes, relative to this script's folder:
     models/digits/1/model.onnx        the classifier (opset 17), input "image" float32
                                       [batch, 1, 8, 8] with pixels in [0, 1], output
                                       "probabilities" float32 [batch, 10] (softmax)
-    data/digits_test_images.npy       the held-out 20% test split, float32 [N, 1, 8, 8]
-    data/digits_test_labels.npy       its labels, int64 [N]
+    data/test/image.npy               the held-out 20% test split, float32 [N, 1, 8, 8]: a
+                                      dataset folder for `inferd eval --data data/test`
+    data/test_labels.npy              its labels, int64 [N] (`--labels`; outside data/test,
+                                      where every .npy is a batch of input "image")
     data/calibration/sample_NNN.npy   32 single-sample inputs [1, 1, 8, 8] from the training
                                       split, for int8 calibration (inferd quantize --calibration)
     requests/infer_one.json           KServe v2 infer request with the first test image
@@ -36,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL_PATH = os.path.join(HERE, "models", "digits", "1", "model.onnx")
 DATA_DIR = os.path.join(HERE, "data")
 CALIB_DIR = os.path.join(DATA_DIR, "calibration")
+TEST_DIR = os.path.join(DATA_DIR, "test")
 REQ_DIR = os.path.join(HERE, "requests")
 N_CALIB = 32
 EPOCHS = 40
@@ -147,8 +150,9 @@ def main():
     onnx.checker.check_model(onnx.load(MODEL_PATH))
 
     os.makedirs(CALIB_DIR, exist_ok=True)
-    np.save(os.path.join(DATA_DIR, "digits_test_images.npy"), np.ascontiguousarray(x_test))
-    np.save(os.path.join(DATA_DIR, "digits_test_labels.npy"), y_test)
+    os.makedirs(TEST_DIR, exist_ok=True)
+    np.save(os.path.join(TEST_DIR, "image.npy"), np.ascontiguousarray(x_test))
+    np.save(os.path.join(DATA_DIR, "test_labels.npy"), y_test)
     for f in os.listdir(CALIB_DIR):
         if f.endswith(".npy"):
             os.remove(os.path.join(CALIB_DIR, f))

@@ -72,6 +72,7 @@ suite() { # build dir, label
   step "$label-batching" /usr/bin/python3 tests/serve/test_batching.py "$b/inferd" "$IFD_ONNX_TESTS"
   step "$label-repository" /usr/bin/python3 tests/serve/test_repository.py "$b/inferd"
   step "$label-examples" tests/test_examples.sh "$b/inferd"
+  step "$label-eval" tests/test_eval.sh "$b/inferd"
   if [ "$golden_ready" = 1 ]; then
     step "$label-quantize" tests/test_quantize.sh "$b/inferd" build/golden
   fi
@@ -84,6 +85,7 @@ if [ "$golden_ready" = 1 ]; then
   step qmodels-prepare /usr/bin/python3 tests/quant_models.py build/inferd build/qmodels build/golden
 fi
 suite build release
+step deploy tests/test_deploy.sh build
 
 if [ $quick = 0 ]; then
   step build-asan build build-asan -DCMAKE_C_COMPILER=clang -DIFD_SANITIZE=ON

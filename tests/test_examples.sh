@@ -15,14 +15,19 @@ ok() { echo "PASS $1"; pass=$((pass+1)); }
 bad() { echo "FAIL $1: $2"; fail=$((fail+1)); }
 
 model=$ex/models/digits/1/model.onnx
-images=$ex/data/digits_test_images.npy
-labels=$ex/data/digits_test_labels.npy
+images=$ex/data/test/image.npy
+labels=$ex/data/test_labels.npy
 
 # the example files are there, and the model stays small
 size=$(stat -c %s "$model" 2>/dev/null || echo 0)
 if [ -f "$images" ] && [ -f "$labels" ] && [ "$size" -gt 0 ] && [ "$size" -lt 204800 ]; then
   ok "example model ($size bytes) and test data present"
 else bad "example files" "model size $size, images/labels $(ls "$ex/data" 2>&1)"; fi
+# data/test is a dataset folder for `inferd eval --data`: every .npy in it is a batch of the
+# one input, so it must hold the images and nothing else (the labels sit beside it)
+intest=$(cd "$ex/data/test" 2>/dev/null && ls)
+if [ "$intest" = "image.npy" ]; then ok "data/test holds only image.npy"
+else bad "data/test holds only image.npy" "it holds: $(echo $intest)"; fi
 ncal=$(ls "$ex/data/calibration"/*.npy 2>/dev/null | wc -l)
 if [ "$ncal" -ge 16 ]; then ok "calibration samples ($ncal)"; else bad "calibration samples" "$ncal files"; fi
 
@@ -62,7 +67,7 @@ import json, sys, numpy as np
 ex = sys.argv[1]
 cfg = json.load(open(f"{ex}/models/digits/config.json"))
 assert cfg["max_batch_size"] == 64 and cfg["dynamic_batching"]["preferred_batch_size"] == [16, 32], cfg
-x = np.load(f"{ex}/data/digits_test_images.npy")
+x = np.load(f"{ex}/data/test/image.npy")
 for name, n in (("infer_one.json", 1), ("infer_batch.json", 4)):
     inp = json.load(open(f"{ex}/requests/{name}"))["inputs"][0]
     assert inp["name"] == "image" and inp["datatype"] == "FP32" and inp["shape"] == [n, 1, 8, 8], name

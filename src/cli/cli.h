@@ -11,6 +11,9 @@
 int ifd_cli_run(int argc, char **argv);
 int ifd_cli_bench(int argc, char **argv);
 int ifd_cli_inspect(int argc, char **argv);
+int ifd_cli_quantize(int argc, char **argv);
+int ifd_cli_eval(int argc, char **argv);
+int ifd_cli_baseline(int argc, char **argv);
 
 /* Shared by subcommands (cli/common.c). */
 typedef struct ifd_cli_inputs {

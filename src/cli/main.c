@@ -13,7 +13,10 @@ static const struct {
     {"run", ifd_cli_run, "run a model on .npy/.pb inputs, write .npy outputs"},
     {"bench", ifd_cli_bench, "measure inference latency (median, p90)"},
     {"inspect", ifd_cli_inspect, "describe a model: inputs, outputs, opsets, operators, size, FLOPs"},
-    {"serve", ifd_cli_serve, "serve a model repository over HTTP (KServe v2 REST)"},
+    {"serve", ifd_cli_serve, "serve a model repository over HTTP (KServe v2 and TF Serving REST)"},
+    {"quantize", ifd_cli_quantize, "int8-quantize a model (dynamic, or static QDQ with calibration)"},
+    {"eval", ifd_cli_eval, "compare a candidate model with a base: size, latency, accuracy, errors"},
+    {"baseline", ifd_cli_baseline, "record a model's drift baseline from sample inputs"},
 };
 
 static void usage(FILE *f) {
@@ -21,7 +24,7 @@ static void usage(FILE *f) {
             IFD_VERSION_STRING);
     for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
         fprintf(f, "  %-9s %s\n", g_commands[i].name, g_commands[i].help);
-    fprintf(f, "\nNot yet available in this build: quantize, prune, eval.\n"
+    fprintf(f, "\nNot yet available in this build: prune.\n"
                "Run 'inferd COMMAND --help' for a command's options.\n");
 }
 
@@ -36,8 +39,7 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
         if (!strcmp(argv[1], g_commands[i].name)) return g_commands[i].fn(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "quantize") || !strcmp(argv[1], "prune") ||
-        !strcmp(argv[1], "eval")) {
+    if (!strcmp(argv[1], "prune")) {
         fprintf(stderr, "inferd: '%s' is not implemented yet in this build\n", argv[1]);
         return 2;
     }

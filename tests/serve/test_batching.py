@@ -169,7 +169,7 @@ def close(a, b, tol=1e-5):
 # ---- tests -----------------------------------------------------------------------------------
 
 def run_tests(srv):
-    shape, images = read_npy_f32(os.path.join(EXAMPLES, "data", "digits_test_images.npy"))
+    shape, images = read_npy_f32(os.path.join(EXAMPLES, "data", "test", "image.npy"))
     per = shape[1] * shape[2] * shape[3]
     # 16 requests of 1, 2 or 3 images each: mixed batch sizes in one batch
     reqs = []
