@@ -27,6 +27,8 @@ static void usage(FILE *f) {
             "  --read-timeout-secs N    idle/read timeout (default 30)\n"
             "  --write-timeout-secs N   send timeout (default 30)\n"
             "  --drain-timeout-secs N   on SIGTERM, wait this long for requests in flight (default 30)\n"
+            "  --no-metrics             no /metrics, no dashboard history (default: on)\n"
+            "  --no-drift               no drift watching, whatever config.json says\n"
             "  --access-log FILE        append one JSON line per inference request (off by default)\n"
             "  --access-log-sample R    log this fraction of requests, 0 < R <= 1 (default 1)\n");
 }
@@ -45,6 +47,14 @@ int ifd_cli_serve(int argc, char **argv) {
         }
         if (!strcmp(a, "--allow-remote-management")) {
             o.allow_remote_management = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-metrics")) {
+            o.no_metrics = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-drift")) {
+            o.no_drift = true;
             continue;
         }
         if (i + 1 >= argc) {

@@ -2,6 +2,7 @@
  * model's inputs, run the session, encode the reply. Never called on the I/O thread. */
 #include "serve/serve.h"
 #include "serve/drift.h"
+#include "serve/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,7 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
             ifd_tensor_rank(c.in_tensors[0]) > 0)
             n = ifd_tensor_dims(c.in_tensors[0])[0];
         job->batch_elements = job->exec_elements = n;
+        ifd_version_metrics_batch(v->vm, n);
         ifd_serve_encode(v, job, &c);
         job->t_encoded = ifd_serve_now_ns();
         if (job->status == 200) atomic_fetch_add(&v->inference_count, n);
@@ -117,6 +119,12 @@ void ifd_serve_observe(ifd_serve_version *v, const ifd_tensor *const *ins, size_
         while (k < v->n_outputs && strcmp(v->outputs[k].name, names[j])) k++;
         if (k < v->n_outputs) ifd_drift_observe(v->drift, v->n_inputs + k, outs[j]);
     }
+    /* the scores move slowly: refresh the exported gauges every 16 runs */
+    if (v->drift_series && atomic_fetch_add(&v->observed, 1) % 16 == 0)
+        for (size_t k = 0; k < v->n_inputs + v->n_outputs; k++) {
+            double score = ifd_drift_score(v->drift, k);
+            if (score == score) ifd_gauge_set(v->drift_series[k], score);
+        }
 }
 
 bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_options *opts,

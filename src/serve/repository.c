@@ -5,6 +5,7 @@
 #include "serve/serve.h"
 #include "serve/accesslog.h"
 #include "serve/drift.h"
+#include "serve/metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,10 +86,35 @@ int64_t ifd_serve_now_ns(void) {
 }
 
 /* A job's reply is ready: record it, then hand it to the front end. */
+static double stage_s(int64_t from, int64_t to) {
+    return from && to && to >= from ? (double)(to - from) / 1e9 : -1;
+}
+
 static void finish_job(ifd_serve_version *v, ifd_serve_job *j) {
     ifd_serve_repo *repo = v->model->repo;
     if (repo->access_log) ifd_access_log_record(repo->access_log, v->model->name, v->number, j);
+    if (v->vm) {
+        int64_t end = j->t_encoded ? j->t_encoded : ifd_serve_now_ns();
+        ifd_request_timing t = {.request_s = stage_s(j->t_enqueued, end), .queue_s = -1,
+                                .input_s = -1, .compute_s = -1, .output_s = -1};
+        ifd_outcome o = j->status == 200                          ? IFD_OUTCOME_SUCCESS
+                        : j->status == 400 || j->status == 413    ? IFD_OUTCOME_INVALID_INPUT
+                        : j->status == 503                        ? IFD_OUTCOME_TIMEOUT
+                                                                  : IFD_OUTCOME_INTERNAL;
+        if (o == IFD_OUTCOME_SUCCESS) {
+            t.queue_s = stage_s(j->t_enqueued, j->t_dequeued);
+            t.input_s = stage_s(j->t_dequeued, j->t_decoded);
+            t.compute_s = stage_s(j->t_decoded, j->t_computed);
+            t.output_s = stage_s(j->t_computed, j->t_encoded);
+        }
+        ifd_version_metrics_request(v->vm, o, &t);
+        ifd_version_metrics_pending(v->vm, -1);
+    }
     repo->done(j, repo->done_arg);
+}
+
+void ifd_serve_count_rejected(ifd_serve_version *v) {
+    ifd_version_metrics_request(v->vm, IFD_OUTCOME_QUEUE_FULL, NULL);
 }
 
 /* ---- workers ------------------------------------------------------------------------------ */
@@ -183,6 +209,7 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
         st = ifd_session_run(session, v->n_inputs, c0->in_names, c0->in_tensors, c0->n_out,
                              c0->out_names, c0->outs);
         atomic_fetch_add(&v->execution_count, 1);
+        ifd_version_metrics_batch(v->vm, total);
         jobs[0]->t_computed = ifd_serve_now_ns();
         jobs[0]->exec_elements = total;
         if (st != IFD_OK) {
@@ -214,6 +241,7 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
     }
     st = ifd_session_run(session, v->n_inputs, c0->in_names, ins, c0->n_out, c0->out_names, outs);
     atomic_fetch_add(&v->execution_count, 1);
+    ifd_version_metrics_batch(v->vm, total);
     int64_t t_run = ifd_serve_now_ns();
     for (size_t i = 0; i < n; i++) {
         jobs[i]->t_computed = t_run;
@@ -402,6 +430,7 @@ bool ifd_serve_submit(ifd_serve_job *job) {
         ok = true;
     }
     pthread_mutex_unlock(&v->mu);
+    if (ok) ifd_version_metrics_pending(v->vm, +1);
     return ok;
 }
 
@@ -433,6 +462,38 @@ static void file_sig(const char *path, struct ifd_serve_file_sig *sig) {
     sig->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 }
 
+/* The metrics bundle of version `number` of m, shared by every load of that number. Loader
+ * thread only (and the final free). NULL when metrics are off or out of memory. */
+static struct ifd_version_metrics *vm_slot_acquire(ifd_serve_model *m, int64_t number) {
+    ifd_serve_repo *repo = m->repo;
+    if (!repo->metrics) return NULL;
+    for (size_t i = 0; i < m->n_vm_slots; i++)
+        if (m->vm_slots[i].number == number) {
+            m->vm_slots[i].users++;
+            return m->vm_slots[i].vm;
+        }
+    struct ifd_vm_slot *slots = ifd_realloc(m->vm_slots, (m->n_vm_slots + 1) * sizeof *slots);
+    if (!slots) return NULL;
+    m->vm_slots = slots;
+    ifd_version_metrics *vm = NULL;
+    if (ifd_serve_metrics_version_add(repo->metrics, m->name, number, &vm) != IFD_OK || !vm)
+        return NULL;
+    slots[m->n_vm_slots++] = (struct ifd_vm_slot){number, vm, 1};
+    return vm;
+}
+
+/* After the last load of that number is freed (its workers joined), its series go. */
+static void vm_slot_release(ifd_serve_model *m, int64_t number) {
+    ifd_serve_repo *repo = m->repo;
+    for (size_t i = 0; i < m->n_vm_slots; i++) {
+        if (m->vm_slots[i].number != number || --m->vm_slots[i].users > 0) continue;
+        ifd_serve_metrics_version_remove(repo->metrics, m->vm_slots[i].vm);
+        m->vm_slots[i] = m->vm_slots[--m->n_vm_slots];
+        break;
+    }
+    if (m->n_vm_slots == 0 && m->removed) ifd_serve_metrics_model_remove(repo->metrics, m->name);
+}
+
 static ifd_serve_version *version_new(ifd_serve_model *m, int64_t number,
                                       const ifd_serve_config *cfg) {
     ifd_serve_version *v = ifd_calloc(1, sizeof *v);
@@ -450,6 +511,7 @@ static ifd_serve_version *version_new(ifd_serve_model *m, int64_t number,
     pthread_condattr_destroy(&ca);
     /* every version is on the live list, so that stopping the server reaches retired ones */
     ifd_serve_repo *repo = m->repo;
+    v->vm = vm_slot_acquire(m, number);
     pthread_mutex_lock(&repo->mu);
     v->live_next = repo->live;
     if (repo->live) repo->live->live_prev = v;
@@ -503,7 +565,7 @@ static ifd_status apply_io_config(ifd_serve_version *v) {
 
 /* Drift watching for every input and output, against <version>/baseline.json when present. */
 static ifd_status drift_setup(ifd_serve_version *v, const char *model_path) {
-    if (!v->config.drift_enabled) return IFD_OK;
+    if (!v->config.drift_enabled || v->model->repo->opts->no_drift) return IFD_OK;
     ifd_status st = IFD_OK;
     size_t n = v->n_inputs + v->n_outputs;
     const char **names = ifd_calloc(n + 1, sizeof *names);
@@ -529,7 +591,27 @@ static ifd_status drift_setup(ifd_serve_version *v, const char *model_path) {
         goto out;
     st = ifd_drift_create(n, names, is_output, rank2, text, len, v->config.drift_window,
                           &v->drift);
-    if (st != IFD_OK) st = ifd_error(st, "%s", ifd_last_error());
+    if (st != IFD_OK) {
+        st = ifd_error(st, "%s", ifd_last_error());
+        goto out;
+    }
+    /* scores are exported only for tensors that have a baseline */
+    if (v->vm && text) {
+        if (!(v->drift_series = ifd_calloc(n + 1, sizeof *v->drift_series))) {
+            st = ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            ifd_drift_summary sum;
+            ifd_drift_summarize(v->drift, i, &sum);
+            if (sum.has_baseline &&
+                (st = ifd_version_metrics_drift_series(v->vm, names[i],
+                                                       &v->drift_series[i])) != IFD_OK)
+                goto out;
+        }
+        if ((st = ifd_version_metrics_drift_threshold(v->vm, v->config.drift_threshold)) != IFD_OK)
+            goto out;
+    }
 out:
     ifd_free(names);
     ifd_free(is_output);
@@ -629,6 +711,8 @@ static void version_free(ifd_serve_version *v) {
     ifd_free(v->outputs);
     ifd_model_free(v->onnx);
     ifd_drift_free(v->drift);
+    ifd_free(v->drift_series);
+    if (v->vm) vm_slot_release(v->model, v->number);
     ifd_free(v->error);
     pthread_mutex_destroy(&v->mu);
     pthread_cond_destroy(&v->cv);
@@ -648,6 +732,8 @@ static void version_drop_runtime(ifd_serve_version *v) {
     v->onnx = NULL;
     ifd_drift_free(v->drift);
     v->drift = NULL;
+    ifd_free(v->drift_series);
+    v->drift_series = NULL;
 }
 
 /* Stop and free a version nobody references (the loader's dead list, a failed replacement). */
@@ -661,6 +747,7 @@ static void model_free(ifd_serve_model *m) {
     if (!m) return;
     for (size_t i = 0; i < m->n_versions; i++) version_free(m->versions[i]);
     ifd_free(m->versions);
+    ifd_free(m->vm_slots);
     ifd_free(m->name);
     ifd_free(m->error);
     pthread_mutex_destroy(&m->mu);
@@ -812,6 +899,9 @@ static void sync_version(ifd_serve_repo *repo, ifd_serve_model *m, const char *d
     if (drop != v)
         atomic_store(&v->state, st == IFD_OK ? IFD_VERSION_AVAILABLE : IFD_VERSION_FAILED);
     pthread_mutex_unlock(&m->mu);
+    if (st != IFD_OK) ifd_serve_metrics_load_failure(repo->metrics, m->name);
+    /* a failed reload shares its series with the version still serving: leave them */
+    if (drop != v) ifd_version_metrics_loaded(v->vm, st == IFD_OK, v->load_seconds);
     if (old) ifd_serve_version_release(old);
     if (drop) version_destroy(drop);
 }
@@ -1210,6 +1300,10 @@ ifd_status ifd_serve_repo_create(const ifd_serve_options *opts, ifd_serve_done_f
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&r->ready, false);
+    if (!opts->no_metrics && ifd_serve_metrics_create(&r->metrics) != IFD_OK) {
+        ifd_serve_repo_free(r);
+        return ifd_error(IFD_ERR_NO_MEMORY, "cannot create the metrics: %s", ifd_last_error());
+    }
     if (opts->access_log) {
         ifd_status st = ifd_access_log_open(opts->access_log, opts->access_log_sample > 0
                                                                   ? opts->access_log_sample : 1,
@@ -1224,6 +1318,8 @@ ifd_status ifd_serve_repo_create(const ifd_serve_options *opts, ifd_serve_done_f
 }
 
 ifd_status ifd_serve_repo_start(ifd_serve_repo *repo) {
+    if (repo->metrics && ifd_serve_metrics_start_sampler(repo->metrics, 1000) != IFD_OK)
+        return ifd_error(IFD_ERR_INTERNAL, "cannot start the metrics sampler");
     if (pthread_create(&repo->loader, NULL, loader_main, repo))
         return ifd_error(IFD_ERR_INTERNAL, "cannot start the loader thread");
     repo->loader_started = true;
@@ -1305,6 +1401,7 @@ void ifd_serve_repo_free(ifd_serve_repo *repo) {
     repo->dead = NULL;
     ifd_access_log_close(repo->access_log);
     for (size_t i = 0; i < repo->n_models; i++) model_free(repo->models[i]);
+    ifd_serve_metrics_free(repo->metrics);
     ifd_free(repo->models);
     pthread_mutex_destroy(&repo->mu);
     pthread_cond_destroy(&repo->cv);

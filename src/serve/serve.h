@@ -30,6 +30,8 @@ typedef struct ifd_serve_options {
     int drain_timeout_secs;        /* 30: SIGTERM waits this long for in-flight requests */
     const char *access_log;        /* JSON-lines access log file; NULL: off */
     double access_log_sample;      /* fraction of requests logged (1) */
+    bool no_metrics;               /* --no-metrics: no /metrics, history or dashboard data */
+    bool no_drift;                 /* --no-drift: no drift watching whatever config.json says */
     int http_threads;              /* I/O threads running the HTTP front end; 0: 1 per 2 cores, >= 1 */
     int model_control_mode;        /* IFD_CONTROL_*: none */
     int repository_poll_secs;      /* poll mode: rescan interval (15) */
@@ -243,6 +245,9 @@ struct ifd_serve_version {
     struct ifd_serve_file_sig { long long dev, ino, size, mtime_ns; } sig; /* model.onnx */
     double load_seconds;
     struct ifd_drift *drift;        /* NULL when drift is off in config.json */
+    struct ifd_version_metrics *vm; /* shared by every load of this number (NULL: metrics off) */
+    struct ifd_metric_series **drift_series; /* [n_inputs + n_outputs], metrics of the scores */
+    atomic_uint observed;           /* runs seen by the drift watcher */
     ifd_model *onnx;
     int n_instances;
     ifd_session **sessions;
@@ -278,6 +283,10 @@ struct ifd_serve_model {
     size_t cap_versions;
     ifd_serve_version **versions;
     int64_t traffic_credit[IFD_SERVE_MAX_LABELS]; /* smooth weighted round robin state */
+    /* metrics bundles by version number, shared by the loads of one number (a reload and the
+     * version it replaces label the same series); the loader thread alone touches these */
+    struct ifd_vm_slot { int64_t number; struct ifd_version_metrics *vm; int users; } *vm_slots;
+    size_t n_vm_slots;
 };
 
 /* a management request's outcome, called on the loader thread */
@@ -302,6 +311,7 @@ struct ifd_serve_repo {
     ifd_serve_version *dead;        /* released versions waiting to be freed */
     ifd_serve_version *live;        /* every version not yet freed, listed or retired */
     struct ifd_access_log *access_log; /* NULL: off */
+    struct ifd_serve_metrics *metrics; /* NULL: off */
 };
 
 /* Model names: [A-Za-z0-9_.-], not starting with '.', at most IFD_KSERVE_MAX_NAME bytes (the
@@ -344,6 +354,8 @@ void ifd_serve_repo_index(ifd_serve_repo *repo, bool ready_only, ifd_sbuf *b);
 /* Queue a job on its version (job->version holds the request's reference); false (job
  * untouched) when the queue is full or the version is stopping. */
 bool ifd_serve_submit(ifd_serve_job *job);
+/* Count a request the front end turned away after acquiring v (queue full: 503). */
+void ifd_serve_count_rejected(ifd_serve_version *v);
 size_t ifd_serve_repo_ready_count(ifd_serve_repo *repo);
 ifd_serve_model *ifd_serve_repo_find(ifd_serve_repo *repo, const char *name);
 /* TRANSITIONAL (until the front end moves to ifd_serve_acquire): the version serving `number`
