@@ -1506,6 +1506,7 @@ int ifd_serve_acquire(ifd_serve_repo *repo, const char *model, int64_t number, c
         if (atomic_load(&v->state) != IFD_VERSION_AVAILABLE) {
             snprintf(err, errsize, "model '%s' version %lld is not ready: %s", model,
                      (long long)number, v->error ? v->error : "loading");
+            ifd_version_metrics_request(v->vm, IFD_OUTCOME_NOT_FOUND, NULL);
             status = 503;
             goto out;
         }
@@ -1515,6 +1516,10 @@ int ifd_serve_acquire(ifd_serve_repo *repo, const char *model, int64_t number, c
             if (atomic_load(&m->versions[k]->state) == IFD_VERSION_AVAILABLE) v = m->versions[k];
         if (!v) {
             snprintf(err, errsize, "model '%s' is not ready: %s", model, unready_reason(m));
+            /* counted on the newest listed version (a model without any has no series) */
+            if (m->n_versions)
+                ifd_version_metrics_request(m->versions[m->n_versions - 1]->vm,
+                                            IFD_OUTCOME_NOT_FOUND, NULL);
             status = 503;
             goto out;
         }
