@@ -621,7 +621,60 @@ def access_log_tests():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def metrics_series_tests():
+    """RELIABILITY 26: requests naming 10,000 models that do not exist get 404s and add no
+    metric series; unloading a model removes its series."""
+    root = tempfile.mkdtemp(prefix="ifd-repo-")
+    try:
+        publish(root, "a", 1, add_model(1.0))
+        publish(root, "b", 1, add_model(2.0))
+        srv = Server(root, ["--model-control-mode", "explicit", "--load-model", "*"])
+        try:
+            def series():
+                st, text = call(srv, "GET", "/metrics")
+                assert st == 200, st
+                text = text.decode() if isinstance(text, bytes) else str(text)
+                return [l for l in text.splitlines() if l and not l.startswith("#")]
+
+            def unknown_models_add_no_series():
+                infer(srv, "a")
+                before = series()
+                c = srv.conn(30)
+                codes = {}
+                body = json.dumps({"inputs": []})
+                for i in range(10000):
+                    c.request("POST", "/v2/models/nosuch%d/infer" % i, body=body)
+                    r = c.getresponse()
+                    r.read()
+                    codes[r.status] = codes.get(r.status, 0) + 1
+                c.close()
+                assert codes == {404: 10000}, codes
+                after = series()
+                names = lambda ls: sorted(l.rsplit(" ", 1)[0] for l in ls)
+                grown = set(names(after)) - set(names(before))
+                # only the 404 counter's series may be new
+                assert grown <= {'inferd_http_requests_total{code="404"}'}, sorted(grown)[:5]
+                assert not any("nosuch" in l for l in after)
+                assert added(srv, "a") == 1, "still serving"
+            test(unknown_models_add_no_series)
+
+            def unload_removes_series():
+                assert any('model="b"' in l for l in series())
+                st, r = call(srv, "POST", "/v2/repository/models/b/unload", {})
+                assert st == 200, r
+                # the version is freed (and its series removed) once its last request is done
+                wait_for(lambda: not [l for l in series() if 'model="b"' in l], 10,
+                         "model b's series to go")
+            test(unload_removes_series)
+        finally:
+            rc = srv.stop()
+            report("metrics_server_exits_0", rc == 0, "exit %s" % rc)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main():
+    metrics_series_tests()
     access_log_tests()
     poll_tests()
     traffic_tests()
