@@ -84,10 +84,9 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
         return;
     }
     job->t_dequeued = ifd_serve_now_ns();
-    const char *delay = getenv("IFD_SERVE_TEST_INFER_DELAY_MS"); /* tests: a slow model */
-    if (delay) usleep((useconds_t)atoi(delay) * 1000u);
     if (!ifd_serve_decode(v, job, opts, &c)) return;
     job->t_decoded = ifd_serve_now_ns();
+    ifd_serve_test_delay(); /* part of the "compute" stage */
     ifd_status st = ifd_session_run(session, v->n_inputs, c.in_names, c.in_tensors, c.n_out,
                                     c.out_names, c.outs);
     atomic_fetch_add(&v->execution_count, 1);

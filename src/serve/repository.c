@@ -85,6 +85,31 @@ int64_t ifd_serve_now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* Tests make models slow with IFD_SERVE_TEST_INFER_DELAY_MS=MS or MS1,MS2,...: each session
+ * run sleeps the next value of the list, in turn (a known latency distribution). */
+static int g_delays[16];
+static int g_n_delays;
+static atomic_uint g_delay_turn;
+static pthread_once_t g_delay_once = PTHREAD_ONCE_INIT;
+
+static void read_delays(void) {
+    const char *e = getenv("IFD_SERVE_TEST_INFER_DELAY_MS");
+    while (e && *e && g_n_delays < (int)IFD_ARRAY_LEN(g_delays)) {
+        char *end;
+        long ms = strtol(e, &end, 10);
+        if (end == e || ms < 0 || ms > 600000) break;
+        g_delays[g_n_delays++] = (int)ms;
+        e = *end == ',' ? end + 1 : end;
+    }
+}
+
+void ifd_serve_test_delay(void) {
+    pthread_once(&g_delay_once, read_delays);
+    if (g_n_delays == 0) return;
+    int ms = g_delays[atomic_fetch_add(&g_delay_turn, 1) % (unsigned)g_n_delays];
+    if (ms > 0) usleep((useconds_t)ms * 1000u);
+}
+
 /* A job's reply is ready: record it, then hand it to the front end. */
 static double stage_s(int64_t from, int64_t to) {
     return from && to && to >= from ? (double)(to - from) / 1e9 : -1;
@@ -201,8 +226,7 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
     ifd_tensor **cat = ifd_calloc(v->n_inputs + 1, sizeof *cat);
     ifd_tensor **outs = ifd_calloc(c0->n_out + 1, sizeof *outs);
     ifd_status st = IFD_OK;
-    const char *delay = getenv("IFD_SERVE_TEST_INFER_DELAY_MS"); /* tests: a slow model */
-    if (delay) usleep((useconds_t)atoi(delay) * 1000u);
+    ifd_serve_test_delay();
     if (!ins || !cat || !outs) goto oom;
     if (n == 1) {
         /* nothing to concatenate or split: the request's own tensors */

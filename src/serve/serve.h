@@ -224,6 +224,8 @@ typedef struct ifd_serve_job {
 } ifd_serve_job;
 
 int64_t ifd_serve_now_ns(void);
+/* IFD_SERVE_TEST_INFER_DELAY_MS (tests only): sleep before a session run. */
+void ifd_serve_test_delay(void);
 
 enum { IFD_SERVE_PROTO_KSERVE = 0, IFD_SERVE_PROTO_TFS = 1 };
 

@@ -485,7 +485,8 @@ def run_main_tests(srv, repo):
 
     def unknown_routes():
         assert request(srv, "GET", "/v3")[0] == 404
-        assert request(srv, "GET", "/")[0] == 404
+        assert request(srv, "GET", "/")[0] == 200  # the dashboard
+        assert request(srv, "GET", "/v2/nothing")[0] == 404
         assert request(srv, "GET", "/v2/models/add/infer")[0] == 405
         assert request(srv, "POST", "/v2/health/live")[0] == 405
         assert request(srv, "POST", "/v2/models/nope/infer", ADD())[0] == 404
