@@ -75,6 +75,7 @@ suite() { # build dir, label
   step "$label-eval" tests/test_eval.sh "$b/inferd"
   if [ "$golden_ready" = 1 ]; then
     step "$label-quantize" tests/test_quantize.sh "$b/inferd" build/golden
+    step "$label-prune" tests/test_prune.sh "$b/inferd" build/golden
   fi
 }
 

@@ -13,6 +13,7 @@ int ifd_cli_bench(int argc, char **argv);
 int ifd_cli_inspect(int argc, char **argv);
 int ifd_cli_quantize(int argc, char **argv);
 int ifd_cli_eval(int argc, char **argv);
+int ifd_cli_prune(int argc, char **argv);
 int ifd_cli_baseline(int argc, char **argv);
 
 /* Shared by subcommands (cli/common.c). */

@@ -15,6 +15,7 @@ static const struct {
     {"inspect", ifd_cli_inspect, "describe a model: inputs, outputs, opsets, operators, size, FLOPs"},
     {"serve", ifd_cli_serve, "serve a model repository over HTTP (KServe v2 and TF Serving REST)"},
     {"quantize", ifd_cli_quantize, "int8-quantize a model (dynamic, or static QDQ with calibration)"},
+    {"prune", ifd_cli_prune, "prune a model (unstructured, 2:4 or channel pruning)"},
     {"eval", ifd_cli_eval, "compare a candidate model with a base: size, latency, accuracy, errors"},
     {"baseline", ifd_cli_baseline, "record a model's drift baseline from sample inputs"},
 };
@@ -24,8 +25,7 @@ static void usage(FILE *f) {
             IFD_VERSION_STRING);
     for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
         fprintf(f, "  %-9s %s\n", g_commands[i].name, g_commands[i].help);
-    fprintf(f, "\nNot yet available in this build: prune.\n"
-               "Run 'inferd COMMAND --help' for a command's options.\n");
+    fprintf(f, "\nRun 'inferd COMMAND --help' for a command's options.\n");
 }
 
 int main(int argc, char **argv) {
@@ -39,10 +39,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
         if (!strcmp(argv[1], g_commands[i].name)) return g_commands[i].fn(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "prune")) {
-        fprintf(stderr, "inferd: '%s' is not implemented yet in this build\n", argv[1]);
-        return 2;
-    }
     fprintf(stderr, "inferd: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

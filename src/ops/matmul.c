@@ -1,11 +1,24 @@
 /* Operator family: matmul (Gemm, MatMul, Einsum).
  * float runs on the packed SGEMM (kernels/sgemm.h), with constant 2-D weights packed once at
  * prepare() and bias/activation fused into the GEMM epilogue; float16/bfloat16 go through
- * float; double and integer types use a plain, exact path (double / wrapping 64-bit). */
+ * float; double and integer types use a plain, exact path (double / wrapping 64-bit).
+ *
+ * A constant float weight that is at least half zeros (a pruned model, `inferd prune`) is
+ * also packed for the sparse kernel (kernels/spgemm.h), and prepare() times both kernels on
+ * the layer's own shapes (the M of the input when its shape is fixed, else M = 1, 16 and
+ * 128) and keeps, per M, the faster one: sparse only pays past a sparsity that depends on the
+ * shapes and the machine, so it is measured, not guessed. IFD_SPARSE=off|on|auto (default
+ * auto) turns this off or forces the sparse kernel, for tests and benchmarks;
+ * IFD_SPARSE_LOG=1 prints each decision to stderr. */
 #include "kernels/sgemm.h"
+#include "kernels/spgemm.h"
 #include "ops/op.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- shared helpers ---------------------------------------------------------------------- */
 
@@ -51,20 +64,151 @@ static void act_f64(const ifd_activation *act, double *x, int64_t n) {
     }
 }
 
+#define GEMV_MAX_ROWS 2
+/* A weight with fewer zeros never beats dense SGEMM with this sparse kernel. */
+#define SPARSE_MIN_SPARSITY 0.5
+#define SPARSE_MAX_MEASURED 3
+
 /* State of a node whose B is a constant 2-D float weight, packed once. */
 typedef struct packed_state {
-    ifd_sgemm_packed_b *pb;
-    int64_t k, n; /* op(B) is k x n */
+    ifd_sgemm_packed_b *pb; /* NULL when the sparse kernel won at every measured M */
+    int64_t k, n;           /* op(B) is k x n */
+    ifd_spgemm_b *sp;       /* sparse packing, or NULL */
+    int n_measured;         /* M values timed; the nearest (in log scale) decides at run time */
+    int64_t measured_m[SPARSE_MAX_MEASURED];
+    bool sparse_wins[SPARSE_MAX_MEASURED];
 } packed_state;
 
 static void release_packed(void *state) {
     packed_state *s = state;
     if (!s) return;
     ifd_sgemm_packed_b_free(s->pb);
+    ifd_spgemm_free(s->sp);
     ifd_free(s);
 }
 
-static ifd_status prepare_packed(ifd_prepare_ctx *ctx, bool trans_b) {
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Time dense and sparse on an m-row product, single-threaded (the ratio is what matters),
+ * alternating the two so that a noisy neighbour hurts both; best of a few runs each. The
+ * dense side is what run() would call: the packed panels, or the vector path for a few rows
+ * of a Gemm. Returns false when the buffers cannot be had (then dense stays). */
+static bool measure_sparse(const packed_state *s, bool gemv_rows, bool trans_b, const float *b,
+                           int64_t ldb, int64_t m, bool *sparse_wins, double *t_dense,
+                           double *t_sparse) {
+    size_t a_bytes, c_bytes, scratch = ifd_spgemm_scratch_bytes(s->sp, m);
+    if (!ifd_mul_size((size_t)(m * s->k), sizeof(float), &a_bytes) ||
+        !ifd_mul_size((size_t)(m * s->n), sizeof(float), &c_bytes) || scratch == SIZE_MAX)
+        return false;
+    float *a = ifd_malloc_aligned(a_bytes + 64), *c = ifd_malloc_aligned(c_bytes + 64);
+    void *sc = ifd_malloc_aligned(scratch + 64);
+    bool ok = a && c && sc;
+    if (ok) {
+        /* activations of either sign, no zeros (zeros are free in neither kernel) */
+        uint32_t r = 12345;
+        for (int64_t i = 0; i < m * s->k; i++) {
+            r = r * 1664525u + 1013904223u;
+            a[i] = (float)(r >> 9) * (1.0f / 8388608.0f) - 0.5f;
+        }
+        double best_d = INFINITY, best_s = INFINITY, budget = 0;
+        for (int rep = 0; rep < 6; rep++) {
+            double t0 = now_seconds();
+            if (gemv_rows || !s->pb)
+                ifd_sgemm_ex(false, trans_b, m, s->n, s->k, 1.0f, a, s->k, b, ldb, 0.0f, c, s->n,
+                             NULL, NULL);
+            else
+                ifd_sgemm_packed_ex(false, m, a, s->k, 1.0f, s->pb, 0.0f, c, s->n, NULL, NULL);
+            double t1 = now_seconds();
+            ifd_spgemm_run(false, m, a, s->k, 1.0f, s->sp, 0.0f, c, s->n, NULL, sc, NULL);
+            double t2 = now_seconds();
+            if (rep > 0) { /* the first run warms caches and pages */
+                best_d = fmin(best_d, t1 - t0);
+                best_s = fmin(best_s, t2 - t1);
+            }
+            budget += t2 - t0;
+            if (rep >= 2 && budget > 0.02) break; /* big layers: a few runs are plenty */
+        }
+        *sparse_wins = best_s < best_d;
+        *t_dense = best_d;
+        *t_sparse = best_s;
+    }
+    ifd_free_aligned(a);
+    ifd_free_aligned(c);
+    ifd_free_aligned(sc);
+    return ok;
+}
+
+/* The M a product of this node will have, when the input's static shape fixes it; else -1. */
+static int64_t known_rows(const ifd_prepare_ctx *ctx, bool gemm) {
+    const ifd_value_type *t = ctx->n_inputs > 0 ? ctx->input_types[0] : NULL;
+    if (!t || t->rank < 1 || (gemm && t->rank != 2)) return -1;
+    int64_t m = 1;
+    if (gemm) {
+        bool ta = ifd_attr_int(ctx->node, "transA", 0) != 0;
+        m = t->dims[ta ? 1 : 0];
+        return m > 0 ? m : -1;
+    }
+    for (int d = 0; d < t->rank - 1; d++)
+        if (t->dims[d] <= 0 || !ifd_mul_i64(m, t->dims[d], &m)) return -1;
+    return m;
+}
+
+/* Pack the weight for the sparse kernel when it is sparse enough, and keep it for the M
+ * values at which it measured faster. Failures here only mean dense stays. */
+static void prepare_sparse(ifd_prepare_ctx *ctx, packed_state *s, bool trans_b, bool gemm) {
+    const ifd_tensor *b = ctx->constants[1];
+    const char *mode = getenv("IFD_SPARSE");
+    const char *log = getenv("IFD_SPARSE_LOG");
+    const bool logging = log && *log && strcmp(log, "0");
+    if (mode && !strcmp(mode, "off")) return;
+    const bool forced = mode && !strcmp(mode, "on");
+    const double sparsity = ifd_spgemm_sparsity(trans_b, s->n, s->k, b->data, b->dims[1]);
+    if (sparsity < SPARSE_MIN_SPARSITY) return;
+    if (ifd_spgemm_pack(trans_b, s->n, s->k, b->data, b->dims[1], &s->sp) != IFD_OK) {
+        ifd_error_clear();
+        return;
+    }
+    int64_t rows = known_rows(ctx, gemm);
+    static const int64_t typical[SPARSE_MAX_MEASURED] = {1, 16, 128};
+    int n = rows > 0 ? 1 : SPARSE_MAX_MEASURED;
+    bool any = false, all = true;
+    for (int i = 0; i < n; i++) {
+        int64_t m = rows > 0 ? rows : typical[i];
+        bool wins = forced;
+        double td = 0, ts = 0;
+        if (!forced &&
+            !measure_sparse(s, gemm && m < GEMV_MAX_ROWS, trans_b, b->data, b->dims[1], m, &wins,
+                            &td, &ts))
+            wins = false;
+        s->measured_m[s->n_measured] = m;
+        s->sparse_wins[s->n_measured++] = wins;
+        any |= wins;
+        all &= wins;
+        if (logging)
+            fprintf(stderr,
+                    "sparse: %s '%s' %lldx%lld sparsity %.3f%s, M=%lld: dense %.1f us, sparse "
+                    "%.1f us -> %s\n",
+                    ctx->node->op_type, ctx->node->name, (long long)s->k, (long long)s->n,
+                    sparsity, ifd_spgemm_is_2_4(s->sp) ? " (2:4)" : "", (long long)m, td * 1e6,
+                    ts * 1e6, wins ? "sparse" : "dense");
+    }
+    if (!any) {
+        ifd_spgemm_free(s->sp);
+        s->sp = NULL;
+        s->n_measured = 0;
+    } else if (all) {
+        /* dense would never run: give its memory back (run() falls back to the unpacked
+         * weight if it is ever needed) */
+        ifd_sgemm_packed_b_free(s->pb);
+        s->pb = NULL;
+    }
+}
+
+static ifd_status prepare_packed(ifd_prepare_ctx *ctx, bool trans_b, bool gemm) {
     const ifd_tensor *b = ctx->n_inputs > 1 ? ctx->constants[1] : NULL;
     ctx->state = NULL;
     if (!b || b->dtype != IFD_DTYPE_FLOAT || b->rank != 2 || b->count == 0) return IFD_OK;
@@ -77,6 +221,7 @@ static ifd_status prepare_packed(ifd_prepare_ctx *ctx, bool trans_b) {
         ifd_free(s);
         return st;
     }
+    prepare_sparse(ctx, s, trans_b, gemm);
     ctx->state = s;
     return IFD_OK;
 }
@@ -89,12 +234,42 @@ static const ifd_sgemm_packed_b *packed_for(const ifd_kernel_ctx *ctx, int64_t k
     return s->pb;
 }
 
-#define GEMV_MAX_ROWS 2
+/* The sparse weight, when it applies and measured faster at the M nearest this one. */
+static const ifd_spgemm_b *sparse_for(const ifd_kernel_ctx *ctx, int64_t m, int64_t k,
+                                      int64_t n) {
+    const packed_state *s = ctx->state;
+    if (!s || !s->sp || s->k != k || s->n != n || m <= 0) return NULL;
+    int best = 0;
+    double best_d = INFINITY;
+    for (int i = 0; i < s->n_measured; i++) {
+        double d = fabs(log((double)m) - log((double)s->measured_m[i]));
+        if (d < best_d) best_d = d, best = i;
+    }
+    return s->sparse_wins[best] ? s->sp : NULL;
+}
+
+/* C = alpha * op(A) * W + beta * C on the sparse kernel; false when scratch is not to be had
+ * (the error is in *st). */
+static bool run_sparse(ifd_kernel_ctx *ctx, const ifd_spgemm_b *sp, bool ta, int64_t m,
+                       const float *a, int64_t lda, float alpha, float beta, float *y,
+                       const ifd_sgemm_epilogue *ep, ifd_status *st) {
+    size_t bytes = ifd_spgemm_scratch_bytes(sp, m);
+    if (bytes == SIZE_MAX) {
+        *st = ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "sparse product of %lld rows is too large",
+                               (long long)m);
+        return false;
+    }
+    void *scratch = bytes ? ifd_kernel_scratch_array(ctx, bytes, 1, st) : NULL;
+    if (*st) return false;
+    ifd_spgemm_run(ta, m, a, lda, alpha, sp, beta, y, ifd_spgemm_n(sp), ep, scratch, ctx->pool);
+    return true;
+}
+
 
 /* ---- Gemm ---------------------------------------------------------------------------------- */
 
 static ifd_status prepare_gemm(ifd_prepare_ctx *ctx) {
-    return prepare_packed(ctx, ifd_attr_int(ctx->node, "transB", 0) != 0);
+    return prepare_packed(ctx, ifd_attr_int(ctx->node, "transB", 0) != 0, true);
 }
 
 static ifd_status run_gemm(ifd_kernel_ctx *ctx) {
@@ -171,8 +346,12 @@ static ifd_status run_gemm(ifd_kernel_ctx *ctx) {
         }
         /* a few rows (batch-1 classifiers) stream B once with the vector path; the packed
          * panels pay off from a handful of rows up */
+        const ifd_spgemm_b *sp = f32 ? sparse_for(ctx, m, k, n) : NULL;
         const ifd_sgemm_packed_b *pb = f32 && m >= GEMV_MAX_ROWS ? packed_for(ctx, k, n) : NULL;
-        if (pb)
+        if (sp) {
+            if (!run_sparse(ctx, sp, ta, m, a, A->dims[1], alpha, gemm_beta, y, &ep, &st))
+                return st;
+        } else if (pb)
             ifd_sgemm_packed_ex(ta, m, a, A->dims[1], alpha, pb, gemm_beta, y, n, &ep, ctx->pool);
         else
             ifd_sgemm_ex(ta, tb, m, n, k, alpha, a, A->dims[1], b, B->dims[1], gemm_beta, y, n,
@@ -213,7 +392,9 @@ static ifd_status run_gemm(ifd_kernel_ctx *ctx) {
 
 /* ---- MatMul -------------------------------------------------------------------------------- */
 
-static ifd_status prepare_matmul(ifd_prepare_ctx *ctx) { return prepare_packed(ctx, false); }
+static ifd_status prepare_matmul(ifd_prepare_ctx *ctx) {
+    return prepare_packed(ctx, false, false);
+}
 
 typedef struct mm_batch_job {
     const float *a, *b;
@@ -314,8 +495,12 @@ static ifd_status run_matmul(ifd_kernel_ctx *ctx) {
         ifd_sgemm_epilogue ep = {bias ? bias->data : NULL, NULL, ctx->activation};
         if (bbatch == 1 && abatch == batch) {
             /* one B for every batch: the batches of A stack into one tall GEMM */
+            const ifd_spgemm_b *sp = f32 ? sparse_for(ctx, batch * m, k, n) : NULL;
             const ifd_sgemm_packed_b *pb = f32 ? packed_for(ctx, k, n) : NULL;
-            if (pb)
+            if (sp) {
+                if (!run_sparse(ctx, sp, false, batch * m, a, k, 1.0f, 0.0f, y, &ep, &st))
+                    return st;
+            } else if (pb)
                 ifd_sgemm_packed_ex(false, batch * m, a, k, 1.0f, pb, 0.0f, y, n, &ep, ctx->pool);
             else
                 ifd_sgemm_ex(false, false, batch * m, n, k, 1.0f, a, k, b, n, 0.0f, y, n, &ep,
