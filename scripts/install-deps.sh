@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(build-essential cmake clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev
             libonnx-dev pkg-config libevent-dev libjansson-dev curl)
-test_pkgs=(valgrind python3 python3-numpy python3-onnx python3-torch python3-torchvision python3-sklearn prometheus python3-yaml)
+test_pkgs=(valgrind python3 python3-numpy python3-onnx python3-torch python3-torchvision python3-sklearn prometheus python3-yaml chromium)
 bench_pkgs=(wrk nginx python3-flask)
 node_pkgs=(nodejs npm)
 
