@@ -28,6 +28,7 @@ static void usage(FILE *f) {
             "  --write-timeout-secs N   send timeout (default 30)\n"
             "  --drain-timeout-secs N   on SIGTERM, wait this long for requests in flight (default 30)\n"
             "  --no-metrics             no /metrics, no dashboard history (default: on)\n"
+            "  --metrics-port N         also serve /metrics (only) on port N of --http-address\n"
             "  --no-drift               no drift watching, whatever config.json says\n"
             "  --access-log FILE        append one JSON line per inference request (off by default)\n"
             "  --access-log-sample R    log this fraction of requests, 0 < R <= 1 (default 1)\n");
@@ -84,6 +85,7 @@ int ifd_cli_serve(int argc, char **argv) {
         INT_FLAG("--drain-timeout-secs", 0, 86400, drain_timeout_secs)
         INT_FLAG("--repository-poll-secs", 1, 86400, repository_poll_secs)
         INT_FLAG("--http-threads", 0, 64, http_threads)
+        INT_FLAG("--metrics-port", 0, 65535, metrics_port)
 #undef INT_FLAG
         if (!strcmp(a, "--model-repository")) {
             o.model_repository = val;

@@ -31,6 +31,7 @@ typedef struct ifd_serve_options {
     const char *access_log;        /* JSON-lines access log file; NULL: off */
     double access_log_sample;      /* fraction of requests logged (1) */
     bool no_metrics;               /* --no-metrics: no /metrics, history or dashboard data */
+    int metrics_port;              /* also serve /metrics on this port; -1: only the HTTP port */
     bool no_drift;                 /* --no-drift: no drift watching whatever config.json says */
     int http_threads;              /* I/O threads running the HTTP front end; 0: 1 per 2 cores, >= 1 */
     int model_control_mode;        /* IFD_CONTROL_*: none */

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -83,7 +84,9 @@ def known_traffic_tests(tmp):
     root = os.path.join(tmp, "repo-known")
     publish(root, "slow", 1, add_model(1.0))
     publish(root, "other", 1, add_model(2.0))
-    srv = Server(root, env={"IFD_SERVE_TEST_INFER_DELAY_MS": ",".join(map(str, DELAYS))})
+    mport = free_port()
+    srv = Server(root, ["--metrics-port", str(mport)],
+                 env={"IFD_SERVE_TEST_INFER_DELAY_MS": ",".join(map(str, DELAYS))})
     n = PER_DELAY * len(DELAYS)
     try:
         base = parse_metrics(scrape(srv))
@@ -161,6 +164,19 @@ def known_traffic_tests(tmp):
             assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4"), \
                 r.getheader("Content-Type")
         test(server_series, "metrics_server_series")
+
+        def metrics_port():
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10) as r:
+                other = parse_metrics(r.read().decode())
+            key = ("inferd_requests_total", frozenset({"model": "slow", "version": "1",
+                                                       "outcome": "success"}.items()))
+            assert other[key] == n, other.get(key)
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/v2" % mport, timeout=10)
+                raise AssertionError("the metrics port served /v2")
+            except urllib.error.HTTPError as e:
+                assert e.code == 404, e.code
+        test(metrics_port, "metrics_on_its_own_port")
 
         def history():
             st, body = call(srv, "GET", "/api/stats")
