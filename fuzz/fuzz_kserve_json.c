@@ -1,20 +1,110 @@
-/* libFuzzer target: the KServe v2 JSON infer request decoder (serve/kserve_json.c), and the
- * response encoder on whatever it decoded. */
+/* libFuzzer target: the KServe v2 JSON infer request decoder (serve/kserve_json.c), checked
+ * against jansson, and the response encoder on whatever it decoded.
+ *   - A body the decoder accepts must be valid JSON to jansson too (the decoder reads "data"
+ *     itself; jansson only differs on integers past long long ("too big (negative) integer"), which
+ *     the decoder reads exactly or as floats).
+ *   - Then every input must be what jansson's tree says: name, datatype, shape, and the values
+ *     as ifd_kserve_decode_values (the json_t path TF Serving uses) decodes them, bit for bit
+ *     except the last unit of FP32/FP16/BF16, which that path rounds through double.
+ *   - The same bytes are also parsed as a binary-extension request, split by the last byte.
+ * A failed check aborts, which libFuzzer reports with the input. */
 #include "serve/serve.h"
 
+#include <float.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void check(bool ok, const char *what, const char *err) {
+    if (ok) return;
+    fprintf(stderr, "fuzz_kserve_json: %s%s%s\n", what, err ? ": " : "", err ? err : "");
+    abort();
+}
+
+static bool is_float16ish(ifd_dtype dt) {
+    return dt == IFD_DTYPE_FLOAT || dt == IFD_DTYPE_FLOAT16 || dt == IFD_DTYPE_BFLOAT16;
+}
+
+/* The input req.inputs[i] against the same input in jansson's tree. */
+static void compare_input(const ifd_kserve_input *in, const json_t *jin) {
+    const json_t *shape = json_object_get(jin, "shape"), *data = json_object_get(jin, "data");
+    check(json_is_string(json_object_get(jin, "name")) &&
+              !strcmp(in->name, json_string_value(json_object_get(jin, "name"))),
+          "input name differs from jansson's", in->name);
+    const ifd_tensor *t = in->tensor;
+    check(ifd_tensor_rank(t) == (int)json_array_size(shape), "rank differs", in->name);
+    for (int d = 0; d < ifd_tensor_rank(t); d++)
+        check(ifd_tensor_dims(t)[d] == json_integer_value(json_array_get(shape, (size_t)d)),
+              "dim differs", in->name);
+    if (!data) return; /* binary_data_size */
+    int64_t count = ifd_tensor_count(t);
+    size_t es = ifd_dtype_size(in->dtype);
+    void *want = calloc((size_t)count + 1, es);
+    char err[512];
+    int rc = ifd_kserve_decode_values(data, in->dtype, count, want, in->name, err, sizeof err);
+    const unsigned char *got = ifd_tensor_cdata(t), *w = want;
+    if (rc) {
+        /* the json_t path compares the double with FLT_MAX, so it refuses decimals just past
+         * FLT_MAX that round down to it (as strtof does, and this decoder) */
+        bool has_max = false;
+        for (int64_t i = 0; in->dtype == IFD_DTYPE_FLOAT && i < count; i++) {
+            float f;
+            memcpy(&f, got + (size_t)i * es, 4);
+            has_max |= f == FLT_MAX || f == -FLT_MAX;
+        }
+        check(has_max, "accepted data that the jansson path refuses", err);
+    }
+    for (int64_t i = 0; !rc && i < count; i++) {
+        const unsigned char *a = got + (size_t)i * es, *b = w + (size_t)i * es;
+        if (!memcmp(a, b, es)) continue;
+        uint64_t x = 0, y = 0, sign = 1ull << (8 * es - 1);
+        memcpy(&x, a, es);
+        memcpy(&y, b, es);
+        /* jansson reads the token -0 as the integer 0; strtod (and this decoder) as -0.0 */
+        bool minus_zero = ifd_dtype_is_float(in->dtype) && x == sign && y == 0;
+        check(minus_zero || (is_float16ish(in->dtype) && (x - y == 1 || y - x == 1)),
+              "value differs from the jansson path", in->name);
+    }
+    free(want);
+}
+
+static void encode(const ifd_kserve_request *req) {
+    ifd_sbuf b = {.limit = 16u << 20};
+    for (size_t i = 0; i < req->n_inputs; i++)
+        ifd_kserve_encode_tensor(&b, req->inputs[i].name, req->inputs[i].tensor);
+    ifd_sbuf_free(&b);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[512];
     ifd_kserve_request req;
+    const char *body = (const char *)data;
     /* a small tensor cap keeps the fuzzer's memory flat */
-    if (ifd_kserve_request_parse((const char *)data, size, 1 << 20, &req, err, sizeof err) == 0) {
-        ifd_sbuf b = {.limit = 16u << 20};
-        for (size_t i = 0; i < req.n_inputs; i++)
-            ifd_kserve_encode_tensor(&b, req.inputs[i].name, req.inputs[i].tensor);
-        ifd_sbuf_free(&b);
+    if (ifd_kserve_request_parse(body, size, 1 << 20, &req, err, sizeof err) == 0) {
+        json_error_t je;
+        json_t *root = json_loadb(body, size, JSON_REJECT_DUPLICATES, &je);
+        check(root || strstr(je.text, "too big"), "accepted what jansson refuses", je.text);
+        const json_t *inputs = json_object_get(root, "inputs");
+        for (size_t i = 0; root && i < req.n_inputs; i++)
+            compare_input(&req.inputs[i], json_array_get(inputs, i));
+        json_decref(root);
+        encode(&req);
     }
     ifd_kserve_request_free(&req);
+    /* binary extension: the last byte says how many bytes before it are the binary section */
+    if (size > 1) {
+        size_t bin = data[size - 1] % 64, json_len = size - 1 > bin ? size - 1 - bin : 0;
+        if (json_len && ifd_kserve_request_parse_binary(body, size - 1, json_len, 1 << 20, &req,
+                                                        err, sizeof err) == 0) {
+            json_error_t je;
+            json_t *root = json_loadb(body, json_len, JSON_REJECT_DUPLICATES, &je);
+            check(root || strstr(je.text, "too big"), "binary: accepted what jansson refuses", je.text);
+            json_decref(root);
+            encode(&req);
+        }
+        ifd_kserve_request_free(&req);
+    }
     return 0;
 }

@@ -30,6 +30,7 @@ printf '%s' '{"inputs":[{"name":"b","shape":[2],"datatype":"BOOL","data":[true,f
 printf '%s' '{"inputs":[{"name":"h","shape":[1,2],"datatype":"FP16","data":[0.5,-65504]},{"name":"u","shape":[1],"datatype":"UINT8","data":[255]},{"name":"bf","shape":[1],"datatype":"BF16","data":["-Infinity"]}],"parameters":{"p":1}}' >"$k/half"
 printf '%s' '{"inputs":[{"name":"x","shape":[0,4294967296,4294967296],"datatype":"FP64","data":[]}]}' >"$k/overflow"
 printf '%s' '{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT8","data":[[1],[2,3]]}]}' >"$k/ragged"
+printf '%s' '{"inputs":[{"data":[1.1176220178604126,-1.3871248960494995,0.123457,16777217,3.4028235e38],"shape":[5],"datatype":"FP32","na\u006de":"x"}]}' >"$k/fast"
 # a crashing input is kept here (copy it to tests/fuzz_regressions/<target>/ with the fix)
 artifacts=${IFD_FUZZ_ARTIFACTS:-build/fuzz-artifacts}
 mkdir -p "$artifacts"

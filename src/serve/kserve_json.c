@@ -1,12 +1,25 @@
 /* KServe v2 / Open Inference Protocol JSON tensors: request decoding into ifd_tensors (with
- * every size checked before it is allocated) and response encoding. Control JSON goes through
- * jansson; this file owns the "data" arrays. */
+ * every size checked before it is allocated) and response encoding. Small JSON values go
+ * through jansson; the request's structure and its "data" arrays are read by a dedicated
+ * decoder here (see "JSON text" below), numbers straight into the tensor's dtype. */
 #include "serve/serve.h"
 
 #include <float.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#if defined(__GNUC__)
+#define COLD __attribute__((cold, noinline)) /* error and rare paths, kept out of the data loop */
+#else
+#define COLD
+#endif
 
 /* ---- growable buffer ------------------------------------------------------------------------ */
 
@@ -187,6 +200,8 @@ typedef struct decoder {
     char *err;
     size_t errsize;
     const char *name;
+    const char *text;   /* the request's JSON text (for positions in messages); NULL: json_t */
+    int rc;             /* the status of a failure in a pointer-returning step */
 } decoder;
 
 static int fail(decoder *d, const char *fmt, ...) IFD_PRINTF(2, 3);
@@ -316,6 +331,1048 @@ int ifd_kserve_decode_values(const json_t *data, ifd_dtype dtype, int64_t count,
     return 0;
 }
 
+/* ---- JSON text: whitespace, strings, skipping ------------------------------------------------ */
+
+/* Infer request bodies are decoded here rather than by json_loadb: a 1x3x224x224 FP32 tensor is
+ * 150528 numbers, and a json_t per number made JSON ingest slower than ResNet-18 itself. The
+ * request is read in two passes over the text:
+ *   1. parse_request: the object structure (root, "inputs" array, input objects) is parsed here
+ *      with duplicate keys refused; every small value (id, parameters, name, shape, datatype,
+ *      outputs, unknown keys) is found by skip_value and handed to jansson, and the span of each
+ *      input's "data" is only recorded (skip_value counts brackets, it does not check them).
+ *   2. decode_span: once the input's datatype and shape are known and checked, its "data" is
+ *      checked against the JSON grammar and decoded in the same scan, straight into the tensor.
+ * Nothing in either pass recurses on the body's nesting. Everything a request is accepted with
+ * has been checked either by jansson or by decode_span, so an accepted body is valid JSON. */
+
+static inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+static inline const char *skip_ws(const char *p, const char *end) {
+    while (p < end && is_ws(*p)) p++;
+    return p;
+}
+
+static inline bool is_digit(char c) { return (unsigned)(c - '0') <= 9; }
+
+/* Line and column (1-based, in bytes) of `at` in text, for messages. */
+static void text_position(const char *text, const char *at, int *line, int *col) {
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; p < at; p++) {
+        if (*p == '\n') {
+            ++*line;
+            *col = 1;
+        } else {
+            ++*col;
+        }
+    }
+}
+
+static bool hex4(const unsigned char *s, const unsigned char *end, unsigned *out) {
+    if (end - s < 4) return false;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = s[i], d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') d = (c | 0x20) - 'a' + 10;
+        else return false;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Length of the UTF-8 sequence at s, 0 when it is invalid: overlong forms, surrogates and code
+ * points past U+10FFFF are refused, as jansson refuses them. */
+static size_t utf8_sequence(const unsigned char *s, const unsigned char *end) {
+    unsigned c = s[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0) lo = 0xa0;
+        else if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0) lo = 0x90;
+        else if (c == 0xf4) hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - s) < n || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+/* Check the JSON string whose opening quote is at p the way jansson does: no raw control
+ * characters, only the defined escapes, \u escapes that pair surrogates and are not \u0000, and
+ * valid UTF-8. Returns the position after the closing quote, or NULL with *why set. */
+static const char *scan_string(const char *p, const char *end, bool *escaped, const char **why) {
+    const unsigned char *s = (const unsigned char *)p + 1, *e = (const unsigned char *)end;
+    *escaped = false;
+    while (s < e) {
+        unsigned c = *s;
+        if (c == '"') return (const char *)s + 1;
+        if (c >= 0x20 && c < 0x80 && c != '\\') {
+            s++;
+            continue;
+        }
+        if (c < 0x20) {
+            *why = "control character in a string";
+            return NULL;
+        }
+        if (c >= 0x80) {
+            size_t n = utf8_sequence(s, e);
+            if (!n) {
+                *why = "invalid UTF-8 in a string";
+                return NULL;
+            }
+            s += n;
+            continue;
+        }
+        *escaped = true; /* a backslash */
+        if (++s >= e) break;
+        if (strchr("\"\\/bfnrt", (char)*s) && *s) {
+            s++;
+            continue;
+        }
+        unsigned u, u2;
+        if (*s != 'u' || !hex4(s + 1, e, &u)) {
+            *why = "invalid escape in a string";
+            return NULL;
+        }
+        s += 5;
+        if (u == 0) {
+            *why = "\\u0000 is not allowed in a string";
+            return NULL;
+        }
+        if (u >= 0xdc00 && u <= 0xdfff) {
+            *why = "unpaired surrogate escape in a string";
+            return NULL;
+        }
+        if (u >= 0xd800 && u <= 0xdbff) {
+            if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, e, &u2) ||
+                u2 < 0xdc00 || u2 > 0xdfff) {
+                *why = "unpaired surrogate escape in a string";
+                return NULL;
+            }
+            s += 6;
+        }
+    }
+    *why = "unexpected end of input in a string";
+    return NULL;
+}
+
+/* Decode a string that scan_string accepted (p at its opening quote, q after its closing one)
+ * into buf, which holds at least q - p bytes (decoding never lengthens a string). */
+static size_t decode_string(const char *p, const char *q, char *buf) {
+    const unsigned char *s = (const unsigned char *)p + 1, *e = (const unsigned char *)q - 1;
+    size_t n = 0;
+    while (s < e) {
+        if (*s != '\\') {
+            buf[n++] = (char)*s++;
+            continue;
+        }
+        s++;
+        unsigned u = 0, u2 = 0;
+        switch (*s) {
+        case 'b': buf[n++] = '\b'; s++; continue;
+        case 'f': buf[n++] = '\f'; s++; continue;
+        case 'n': buf[n++] = '\n'; s++; continue;
+        case 'r': buf[n++] = '\r'; s++; continue;
+        case 't': buf[n++] = '\t'; s++; continue;
+        case 'u': break;
+        default: buf[n++] = (char)*s++; continue;
+        }
+        hex4(s + 1, e, &u);
+        s += 5;
+        if (u >= 0xd800 && u <= 0xdbff) {
+            hex4(s + 2, e, &u2);
+            s += 6;
+            u = 0x10000 + ((u - 0xd800) << 10) + (u2 - 0xdc00);
+        }
+        if (u < 0x80) {
+            buf[n++] = (char)u;
+        } else if (u < 0x800) {
+            buf[n++] = (char)(0xc0 | u >> 6);
+            buf[n++] = (char)(0x80 | (u & 0x3f));
+        } else if (u < 0x10000) {
+            buf[n++] = (char)(0xe0 | u >> 12);
+            buf[n++] = (char)(0x80 | ((u >> 6) & 0x3f));
+            buf[n++] = (char)(0x80 | (u & 0x3f));
+        } else {
+            buf[n++] = (char)(0xf0 | u >> 18);
+            buf[n++] = (char)(0x80 | ((u >> 12) & 0x3f));
+            buf[n++] = (char)(0x80 | ((u >> 6) & 0x3f));
+            buf[n++] = (char)(0x80 | (u & 0x3f));
+        }
+    }
+    return n;
+}
+
+/* The request parser (pass 1). */
+typedef struct span {
+    const char *p, *end; /* NULL p: absent */
+} span;
+
+typedef struct jparse {
+    const char *text, *end; /* the JSON part of the body */
+    char *err;
+    size_t errsize;
+    int rc;                 /* 0, or the HTTP status of the first failure */
+    span *data;             /* data[i]: the "data" text of inputs[i] */
+    size_t n_data;
+} jparse;
+
+static void json_fail(jparse *ps, const char *at, const char *fmt, ...) IFD_PRINTF(3, 4);
+static void json_fail(jparse *ps, const char *at, const char *fmt, ...) {
+    if (ps->rc) return;
+    ps->rc = 400;
+    int line, col, n = snprintf(ps->err, ps->errsize, "invalid JSON: ");
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < ps->errsize) n += vsnprintf(ps->err + n, ps->errsize - (size_t)n, fmt, ap);
+    va_end(ap);
+    text_position(ps->text, at, &line, &col);
+    if (n >= 0 && (size_t)n < ps->errsize)
+        snprintf(ps->err + n, ps->errsize - (size_t)n, " (line %d, column %d)", line, col);
+}
+
+static void oom_fail(jparse *ps) {
+    if (ps->rc) return;
+    ps->rc = 500;
+    snprintf(ps->err, ps->errsize, "out of memory");
+}
+
+/* Where the next of [ ] { } " (and a few harmless look-alikes) is at or after p, or end. Arrays
+ * of numbers are megabytes long and hold none of them, so this is the whole cost of pass 1. */
+static const char *next_structural(const char *p, const char *end) {
+#if defined(__SSE2__)
+    /* '[' ']' '{' '}' all equal 0x59 once bits 0x26 are cleared ('Y' '_' 'y' DEL do too, and
+     * the caller steps over those) */
+    const __m128i mask = _mm_set1_epi8((char)0xd9), brackets = _mm_set1_epi8(0x59),
+                  quote = _mm_set1_epi8('"');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(v, mask), brackets),
+                                   _mm_cmpeq_epi8(v, quote));
+        int bits = _mm_movemask_epi8(hit);
+        if (bits) return p + __builtin_ctz((unsigned)bits);
+        p += 16;
+    }
+#endif
+    while (p < end && (*p & 0xd9) != 0x59 && *p != '"') p++;
+    return p;
+}
+
+/* The end of the JSON value at p, whose enclosing container is at nesting depth `depth`.
+ * Containers are only bracket-counted (the value is checked afterwards by jansson or by
+ * decode_span), but nesting is held to IFD_KSERVE_MAX_DEPTH here, without recursion. Returns
+ * NULL with ps->rc set when no value ends before end. */
+static const char *skip_value(jparse *ps, const char *p, int depth) {
+    const char *end = ps->end, *why;
+    bool escaped;
+    if (p >= end) {
+        json_fail(ps, p, "unexpected end of input, a value expected");
+        return NULL;
+    }
+    if (*p == '"') {
+        const char *q = scan_string(p, end, &escaped, &why);
+        if (!q) json_fail(ps, p, "%s", why);
+        return q;
+    }
+    if (*p != '[' && *p != '{') {
+        const char *q = p;
+        while (q < end && !is_ws(*q) && *q != ',' && *q != ']' && *q != '}' && *q != ':') q++;
+        if (q == p) json_fail(ps, p, "unexpected '%c', a value expected", *p);
+        return q == p ? NULL : q;
+    }
+    int level = 0;
+    for (;;) {
+        p = next_structural(p, end);
+        if (p >= end) break;
+        switch (*p) {
+        case '[':
+        case '{':
+            if (depth + ++level > IFD_KSERVE_MAX_DEPTH) {
+                json_fail(ps, p, "nesting deeper than %d", IFD_KSERVE_MAX_DEPTH);
+                return NULL;
+            }
+            break;
+        case ']':
+        case '}':
+            if (--level == 0) return p + 1;
+            break;
+        case '"':
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\') p++;
+            if (p >= end) goto eof;
+            break;
+        default: break;
+        }
+        p++;
+    }
+eof:
+    json_fail(ps, end, "unexpected end of input");
+    return NULL;
+}
+
+/* A small value (anything but tensor data) through jansson, which checks it fully. */
+static json_t *load_value(jparse *ps, const char **pp, int depth) {
+    const char *p = *pp, *q = skip_value(ps, p, depth);
+    if (!q) return NULL;
+    json_error_t je;
+    json_t *v = json_loadb(p, (size_t)(q - p), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!v) {
+        size_t at = je.position > 0 ? (size_t)je.position - 1 : 0;
+        json_fail(ps, p + IFD_MIN(at, (size_t)(q - p)), "%s", je.text);
+        return NULL;
+    }
+    *pp = q;
+    return v;
+}
+
+enum { OBJ_ROOT, OBJ_INPUT };
+
+static bool record_data_span(jparse *ps, size_t index, const char *p, const char *q) {
+    if (index >= ps->n_data) {
+        size_t n = IFD_MAX(index + 1, 2 * ps->n_data);
+        span *s = ifd_realloc(ps->data, n * sizeof *s);
+        if (!s) return false;
+        memset(s + ps->n_data, 0, (n - ps->n_data) * sizeof *s);
+        ps->data = s;
+        ps->n_data = n;
+    }
+    ps->data[index] = (span){p, q};
+    return true;
+}
+
+static json_t *parse_inputs(jparse *ps, const char **pp, int depth);
+
+/* The object at *pp ('{'), at nesting depth `depth`, into a json_t; kind says which of its
+ * members are parsed here rather than by jansson: "inputs" of the root, "data" of an input
+ * (recorded as a span, with null in the json_t). */
+static json_t *parse_object(jparse *ps, const char **pp, int depth, int kind, size_t index) {
+    const char *p = *pp, *end = ps->end, *why;
+    char *keybuf = NULL;
+    json_t *obj = json_object();
+    if (!obj) {
+        oom_fail(ps);
+        return NULL;
+    }
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') {
+        *pp = p + 1;
+        return obj;
+    }
+    for (;;) {
+        if (p >= end || *p != '"') {
+            json_fail(ps, p, p < end ? "string or '}' expected" : "unexpected end of input");
+            goto fail;
+        }
+        bool escaped;
+        const char *q = scan_string(p, end, &escaped, &why);
+        if (!q) {
+            json_fail(ps, p, "%s", why);
+            goto fail;
+        }
+        const char *key = p + 1;
+        size_t klen = (size_t)(q - p) - 2;
+        if (escaped) {
+            keybuf = ifd_malloc((size_t)(q - p));
+            if (!keybuf) {
+                oom_fail(ps);
+                goto fail;
+            }
+            klen = decode_string(p, q, keybuf);
+            key = keybuf;
+        }
+        const char *keypos = p;
+        p = skip_ws(q, end);
+        if (p >= end || *p != ':') {
+            json_fail(ps, p, "':' expected");
+            goto fail;
+        }
+        p = skip_ws(p + 1, end);
+        if (json_object_getn(obj, key, klen)) {
+            json_fail(ps, keypos, "duplicate object key \"%.*s\"", (int)IFD_MIN(klen, 64), key);
+            goto fail;
+        }
+        json_t *v;
+        if (kind == OBJ_ROOT && klen == 6 && !memcmp(key, "inputs", 6) && p < end && *p == '[') {
+            v = parse_inputs(ps, &p, depth + 1);
+        } else if (kind == OBJ_INPUT && klen == 4 && !memcmp(key, "data", 4)) {
+            const char *vend = skip_value(ps, p, depth);
+            if (vend && !record_data_span(ps, index, p, vend)) oom_fail(ps);
+            v = vend && !ps->rc ? json_null() : NULL;
+            if (v) p = vend;
+        } else {
+            v = load_value(ps, &p, depth);
+        }
+        if (!v) goto fail;
+        if (json_object_setn_new(obj, key, klen, v)) {
+            oom_fail(ps);
+            goto fail;
+        }
+        ifd_free(keybuf);
+        keybuf = NULL;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}') break;
+        json_fail(ps, p, p < end ? "',' or '}' expected" : "unexpected end of input");
+        goto fail;
+    }
+    *pp = p + 1;
+    return obj;
+fail:
+    ifd_free(keybuf);
+    json_decref(obj);
+    return NULL;
+}
+
+/* The root's "inputs" array at *pp, at nesting depth `depth`; object elements are inputs. */
+static json_t *parse_inputs(jparse *ps, const char **pp, int depth) {
+    const char *p = *pp, *end = ps->end;
+    json_t *arr = json_array();
+    if (!arr) {
+        oom_fail(ps);
+        return NULL;
+    }
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == ']') {
+        *pp = p + 1;
+        return arr;
+    }
+    for (size_t i = 0;; i++) {
+        json_t *v = p < end && *p == '{' ? parse_object(ps, &p, depth + 1, OBJ_INPUT, i)
+                                         : load_value(ps, &p, depth);
+        if (!v) goto fail;
+        if (json_array_append_new(arr, v)) {
+            oom_fail(ps);
+            goto fail;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == ']') break;
+        json_fail(ps, p, p < end ? "',' or ']' expected" : "unexpected end of input");
+        goto fail;
+    }
+    *pp = p + 1;
+    return arr;
+fail:
+    json_decref(arr);
+    return NULL;
+}
+
+/* Pass 1 over a request body: *root gets every member but the inputs' data. */
+static int parse_request(jparse *ps, json_t **root) {
+    const char *p = skip_ws(ps->text, ps->end);
+    size_t len = (size_t)(ps->end - ps->text);
+    if (p >= ps->end || *p != '{') {
+        /* not an object: jansson says what is wrong with it, or it is the wrong kind of value */
+        if (!ifd_kserve_depth_ok(ps->text, len, IFD_KSERVE_MAX_DEPTH)) {
+            snprintf(ps->err, ps->errsize, "invalid JSON: nesting deeper than %d",
+                     IFD_KSERVE_MAX_DEPTH);
+            return 400;
+        }
+        json_error_t je;
+        json_t *v = json_loadb(ps->text, len, JSON_REJECT_DUPLICATES, &je);
+        if (!v) {
+            snprintf(ps->err, ps->errsize, "invalid JSON: %s (line %d, column %d)", je.text,
+                     je.line, je.column);
+            return 400;
+        }
+        json_decref(v);
+        snprintf(ps->err, ps->errsize, "request must be a JSON object");
+        return 400;
+    }
+    *root = parse_object(ps, &p, 1, OBJ_ROOT, 0);
+    if (!*root) return ps->rc;
+    p = skip_ws(p, ps->end);
+    if (p < ps->end) json_fail(ps, p, "end of input expected after the request object");
+    return ps->rc;
+}
+
+/* ---- decimal numbers ---------------------------------------------------------------------- */
+
+/* A JSON number as an exact decimal when it has at most 19 significant digits. */
+typedef struct decimal {
+    uint64_t w;   /* the significant digits (the first 19 when there are more) */
+    int64_t e10;  /* value = (-1)^neg * w * 10^e10 when exact */
+    bool neg;
+    bool exact;   /* every nonzero digit is in w */
+    bool integer; /* no fraction or exponent part */
+} decimal;
+
+static const uint64_t g_pow10_u64[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+    1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+    100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+    1000000000000000000ull, 10000000000000000000ull};
+
+/* The run of digits (up to eight) at the start of the 8 bytes at p: *k gets its length and the
+ * result its value. SWAR: bytes are digits when (byte ^ '0') < 10; the k digits are shifted to
+ * the top of the word behind zeros and combined pairwise by three multiplies, so numbers cost
+ * no per-digit branches. */
+static inline uint64_t leading_digits(const char *p, int *k) {
+    uint64_t x;
+    memcpy(&x, p, 8); /* p[0] is the low byte (x86, little-endian ARM) */
+    x ^= 0x3030303030303030ull;
+    uint64_t nondigit =
+        (((x & 0x7f7f7f7f7f7f7f7full) + 0x7676767676767676ull) | x) & 0x8080808080808080ull;
+    int n = nondigit ? __builtin_ctzll(nondigit) >> 3 : 8;
+    *k = n;
+    if (n == 0) return 0;
+    x <<= 8 * (8 - n);
+    x = x * 10 + (x >> 8); /* byte i: 10 * digit i + digit i+1 */
+    x = ((x & 0x000000ff000000ffull) * (100 + (1000000ull << 32)) +
+         ((x >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32))) >> 32;
+    return (uint32_t)x;
+}
+
+/* Digits at p into *w while it stays below 10^19: *taken counts the digits that went in,
+ * *dropped the ones after (with *lost set when one of those is not 0). */
+static inline const char *take_digits(const char *p, const char *end, uint64_t *w,
+                                      int64_t *taken, int64_t *dropped, bool *lost) {
+    uint64_t v = *w;
+    int64_t t = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8 && v < 100000000000ull) { /* 10^11: eight more digits fit */
+        int k;
+        uint64_t chunk = leading_digits(p, &k);
+        v = v * g_pow10_u64[k] + chunk;
+        t += k;
+        p += k;
+        if (k < 8) break; /* p is past the digits */
+    }
+#endif
+    for (; p < end && is_digit(*p); p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v < 1000000000000000000ull) { /* 10^18 */
+            v = v * 10 + d;
+            t++;
+        } else {
+            ++*dropped;
+            *lost |= d != 0;
+        }
+    }
+    *w = v;
+    *taken += t;
+    return p;
+}
+
+/* Scan the JSON number (RFC 8259 grammar) at p. Returns its end, or NULL when p holds none. */
+static const char *scan_number(const char *p, const char *end, decimal *n) {
+    uint64_t w = 0;
+    int64_t taken = 0, dropped = 0;
+    bool lost = false;
+    n->neg = p < end && *p == '-';
+    n->integer = true;
+    p += n->neg;
+    if (p >= end || !is_digit(*p)) return NULL;
+    if (*p == '0') p++;
+    else p = take_digits(p, end, &w, &taken, &dropped, &lost);
+    int64_t e10 = dropped; /* integer digits that did not fit scale what did */
+    if (p < end && *p == '.') {
+        p++;
+        n->integer = false;
+        if (p >= end || !is_digit(*p)) return NULL;
+        taken = 0;
+        p = take_digits(p, end, &w, &taken, &dropped, &lost);
+        e10 -= taken;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        n->integer = false;
+        bool eneg = p < end && *p == '-';
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || !is_digit(*p)) return NULL;
+        int64_t x = 0;
+        /* saturating: past 10^8 (more than a body's digits can offset) every value is 0 or
+         * infinite, and such exponents take the strtod path anyway */
+        for (; p < end && is_digit(*p); p++)
+            if (x < 100000000) x = x * 10 + (*p - '0');
+        e10 += eneg ? -x : x;
+    }
+    n->w = w;
+    n->e10 = e10;
+    n->exact = !lost;
+    return p;
+}
+
+__extension__ typedef unsigned __int128 u128;
+
+
+/* (hi:lo) / d with hi < d, so that the quotient fits 64 bits. */
+static inline uint64_t div_128_64(uint64_t hi, uint64_t lo, uint64_t d, uint64_t *rem) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    uint64_t q, r;
+    __asm__("divq %4" : "=a"(q), "=d"(r) : "a"(lo), "d"(hi), "rm"(d) : "cc");
+    *rem = r;
+    return q;
+#else
+    u128 n = (u128)hi << 64 | lo;
+    uint64_t q = (uint64_t)(n / d);
+    *rem = (uint64_t)(n - (u128)q * d);
+    return q;
+#endif
+}
+
+static inline int bit_length_128(u128 x) {
+    uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+    return hi ? 128 - __builtin_clzll(hi) : lo ? 64 - __builtin_clzll(lo) : 0;
+}
+
+/* w * 10^e10 (w > 0, |e10| <= 19) correctly rounded (to nearest, ties to even) to a P-bit
+ * significand, in exact integer arithmetic: for e10 >= 0 the product fits 128 bits; for e10 < 0
+ * w * 2^s / 10^-e10 is one 128-by-64-bit division whose quotient has 63 or 64 bits, and its
+ * remainder says whether anything lies below them, so the rounding sees the exact value.
+ * Sets value = *mant * 2^*e2 with *mant in [2^(P-1), 2^P); false when e10 is out of reach. */
+static bool round_exact(uint64_t w, int64_t e10, int P, uint64_t *mant, int *e2) {
+    u128 n;
+    bool sticky = false;
+    int scale;
+    if (e10 >= 0) {
+        if (e10 > 19) return false;
+        n = (u128)w * g_pow10_u64[e10];
+        scale = 0;
+    } else {
+        if (e10 < -19) return false;
+        uint64_t d = g_pow10_u64[-e10], rem;
+        int lw = 64 - __builtin_clzll(w), ld = 64 - __builtin_clzll(d);
+        int s = 63 - lw + ld; /* >= 0; w << s < 2^(63 + ld) <= 2^64 * d: the quotient fits */
+        u128 num = (u128)w << s;
+        if ((uint64_t)(num >> 64) >= d) return false; /* unreachable; keeps divq from trapping */
+        n = div_128_64((uint64_t)(num >> 64), (uint64_t)num, d, &rem);
+        sticky = rem != 0;
+        scale = -s;
+    }
+    int len = bit_length_128(n);
+    if (len <= P) { /* exact: only reached without a remainder (a quotient has >= 63 bits) */
+        *mant = (uint64_t)n << (P - len);
+        *e2 = scale - (P - len);
+        return !sticky;
+    }
+    int shift = len - P;
+    uint64_t m = (uint64_t)(n >> shift);
+    u128 rest = n & (((u128)1 << shift) - 1), half = (u128)1 << (shift - 1);
+    if (rest > half || (rest == half && (sticky || (m & 1)))) {
+        if (++m >> P) {
+            m >>= 1;
+            shift++;
+        }
+    }
+    *mant = m;
+    *e2 = scale + shift;
+    return true;
+}
+
+static const double g_pow10_f64[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The double nearest n when it can be had without strtod; false sends the caller to strtod.
+ * Clinger's fast path first (w and 10^|e10| exact in a double, so one IEEE operation rounds the
+ * exact value once), then round_exact. Both need arithmetic in the declared type's precision. */
+static bool decimal_to_f64(const decimal *n, double *out) {
+    double x;
+    if (!n->exact) return false;
+    if (n->w == 0) {
+        x = 0.0;
+    }
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    else if (n->w <= (1ull << 53) && n->e10 >= -22 && n->e10 <= 22) {
+        x = (double)n->w;
+        x = n->e10 < 0 ? x / g_pow10_f64[-n->e10] : x * g_pow10_f64[n->e10];
+    }
+#endif
+    else {
+        uint64_t m;
+        int e2;
+        if (!round_exact(n->w, n->e10, 53, &m, &e2)) return false;
+        int biased = e2 + 52 + 1023;
+        if (biased < 1 || biased > 2046) return false; /* not reached for |e10| <= 19 */
+        uint64_t bits = (uint64_t)biased << 52 | (m & ((1ull << 52) - 1));
+        memcpy(&x, &bits, 8);
+    }
+    *out = n->neg ? -x : x;
+    return true;
+}
+
+/* 10^-22 .. 10^19 as the nearest doubles (exact from 10^0 up), indexed by e10 + 22. */
+static const double g_pow10_scale[42] = {
+    1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9,
+    1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,   1e4,   1e5,
+    1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,  1e14,  1e15,  1e16,  1e17,  1e18,  1e19};
+
+/* The float nearest n (what strtof gives). Going through the nearest double could round twice,
+ * and that double costs a division; instead y = w * 10^e10 is computed with one double
+ * multiply: w, 10^e10 and the product are each rounded at most once, so |y - exact| < 3 ulps of
+ * y. Rounding y to float then gives the float nearest the exact value unless y lies within 8
+ * ulps of a point halfway between two floats (the low 29 of its 52 fraction bits near 2^28);
+ * those (about 1 in 2^25, and exact halfway cases such as 16777217) go to round_exact. For
+ * 10^-22 <= |y| < 2^64 * 10^19 every float involved is normal, so the bit test is the whole
+ * story. */
+static bool decimal_to_f32(const decimal *n, float *out) {
+    float x;
+    if (!n->exact) return false;
+    if (n->w == 0) {
+        x = 0.0f;
+        goto done;
+    }
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    if (n->e10 >= -22 && n->e10 <= 19) {
+        double y = (double)n->w * g_pow10_scale[n->e10 + 22];
+        uint64_t bits;
+        memcpy(&bits, &y, 8);
+        if (((bits & ((1ull << 29) - 1)) - ((1ull << 28) - 8)) > 16) {
+            x = (float)y;
+            goto done;
+        }
+    }
+#endif
+    uint64_t m;
+    int e2;
+    if (!round_exact(n->w, n->e10, 24, &m, &e2)) return false;
+    int biased = e2 + 23 + 127;
+    if (biased < 1 || biased > 254) return false; /* not reached for |e10| <= 19 */
+    uint32_t bits = (uint32_t)biased << 23 | (uint32_t)(m & 0x7fffffu);
+    memcpy(&x, &bits, 4);
+done:
+    *out = n->neg ? -x : x;
+    return true;
+}
+
+static locale_t g_c_locale;
+static pthread_once_t g_c_locale_once = PTHREAD_ONCE_INIT;
+static void c_locale_init(void) { g_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+/* strtod/strtof in the "C" locale on a NUL-terminated copy of the token [p, q). False only when
+ * the copy cannot be allocated. */
+COLD static bool number_by_libc(const char *p, const char *q, bool single, double *d, float *f) {
+    char small[128], *buf = small;
+    size_t len = (size_t)(q - p);
+    if (len >= sizeof small && !(buf = ifd_malloc(len + 1))) return false;
+    memcpy(buf, p, len);
+    buf[len] = 0;
+    pthread_once(&g_c_locale_once, c_locale_init);
+    if (single) *f = g_c_locale ? strtof_l(buf, NULL, g_c_locale) : strtof(buf, NULL);
+    else *d = g_c_locale ? strtod_l(buf, NULL, g_c_locale) : strtod(buf, NULL);
+    if (buf != small) ifd_free(buf);
+    return true;
+}
+
+/* ---- pass 2: a data span into tensor storage -------------------------------------------------- */
+
+static inline bool is_value_end(char c) { return is_ws(c) || c == ',' || c == ']' || c == '}'; }
+
+/* A grammar error inside an input's data. */
+COLD static const char *data_json_fail(decoder *d, const char *at, const char *what) {
+    int line, col;
+    text_position(d->text, at, &line, &col);
+    d->rc = fail(d, "invalid JSON in \"data\": %s (line %d, column %d)", what, line, col);
+    return NULL;
+}
+
+COLD static const char *out_of_range(decoder *d, int64_t index, const char *p, const char *q) {
+    int len = (int)IFD_MIN(q - p, 40);
+    d->rc = fail(d, "element %lld (%.*s%s) is out of range for %s", (long long)index, len, p,
+                 q - p > 40 ? "..." : "", ifd_kserve_dtype_name(d->dtype));
+    return NULL;
+}
+
+/* "NaN", "Infinity", "-Infinity" (and nan, inf, -inf), the strings the encoder writes. */
+COLD static bool special_float(const char *p, const char *q, bool escaped, double *x) {
+    char buf[16];
+    size_t len = (size_t)(q - p);
+    if (len > 6 * sizeof buf) return false; /* each decoded byte takes at most 6 bytes of text */
+    char tmp[6 * sizeof buf];
+    if (escaped) {
+        len = decode_string(p, q, tmp);
+        if (len >= sizeof buf) return false;
+        memcpy(buf, tmp, len);
+    } else {
+        if (len - 2 >= sizeof buf) return false;
+        len -= 2;
+        memcpy(buf, p + 1, len);
+    }
+    buf[len] = 0;
+    if (!strcmp(buf, "NaN") || !strcmp(buf, "nan")) *x = NAN;
+    else if (!strcmp(buf, "Infinity") || !strcmp(buf, "inf")) *x = INFINITY;
+    else if (!strcmp(buf, "-Infinity") || !strcmp(buf, "-inf")) *x = -INFINITY;
+    else return false;
+    return true;
+}
+
+static const char *store_float(decoder *d, const char *p, const char *end, unsigned char *dst,
+                               int64_t index) {
+    bool single = d->dtype != IFD_DTYPE_DOUBLE;
+    double x = 0;
+    float f = 0;
+    const char *q;
+    if (*p == '-' || is_digit(*p)) {
+        decimal n;
+        q = scan_number(p, end, &n);
+        if (!q || (q < end && !is_value_end(*q))) return data_json_fail(d, q ? q : p, "bad number");
+        bool done = single ? decimal_to_f32(&n, &f) : decimal_to_f64(&n, &x);
+        if (!done && !number_by_libc(p, q, single, &x, &f)) {
+            d->rc = 500;
+            snprintf(d->err, d->errsize, "out of memory");
+            return NULL;
+        }
+        if (single ? isinf(f) : isinf(x)) return out_of_range(d, index, p, q);
+    } else if (*p == '"') {
+        bool escaped;
+        const char *why;
+        q = scan_string(p, end, &escaped, &why);
+        if (!q) return data_json_fail(d, p, why);
+        if (!special_float(p, q, escaped, &x)) {
+            d->rc = fail(d, "element %lld is not a number", (long long)index);
+            return NULL;
+        }
+        f = (float)x;
+        if (q < end && !is_value_end(*q)) return data_json_fail(d, q, "',' or ']' expected");
+    } else {
+        d->rc = fail(d, "element %lld is not a number", (long long)index);
+        return NULL;
+    }
+    switch (d->dtype) {
+    case IFD_DTYPE_DOUBLE: memcpy(dst, &x, 8); break;
+    case IFD_DTYPE_FLOAT: memcpy(dst, &f, 4); break;
+    case IFD_DTYPE_FLOAT16: {
+        uint16_t h = f32_to_fp16(f);
+        if (isfinite(f) && !isfinite(fp16_to_f32(h))) return out_of_range(d, index, p, q);
+        memcpy(dst, &h, 2);
+        break;
+    }
+    default: { /* BF16: FLT_MAX and its neighbours round up to infinity */
+        uint16_t h = f32_to_bf16(f);
+        if (isfinite(f) && !isfinite(bf16_to_f32(h))) return out_of_range(d, index, p, q);
+        memcpy(dst, &h, 2);
+        break;
+    }
+    }
+    return q;
+}
+
+/* Integer elements are read exactly (no trip through double): sign and magnitude, then the
+ * dtype's range. */
+static const char *store_int(decoder *d, const char *p, const char *end, unsigned char *dst,
+                             int64_t index) {
+    const char *s = p;
+    bool neg = *p == '-', over = false;
+    uint64_t mag = 0;
+    if (neg) p++;
+    if (p >= end || !is_digit(*p)) {
+        d->rc = fail(d, "element %lld is not an integer", (long long)index);
+        return NULL;
+    }
+    if (*p == '0') {
+        if (++p < end && is_digit(*p)) return data_json_fail(d, p, "bad number");
+    } else {
+        for (; p < end && is_digit(*p); p++) {
+            unsigned dg = (unsigned)(*p - '0');
+            if (mag > (UINT64_MAX - dg) / 10) over = true;
+            else mag = mag * 10 + dg;
+        }
+    }
+    if (p < end && (*p == '.' || *p == 'e' || *p == 'E')) {
+        d->rc = fail(d, "element %lld is not an integer", (long long)index);
+        return NULL;
+    }
+    if (p < end && !is_value_end(*p)) return data_json_fail(d, p, "bad number");
+    uint64_t max_pos, max_neg; /* largest magnitudes */
+    switch (d->dtype) {
+    case IFD_DTYPE_INT8: max_pos = INT8_MAX, max_neg = 128u; break;
+    case IFD_DTYPE_INT16: max_pos = INT16_MAX, max_neg = 32768u; break;
+    case IFD_DTYPE_INT32: max_pos = INT32_MAX, max_neg = 2147483648u; break;
+    case IFD_DTYPE_INT64: max_pos = INT64_MAX, max_neg = (uint64_t)INT64_MAX + 1; break;
+    case IFD_DTYPE_UINT8: max_pos = UINT8_MAX, max_neg = 0; break;
+    case IFD_DTYPE_UINT16: max_pos = UINT16_MAX, max_neg = 0; break;
+    case IFD_DTYPE_UINT32: max_pos = UINT32_MAX, max_neg = 0; break;
+    case IFD_DTYPE_UINT64: max_pos = UINT64_MAX, max_neg = 0; break;
+    default: d->rc = fail(d, "datatype not supported"); return NULL;
+    }
+    if (over || mag > (neg ? max_neg : max_pos)) return out_of_range(d, index, s, p);
+    uint64_t v = neg ? 0 - mag : mag; /* two's complement of the value */
+    switch (d->esize) {
+    case 1: *dst = (unsigned char)v; break;
+    case 2: { uint16_t y = (uint16_t)v; memcpy(dst, &y, 2); } break;
+    case 4: { uint32_t y = (uint32_t)v; memcpy(dst, &y, 4); } break;
+    default: memcpy(dst, &v, 8); break;
+    }
+    return p;
+}
+
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0 && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The FP32 element most JSON encoders write for tensors, -?D.D{1,16} (json.dumps of float32
+ * values, or of values rounded to some decimals), read in two SWAR steps with no per-digit
+ * branches. Anything else (an exponent, more digits, a string, the last bytes of the text)
+ * returns NULL and takes the general path, which rereads the token. The value is decided as in
+ * decimal_to_f32, near-halfway cases included (they go to the general path). */
+#define IFD_KSERVE_FAST_F32 1
+static inline const char *fast_f32(const char *p, const char *end, float *out) {
+    if (end - p < 20) return NULL; /* the reads below stay before p + 20 */
+    bool neg = *p == '-';
+    p += neg;
+    unsigned d0 = (unsigned)(p[0] - '0');
+    if (d0 > 9 || p[1] != '.') return NULL;
+    int k1, k2 = 0;
+    uint64_t w = leading_digits(p + 2, &k1);
+    if (k1 == 0) return NULL;
+    const char *q = p + 2 + k1;
+    w += d0 * g_pow10_u64[k1];
+    if (k1 == 8) {
+        uint64_t v2 = leading_digits(q, &k2); /* 16 digits at most: w < 10^17 */
+        w = w * g_pow10_u64[k2] + v2;
+        q += k2;
+    }
+    if (!is_value_end(*q)) return NULL; /* a 17th digit, an exponent, or not JSON */
+    double y = (double)w * g_pow10_scale[22 - k1 - k2];
+    uint64_t bits;
+    memcpy(&bits, &y, 8);
+    if (((bits & ((1ull << 29) - 1)) - ((1ull << 28) - 8)) <= 16) return NULL;
+    float x = (float)y;
+    *out = neg ? -x : x;
+    return q;
+}
+#endif
+
+/* One scalar element at p (not '['); returns the position after it, or NULL with d->rc. */
+static inline const char *store_scalar(decoder *d, const char *p, const char *end) {
+    if (IFD_UNLIKELY(d->written >= d->count)) {
+        d->rc = fail(d, "data holds more than the %lld elements its shape declares",
+                     (long long)d->count);
+        return NULL;
+    }
+    unsigned char *dst = d->dst + (size_t)d->written * d->esize;
+#ifdef IFD_KSERVE_FAST_F32
+    if (d->dtype == IFD_DTYPE_FLOAT) {
+        float f;
+        const char *q = fast_f32(p, end, &f);
+        if (q) {
+            memcpy(dst, &f, 4);
+            d->written++;
+            return q;
+        }
+    }
+#endif
+    int64_t index = d->written++;
+    switch (d->dtype) {
+    case IFD_DTYPE_FLOAT:
+    case IFD_DTYPE_DOUBLE:
+    case IFD_DTYPE_FLOAT16:
+    case IFD_DTYPE_BFLOAT16: return store_float(d, p, end, dst, index);
+    case IFD_DTYPE_BOOL: {
+        const char *q;
+        if (end - p >= 4 && !memcmp(p, "true", 4)) {
+            *dst = 1;
+            q = p + 4;
+        } else if (end - p >= 5 && !memcmp(p, "false", 5)) {
+            *dst = 0;
+            q = p + 5;
+        } else {
+            d->rc = fail(d, "element %lld is not true/false", (long long)index);
+            return NULL;
+        }
+        if (q < end && !is_value_end(*q)) return data_json_fail(d, q, "bad literal");
+        return q;
+    }
+    default: return store_int(d, p, end, dst, index);
+    }
+}
+
+/* Decode the data text [p, end) into d->dst in row-major order, checking its grammar on the
+ * way. As in walk(): siblings must agree, all arrays of the first one's length or all scalars,
+ * arrays nest at most IFD_MAX_RANK deep, and the count is checked against the shape. Iterative:
+ * one state per open array. */
+static int decode_span(decoder *d, const char *p, const char *end) {
+    struct level {
+        int64_t n;        /* elements so far */
+        int64_t inner;    /* length of the first child array; -1 before it closes */
+        signed char kind; /* children: -1 none yet, 0 scalars, 1 arrays */
+    } lv[IFD_MAX_RANK + 1];
+    int depth = 0;
+    p = skip_ws(p, end);
+    if (p >= end) {
+        data_json_fail(d, p, "value expected");
+        return d->rc;
+    }
+    if (*p != '[') {
+        if (!(p = store_scalar(d, p, end))) return d->rc;
+        goto tail;
+    }
+    lv[0] = (struct level){0, -1, -1};
+    p++;
+    for (;;) {
+        /* a value, or the ']' of an empty array */
+        p = skip_ws(p, end);
+        if (p >= end) {
+            data_json_fail(d, p, "unexpected end of input");
+            return d->rc;
+        }
+        struct level *l = &lv[depth];
+        bool closing = false;
+        if (*p == ']' && l->n == 0) {
+            closing = true;
+        } else {
+            signed char kind = *p == '[';
+            if (l->kind != kind) {
+                if (l->kind >= 0) return fail(d, "ragged data: nested arrays differ in length or depth");
+                l->kind = kind;
+            }
+            l->n++;
+            if (kind) {
+                if (depth + 1 > IFD_MAX_RANK) return fail(d, "data nests deeper than %d", IFD_MAX_RANK);
+                lv[++depth] = (struct level){0, -1, -1};
+                p++;
+                continue;
+            }
+            if (*p == ']' || *p == ',') {
+                data_json_fail(d, p, "value expected");
+                return d->rc;
+            }
+            if (!(p = store_scalar(d, p, end))) return d->rc;
+        }
+        /* after a value: ',' for the next one, or ']' closing arrays */
+        for (;;) {
+            if (!closing) {
+                p = skip_ws(p, end);
+                if (p < end && *p == ',') {
+                    p++;
+                    break;
+                }
+                if (p >= end || *p != ']') {
+                    data_json_fail(d, p, p < end ? "',' or ']' expected" : "unexpected end of input");
+                    return d->rc;
+                }
+            }
+            closing = false;
+            p++;
+            int64_t n = lv[depth].n;
+            if (depth == 0) goto tail;
+            l = &lv[--depth];
+            if (l->inner < 0) l->inner = n;
+            else if (l->inner != n) return fail(d, "ragged data: nested arrays differ in length or depth");
+        }
+    }
+tail:
+    p = skip_ws(p, end);
+    if (p < end) data_json_fail(d, p, "',' or '}' expected after the data");
+    return d->rc;
+}
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
 /* The binary section of a request, consumed in input order. */
 typedef struct binsec {
     const char *data;
@@ -323,16 +1380,16 @@ typedef struct binsec {
     bool present; /* the request has an Inference-Header-Content-Length header */
 } binsec;
 
-static int decode_input(const json_t *in, size_t index, size_t body_len, size_t *budget,
-                        binsec *bin, ifd_kserve_input *out, char *err, size_t errsize) {
-    decoder d = {.err = err, .errsize = errsize, .name = "?"};
+static int decode_input(const json_t *in, const span *data, const char *text, size_t index,
+                        size_t *budget, binsec *bin, ifd_kserve_input *out, char *err,
+                        size_t errsize) {
+    decoder d = {.err = err, .errsize = errsize, .name = "?", .text = text};
     char idx[32];
     snprintf(idx, sizeof idx, "#%zu", index);
-    d.name = idx;
-    if (!json_is_object(in)) return fail(&d, "must be an object");
     const json_t *name = json_object_get(in, "name"), *shape = json_object_get(in, "shape");
-    const json_t *dt = json_object_get(in, "datatype"), *data = json_object_get(in, "data");
+    const json_t *dt = json_object_get(in, "datatype");
     const json_t *params = json_object_get(in, "parameters");
+    bool has_data = data && data->p;
     if (!json_is_string(name)) return fail(&d, "\"name\" must be a string");
     d.name = json_string_value(name);
     if (strlen(d.name) > IFD_KSERVE_MAX_NAME) {
@@ -375,7 +1432,7 @@ static int decode_input(const json_t *in, size_t index, size_t body_len, size_t 
         return 413;
     }
     if (bsize) {
-        if (data) return fail(&d, "has both \"data\" and a binary_data_size parameter");
+        if (has_data) return fail(&d, "has both \"data\" and a binary_data_size parameter");
         if (!json_is_integer(bsize) || json_integer_value(bsize) < 0)
             return fail(&d, "parameter binary_data_size must be a non-negative integer");
         if (!bin->present)
@@ -410,9 +1467,9 @@ static int decode_input(const json_t *in, size_t index, size_t body_len, size_t 
         }
         return 0;
     }
-    if (!data) return fail(&d, "\"data\" is missing");
+    if (!has_data) return fail(&d, "\"data\" is missing");
     /* JSON needs at least one byte per element: refuse an impossible count before allocating */
-    if ((uint64_t)d.count > body_len)
+    if ((uint64_t)d.count > (uint64_t)(data->end - data->p))
         return fail(&d, "shape declares %lld elements; data cannot hold them", (long long)d.count);
     *budget -= nbytes;
     if (ifd_tensor_create(d.dtype, (int)rank, dims, &out->tensor) != IFD_OK) {
@@ -420,7 +1477,7 @@ static int decode_input(const json_t *in, size_t index, size_t body_len, size_t 
         return 500;
     }
     d.dst = ifd_tensor_data(out->tensor);
-    int rc = walk(&d, data, 0);
+    int rc = decode_span(&d, data->p, data->end);
     if (rc) return rc;
     if (d.written != d.count)
         return fail(&d, "data holds %lld elements, shape declares %lld", (long long)d.written,
@@ -440,121 +1497,119 @@ static int bool_param(const json_t *params, const char *key) {
     return json_is_boolean(v) ? json_is_true(v) : -2;
 }
 
+static int request_fail(char *err, size_t errsize, int status, const char *fmt, ...)
+    IFD_PRINTF(4, 5);
+static int request_fail(char *err, size_t errsize, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 int ifd_kserve_request_parse_binary(const char *body, size_t body_len, size_t json_len,
                                     size_t max_tensor_bytes, ifd_kserve_request *out, char *err,
                                     size_t errsize) {
     memset(out, 0, sizeof *out);
     bool present = json_len != 0;
     if (!present) json_len = body_len;
-    if (json_len > body_len) {
-        snprintf(err, errsize, "Inference-Header-Content-Length (%zu) is larger than the body "
-                 "(%zu bytes)", json_len, body_len);
-        return 400;
-    }
+    if (json_len > body_len)
+        return request_fail(err, errsize, 400, "Inference-Header-Content-Length (%zu) is larger "
+                            "than the body (%zu bytes)", json_len, body_len);
     binsec bin = {.data = body + json_len, .len = body_len - json_len, .present = present};
-    size_t len = json_len;
-    if (!ifd_kserve_depth_ok(body, len, IFD_KSERVE_MAX_DEPTH)) {
-        snprintf(err, errsize, "invalid JSON: nesting deeper than %d", IFD_KSERVE_MAX_DEPTH);
-        return 400;
-    }
-    json_error_t je;
-    out->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!out->root) {
-        snprintf(err, errsize, "invalid JSON: %s (line %d, column %d)", je.text, je.line,
-                 je.column);
-        return 400;
-    }
-    if (!json_is_object(out->root)) {
-        snprintf(err, errsize, "request must be a JSON object");
-        return 400;
-    }
+    jparse ps = {.text = body, .end = body + json_len, .err = err, .errsize = errsize};
+    int rc = parse_request(&ps, &out->root);
+    if (rc) goto out;
     const char *key;
     json_t *val;
     json_object_foreach(out->root, key, val) {
         if (strcmp(key, "id") && strcmp(key, "parameters") && strcmp(key, "inputs") &&
             strcmp(key, "outputs")) {
-            snprintf(err, errsize, "unknown field \"%.64s\" in the request", key);
-            return 400;
+            rc = request_fail(err, errsize, 400, "unknown field \"%.64s\" in the request", key);
+            goto out;
         }
     }
     const json_t *id = json_object_get(out->root, "id");
     if (id) {
         if (!json_is_string(id)) {
-            snprintf(err, errsize, "\"id\" must be a string");
-            return 400;
+            rc = request_fail(err, errsize, 400, "\"id\" must be a string");
+            goto out;
         }
         out->id = json_string_value(id);
     }
     const json_t *params = json_object_get(out->root, "parameters");
     if (params && !json_is_object(params)) {
-        snprintf(err, errsize, "\"parameters\" must be an object");
-        return 400;
+        rc = request_fail(err, errsize, 400, "\"parameters\" must be an object");
+        goto out;
     }
     int bo = bool_param(params, "binary_data_output");
     if (bo == -2) {
-        snprintf(err, errsize, "parameter binary_data_output must be true or false");
-        return 400;
+        rc = request_fail(err, errsize, 400, "parameter binary_data_output must be true or false");
+        goto out;
     }
     out->binary_output = bo == 1;
     const json_t *inputs = json_object_get(out->root, "inputs");
     if (!json_is_array(inputs) || json_array_size(inputs) == 0) {
-        snprintf(err, errsize, "\"inputs\" must be a non-empty array");
-        return 400;
+        rc = request_fail(err, errsize, 400, "\"inputs\" must be a non-empty array");
+        goto out;
     }
     size_t n = json_array_size(inputs);
     out->inputs = ifd_calloc(n, sizeof *out->inputs);
     if (!out->inputs) {
-        snprintf(err, errsize, "out of memory");
-        return 500;
+        rc = request_fail(err, errsize, 500, "out of memory");
+        goto out;
     }
     out->n_inputs = n;
     size_t budget = max_tensor_bytes;
     for (size_t i = 0; i < n; i++) {
-        int rc = decode_input(json_array_get(inputs, i), i, len, &budget, &bin, &out->inputs[i],
-                              err, errsize);
-        if (rc) return rc;
+        rc = decode_input(json_array_get(inputs, i), i < ps.n_data ? &ps.data[i] : NULL, body, i,
+                          &budget, &bin, &out->inputs[i], err, errsize);
+        if (rc) goto out;
     }
     if (bin.used != bin.len) {
-        snprintf(err, errsize, "the inputs' binary_data_size values add up to %zu bytes, the "
-                 "binary data after the %zu-byte JSON header is %zu bytes", bin.used, json_len,
-                 bin.len);
-        return 400;
+        rc = request_fail(err, errsize, 400, "the inputs' binary_data_size values add up to %zu "
+                          "bytes, the binary data after the %zu-byte JSON header is %zu bytes",
+                          bin.used, json_len, bin.len);
+        goto out;
     }
     const json_t *outputs = json_object_get(out->root, "outputs");
     if (outputs) {
         if (!json_is_array(outputs)) {
-            snprintf(err, errsize, "\"outputs\" must be an array");
-            return 400;
+            rc = request_fail(err, errsize, 400, "\"outputs\" must be an array");
+            goto out;
         }
         size_t m = json_array_size(outputs);
         out->outputs = m ? ifd_calloc(m, sizeof *out->outputs) : NULL;
         out->output_binary = m ? ifd_calloc(m, sizeof *out->output_binary) : NULL;
         if (m && (!out->outputs || !out->output_binary)) {
-            snprintf(err, errsize, "out of memory");
-            return 500;
+            rc = request_fail(err, errsize, 500, "out of memory");
+            goto out;
         }
         for (size_t i = 0; i < m; i++) {
             const json_t *o = json_array_get(outputs, i);
             const json_t *nm = json_object_get(o, "name"), *op = json_object_get(o, "parameters");
             if (!json_is_object(o) || !json_is_string(nm)) {
-                snprintf(err, errsize, "outputs[%zu] must be an object with a string \"name\"", i);
-                return 400;
+                rc = request_fail(err, errsize, 400,
+                                  "outputs[%zu] must be an object with a string \"name\"", i);
+                goto out;
             }
             if (op && !json_is_object(op)) {
-                snprintf(err, errsize, "outputs[%zu].parameters must be an object", i);
-                return 400;
+                rc = request_fail(err, errsize, 400, "outputs[%zu].parameters must be an object", i);
+                goto out;
             }
             int b1 = bool_param(op, "binary_data"), b2 = bool_param(op, "binary_data_output");
             if (b1 == -2 || b2 == -2) {
-                snprintf(err, errsize, "outputs[%zu]: parameter binary_data must be true or false",
-                         i);
-                return 400;
+                rc = request_fail(err, errsize, 400,
+                                  "outputs[%zu]: parameter binary_data must be true or false", i);
+                goto out;
             }
             out->output_binary[out->n_outputs] = (signed char)(b1 >= 0 ? b1 : b2);
             out->outputs[out->n_outputs++] = json_string_value(nm);
         }
     }
-    return 0;
+out:
+    ifd_free(ps.data);
+    return rc;
 }
 
 void ifd_kserve_request_free(ifd_kserve_request *r) {

@@ -1,0 +1,862 @@
+/* KServe v2 JSON request decoder tests (serve/kserve_json.c): numbers against strtod/strtof on
+ * over a million random and edge-case strings (shortest reprs, 17-digit reprs of floats, many
+ * digits, halfway cases, subnormals, exponent limits, -0), every dtype's range limits, the
+ * request checks (RELIABILITY.md items 7-13, 15) with their statuses and messages, a comparison
+ * with the jansson-based decoder on random valid requests, and allocation failure at every
+ * allocation of a parse. `test_kserve_json quick` runs a tenth of the random strings. */
+#include "serve/serve.h"
+
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_pass, g_fail;
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (cond) {                                        \
+            g_pass++;                                      \
+            printf("PASS ");                               \
+        } else {                                           \
+            g_fail++;                                      \
+            printf("FAIL ");                               \
+        }                                                  \
+        printf(__VA_ARGS__);                               \
+        printf("\n");                                      \
+    } while (0)
+
+static locale_t g_c;
+
+/* ---- random numbers and strings -------------------------------------------------------- */
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void) { /* xorshift64*: fixed seed, same strings every run */
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return g_rng * 0x2545f4914f6cdd1dull;
+}
+
+static double rnd_double(void) {
+    for (;;) {
+        uint64_t b = rnd();
+        double d;
+        memcpy(&d, &b, 8);
+        if (isfinite(d)) return d;
+    }
+}
+
+static float rnd_float(void) {
+    for (;;) {
+        uint32_t b = (uint32_t)rnd();
+        float f;
+        memcpy(&f, &b, 4);
+        if (isfinite(f)) return f;
+    }
+}
+
+/* The shortest %.Ng that reads back as d (what Python's repr gives, up to the last digit). */
+static void shortest_double(char *buf, size_t size, double d) {
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, size, "%.*g", p, d);
+        if (strtod_l(buf, NULL, g_c) == d) return;
+    }
+}
+
+static void shortest_float(char *buf, size_t size, float f) {
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, size, "%.*g", p, (double)f);
+        if (strtof_l(buf, NULL, g_c) == f) return;
+    }
+}
+
+/* A random decimal in JSON grammar: 1-25 digits, a point anywhere, an exponent in [elo, ehi]. */
+static void random_decimal(char *buf, size_t size, int elo, int ehi) {
+    char digits[32];
+    int n = 1 + (int)(rnd() % 25), pos = (int)(rnd() % (uint64_t)(n + 1)), k = 0;
+    for (int i = 0; i < n; i++) digits[i] = (char)('0' + rnd() % 10);
+    if (pos > 0 && digits[0] == '0') digits[0] = (char)('1' + rnd() % 9); /* no leading zero */
+    if (rnd() % 4 == 0) buf[k++] = '-';
+    if (pos == 0) {
+        buf[k++] = '0';
+        buf[k++] = '.';
+    }
+    for (int i = 0; i < n; i++) {
+        if (i == pos && pos > 0) buf[k++] = '.';
+        buf[k++] = digits[i];
+    }
+    buf[k] = 0;
+    if (rnd() % 2) snprintf(buf + k, size - (size_t)k, "e%d", elo + (int)(rnd() % (uint64_t)(ehi - elo + 1)));
+}
+
+/* Exact decimal of x with trailing zeros cut (glibc prints exact expansions). */
+static void exact_fixed(char *buf, size_t size, long double x, int frac_digits) {
+    snprintf(buf, size, "%.*Lf", frac_digits, x);
+    char *dot = strchr(buf, '.');
+    if (!dot) return;
+    char *e = buf + strlen(buf);
+    while (e > dot + 1 && e[-1] == '0') e--;
+    if (e == dot + 1) e = dot;
+    *e = 0;
+}
+
+/* ---- number checks against libc ------------------------------------------------------------ */
+
+typedef struct strlist {
+    char **s;
+    size_t n, cap;
+} strlist;
+
+static void add(strlist *l, const char *s) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 1024;
+        l->s = realloc(l->s, l->cap * sizeof *l->s);
+    }
+    l->s[l->n++] = strdup(s);
+}
+
+static void strlist_free(strlist *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->s[i]);
+    free(l->s);
+    memset(l, 0, sizeof *l);
+}
+
+/* Decode strings [from, to) as one FP32/FP64 request; compare each element with strtof/strtod.
+ * Returns the number of mismatches (printing the first few). */
+static size_t check_chunk(const strlist *l, size_t from, size_t to, bool single) {
+    size_t cap = 256;
+    for (size_t i = from; i < to; i++) cap += strlen(l->s[i]) + 2;
+    char *body = malloc(cap), err[512];
+    int n = snprintf(body, cap, "{\"inputs\":[{\"name\":\"x\",\"shape\":[%zu],\"datatype\":\"%s\","
+                     "\"data\":[", to - from, single ? "FP32" : "FP64");
+    size_t len = (size_t)n;
+    for (size_t i = from; i < to; i++) {
+        size_t sl = strlen(l->s[i]);
+        if (i > from) body[len++] = ',';
+        memcpy(body + len, l->s[i], sl);
+        len += sl;
+    }
+    memcpy(body + len, "]}]}", 4);
+    len += 4;
+    ifd_kserve_request r;
+    size_t bad = 0;
+    int rc = ifd_kserve_request_parse(body, len, (size_t)1 << 30, &r, err, sizeof err);
+    if (rc) {
+        printf("  parse failed (%d): %s\n", rc, err);
+        bad = to - from;
+    } else {
+        const void *data = ifd_tensor_cdata(r.inputs[0].tensor);
+        for (size_t i = from; i < to; i++) {
+            bool same;
+            if (single) {
+                float want = strtof_l(l->s[i], NULL, g_c), got = ((const float *)data)[i - from];
+                same = !memcmp(&want, &got, 4);
+                if (!same && bad < 5)
+                    printf("  %s: strtof %a, decoded %a\n", l->s[i], (double)want, (double)got);
+            } else {
+                double want = strtod_l(l->s[i], NULL, g_c), got = ((const double *)data)[i - from];
+                same = !memcmp(&want, &got, 8);
+                if (!same && bad < 5) printf("  %s: strtod %a, decoded %a\n", l->s[i], want, got);
+            }
+            bad += !same;
+        }
+    }
+    ifd_kserve_request_free(&r);
+    free(body);
+    return bad;
+}
+
+static void check_list(const char *name, const strlist *l, bool single) {
+    size_t bad = 0;
+    for (size_t i = 0; i < l->n; i += 50000) bad += check_chunk(l, i, IFD_MIN(l->n, i + 50000), single);
+    CHECK(bad == 0, "%s: %zu strings decoded as %s decodes them (%zu differ)", name, l->n,
+          single ? "strtof" : "strtod", bad);
+}
+
+/* Keep a string for bulk checks only when libc finds it in range (overflow is an error). */
+static void add_finite(strlist *l, const char *s, bool single) {
+    if (single ? isinf(strtof_l(s, NULL, g_c)) : isinf(strtod_l(s, NULL, g_c))) return;
+    add(l, s);
+}
+
+static const char *g_edge_doubles[] = {
+    "0", "-0", "0.0", "-0.0", "0e0", "0E+0", "-0e-999999999", "0.000000000000000000000000000e5",
+    "1", "-1", "1e0", "1E22", "1e23", "1e-22", "1e-23", "9007199254740992", "9007199254740993",
+    "9007199254740993.0000000001", "18446744073709551615", "18446744073709551616",
+    "9999999999999999999", "99999999999999999999", "1.7976931348623157e308",
+    "1.7976931348623158e308", "1.797693134862315807937289714053e308", "2.2250738585072011e-308",
+    "2.2250738585072014e-308", "2.2250738585072012e-308", "4.9406564584124654e-324",
+    "2.4703282292062327e-324", "2.4703282292062328e-324", "1e-324", "1e-400", "5e-324",
+    "1e-999999999999999999999", "0.1", "0.2", "0.3", "123456789012345678901234567890",
+    "1.00000000000000011102230246251565404236316680908203125",
+    "1.00000000000000011102230246251565404236316680908203124",
+    "1.00000000000000011102230246251565404236316680908203126", "8.98846567431158e307",
+    "3.141592653589793238462643383279502884197169399375105820974944",
+    "1000000000000000000000000000000000000000000000000000e-52",
+    "0.0000000000000000000000000000000000000000000000000000000001e57", "7e-10", "12345678901234567e-19",
+    "12345678901234567e19", "1234567890123456789e-19", "1234567890123456789e19", "1e19", "1e-19",
+};
+
+static const char *g_edge_floats[] = {
+    "0", "-0", "1", "-1", "16777216", "16777217", "16777218", "16777219", "33554433",
+    "16777217.0000000001", "16777216.9999999999", "3.4028234663852886e38", "3.4028235e38",
+    "3.40282356779733661637539395458142568447e38", "1.17549435e-38", "1.1754942e-38",
+    "1.401298464324817e-45", "7.006492321624085e-46", "7.006492321624086e-46", "1e-46",
+    "1e-50", "0.1", "1.1176220178604126", "-1.3871248960494995", "0.123457", "-0.0749932",
+    "1e10", "1e11", "1e-10", "1e-11", "8388609", "8388608.5", "8388609.5",
+    "1.00000005960464477539062500", "1.00000005960464477539062501",
+    "1.00000005960464477539062499", "1.0000000596046448", "1.0000000596046447",
+    "9999999999999999999e19", "1e-22", "9.999999e-23", "4294967297", "4294967808",
+    "4294967807.99999", "0.000000000000000000000000000000000000000000001",
+};
+
+static void test_numbers(bool quick) {
+    size_t scale = quick ? 10 : 1;
+    char buf[1024];
+    strlist l = {0};
+    /* FP64 */
+    for (size_t i = 0; i < IFD_ARRAY_LEN(g_edge_doubles); i++) add_finite(&l, g_edge_doubles[i], false);
+    check_list("fp64_edge_cases", &l, false);
+    strlist_free(&l);
+    for (size_t i = 0; i < 150000 / scale; i++) {
+        shortest_double(buf, sizeof buf, rnd_double());
+        add(&l, buf);
+    }
+    check_list("fp64_shortest_repr_of_random_doubles", &l, false);
+    strlist_free(&l);
+    for (size_t i = 0; i < 150000 / scale; i++) {
+        snprintf(buf, sizeof buf, "%.17g", rnd_double());
+        add(&l, buf);
+        snprintf(buf, sizeof buf, "%.16g", (double)rnd() / 18446744073709551616.0);
+        add(&l, buf);
+    }
+    check_list("fp64_17_and_16_digit_reprs", &l, false);
+    strlist_free(&l);
+    for (size_t i = 0; i < 200000 / scale; i++) {
+        random_decimal(buf, sizeof buf, -340, 320);
+        add_finite(&l, buf, false);
+    }
+    check_list("fp64_random_decimals_many_digits", &l, false);
+    strlist_free(&l);
+    /* points halfway between doubles, exact (ties to even) and a hair above; the ones in
+     * [2^33, 2^64) have at most ~20 digits and reach the exact-integer path */
+    for (size_t i = 0; i < 40000 / scale; i++) {
+        int k = 33 + (int)(rnd() % 31);
+        double d = ldexp(1.0 + (double)(rnd() >> 12) / 4503599627370496.0, k);
+        long double mid = ((long double)d + (long double)nextafter(d, INFINITY)) / 2;
+        exact_fixed(buf, sizeof buf, mid, 30);
+        add(&l, buf);
+        strcat(buf, strchr(buf, '.') ? "000001" : ".000001");
+        add(&l, buf);
+        double t = rnd_double();
+        mid = ((long double)t + (long double)nextafter(t, INFINITY)) / 2;
+        if (isfinite(nextafter(t, INFINITY))) {
+            snprintf(buf, sizeof buf, "%.800Le", mid); /* exact: slow path */
+            add_finite(&l, buf, false);
+        }
+    }
+    check_list("fp64_halfway_cases", &l, false);
+    strlist_free(&l);
+    for (size_t i = 0; i < 30000 / scale; i++) { /* subnormals and the ends of the range */
+        double d = ldexp((double)(rnd() >> 11), -1074 - 53 + (int)(rnd() % 110));
+        snprintf(buf, sizeof buf, "%.*g", 1 + (int)(rnd() % 20), d);
+        add_finite(&l, buf, false);
+        d = ldexp(1.0 + (double)(rnd() >> 12) / 4503599627370496.0, 1000 + (int)(rnd() % 24));
+        snprintf(buf, sizeof buf, "%.*g", 1 + (int)(rnd() % 20), d);
+        add_finite(&l, buf, false);
+    }
+    check_list("fp64_subnormals_and_limits", &l, false);
+    strlist_free(&l);
+
+    /* FP32 */
+    for (size_t i = 0; i < IFD_ARRAY_LEN(g_edge_floats); i++) add_finite(&l, g_edge_floats[i], true);
+    for (size_t i = 0; i < IFD_ARRAY_LEN(g_edge_doubles); i++) add_finite(&l, g_edge_doubles[i], true);
+    check_list("fp32_edge_cases", &l, true);
+    strlist_free(&l);
+    for (size_t i = 0; i < 150000 / scale; i++) {
+        shortest_float(buf, sizeof buf, rnd_float());
+        add(&l, buf);
+    }
+    check_list("fp32_shortest_repr_of_random_floats", &l, true);
+    strlist_free(&l);
+    for (size_t i = 0; i < 150000 / scale; i++) {
+        /* json.dumps(float32 array .tolist()): the double's shortest repr, ~17 digits */
+        float f = (float)((double)(int64_t)rnd() / 4e18);
+        shortest_double(buf, sizeof buf, (double)f);
+        add(&l, buf);
+        snprintf(buf, sizeof buf, "%.17g", (double)rnd_float());
+        add_finite(&l, buf, true);
+    }
+    check_list("fp32_double_reprs_of_floats", &l, true);
+    strlist_free(&l);
+    for (size_t i = 0; i < 150000 / scale; i++) {
+        exact_fixed(buf, sizeof buf, (long double)(float)((double)(int64_t)rnd() / 3e18), 6);
+        add(&l, buf); /* round(x, 6) */
+        random_decimal(buf, sizeof buf, -60, 50);
+        add_finite(&l, buf, true);
+    }
+    check_list("fp32_six_decimals_and_random_decimals", &l, true);
+    strlist_free(&l);
+    for (size_t i = 0; i < 60000 / scale; i++) {
+        /* halfway between floats: exact, a hair above, a hair below */
+        int k = 4 + (int)(rnd() % 60);
+        float f = ldexpf(1.0f + (float)(rnd() >> 41) / 8388608.0f, k);
+        long double mid = ((long double)f + (long double)nextafterf(f, INFINITY)) / 2;
+        exact_fixed(buf, sizeof buf, mid, 30);
+        add(&l, buf);
+        char *dot = strchr(buf, '.');
+        strcat(buf, dot ? "0000000001" : ".0000000001");
+        add(&l, buf);
+        exact_fixed(buf, sizeof buf, mid - ldexpl(1.0L, k - 60), 30);
+        add(&l, buf);
+        float t = rnd_float();
+        if (isfinite(nextafterf(t, INFINITY))) {
+            mid = ((long double)t + (long double)nextafterf(t, INFINITY)) / 2;
+            snprintf(buf, sizeof buf, "%.200Le", mid);
+            add_finite(&l, buf, true);
+        }
+    }
+    check_list("fp32_halfway_cases", &l, true);
+    strlist_free(&l);
+    for (size_t i = 0; i < 100000 / scale; i++) {
+        /* the D.DDDD form (one integer digit, up to 16 decimals) within a few double ulps of a
+         * point halfway between floats */
+        float f = ldexpf(1.0f + (float)(rnd() >> 41) / 8388608.0f, (int)(rnd() % 4));
+        if (f >= 10.0f) continue;
+        long double mid = ((long double)f + (long double)nextafterf(f, INFINITY)) / 2;
+        snprintf(buf, sizeof buf, "%s%.*Lf", rnd() % 2 ? "-" : "", 13 + (int)(rnd() % 4), mid);
+        add(&l, buf);
+    }
+    check_list("fp32_near_halfway_short_form", &l, true);
+    strlist_free(&l);
+    for (size_t i = 0; i < 20000 / scale; i++) {
+        float f = ldexpf((float)(rnd() >> 40), -149 - 24 + (int)(rnd() % 60));
+        snprintf(buf, sizeof buf, "%.*g", 1 + (int)(rnd() % 12), (double)f);
+        add_finite(&l, buf, true);
+        f = ldexpf(1.0f + (float)(rnd() >> 41) / 8388608.0f, 110 + (int)(rnd() % 18));
+        snprintf(buf, sizeof buf, "%.*g", 1 + (int)(rnd() % 12), (double)f);
+        add_finite(&l, buf, true);
+    }
+    check_list("fp32_subnormals_and_limits", &l, true);
+    strlist_free(&l);
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static int parse(const char *body, size_t cap, ifd_kserve_request *r, char *err, size_t errsize) {
+    return ifd_kserve_request_parse(body, strlen(body), cap, r, err, errsize);
+}
+
+/* One input named x: body from a dtype, shape and data text. */
+static char *one_input(const char *dtype, const char *shape, const char *data) {
+    size_t n = strlen(data) + strlen(shape) + 128;
+    char *b = malloc(n);
+    snprintf(b, n, "{\"inputs\":[{\"name\":\"x\",\"shape\":%s,\"datatype\":\"%s\",\"data\":%s}]}",
+             shape, dtype, data);
+    return b;
+}
+
+/* Expect the request to fail with status and a message containing want. */
+static void expect_error(const char *name, const char *body, size_t len, int status, const char *want) {
+    ifd_kserve_request r;
+    char err[1024] = "";
+    int rc = ifd_kserve_request_parse(body, len, 1 << 20, &r, err, sizeof err);
+    ifd_kserve_request_free(&r);
+    CHECK(rc == status && strstr(err, want), "%s: %d \"%s\" (want %d with \"%s\")", name, rc, err,
+          status, want);
+}
+
+static void expect_error_s(const char *name, const char *body, int status, const char *want) {
+    expect_error(name, body, strlen(body), status, want);
+}
+
+static void expect_value_error(const char *name, const char *dtype, const char *data, const char *want) {
+    char *b = one_input(dtype, "[1]", data);
+    expect_error_s(name, b, 400, want);
+    free(b);
+}
+
+/* Decode one element of dtype from text and compare its bytes. */
+static void expect_value(const char *name, const char *dtype, const char *text, const void *want,
+                         size_t size) {
+    char data[1024], err[512] = "";
+    snprintf(data, sizeof data, "[%s]", text);
+    char *b = one_input(dtype, "[1]", data);
+    ifd_kserve_request r;
+    int rc = parse(b, 1 << 20, &r, err, sizeof err);
+    bool ok = rc == 0 && ifd_tensor_nbytes(r.inputs[0].tensor) == size &&
+              !memcmp(ifd_tensor_cdata(r.inputs[0].tensor), want, size);
+    CHECK(ok, "%s: %s %s -> %s", name, dtype, text, rc ? err : ok ? "expected bytes" : "wrong bytes");
+    ifd_kserve_request_free(&r);
+    free(b);
+}
+
+static void test_integers(void) {
+    int8_t i8[] = {-128, 127};
+    expect_value("int8_min", "INT8", "-128", &i8[0], 1);
+    expect_value("int8_max", "INT8", "127", &i8[1], 1);
+    expect_value_error("int8_below", "INT8", "[-129]", "element 0 (-129) is out of range for INT8");
+    expect_value_error("int8_above", "INT8", "[128]", "out of range for INT8");
+    int16_t i16[] = {-32768, 32767};
+    expect_value("int16_min", "INT16", "-32768", &i16[0], 2);
+    expect_value("int16_max", "INT16", "32767", &i16[1], 2);
+    expect_value_error("int16_below", "INT16", "[-32769]", "out of range for INT16");
+    expect_value_error("int16_above", "INT16", "[32768]", "out of range for INT16");
+    int32_t i32[] = {INT32_MIN, INT32_MAX};
+    expect_value("int32_min", "INT32", "-2147483648", &i32[0], 4);
+    expect_value("int32_max", "INT32", "2147483647", &i32[1], 4);
+    expect_value_error("int32_below", "INT32", "[-2147483649]", "out of range for INT32");
+    expect_value_error("int32_above", "INT32", "[2147483648]", "out of range for INT32");
+    int64_t i64[] = {INT64_MIN, INT64_MAX, 9007199254740993, -9007199254740993};
+    expect_value("int64_min", "INT64", "-9223372036854775808", &i64[0], 8);
+    expect_value("int64_max", "INT64", "9223372036854775807", &i64[1], 8);
+    expect_value("int64_exact_past_2^53", "INT64", "9007199254740993", &i64[2], 8);
+    expect_value("int64_exact_negative", "INT64", "-9007199254740993", &i64[3], 8);
+    expect_value_error("int64_below", "INT64", "[-9223372036854775809]", "out of range for INT64");
+    expect_value_error("int64_above", "INT64", "[9223372036854775808]", "out of range for INT64");
+    expect_value_error("int64_2^64", "INT64", "[18446744073709551616]", "out of range for INT64");
+    expect_value_error("int64_huge", "INT64", "[123456789012345678901234567890]", "out of range");
+    uint8_t u8[] = {0, 255};
+    expect_value("uint8_zero", "UINT8", "0", &u8[0], 1);
+    expect_value("uint8_minus_zero", "UINT8", "-0", &u8[0], 1);
+    expect_value("uint8_max", "UINT8", "255", &u8[1], 1);
+    expect_value_error("uint8_negative", "UINT8", "[-1]", "out of range for UINT8");
+    expect_value_error("uint8_above", "UINT8", "[256]", "out of range for UINT8");
+    uint16_t u16 = 65535;
+    expect_value("uint16_max", "UINT16", "65535", &u16, 2);
+    expect_value_error("uint16_above", "UINT16", "[65536]", "out of range for UINT16");
+    uint32_t u32 = UINT32_MAX;
+    expect_value("uint32_max", "UINT32", "4294967295", &u32, 4);
+    expect_value_error("uint32_above", "UINT32", "[4294967296]", "out of range for UINT32");
+    uint64_t u64 = UINT64_MAX;
+    expect_value("uint64_max", "UINT64", "18446744073709551615", &u64, 8);
+    expect_value_error("uint64_2^64", "UINT64", "[18446744073709551616]", "out of range for UINT64");
+    expect_value_error("uint64_negative", "UINT64", "[-1]", "out of range for UINT64");
+    expect_value_error("int_fraction", "INT32", "[1.5]", "element 0 is not an integer");
+    expect_value_error("int_point_zero", "INT32", "[1.0]", "not an integer");
+    expect_value_error("int_exponent", "INT64", "[1e2]", "not an integer");
+    expect_value_error("int_string", "INT64", "[\"1\"]", "not an integer");
+    expect_value_error("int_null", "INT64", "[null]", "not an integer");
+    expect_value_error("int_bool", "INT8", "[true]", "not an integer");
+    expect_value_error("int_leading_zero", "INT32", "[01]", "invalid JSON");
+    expect_value_error("int_bare_minus", "INT32", "[-]", "not an integer");
+    unsigned char bools[] = {1, 0};
+    expect_value("bool_true", "BOOL", "true", &bools[0], 1);
+    expect_value("bool_false", "BOOL", "false", &bools[1], 1);
+    expect_value_error("bool_number", "BOOL", "[1]", "element 0 is not true/false");
+    expect_value_error("bool_string", "BOOL", "[\"true\"]", "not true/false");
+    expect_value_error("bool_truex", "BOOL", "[truex]", "invalid JSON");
+}
+
+static void test_floats(void) {
+    float f;
+    double d;
+    f = FLT_MAX;
+    expect_value("fp32_max_rounds_down", "FP32", "3.4028235e38", &f, 4);
+    expect_value("fp32_max_written_by_encoder", "FP32", "3.40282347e+38", &f, 4);
+    expect_value_error("fp32_past_max", "FP32", "[3.4028236e38]", "out of range for FP32");
+    expect_value_error("fp32_1e39", "FP32", "[1e39]", "element 0 (1e39) is out of range for FP32");
+    expect_value_error("fp32_1e400", "FP32", "[1e400]", "out of range for FP32");
+    expect_value_error("fp32_minus_1e400", "FP32", "[-1e400]", "out of range for FP32");
+    expect_value_error("fp64_1e400", "FP64", "[1e400]", "out of range for FP64");
+    d = DBL_MAX;
+    expect_value("fp64_max", "FP64", "1.7976931348623157e308", &d, 8);
+    f = 0.0f;
+    expect_value("fp32_underflow_is_zero", "FP32", "1e-50", &f, 4);
+    f = -0.0f;
+    expect_value("fp32_minus_zero", "FP32", "-0", &f, 4);
+    f = 1.401298464324817e-45f;
+    expect_value("fp32_min_subnormal", "FP32", "1e-45", &f, 4);
+    f = NAN;
+    expect_value("fp32_nan_string", "FP32", "\"NaN\"", &f, 4);
+    expect_value("fp32_nan_lower", "FP32", "\"nan\"", &f, 4);
+    expect_value("fp32_nan_escaped", "FP32", "\"\\u004eaN\"", &f, 4);
+    f = INFINITY;
+    expect_value("fp32_infinity", "FP32", "\"Infinity\"", &f, 4);
+    expect_value("fp32_inf", "FP32", "\"inf\"", &f, 4);
+    f = -INFINITY;
+    expect_value("fp32_minus_infinity", "FP32", "\"-Infinity\"", &f, 4);
+    d = -INFINITY;
+    expect_value("fp64_minus_inf", "FP64", "\"-inf\"", &d, 8);
+    expect_value_error("fp32_abc", "FP32", "[\"abc\"]", "element 0 is not a number");
+    expect_value_error("fp32_long_string", "FP32", "[\"NaNNaNNaNNaNNaNNaNNaNNaNNaNNaNNaNNaN\"]", "not a number");
+    expect_value_error("fp32_true", "FP32", "[true]", "not a number");
+    expect_value_error("fp32_null", "FP32", "[null]", "not a number");
+    expect_value_error("fp32_object", "FP32", "[{\"a\":1}]", "not a number");
+    expect_value_error("fp32_bad_utf8_string", "FP32", "[\"\xff\"]", "invalid UTF-8");
+    uint16_t h;
+    h = 0x3c00;
+    expect_value("fp16_one", "FP16", "1", &h, 2);
+    h = 0x7bff;
+    expect_value("fp16_max", "FP16", "65504", &h, 2);
+    expect_value("fp16_rounds_to_max", "FP16", "65519", &h, 2);
+    expect_value_error("fp16_rounds_past_max", "FP16", "[65520]", "out of range for FP16");
+    expect_value_error("fp16_70000", "FP16", "[70000.0]", "element 0 (70000.0) is out of range for FP16");
+    h = 0x0001;
+    expect_value("fp16_min_subnormal", "FP16", "5.9604645e-8", &h, 2);
+    h = 0x7c00;
+    expect_value("fp16_infinity", "FP16", "\"Infinity\"", &h, 2);
+    h = 0x8000;
+    expect_value("fp16_minus_zero", "FP16", "-0.0", &h, 2);
+    h = 0x3f80;
+    expect_value("bf16_one", "BF16", "1", &h, 2);
+    expect_value("bf16_tie_to_even", "BF16", "1.00390625", &h, 2);
+    h = 0x3f82;
+    expect_value("bf16_tie_to_even_up", "BF16", "1.01171875", &h, 2);
+    h = 0x4049;
+    expect_value("bf16_pi", "BF16", "3.14159265", &h, 2);
+    expect_value_error("bf16_1e39", "BF16", "[1e39]", "out of range for BF16");
+    expect_value_error("bf16_rounds_past_max", "BF16", "[3.4e38]", "out of range for BF16");
+    h = 0x7f7f;
+    expect_value("bf16_max", "BF16", "3.3895314e38", &h, 2);
+    /* a token longer than the on-stack copy takes the allocated strtod copy */
+    char longnum[400];
+    memset(longnum, '1', sizeof longnum - 1);
+    longnum[0] = '0';
+    longnum[1] = '.';
+    longnum[sizeof longnum - 1] = 0;
+    d = strtod_l(longnum, NULL, g_c);
+    expect_value("fp64_400_digit_token", "FP64", longnum, &d, 8);
+}
+
+static void test_request_errors(void) {
+    static const struct {
+        const char *name, *body;
+        int status;
+        const char *want;
+    } cases[] = {
+        {"empty_body", "", 400, "invalid JSON"},
+        {"whitespace_body", "  \n ", 400, "invalid JSON"},
+        {"top_level_array", "[]", 400, "must be a JSON object"},
+        {"top_level_number", "5", 400, "invalid JSON"},
+        {"truncated_object", "{", 400, "invalid JSON"},
+        {"truncated_inputs", "{\"inputs\": [", 400, "invalid JSON"},
+        {"truncated_data", "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1,", 400, "invalid JSON"},
+        {"trailing_garbage", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]} x", 400, "invalid JSON: end of input expected"},
+        {"trailing_object", "{\"inputs\":[]}{}", 400, "invalid JSON"},
+        {"bad_utf8_id", "{\"id\": \"\xff\xfe\", \"inputs\": []}", 400, "invalid JSON"},
+        {"bad_utf8_key", "{\"\xc0\x80\": 1, \"inputs\": []}", 400, "invalid JSON: invalid UTF-8"},
+        {"surrogate_utf8_name", "{\"inputs\":[{\"name\":\"\xed\xa0\x80\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "invalid JSON"},
+        {"lone_surrogate_escape", "{\"id\":\"\\ud800\",\"inputs\":[]}", 400, "invalid JSON"},
+        {"nul_escape_in_key", "{\"a\\u0000\":1,\"inputs\":[]}", 400, "invalid JSON"},
+        {"control_char_in_key", "{\"a\tb\":1,\"inputs\":[]}", 400, "invalid JSON"},
+        {"duplicate_root_key", "{\"inputs\": [], \"inputs\": []}", 400, "invalid JSON: duplicate object key \"inputs\""},
+        {"duplicate_escaped_key", "{\"id\":\"a\",\"\\u0069d\":\"b\",\"inputs\":[]}", 400, "duplicate object key"},
+        {"duplicate_data", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1],\"data\":[2]}]}", 400, "duplicate object key \"data\""},
+        {"duplicate_escaped_data", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1],\"d\\u0061ta\":[2]}]}", 400, "duplicate object key"},
+        {"duplicate_in_parameters", "{\"parameters\":{\"a\":1,\"a\":2},\"inputs\":[]}", 400, "invalid JSON"},
+        {"missing_colon", "{\"inputs\" []}", 400, "invalid JSON"},
+        {"missing_comma", "{\"id\":\"a\" \"inputs\":[]}", 400, "invalid JSON"},
+        {"trailing_comma_root", "{\"inputs\":[],}", 400, "invalid JSON"},
+        {"single_quotes", "{'inputs':[]}", 400, "invalid JSON"},
+        {"inputs_empty", "{\"inputs\": []}", 400, "\"inputs\" must be a non-empty array"},
+        {"inputs_number", "{\"inputs\": 5}", 400, "non-empty array"},
+        {"input_not_object", "{\"inputs\": [5]}", 400, "\"name\" must be a string"},
+        {"name_only", "{\"inputs\": [{\"name\": \"x\"}]}", 400, "input 'x'"},
+        {"unknown_field", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}],\"bogus\":1}", 400, "unknown field \"bogus\""},
+        {"id_not_string", "{\"id\":5,\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "\"id\" must be a string"},
+        {"parameters_not_object", "{\"parameters\":[],\"inputs\":[]}", 400, "\"parameters\" must be an object"},
+        {"binary_output_not_bool", "{\"parameters\":{\"binary_data_output\":1},\"inputs\":[]}", 400, "binary_data_output"},
+        {"unknown_dtype", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"NOPE\",\"data\":[1]}]}", 400, "input 'x': unknown datatype \"NOPE\""},
+        {"bytes_dtype", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"a\"]}]}", 400, "not supported"},
+        {"shape_string_dim", "{\"inputs\":[{\"name\":\"x\",\"shape\":[3,\"5\"],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "input 'x': shape[1] is not an integer"},
+        {"shape_negative", "{\"inputs\":[{\"name\":\"x\",\"shape\":[3,-4],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "negative"},
+        {"shape_rank_17", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "rank 17"},
+        {"shape_overflow_zero_first", "{\"inputs\":[{\"name\":\"x\",\"shape\":[0,4294967296,4294967296],\"datatype\":\"FP32\",\"data\":[]}]}", 400, "overflows"},
+        {"shape_overflow_zero_last", "{\"inputs\":[{\"name\":\"x\",\"shape\":[4294967296,4294967296,0],\"datatype\":\"FP32\",\"data\":[]}]}", 400, "overflows"},
+        {"shape_overflow_2^31", "{\"inputs\":[{\"name\":\"x\",\"shape\":[2147483648,2147483648,8],\"datatype\":\"FP32\",\"data\":[]}]}", 400, "overflows"},
+        {"shape_2^64", "{\"inputs\":[{\"name\":\"x\",\"shape\":[18446744073709551616],\"datatype\":\"FP32\",\"data\":[]}]}", 400, "invalid JSON"},
+        {"huge_valid_shape", "{\"inputs\":[{\"name\":\"x\",\"shape\":[10000000000],\"datatype\":\"FP32\",\"data\":[1]}]}", 413, "input 'x': shape needs more than"},
+        {"count_past_data", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1000,100],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "cannot hold"},
+        {"data_missing", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\"}]}", 400, "\"data\" is missing"},
+        {"ragged_lengths", "{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[[1,2],[3]]}]}", 400, "input 'x': ragged"},
+        {"ragged_depth", "{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[[1,2],3]}]}", 400, "ragged"},
+        {"ragged_scalar_first", "{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[1,[2,3]]}]}", 400, "ragged"},
+        {"ragged_inner", "{\"inputs\":[{\"name\":\"x\",\"shape\":[5],\"datatype\":\"FP32\",\"data\":[[[1],[2]],[[3],[4,5]]]}]}", 400, "ragged"},
+        {"ragged_empty", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[[],[1]]}]}", 400, "ragged"},
+        {"too_few", "{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[1,2]}]}", 400, "data holds 2 elements, shape declares 3"},
+        {"too_many", "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}", 400, "more than the 2 elements"},
+        {"data_depth_17", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}]}", 400, "nests deeper than 16"},
+        {"data_trailing_comma", "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1,2,]}]}", 400, "invalid JSON in \"data\""},
+        {"data_leading_comma", "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[,1,2]}]}", 400, "invalid JSON"},
+        {"data_missing_comma", "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1 2]}]}", 400, "invalid JSON"},
+        {"data_bad_number_dot", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1.]}]}", 400, "invalid JSON"},
+        {"data_bad_number_exp", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1e]}]}", 400, "invalid JSON"},
+        {"data_leading_zero", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[01.5]}]}", 400, "invalid JSON"},
+        {"data_plus_sign", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[+1]}]}", 400, "not a number"},
+        {"data_double_dot", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1.2.3]}]}", 400, "invalid JSON"},
+        {"data_hex", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[0x10]}]}", 400, "invalid JSON"},
+        {"data_mismatched_bracket", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1}]}", 400, "invalid JSON"},
+        {"data_unterminated_string", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[\"NaN]}]}", 400, "invalid JSON"},
+        {"data_and_binary_size", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1],\"parameters\":{\"binary_data_size\":4}}]}", 400, "both"},
+        {"binary_size_without_header", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":4}}]}", 400, "Inference-Header-Content-Length"},
+        {"outputs_not_array", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}],\"outputs\":{}}", 400, "\"outputs\" must be an array"},
+        {"output_without_name", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}],\"outputs\":[{}]}", 400, "outputs[0]"},
+        {"output_flag_not_bool", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}],\"outputs\":[{\"name\":\"y\",\"parameters\":{\"binary_data\":1}}]}", 400, "binary_data"},
+        {"second_input_named", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]},{\"name\":\"why\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[\"no\"]}]}", 400, "input 'why': element 0 is not a number"},
+    };
+    for (size_t i = 0; i < IFD_ARRAY_LEN(cases); i++)
+        expect_error_s(cases[i].name, cases[i].body, cases[i].status, cases[i].want);
+    /* a NUL byte inside the text */
+    static const char nul[] = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1\0]}]}";
+    expect_error("nul_byte_in_data", nul, sizeof nul - 1, 400, "invalid JSON");
+    static const char nul2[] = "{\"id\":\"a\0b\",\"inputs\":[]}";
+    expect_error("nul_byte_in_string", nul2, sizeof nul2 - 1, 400, "invalid JSON");
+
+    /* nesting: 50000 '[' and deep data are refused by the depth cap, without recursion */
+    size_t n = 50000;
+    char *deep = malloc(2 * n + 200);
+    memset(deep, '[', n);
+    deep[n] = 0;
+    expect_error_s("depth_50000_brackets", deep, 400, "deeper than 64");
+    int k = sprintf(deep, "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":");
+    memset(deep + k, '[', 30000);
+    deep[k + 30000] = '1';
+    memset(deep + k + 30001, ']', 30000);
+    strcpy(deep + k + 60001, "}]}");
+    expect_error_s("depth_30000_in_data", deep, 400, "deeper than 64");
+    /* 64 levels in all is the cap: root, parameters, then 62 arrays */
+    for (int levels = 64; levels <= 65; levels++) {
+        k = sprintf(deep, "{\"parameters\":{\"p\":");
+        int arrays = levels - 2;
+        memset(deep + k, '[', (size_t)arrays);
+        memset(deep + k + arrays, ']', (size_t)arrays);
+        strcpy(deep + k + 2 * arrays, "},\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}");
+        ifd_kserve_request r;
+        char err[512] = "";
+        int rc = parse(deep, 1 << 20, &r, err, sizeof err);
+        ifd_kserve_request_free(&r);
+        if (levels == 64) CHECK(rc == 0, "depth_64_accepted: %d %s", rc, err);
+        else CHECK(rc == 400 && strstr(err, "deeper than 64"), "depth_65_refused: %d %s", rc, err);
+    }
+    free(deep);
+    /* the message says where */
+    ifd_kserve_request r;
+    char err[512] = "";
+    parse("{\"inputs\":[{\"name\":\"x\",\n\"shape\":[2],\"datatype\":\"FP32\",\n\"data\":[1,2x]}]}", 1 << 20, &r, err, sizeof err);
+    ifd_kserve_request_free(&r);
+    CHECK(strstr(err, "line 3, column 12") != NULL, "error_position: %s", err);
+}
+
+static void test_request_forms(void) {
+    ifd_kserve_request r;
+    char err[512] = "";
+    /* keys in any order: data before shape and datatype; whitespace everywhere; outputs */
+    const char *b = " \r\n\t{ \"outputs\" : [ {\"name\":\"y\",\"parameters\":{\"binary_data\":true}}, "
+                    "{\"name\":\"z\"} ] , \"inputs\" : [ { \"data\" : [ [ 1 , 2 ] ,\n [3,4] ] , "
+                    "\"extra\": {\"k\": [1, {\"q\": null}]}, \"shape\" : [ 2 , 2 ] , "
+                    "\"datatype\" : \"INT32\" , \"name\" : \"x\\u00e9\" } , {\"name\":\"s\","
+                    "\"datatype\":\"FP64\",\"shape\":[],\"data\":2.5} ] , \"id\" : \"r\\\"1\" , "
+                    "\"parameters\" : {\"binary_data_output\": false} } \n";
+    int rc = parse(b, 1 << 20, &r, err, sizeof err);
+    bool ok = rc == 0 && r.n_inputs == 2 && !strcmp(r.inputs[0].name, "x\xc3\xa9") &&
+              r.inputs[0].dtype == IFD_DTYPE_INT32 && ifd_tensor_rank(r.inputs[0].tensor) == 2 &&
+              !memcmp(ifd_tensor_cdata(r.inputs[0].tensor), (int32_t[]){1, 2, 3, 4}, 16) &&
+              ifd_tensor_rank(r.inputs[1].tensor) == 0 &&
+              *(const double *)ifd_tensor_cdata(r.inputs[1].tensor) == 2.5 && r.id &&
+              !strcmp(r.id, "r\"1") && r.n_outputs == 2 && !strcmp(r.outputs[0], "y") &&
+              r.output_binary[0] == 1 && r.output_binary[1] == -1 && !r.binary_output;
+    CHECK(ok, "any_key_order_whitespace_outputs_scalar: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse("{\"inputs\":[{\"name\":\"x\",\"shape\":[0,3],\"datatype\":\"FP32\",\"data\":[]}]}", 1 << 20, &r, err, sizeof err);
+    CHECK(rc == 0 && ifd_tensor_count(r.inputs[0].tensor) == 0, "empty_tensor: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse("{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[[1],[2],[3]]}]}", 1 << 20, &r, err, sizeof err);
+    CHECK(rc == 0, "nesting_need_not_match_shape: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    /* the byte cap counts every input together */
+    const char *two = "{\"inputs\":[{\"name\":\"a\",\"shape\":[4],\"datatype\":\"FP32\",\"data\":[1,2,3,4]},"
+                      "{\"name\":\"b\",\"shape\":[4],\"datatype\":\"FP32\",\"data\":[1,2,3,4]}]}";
+    rc = parse(two, 32, &r, err, sizeof err);
+    CHECK(rc == 0, "cap_fits_exactly: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse(two, 31, &r, err, sizeof err);
+    CHECK(rc == 413 && strstr(err, "input 'b'"), "cap_counts_all_inputs: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    /* binary extension: JSON header, then the bytes of each input in order */
+    const char *hdr = "{\"inputs\":[{\"name\":\"a\",\"shape\":[2],\"datatype\":\"INT32\","
+                      "\"parameters\":{\"binary_data_size\":8}},{\"name\":\"b\",\"shape\":[3],"
+                      "\"datatype\":\"BOOL\",\"parameters\":{\"binary_data_size\":3}}]}";
+    size_t hl = strlen(hdr);
+    char *body = malloc(hl + 11);
+    memcpy(body, hdr, hl);
+    memcpy(body + hl, (int32_t[]){7, -7}, 8);
+    memcpy(body + hl + 8, "\1\0\1", 3);
+    rc = ifd_kserve_request_parse_binary(body, hl + 11, hl, 1 << 20, &r, err, sizeof err);
+    ok = rc == 0 && !memcmp(ifd_tensor_cdata(r.inputs[0].tensor), (int32_t[]){7, -7}, 8) &&
+         !memcmp(ifd_tensor_cdata(r.inputs[1].tensor), "\1\0\1", 3);
+    CHECK(ok, "binary_inputs: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    body[hl + 9] = 2;
+    rc = ifd_kserve_request_parse_binary(body, hl + 11, hl, 1 << 20, &r, err, sizeof err);
+    CHECK(rc == 400 && strstr(err, "BOOL element 1 is 2"), "binary_bool_not_0_or_1: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = ifd_kserve_request_parse_binary(body, hl + 10, hl, 1 << 20, &r, err, sizeof err);
+    CHECK(rc == 400 && strstr(err, "past the end"), "binary_short: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = ifd_kserve_request_parse_binary(body, hl + 11, hl - 5, 1 << 20, &r, err, sizeof err);
+    CHECK(rc == 400 && strstr(err, "invalid JSON"), "binary_header_cuts_json: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = ifd_kserve_request_parse_binary(body, hl + 11, hl + 12, 1 << 20, &r, err, sizeof err);
+    CHECK(rc == 400 && strstr(err, "larger than the body"), "binary_header_too_long: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    free(body);
+}
+
+/* ---- against the jansson decoder ------------------------------------------------------------ */
+
+static const char *const g_dtype_names[] = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8",
+                                            "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BF16"};
+
+/* A random element of dtype, as text, within what jansson can read (integers within int64). */
+static void random_element(char *buf, size_t size, ifd_dtype dt) {
+    switch (dt) {
+    case IFD_DTYPE_BOOL: snprintf(buf, size, rnd() % 2 ? "true" : "false"); return;
+    case IFD_DTYPE_FLOAT:
+    case IFD_DTYPE_DOUBLE:
+    case IFD_DTYPE_FLOAT16:
+    case IFD_DTYPE_BFLOAT16:
+        switch (rnd() % 5) {
+        case 0: snprintf(buf, size, "\"%s\"", rnd() % 2 ? "NaN" : "-Infinity"); return;
+        case 1: snprintf(buf, size, "%lld", (long long)(rnd() % 200000) - 100000); return;
+        case 2: snprintf(buf, size, "%.6f", (double)(int64_t)rnd() / 4e18); return;
+        default: snprintf(buf, size, "%.*g", 1 + (int)(rnd() % 17), (double)(int64_t)rnd() / 1e15 * (dt == IFD_DTYPE_FLOAT16 ? 1e-3 : 1)); return;
+        }
+    default: break;
+    }
+    bool is_signed = ifd_dtype_is_signed_int(dt);
+    int bits = (int)ifd_dtype_size(dt) * 8;
+    uint64_t v = rnd();
+    if (bits < 64) v &= (1ull << bits) - 1;
+    if (is_signed) {
+        int64_t s = bits < 64 ? (int64_t)v - (int64_t)(1ull << (bits - 1)) : (int64_t)v;
+        snprintf(buf, size, "%lld", (long long)s);
+    } else {
+        if (bits == 64) v >>= 1; /* jansson holds integers as long long */
+        snprintf(buf, size, "%llu", (unsigned long long)v);
+    }
+}
+
+static void test_against_jansson(void) {
+    size_t bad = 0, runs = 3000;
+    char elem[64], err[512], err2[512];
+    for (size_t run = 0; run < runs; run++) {
+        ifd_dtype dt = ifd_kserve_dtype_from_name(g_dtype_names[rnd() % IFD_ARRAY_LEN(g_dtype_names)]);
+        int rank = (int)(rnd() % 4);
+        int64_t dims[4], count = 1;
+        for (int i = 0; i < rank; i++) count *= dims[i] = (int64_t)(rnd() % 5);
+        size_t cap = 256 + (size_t)count * 80, len = 0;
+        char *body = malloc(cap);
+        len += (size_t)sprintf(body, "{\"inputs\":[{\"name\":\"t\",\"datatype\":\"%s\",\"shape\":[",
+                               ifd_kserve_dtype_name(dt));
+        for (int i = 0; i < rank; i++) len += (size_t)sprintf(body + len, i ? ",%lld" : "%lld", (long long)dims[i]);
+        len += (size_t)sprintf(body + len, "],\"data\":");
+        /* nested as the shape says, or flat */
+        bool nested = rnd() % 2 && rank > 0;
+        int64_t idx[4] = {0};
+        if (!nested || rank == 0) body[len++] = '[';
+        for (int64_t e = 0; e < count || (nested && count == 0 && e == 0); e++) {
+            if (nested) {
+                int opened = 0;
+                for (int i = rank - 1; i >= 0 && idx[i] == 0; i--) opened++;
+                if (e > 0) body[len++] = ',';
+                for (int i = 0; i < (count ? opened : rank); i++) body[len++] = '[';
+                if (!count) {
+                    for (int i = 0; i < rank; i++) body[len++] = ']';
+                    break;
+                }
+            } else if (e > 0) {
+                body[len++] = ',';
+                if (rnd() % 4 == 0) body[len++] = ' ';
+            }
+            random_element(elem, sizeof elem, dt);
+            len += (size_t)sprintf(body + len, "%s", elem);
+            if (nested) {
+                int closed = 0;
+                for (int i = rank - 1; i >= 0; i--) {
+                    if (++idx[i] < dims[i]) break;
+                    idx[i] = 0;
+                    closed++;
+                }
+                for (int i = 0; i < closed; i++) body[len++] = ']';
+            }
+        }
+        if (!nested || rank == 0) body[len++] = ']';
+        len += (size_t)sprintf(body + len, "}]}");
+        ifd_kserve_request r;
+        int rc = ifd_kserve_request_parse(body, len, 1 << 24, &r, err, sizeof err);
+        json_error_t je;
+        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        const json_t *data = json_object_get(json_array_get(json_object_get(root, "inputs"), 0), "data");
+        void *want = calloc(1, (size_t)count * 8 + 8);
+        int rc2 = root ? ifd_kserve_decode_values(data, dt, count, want, "t", err2, sizeof err2) : -1;
+        bool same = rc == rc2;
+        if (same && rc == 0) {
+            size_t es = ifd_dtype_size(dt), nb = (size_t)count * es;
+            const unsigned char *got = ifd_tensor_cdata(r.inputs[0].tensor), *w = want;
+            same = ifd_tensor_nbytes(r.inputs[0].tensor) == nb;
+            for (size_t i = 0; same && i < (size_t)count; i++) {
+                if (!memcmp(got + i * es, w + i * es, es)) continue;
+                /* the jansson path rounds FP32/FP16/BF16 through double: one unit apart at most */
+                uint32_t a = 0, b2 = 0;
+                memcpy(&a, got + i * es, es);
+                memcpy(&b2, w + i * es, es);
+                same = (dt == IFD_DTYPE_FLOAT || dt == IFD_DTYPE_FLOAT16 || dt == IFD_DTYPE_BFLOAT16) &&
+                       (a - b2 == 1 || b2 - a == 1);
+            }
+        }
+        if (!same && bad++ < 3)
+            printf("  %.300s\n  new %d %s / jansson %d %s\n", body, rc, rc ? err : "", rc2, rc2 ? err2 : "");
+        ifd_kserve_request_free(&r);
+        json_decref(root);
+        free(want);
+        free(body);
+    }
+    CHECK(bad == 0, "same_as_jansson_decoder: %zu random requests over every dtype, %zu differ", runs, bad);
+}
+
+/* ---- allocation failure ------------------------------------------------------------------ */
+
+static void test_alloc_failures(void) {
+    /* escaped keys, several inputs, outputs and a long number take every allocation path */
+    const char *b = "{\"id\":\"q\",\"inputs\":[{\"na\\u006de\":\"a\",\"shape\":[2],\"datatype\":\"FP64\","
+                    "\"data\":[0.1111111111111111111111111111111111111111111111111111111111111111111"
+                    "111111111111111111111111111111111111111111111111111111111111111111111111111111111,"
+                    "2]},{\"name\":\"b\",\"shape\":[1],\"datatype\":\"INT8\",\"data\":[3]}],"
+                    "\"outputs\":[{\"name\":\"o\"}]}";
+    int failures = 0, clean = 0;
+    for (long n = 1; n < 200; n++) {
+        ifd_kserve_request r;
+        char err[512];
+        ifd_alloc_fail_at(n);
+        int rc = parse(b, 1 << 20, &r, err, sizeof err);
+        ifd_alloc_fail_at(0);
+        ifd_kserve_request_free(&r);
+        if (rc == 0) {
+            clean = 1;
+            break;
+        }
+        if (rc != 500 || !strstr(err, "out of memory")) {
+            printf("  allocation %ld: %d %s\n", n, rc, err);
+            failures++;
+        }
+    }
+    CHECK(failures == 0 && clean, "alloc_failure_each_allocation: an out-of-memory error each time, "
+          "then success");
+}
+
+int main(int argc, char **argv) {
+    bool quick = argc > 1 && !strcmp(argv[1], "quick");
+    g_c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    test_integers();
+    test_floats();
+    test_request_errors();
+    test_request_forms();
+    test_against_jansson();
+    test_alloc_failures();
+    test_numbers(quick);
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}
