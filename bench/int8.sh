@@ -20,6 +20,8 @@ ours() { # DIR THREADS -> median ms
     sed -E 's/.*"median_ms": ([0-9.]+).*/\1/'
 }
 theirs() { node bench/ort/bench.js "$1" "$2" "$iters" 5 | sed -E 's/.*"median_ms":([0-9.]+).*/\1/'; }
+# the machine's load matters as much as the code: print it with the numbers
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 printf '%-14s %7s %10s %10s %10s %10s %10s\n' model threads fp32_ms int8_ms ort_int8_ms fp32/int8 int8/ort
 for pair in bert:bert_int8 resnet18:resnet18_qdq; do
   f=${pair%%:*}; q=${pair##*:}
@@ -29,3 +31,4 @@ for pair in bert:bert_int8 resnet18:resnet18_qdq; do
       'BEGIN { printf "%-14s %7d %10.3f %10.3f %10.3f %10.2f %10.2f\n", m, t, a, c, o, a / c, c / o }'
   done
 done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

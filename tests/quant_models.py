@@ -6,11 +6,18 @@ tests and benchmarks. Written with onnx.helper + NumPy only (no ONNX Runtime in 
     /usr/bin/python3 tests/quant_models.py INFERD_BIN OUTDIR [GOLDEN_DIR]
 
 Writes OUTDIR/<name>/model.onnx + input_<k>_<name>.npy (the bench/ort/bench.js layout):
-  qmlp_dyn    small synthetic MLP (MatMul+Add, Gemm with transB, MatMul without bias), dynamic
+  qmlp_dyn    small synthetic MLP (MatMul+Add, Gemm with transB and GELU after it, MatMul
+              without bias), dynamic
   qcnn_dyn    small synthetic CNN (Conv, grouped Conv, stride/pads), dynamic ConvInteger
   qcnn_qdq    small synthetic CNN, static QDQ: Conv+Relu, Conv without Relu, a Q/DQ pair shared
-              by two convs, a residual Add kept in float, a quantized conv output that is also
-              a graph output, a MatMul with per-column weight scales
+              by two convs, a residual Add(DQ, DQ) -> Relu -> Q (the uint8 Add fusion), a
+              quantized conv output that is also a graph output, a MatMul with per-column
+              weight scales
+  qwide_qdq   static QDQ convolutions with stride 2 and output lines wider than 64 (the
+              vectorized stride-2 im2col), 3x3 padded and 1x1; and 1-D convolutions (the
+              generic im2col) with padding, stride and dilation
+  qadd_qdq    QDQ residual joins alone: Add(DQ, DQ) -> Relu -> Q with NumPy broadcasting, and
+              Add(DQ, DQ) -> Q of equal shapes, each followed by DQ to a float output
   bert_int8   the golden BERT-style encoder, dynamic (when GOLDEN_DIR/bert exists)
   resnet18_qdq  the golden ResNet-18, static QDQ calibrated on its input (GOLDEN_DIR/resnet18)
 Static calibration runs the float model in inferd (INFERD_BIN run) with every tensor to be
@@ -275,8 +282,17 @@ def mlp_model():
              helper.make_node("Relu", ["h1b"], ["r1"]),
              helper.make_node("Reshape", ["r1", "shape2d"], ["r1_2d"]),
              helper.make_node("Gemm", ["r1_2d", "W2", "B2"], ["h2"], transB=1),
-             helper.make_node("MatMul", ["h2", "W3"], ["y"])]
+             # nn.GELU() as torch.onnx writes it (fused into the int8 projection before it)
+             helper.make_node("Div", ["h2", "sqrt2"], ["g1"]),
+             helper.make_node("Erf", ["g1"], ["g2"]),
+             helper.make_node("Add", ["g2", "one"], ["g3"]),
+             helper.make_node("Mul", ["h2", "g3"], ["g4"]),
+             helper.make_node("Mul", ["g4", "half"], ["h2g"]),
+             helper.make_node("MatMul", ["h2g", "W3"], ["y"])]
     ini.append(numpy_helper.from_array(np.array([-1, 96], np.int64), "shape2d"))
+    ini += [numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "half")]
     g = helper.make_graph(nodes, "qmlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 7, 64])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 7, 33])], ini)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), [("x", f32(2, 7, 64))]
@@ -316,6 +332,53 @@ def cnn_model(static):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), [("x", f32(2, 3, 17, 19))]
 
 
+def wide_model():
+    ini = [numpy_helper.from_array(f32(8, 4, 3, 3, scale=0.3), "Wa"),
+           numpy_helper.from_array(f32(8, scale=0.1), "Ba"),
+           numpy_helper.from_array(f32(6, 8, 1, 1, scale=0.3), "Wb"),
+           numpy_helper.from_array(f32(6, scale=0.1), "Bb")]
+    ini += [numpy_helper.from_array(f32(5, 3, 3, scale=0.3), "Wc"),
+            numpy_helper.from_array(f32(4, 5, 2, scale=0.3), "Wd")]
+    nodes = [helper.make_node("Conv", ["x", "Wa", "Ba"], ["a"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["a"], ["ar"]),
+             helper.make_node("Conv", ["ar", "Wb", "Bb"], ["y"], strides=[2, 2]),
+             helper.make_node("Conv", ["s", "Wc"], ["c"], pads=[2, 1], strides=[2]),
+             helper.make_node("Relu", ["c"], ["cr"]),
+             helper.make_node("Conv", ["cr", "Wd"], ["z"], dilations=[3])]
+    g = helper.make_graph(nodes, "qwide", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 7, 301]),
+                                           helper.make_tensor_value_info("s", TensorProto.FLOAT, [2, 3, 40])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 2, 76]),
+                           helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4, 18])], ini)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), \
+        [("x", f32(1, 4, 7, 301)), ("s", f32(2, 3, 40))]
+
+
+def qadd_model():
+    def qp(name, s, zp):
+        return [numpy_helper.from_array(np.array(s, np.float32), name + "_s"),
+                numpy_helper.from_array(np.array(zp, np.uint8), name + "_z")]
+
+    def qdq(t, name):
+        return [helper.make_node("QuantizeLinear", [t, name + "_s", name + "_z"], [t + "_q"]),
+                helper.make_node("DequantizeLinear", [t + "_q", name + "_s", name + "_z"], [t + "_dq"])]
+
+    ini = qp("qa", 0.021, 120) + qp("qb", 0.017, 131) + qp("qc", 0.013, 90) + \
+        qp("qy", 0.023, 3) + qp("qz", 0.031, 128)
+    nodes = qdq("a", "qa") + qdq("b", "qb") + qdq("c", "qc") + [
+        helper.make_node("Add", ["a_dq", "b_dq"], ["ab"]),
+        helper.make_node("Relu", ["ab"], ["abr"])] + qdq("abr", "qy") + [
+        helper.make_node("Identity", ["abr_dq"], ["y"]),
+        helper.make_node("Add", ["a_dq", "c_dq"], ["ac"])] + qdq("ac", "qz") + [
+        helper.make_node("Identity", ["ac_dq"], ["z"])]
+    ins = [("a", f32(2, 4, 5, 6, scale=1.5)), ("b", f32(2, 1, 5, 1, scale=1.5)),
+           ("c", f32(2, 4, 5, 6, scale=1.0))]
+    g = helper.make_graph(nodes, "qadd",
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(v.shape)) for n, v in ins],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 5, 6]),
+                           helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4, 5, 6])], ini)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), ins
+
+
 def save(outdir, name, model, inputs):
     d = os.path.join(outdir, name)
     os.makedirs(d, exist_ok=True)
@@ -346,6 +409,10 @@ def main():
     save(outdir, "qcnn_dyn", quantize_dynamic(m), x)
     m, x = cnn_model(True)
     save(outdir, "qcnn_qdq", quantize_static(m, inferd, x, exclude_first_last=False), x)
+    m, x = qadd_model()
+    save(outdir, "qadd_qdq", m, x)
+    m, x = wide_model()
+    save(outdir, "qwide_qdq", quantize_static(m, inferd, x, exclude_first_last=False), x)
     if golden and os.path.isdir(os.path.join(golden, "bert")):
         d = os.path.join(golden, "bert")
         save(outdir, "bert_int8", quantize_dynamic(onnx.load(os.path.join(d, "model.onnx"))),

@@ -1,9 +1,10 @@
-/* int8 kernel tests: every qgemm path this CPU has (avx512vnni, avx2, scalar) against a scalar
- * reference over odd shapes, signedness, zero points (none, per tensor, per row/column),
- * packed and raw operands, the fused epilogues (int32, float with scales and bias, uint8
+/* int8 kernel tests: every qgemm path this CPU has (amx, avx512vnni, avx2, scalar; a path
+ * the CPU or OS lacks is skipped) against a scalar reference over odd shapes, signedness,
+ * zero points (none, per tensor, per row/column), packed, raw and producer-filled (b_fill)
+ * operands, the fused epilogues (int32, float with scales and bias, float with GELU, uint8
  * requantization with relu/clip clamps) at 1 and 2 threads; the saturation extremes; and,
  * given a folder of models from tests/quant_models.py, the fused graph (optimize=1) against
- * the unfused one (optimize=0).
+ * the unfused one (optimize=0), the small models on every path.
  *     test_qkernels [MODELS_DIR]        (MODELS_DIR: the output of tests/quant_models.py) */
 #include "kernels/qgemm.h"
 #include "inferd/inferd.h"
@@ -38,9 +39,9 @@ typedef struct qcase {
     int64_t m, n, k;
     bool a_signed, b_signed;
     int za, zb;     /* zero point counts: 0, 1, or 2 meaning per row / per column */
-    int pack;       /* 0 raw, 1 A packed, 2 B packed */
+    int pack;       /* 0 raw, 1 A packed, 2 B packed, 3 B from a producer (b_fill) */
     int out;        /* ifd_qgemm_out */
-    int act;        /* uint8/float: 0 none, 1 relu, 2 clip */
+    int act;        /* uint8/float: 0 none, 1 relu, 2 clip; float: 3 gelu */
     int extreme;    /* 0 random; 1 A max (255 / 127), B min; 2 A max, B max */
     int threads;
 } qcase;
@@ -49,6 +50,22 @@ static uint8_t val(bool sgn, int extreme, bool is_a) {
     if (extreme == 1) return is_a ? (sgn ? 127 : 255) : (sgn ? (uint8_t)-128 : 0);
     if (extreme == 2) return is_a ? (sgn ? (uint8_t)-128 : 255) : (sgn ? 127 : 255);
     return (uint8_t)rnd();
+}
+
+typedef struct {
+    const uint8_t *b;
+    int64_t ldb, k, n;
+    bool bad; /* a piece outside B was asked for */
+} fill_ctx;
+
+/* The producer of the b_fill tests: copies from the raw B. */
+static void fill_from(void *ctx, int64_t k0, int nk, int64_t n0, int nn, uint8_t *dst, int64_t ld) {
+    fill_ctx *f = ctx;
+    if (k0 < 0 || nk < 1 || k0 + nk > f->k || n0 < 0 || nn < 1 || n0 + nn > f->n) {
+        f->bad = true;
+        return;
+    }
+    for (int r = 0; r < nk; r++) memcpy(dst + r * ld, f->b + (k0 + r) * f->ldb + n0, (size_t)nn);
 }
 
 static bool check_case(const char *path, const qcase *t, ifd_thread_pool *pool, char *why,
@@ -76,7 +93,7 @@ static bool check_case(const char *path, const qcase *t, ifd_thread_pool *pool, 
     }
     int64_t nza = t->za == 2 ? m : t->za, nzb = t->zb == 2 ? n : t->zb;
     ifd_qgemm_epilogue ep = {(ifd_qgemm_out)t->out, 0.75f, rs, cs, rb, cb, -INFINITY, INFINITY,
-                             t->out == IFD_QGEMM_OUT_UINT8 ? 37.0f : 0.0f};
+                             t->out == IFD_QGEMM_OUT_UINT8 ? 37.0f : 0.0f, t->act == 3};
     if (t->act == 1) ep.lo = 0.0f;
     if (t->act == 2) {
         ep.lo = -20.0f;
@@ -100,6 +117,12 @@ static bool check_case(const char *path, const qcase *t, ifd_thread_pool *pool, 
     }
     args.pa = pa;
     args.pb = pb;
+    fill_ctx fc = {b, ldb, k, n, false};
+    if (t->pack == 3) {
+        args.b = NULL;
+        args.b_fill = fill_from;
+        args.b_fill_ctx = &fc;
+    }
     size_t bytes = 0;
     if (!ifd_qgemm_ex_workspace_size(&args, &bytes) || !(ws = aligned_alloc(64, (bytes + 63) & ~(size_t)63))) {
         snprintf(why, whylen, "workspace");
@@ -107,6 +130,11 @@ static bool check_case(const char *path, const qcase *t, ifd_thread_pool *pool, 
         goto out;
     }
     ifd_qgemm_ex(&args, ws, pool);
+    if (fc.bad) {
+        snprintf(why, whylen, "b_fill was asked for a piece outside B");
+        ok = false;
+        goto out;
+    }
     int64_t bad = 0;
     for (int64_t i = 0; i < m && ok; i++)
         for (int64_t j = 0; j < n; j++) {
@@ -130,6 +158,7 @@ static bool check_case(const char *path, const qcase *t, ifd_thread_pool *pool, 
             double v = (double)acc32 * ep.scale * rs[i] * cs[j] + rb[i] + cb[j];
             v = v > ep.lo ? v : ep.lo;
             v = v < ep.hi ? v : ep.hi;
+            if (t->act == 3) v = 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
             if (t->out == IFD_QGEMM_OUT_FLOAT) {
                 float got = ((float *)c)[i * ldc + j];
                 if (fabs(got - v) > 1e-4 * (1 + fabs(v))) {
@@ -164,15 +193,16 @@ out:
 }
 
 static void kernel_tests(void) {
-    static const char *paths[] = {"avx512vnni", "avx2", "scalar"};
+    static const char *paths[] = {"amx", "avx512vnni", "avx2", "scalar"};
     ifd_thread_pool *pools[2] = {NULL, NULL};
     if (ifd_thread_pool_create(1, &pools[0]) || ifd_thread_pool_create(2, &pools[1])) {
         report(false, "thread pools", ifd_last_error());
         return;
     }
     static const int64_t shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {8, 32, 4}, {13, 70, 67},
-                                        {64, 96, 256}, {3, 130, 1}, {33, 17, 129}, {5, 9, 0}};
-    for (size_t p = 0; p < 3; p++) {
+                                        {64, 96, 256}, {3, 130, 1}, {33, 17, 129}, {5, 9, 0},
+                                        {40, 300, 70}};
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         if (!ifd_qgemm_force_kernel(paths[p])) {
             printf("# %s: not on this CPU, skipped\n", paths[p]);
             continue;
@@ -182,7 +212,7 @@ static void kernel_tests(void) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int combo = 0; combo < 24; combo++) {
                 qcase t = {shapes[s][0], shapes[s][1], shapes[s][2], combo & 1, (combo >> 1) & 1,
-                           combo % 3, (combo / 3) % 3, combo % 3, combo % 3,
+                           combo % 3, (combo / 3) % 3, (combo / 6) % 4, combo % 3,
                            (combo / 2) % 3, 0, 1 + (combo & 1)};
                 char why[256] = "";
                 run++;
@@ -201,13 +231,28 @@ static void kernel_tests(void) {
         first[0] = 0;
         for (int ex = 1; ex <= 2; ex++)
             for (int sg = 0; sg < 4; sg++)
-                for (int pk = 0; pk < 3; pk++) {
+                for (int pk = 0; pk < 4; pk++) {
                     qcase t = {9, 40, 2048, sg & 1, (sg >> 1) & 1, 1, 1, pk, 0, 0, ex, 1};
                     char w[256] = "";
                     if (!check_case(paths[p], &t, pools[0], w, sizeof w) && !failed++)
                         snprintf(first, sizeof first, "extreme %d signs %d pack %d: %s", ex, sg, pk, w);
                 }
         snprintf(name, sizeof name, "qgemm_%s_no_saturation", paths[p]);
+        snprintf(why, sizeof why, "%d failed, first: %s", failed, first);
+        report(failed == 0, name, why);
+        /* float output with GELU in the epilogue: every packing, odd shapes, 1 and 2 threads */
+        failed = 0;
+        first[0] = 0;
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+            for (int pk = 0; pk < 4; pk++) {
+                qcase t = {shapes[sh][0], shapes[sh][1], shapes[sh][2], pk & 1, (pk >> 1) & 1,
+                           1, pk % 3, pk, IFD_QGEMM_OUT_FLOAT, 3, 0, 1 + (pk & 1)};
+                char w[256] = "";
+                if (!check_case(paths[p], &t, pools[t.threads - 1], w, sizeof w) && !failed++)
+                    snprintf(first, sizeof first, "m%lld n%lld k%lld pack %d: %s",
+                             (long long)t.m, (long long)t.n, (long long)t.k, pk, w);
+            }
+        snprintf(name, sizeof name, "qgemm_%s_float_gelu", paths[p]);
         snprintf(why, sizeof why, "%d failed, first: %s", failed, first);
         report(failed == 0, name, why);
     }
@@ -266,11 +311,15 @@ out:
     return st;
 }
 
+/* The kernel path forced for the model tests ("" : CPUID's choice), part of their names. */
+static const char *g_model_path = "";
+
 static void model_test(const char *root, const char *name, double max_rel, double min_cos) {
     char dir[1024], label[300], why[512];
     struct stat sb;
     snprintf(dir, sizeof dir, "%s/%s", root, name);
-    snprintf(label, sizeof label, "fused_vs_unfused_%s", name);
+    snprintf(label, sizeof label, "fused_vs_unfused_%s%s%s", name, g_model_path[0] ? "_" : "",
+             g_model_path);
     if (stat(dir, &sb) != 0) {
         printf("# %s: no model (tests/quant_models.py), skipped\n", name);
         return;
@@ -322,13 +371,25 @@ static void model_test(const char *root, const char *name, double max_rel, doubl
 int main(int argc, char **argv) {
     kernel_tests();
     if (argc > 1) {
-        /* dynamic: the same integer sums and the same float steps, so near bit-exact */
-        model_test(argv[1], "qmlp_dyn", 1e-5, 0.999999);
-        model_test(argv[1], "qcnn_dyn", 1e-5, 0.999999);
+        /* the small models on every kernel path this CPU has (each path packs and fills
+         * operands its own way), the golden ones on CPUID's choice */
+        static const char *paths[] = {"amx", "avx512vnni", "avx2", "scalar"};
+        for (int p = 0; p < 4; p++) {
+            if (!ifd_qgemm_force_kernel(paths[p])) continue;
+            g_model_path = paths[p];
+            /* dynamic: the same integer sums and the same float steps, so near bit-exact */
+            model_test(argv[1], "qmlp_dyn", 1e-5, 0.999999);
+            model_test(argv[1], "qcnn_dyn", 1e-5, 0.999999);
+            /* static: the requantization may round a value at .5 the other way (one step),
+             * and a step propagates through the following layers */
+            model_test(argv[1], "qcnn_qdq", 0.05, 0.999);
+            model_test(argv[1], "qwide_qdq", 0.05, 0.999);
+            /* the uint8 Add does the unfused nodes' float steps: identical results */
+            model_test(argv[1], "qadd_qdq", 1e-6, 0.999999);
+        }
+        ifd_qgemm_force_kernel(NULL);
+        g_model_path = "";
         model_test(argv[1], "bert_int8", 1e-4, 0.99999);
-        /* static: the requantization may round a value at .5 the other way (one step), and a
-         * step propagates through the following layers */
-        model_test(argv[1], "qcnn_qdq", 0.05, 0.999);
         model_test(argv[1], "resnet18_qdq", 0.1, 0.995);
     }
     printf("%d passed, %d failed\n", g_pass, g_fail);

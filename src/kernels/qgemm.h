@@ -7,7 +7,7 @@
  * row-major. Each of A and B holds uint8 or int8 (its *_signed flag). a_zero has
  * a_zero_count values: 0 (NULL, all zero), 1 (per tensor) or M (per row); b_zero likewise
  * with 1 or N (per column). Sums wrap modulo 2^32 like the reference's int32 arithmetic.
- * The microkernel (AVX-512 VNNI, AVX2 or scalar) is chosen once by CPUID. The AVX2 path
+ * The microkernel (AMX, AVX-512 VNNI, AVX2 or scalar) is chosen once by CPUID. The AVX2 path
  * widens both operands to int16 and multiplies with vpmaddwd, so no operand values (not even
  * uint8 255 x int8 -128) can saturate an intermediate, unlike vpmaddubsw's int16 pair sums
  * (tests/test_qkernels.c checks the extremes on every path). */
@@ -58,7 +58,9 @@ typedef enum ifd_qgemm_out {
 } ifd_qgemm_out;
 
 /* s = scale * row_scale[m] * col_scale[n] (each factor present or not), bias = row_bias[m] +
- * col_bias[n] (each optional). lo/hi: -INFINITY/INFINITY for no clamp (Relu: lo = 0). */
+ * col_bias[n] (each optional). lo/hi: -INFINITY/INFINITY for no clamp (Relu: lo = 0).
+ * gelu (IFD_QGEMM_OUT_FLOAT only): C = gelu(clamp(acc * s + bias, lo, hi)) with
+ * gelu(v) = 0.5 v (1 + erf(v / sqrt 2)) as ifd_vec_gelu computes it. */
 typedef struct ifd_qgemm_epilogue {
     ifd_qgemm_out kind;
     float scale;
@@ -66,10 +68,19 @@ typedef struct ifd_qgemm_epilogue {
     const float *row_bias, *col_bias;
     float lo, hi;
     float zero_point;
+    bool gelu;
 } ifd_qgemm_epilogue;
 
+/* Fills rows [k0, k0 + nk) x columns [n0, n0 + nn) of B into dst (row stride ld); called
+ * from several pool threads at once on disjoint pieces. */
+typedef void (*ifd_qgemm_b_fill)(void *ctx, int64_t k0, int nk, int64_t n0, int nn, uint8_t *dst,
+                                 int64_t ld);
+
 /* One product: each operand either packed (pa / pb, made on the same kernel path) or given
- * raw as in ifd_qgemm_params. c has the epilogue's element type; ep NULL means int32. */
+ * raw as in ifd_qgemm_params, or B (pb and b NULL) made piece by piece by b_fill straight into
+ * the packed panels (a convolution's im2col, with no column matrix in memory; the scalar and
+ * AVX2 paths materialize it in the workspace). c has the epilogue's element type; ep NULL
+ * means int32. */
 typedef struct ifd_qgemm_args {
     int64_t m, n, k;
     const ifd_qgemm_packed *pa;
@@ -87,6 +98,8 @@ typedef struct ifd_qgemm_args {
     void *c;
     int64_t ldc;
     const ifd_qgemm_epilogue *ep;
+    ifd_qgemm_b_fill b_fill;
+    void *b_fill_ctx;
 } ifd_qgemm_args;
 
 /* Workspace for ifd_qgemm_ex; false when sizes overflow or a packed operand does not match
@@ -94,9 +107,9 @@ typedef struct ifd_qgemm_args {
 bool ifd_qgemm_ex_workspace_size(const ifd_qgemm_args *a, size_t *bytes);
 void ifd_qgemm_ex(const ifd_qgemm_args *a, void *workspace, ifd_thread_pool *pool);
 
-/* "avx512vnni", "avx2", "scalar". */
+/* "amx", "avx512vnni", "avx2", "scalar". */
 const char *ifd_qgemm_kernel_name(void);
-/* Tests: force a kernel path by name ("avx512vnni", "avx2", "scalar"; NULL: back to CPUID);
+/* Tests: force a kernel path by name ("amx", "avx512vnni", "avx2", "scalar"; NULL: CPUID);
  * false when this CPU cannot run it. Operands packed before the switch keep their path and
  * are rejected by the other paths. */
 bool ifd_qgemm_force_kernel(const char *name);

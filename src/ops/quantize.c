@@ -924,6 +924,205 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end) {
     }
 }
 
+/* im2col as a qgemm B producer: rows [k0, k0 + nk) x output positions [n0, n0 + nn) of the
+ * column matrix, written straight into the GEMM's packed panels (no column matrix). */
+typedef struct {
+    const conv_geom *g;
+    const uint8_t *x; /* this group's first channel */
+    uint8_t pad;      /* the zero point: padding contributes (x - xz) = 0 */
+    /* 2-D: x copied with its padding around it, [cg][ph][pw] (NULL: use x) */
+    const uint8_t *padded;
+    int64_t ph, pw;
+} im2col_fill_ctx;
+
+/* The rows and columns of padded input that the output reads. */
+static void padded_dims(const conv_geom *g, int64_t *ph, int64_t *pw) {
+    *ph = (g->out[0] - 1) * g->s[0] + (g->k[0] - 1) * g->d[0] + 1;
+    *pw = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+}
+
+typedef struct {
+    const conv_geom *g;
+    const uint8_t *x;
+    uint8_t *dst, pad;
+    int64_t ph, pw;
+} pad_copy_job;
+
+static void pad_copy_channels(void *arg, int64_t begin, int64_t end) {
+    const pad_copy_job *j = arg;
+    const conv_geom *g = j->g;
+    int64_t h = g->in[0], w = g->in[1], py0 = g->pb[0], px0 = g->pb[1];
+    int64_t xlo = IFD_MIN(px0, j->pw), xhi = IFD_MAX(IFD_MIN(px0 + w, j->pw), xlo);
+    for (int64_t c = begin; c < end; c++)
+        for (int64_t py = 0; py < j->ph; py++) {
+            uint8_t *d = j->dst + (c * j->ph + py) * j->pw;
+            int64_t iy = py - py0;
+            if (iy < 0 || iy >= h) {
+                memset(d, j->pad, (size_t)j->pw);
+                continue;
+            }
+            memset(d, j->pad, (size_t)xlo);
+            memcpy(d + xlo, j->x + (c * h + iy) * w + (xlo - px0), (size_t)(xhi - xlo));
+            memset(d + xhi, j->pad, (size_t)(j->pw - xhi));
+        }
+}
+
+/* Short copies without library calls: the runs here are one output line (7 to 112 bytes in
+ * ResNet), so call overhead would dominate. */
+static inline void copy_run(uint8_t *restrict d, const uint8_t *restrict s, int64_t n) {
+    if (n >= 16) {
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) memcpy(d + i, s + i, 16);
+        if (i < n) memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        if (n > 0) d[0] = s[0];
+        if (n > 1) d[1] = s[1];
+        if (n > 2) d[2] = s[2];
+    }
+}
+
+#ifdef IFD_DQL_AVX512
+static bool has_vbmi(void) {
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = has_avx512() && __builtin_cpu_supports("avx512vbmi");
+    }
+    return have;
+}
+
+/* d[q] = s[2 q] for q < len (stride-2 convolutions), 64 at a time by a two-source byte
+ * permute; reads s[0 .. 2 len - 2] only. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void
+gather_stride2(uint8_t *d, const uint8_t *s, int64_t len) {
+    _Alignas(64) uint8_t ix[64];
+    for (int i = 0; i < 64; i++) ix[i] = (uint8_t)(2 * i);
+    const __m512i idx = _mm512_load_si512((const void *)ix);
+    int64_t q = 0;
+    for (; q + 64 <= len; q += 64) {
+        __m512i a = _mm512_loadu_si512((const void *)(s + 2 * q));
+        __m512i b = _mm512_loadu_si512((const void *)(s + 2 * q + 64));
+        _mm512_storeu_si512((void *)(d + q), _mm512_permutex2var_epi8(a, idx, b));
+    }
+    if (q < len) {
+        int64_t n = len - q, span = 2 * n - 1; /* bytes to read */
+        __mmask64 ma = span >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << span) - 1);
+        __mmask64 mb = span <= 64 ? 0 : (((__mmask64)1 << (span - 64)) - 1);
+        __m512i a = _mm512_maskz_loadu_epi8(ma, s + 2 * q);
+        __m512i b = _mm512_maskz_loadu_epi8(mb, s + 2 * q + 64);
+        _mm512_mask_storeu_epi8(d + q, ((__mmask64)1 << n) - 1, _mm512_permutex2var_epi8(a, idx, b));
+    }
+}
+#endif
+
+/* 2-D from the padded copy: every output line is one run (strided when the stride is not 1). */
+static void im2col_fill_padded(const im2col_fill_ctx *j, int64_t k0, int nk, int64_t n0, int nn,
+                               uint8_t *dst, int64_t ld) {
+    const conv_geom *g = j->g;
+    int64_t ow = g->out[1], sh = g->s[0], sw = g->s[1], kvol = g->kvol, kw_n = g->k[1];
+    bool fast2 = false; /* stride 2 by byte permutes */
+#ifdef IFD_DQL_AVX512
+    fast2 = sw == 2 && has_vbmi();
+#endif
+    /* divisions once per call (they cost as much as copying a line): the next rows step kx,
+     * then ky, then c */
+    int64_t c = k0 / kvol, kk = k0 % kvol, ky = kk / kw_n, kx = kk % kw_n;
+    int64_t line0 = n0 / ow, o0 = n0 % ow;
+    for (int r = 0; r < nk; r++) {
+        if (r > 0 && ++kx == kw_n) {
+            kx = 0;
+            if (++ky == g->k[0]) {
+                ky = 0;
+                c++;
+            }
+        }
+        const uint8_t *plane = j->padded + c * j->ph * j->pw + ky * g->d[0] * j->pw + kx * g->d[1];
+        uint8_t *drow = dst + r * ld;
+        int64_t line = line0, o = o0, left = nn;
+        while (left > 0) {
+            int64_t len = IFD_MIN(ow - o, left);
+            const uint8_t *srow = plane + line * sh * j->pw + o * sw;
+            if (sw == 1) {
+                copy_run(drow, srow, len);
+            } else if (fast2) {
+#ifdef IFD_DQL_AVX512
+                gather_stride2(drow, srow, len);
+#endif
+            } else {
+                uint8_t *restrict d = drow;
+                for (int64_t q = 0; q < len; q++) d[q] = srow[q * sw];
+            }
+            drow += len;
+            left -= len;
+            o = 0;
+            line++;
+        }
+    }
+}
+
+static void im2col_fill(void *arg, int64_t k0, int nk, int64_t n0, int nn, uint8_t *dst, int64_t ld) {
+    const im2col_fill_ctx *j = arg;
+    const conv_geom *g = j->g;
+    int nd = g->nd;
+    if (j->padded) { /* 2-D */
+        im2col_fill_padded(j, k0, nk, n0, nn, dst, ld);
+        return;
+    }
+    int64_t last_out = g->out[nd - 1], last_in = g->in[nd - 1], s = g->s[nd - 1];
+    int64_t instr[CONV_MAX_ND];
+    instr[nd - 1] = 1;
+    for (int i = nd - 2; i >= 0; i--) instr[i] = instr[i + 1] * g->in[i + 1];
+    for (int r = 0; r < nk; r++) {
+        int64_t row = k0 + r, c = row / g->kvol, kk = row % g->kvol, kidx[CONV_MAX_ND];
+        for (int i = nd - 1; i >= 0; i--) {
+            kidx[i] = kk % g->k[i];
+            kk /= g->k[i];
+        }
+        const uint8_t *src = j->x + c * g->in_size;
+        uint8_t *drow = dst + r * ld;
+        int64_t x0 = kidx[nd - 1] * g->d[nd - 1] - g->pb[nd - 1];
+        int64_t line = n0 / last_out, o = n0 % last_out, left = nn;
+        while (left > 0) {
+            int64_t len = IFD_MIN(last_out - o, left);
+            int64_t off = 0, t = line;
+            bool valid = true;
+            for (int i = nd - 2; i >= 0; i--) {
+                int64_t oi = t % g->out[i];
+                t /= g->out[i];
+                int64_t ix = oi * g->s[i] + kidx[i] * g->d[i] - g->pb[i];
+                if (ix < 0 || ix >= g->in[i]) valid = false;
+                off += ix * instr[i];
+            }
+            if (!valid) {
+                memset(drow, j->pad, (size_t)len);
+            } else if (s == 1) { /* a contiguous run between the padding */
+                const uint8_t *srow = src + off;
+                int64_t lo = IFD_MIN(IFD_MAX(-x0, o), o + len);
+                int64_t hi = IFD_MAX(IFD_MIN(last_in - x0, o + len), lo);
+                memset(drow, j->pad, (size_t)(lo - o));
+                memcpy(drow + (lo - o), srow + lo + x0, (size_t)(hi - lo));
+                memset(drow + (hi - o), j->pad, (size_t)(o + len - hi));
+            } else {
+                const uint8_t *srow = src + off;
+                for (int64_t q = 0; q < len; q++) {
+                    int64_t ix = (o + q) * s + x0;
+                    drow[q] = (ix >= 0 && ix < last_in) ? srow[ix] : j->pad;
+                }
+            }
+            drow += len;
+            left -= len;
+            o = 0;
+            line++;
+        }
+    }
+}
+
 /* Shared by ConvInteger (acc straight into y) and QLinearConv (acc then requantized). */
 typedef struct {
     const ifd_tensor *x, *w, *xzt, *wzt;
@@ -1087,6 +1286,7 @@ typedef struct {
     int64_t k, n;
     float *col_scale; /* [n] */
     float *bias;      /* [n] or NULL */
+    bool gelu;        /* QMatMulDynamicGeluFused: GELU (erf form) on the output */
 } qmm_dyn_state;
 
 static void qmm_dyn_release(void *p) {
@@ -1151,6 +1351,14 @@ out:
     return st;
 }
 
+/* The same with GELU, 0.5 y (1 + erf(y / sqrt 2)), applied to each output row piece in the
+ * GEMM epilogue (the five nodes PyTorch exports for nn.GELU after the projection). */
+static ifd_status qmm_dyn_gelu_prepare(ifd_prepare_ctx *ctx) {
+    ifd_status st = qmm_dyn_prepare(ctx);
+    if (!st) ((qmm_dyn_state *)ctx->state)->gelu = true;
+    return st;
+}
+
 static ifd_status run_qmm_dyn(ifd_kernel_ctx *ctx) {
     const qmm_dyn_state *s = ctx->state;
     ifd_status st;
@@ -1172,7 +1380,7 @@ static ifd_status run_qmm_dyn(ifd_kernel_ctx *ctx) {
     if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_FLOAT, x->rank, od, &y)) || !y || !y->count) return st;
     int32_t za = xz ? (int32_t)ifd_tensor_get_i64(xz, 0) : 0;
     ifd_qgemm_epilogue ep = {IFD_QGEMM_OUT_FLOAT, ((const float *)xs->data)[0], NULL, s->col_scale,
-                             NULL, s->bias, -INFINITY, INFINITY, 0.0f};
+                             NULL, s->bias, -INFINITY, INFINITY, 0.0f, s->gelu};
     ifd_qgemm_args a = {.m = x->count / IFD_MAX(s->k, (int64_t)1), .n = s->n, .k = s->k,
                         .a = x->data, .lda = s->k, .a_signed = x->dtype == IFD_DTYPE_INT8,
                         .a_zero = &za, .a_zero_count = 1, .pb = s->pb, .c = y->data,
@@ -1293,12 +1501,29 @@ static ifd_status run_qconv(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_UINT8, x->rank, od, &y)) || !y || !y->count) return st;
     int64_t kdim = g.cg * g.kvol;
-    uint8_t *col = g.direct ? NULL : ifd_kernel_scratch_array(ctx, (size_t)kdim, (size_t)g.out_size, &st);
-    ifd_qgemm_epilogue ep = {IFD_QGEMM_OUT_UINT8, 1.0f, NULL, NULL, NULL, NULL, s->lo, s->hi, s->yzp};
+    ifd_qgemm_epilogue ep = {IFD_QGEMM_OUT_UINT8, 1.0f, NULL, NULL, NULL, NULL, s->lo, s->hi,
+                             s->yzp, false};
+    im2col_fill_ctx fc = {&g, NULL, (uint8_t)s->xz, NULL, 0, 0};
+    uint8_t *padded = NULL;
+    if (!g.direct && g.nd == 2) { /* one padded copy per group: the im2col runs have no edges */
+        padded_dims(&g, &fc.ph, &fc.pw);
+        size_t plane;
+        if (!ifd_mul_size((size_t)fc.ph, (size_t)fc.pw, &plane))
+            return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch size overflows");
+        padded = ifd_kernel_scratch_array(ctx, (size_t)g.cg, plane, &st);
+        if (st) return st;
+        fc.padded = padded;
+    }
     ifd_qgemm_args a = {.m = g.mg, .n = g.out_size, .k = kdim, .lda = kdim, .a_signed = true,
                         .ldb = g.out_size, .a_zero_count = 0, .b_zero = &s->xz, .b_zero_count = 1,
                         .ldc = g.out_size, .ep = &ep};
     a.pa = s->pa[0];
+    if (!g.direct) { /* the column matrix is made piece by piece into the packed panels */
+        a.b_fill = im2col_fill;
+        a.b_fill_ctx = &fc;
+    } else {
+        a.b = x->data; /* a stand-in for the workspace size; set per group below */
+    }
     size_t bytes;
     if (!st && !ifd_qgemm_ex_workspace_size(&a, &bytes))
         st = ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "scratch size overflows");
@@ -1308,16 +1533,14 @@ static ifd_status run_qconv(ifd_kernel_ctx *ctx) {
     for (int64_t b = 0; b < g.batch; b++)
         for (int64_t grp = 0; grp < g.group; grp++) {
             const uint8_t *xg = xd + (b * g.c + grp * g.cg) * g.in_size;
-            const uint8_t *bmat = xg;
-            if (!g.direct) {
-                /* padding holds the zero point so that it contributes (x - xz) = 0 */
-                im2col_job ij = {&g, xg, col, (uint8_t)s->xz};
-                ifd_parallel_for(ctx->pool, kdim, IFD_MAX((int64_t)1, 16384 / IFD_MAX(g.out_size, 1)),
-                                 im2col_rows, &ij);
-                bmat = col;
+            if (g.direct) a.b = xg;
+            else fc.x = xg;
+            if (padded) {
+                pad_copy_job pj = {&g, xg, padded, (uint8_t)s->xz, fc.ph, fc.pw};
+                int64_t grain = IFD_MAX((int64_t)1, 16384 / IFD_MAX(fc.ph * fc.pw, 1));
+                ifd_parallel_for(ctx->pool, g.cg, grain, pad_copy_channels, &pj);
             }
             a.pa = s->pa[grp];
-            a.b = bmat;
             a.c = (uint8_t *)y->data + (b * g.m + grp * g.mg) * g.out_size;
             ep.row_scale = s->mult + grp * g.mg;
             ep.row_bias = s->bias + grp * g.mg;
@@ -1326,11 +1549,163 @@ static ifd_status run_qconv(ifd_kernel_ctx *ctx) {
     return IFD_OK;
 }
 
+/* Static QDQ residual join: Add(DQ(aq), DQ(bq)) [-> Relu] -> Q as one uint8 op with the
+ * same float steps as the unfused nodes (dequantize each side, add, relu, divide by y_scale,
+ * round to nearest even), so its results are bit-identical to theirs. Inputs: 0 aq uint8,
+ * 1 a_scale, 2 a_zero_point (optional), 3 bq uint8, 4 b_scale, 5 b_zero_point (optional),
+ * 6 y_scale, 7 y_zero_point (optional), all scalars constant; NumPy broadcasting of aq and
+ * bq as Add does. The Relu comes as the node's activation. */
+typedef struct {
+    float sa, za, sb, zb, sy, zy;
+    bool relu;
+} qadd_state;
+
+static ifd_status qadd_prepare(ifd_prepare_ctx *ctx) {
+    const ifd_tensor *const *c = ctx->constants;
+    if (ctx->n_inputs != 8) return prepare_error(ctx, "expects 8 inputs");
+    static const int scale_at[3] = {1, 4, 6}, zero_at[3] = {2, 5, 7};
+    float v[6];
+    for (int i = 0; i < 3; i++) {
+        const ifd_tensor *sc = c[scale_at[i]], *zp = c[zero_at[i]];
+        if (!const_scalar(sc, IFD_DTYPE_FLOAT) || (ctx->input_types[zero_at[i]] && !zp) ||
+            (zp && !const_scalar(zp, IFD_DTYPE_UINT8)))
+            return prepare_error(ctx, "scales and zero points must be constant scalars (uint8)");
+        v[2 * i] = ((const float *)sc->data)[0];
+        v[2 * i + 1] = zp ? (float)((const uint8_t *)zp->data)[0] : 0.0f;
+    }
+    if (ctx->activation->kind != IFD_ACT_NONE && ctx->activation->kind != IFD_ACT_RELU)
+        return prepare_error(ctx, "only Relu can be fused");
+    qadd_state *s = ifd_calloc(1, sizeof *s);
+    if (!s) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
+    *s = (qadd_state){v[0], v[1], v[2], v[3], v[4], v[5], ctx->activation->kind == IFD_ACT_RELU};
+    ctx->state = s;
+    return IFD_OK;
+}
+
+static void qadd_release(void *p) { ifd_free(p); }
+
+static inline uint8_t qadd_one(const qadd_state *s, uint8_t a, uint8_t b) {
+    float f = ((float)a - s->za) * s->sa + ((float)b - s->zb) * s->sb;
+    if (s->relu) f = f > 0.0f ? f : 0.0f;
+    float q = f / s->sy, lo = -s->zy, hi = 255.0f - s->zy;
+    q = q >= lo ? q : lo;
+    q = q <= hi ? q : hi;
+    return (uint8_t)((int32_t)rne_small(q) + (int32_t)s->zy);
+}
+
+typedef struct {
+    const qadd_state *s;
+    const uint8_t *a, *b;
+    uint8_t *y;
+    /* broadcasting (NULL astr: same shapes, flat) */
+    int rank;
+    const int64_t *dims, *astr, *bstr;
+} qadd_job;
+
+#ifdef IFD_DQL_AVX512
+/* The flat loop of qadd_span, 16 at a time: the same operations in the same order. */
+__attribute__((target("avx512f,avx512bw"))) static void
+qadd_flat_avx512(const qadd_state *s, const uint8_t *a, const uint8_t *b, uint8_t *y, int64_t n) {
+    const __m512 za = _mm512_set1_ps(s->za), sa = _mm512_set1_ps(s->sa), zb = _mm512_set1_ps(s->zb),
+                 sb = _mm512_set1_ps(s->sb), sy = _mm512_set1_ps(s->sy),
+                 lo = _mm512_set1_ps(-s->zy), hi = _mm512_set1_ps(255.0f - s->zy),
+                 floor0 = _mm512_set1_ps(s->relu ? 0.0f : -INFINITY);
+    const __m512i zy = _mm512_set1_epi32((int32_t)s->zy);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m128i a8 = _mm512_castsi512_si128(_mm512_maskz_loadu_epi8((__mmask64)k, a + i));
+        __m128i b8 = _mm512_castsi512_si128(_mm512_maskz_loadu_epi8((__mmask64)k, b + i));
+        __m512 fa = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(a8));
+        __m512 fb = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b8));
+        __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(fa, za), sa),
+                                 _mm512_mul_ps(_mm512_sub_ps(fb, zb), sb));
+        __m512 q = _mm512_div_ps(_mm512_max_ps(f, floor0), sy);
+        q = _mm512_min_ps(_mm512_max_ps(q, lo), hi);
+        __m512i r = _mm512_add_epi32(_mm512_cvtps_epi32(q), zy); /* nearest even */
+        _mm512_mask_cvtusepi32_storeu_epi8(y + i, k, r);
+    }
+}
+#endif
+
+static void qadd_span(void *arg, int64_t begin, int64_t end) {
+    const qadd_job *j = arg;
+    const qadd_state *s = j->s;
+#ifdef IFD_DQL_AVX512
+    if (!j->astr && has_avx512()) {
+        qadd_flat_avx512(s, j->a + begin, j->b + begin, j->y + begin, end - begin);
+        return;
+    }
+#endif
+    if (!j->astr) {
+        const uint8_t *restrict a = j->a, *restrict b = j->b;
+        uint8_t *restrict y = j->y;
+        float za = s->za, sa = s->sa, zb = s->zb, sb = s->sb, sy = s->sy, zy = s->zy;
+        float lo = -zy, hi = 255.0f - zy, floor0 = s->relu ? 0.0f : -INFINITY;
+        for (int64_t i = begin; i < end; i++) { /* the loop qadd_one spells out, vectorized */
+            float f = ((float)a[i] - za) * sa + ((float)b[i] - zb) * sb;
+            f = f > floor0 ? f : floor0;
+            float q = f / sy;
+            q = q >= lo ? q : lo;
+            q = q <= hi ? q : hi;
+            y[i] = (uint8_t)((int32_t)rne_small(q) + (int32_t)zy);
+        }
+        return;
+    }
+    for (int64_t i = begin; i < end; i++) {
+        int64_t t = i, ao = 0, bo = 0;
+        for (int d = j->rank - 1; d >= 0; d--) {
+            int64_t x = t % j->dims[d];
+            t /= j->dims[d];
+            ao += x * j->astr[d];
+            bo += x * j->bstr[d];
+        }
+        j->y[i] = qadd_one(s, j->a[ao], j->b[bo]);
+    }
+}
+
+static ifd_status run_qadd(ifd_kernel_ctx *ctx) {
+    const qadd_state *s = ctx->state;
+    ifd_status st;
+    if (!s) return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "fused int8 Add was not prepared");
+    if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 3))) return st;
+    const ifd_tensor *a = ctx->inputs[0], *b = ctx->inputs[3];
+    if (a->dtype != IFD_DTYPE_UINT8 || b->dtype != IFD_DTYPE_UINT8)
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "inputs must be uint8, got %s and %s",
+                                ifd_dtype_name(a->dtype), ifd_dtype_name(b->dtype));
+    int64_t od[IFD_MAX_RANK];
+    int rank;
+    if ((st = ifd_broadcast_shape(a->rank, a->dims, b->rank, b->dims, &rank, od))) return st;
+    ifd_tensor *y;
+    if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_UINT8, rank, od, &y)) || !y || !y->count) return st;
+    qadd_job j = {s, a->data, b->data, y->data, rank, od, NULL, NULL};
+    int64_t astr[IFD_MAX_RANK], bstr[IFD_MAX_RANK];
+    if (a->count != y->count || b->count != y->count) { /* strides 0 on broadcast dimensions */
+        int64_t sa = 1, sb = 1;
+        for (int d = rank - 1; d >= 0; d--) {
+            int da = d - (rank - a->rank), db = d - (rank - b->rank);
+            int64_t na = da >= 0 ? a->dims[da] : 1, nb = db >= 0 ? b->dims[db] : 1;
+            astr[d] = na == 1 ? 0 : sa;
+            bstr[d] = nb == 1 ? 0 : sb;
+            sa *= na;
+            sb *= nb;
+        }
+        j.astr = astr;
+        j.bstr = bstr;
+    }
+    ifd_parallel_for(ctx->pool, y->count, 16384, qadd_span, &j);
+    return IFD_OK;
+}
+
 /* Looked up by runtime/fuse_quant.c only; the domain keeps them apart from model operators. */
 const ifd_op_def ifd_op_qmatmul_dyn_fused = {"com.inferd", "QMatMulDynamicFused", 1, run_qmm_dyn,
                                              qmm_dyn_prepare, qmm_dyn_release, IFD_OP_NO_CONSTANT_FOLD};
+const ifd_op_def ifd_op_qmatmul_dyn_gelu_fused = {"com.inferd", "QMatMulDynamicGeluFused", 1,
+                                                  run_qmm_dyn, qmm_dyn_gelu_prepare,
+                                                  qmm_dyn_release, IFD_OP_NO_CONSTANT_FOLD};
 const ifd_op_def ifd_op_qconv_fused = {"com.inferd", "QLinearConvFused", 1, run_qconv,
                                        qconv_prepare, qconv_release, IFD_OP_NO_CONSTANT_FOLD};
+const ifd_op_def ifd_op_qadd_fused = {"com.inferd", "QLinearAddFused", 1, run_qadd, qadd_prepare,
+                                      qadd_release, IFD_OP_NO_CONSTANT_FOLD};
 
 const ifd_op_def ifd_ops_quantize[] = {
     {"", "QuantizeLinear", 10, run_quantize_linear, NULL, NULL, 0},

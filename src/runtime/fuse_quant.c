@@ -5,8 +5,12 @@
  *
  *   dynamic:  MatMulInteger(xq, W const, xzp, wzp) -> Cast(FLOAT) -> Mul(., Mul(xs, Ws const))
  *             [-> Add(., bias const [N])]                      => QMatMulDynamicFused
+ *             [-> GELU as PyTorch exports it: y * 0.5 * (1 + erf(y / sqrt 2)), five nodes]
+ *                                                              => QMatMulDynamicGeluFused
  *   static:   DQ(xq) -> Conv(., DQ(Wq const) folded, bias const) [-> Relu | Clip] -> Q(y)
  *                                                              => QLinearConvFused (u8 -> u8)
+ *             Add(DQ(aq), DQ(bq)) [-> Relu] -> Q(y)             => QLinearAddFused (u8 -> u8;
+ *             the residual joins of ResNet, so blocks stay in uint8 between convolutions)
  *
  * A fused node keeps the head node's ifd_node (name, attributes) and gets a new input list of
  * slots; the nodes it absorbs are marked removed. Each intermediate must have exactly one
@@ -19,7 +23,9 @@
 #include <string.h>
 
 extern const ifd_op_def ifd_op_qmatmul_dyn_fused;
+extern const ifd_op_def ifd_op_qmatmul_dyn_gelu_fused;
 extern const ifd_op_def ifd_op_qconv_fused;
+extern const ifd_op_def ifd_op_qadd_fused;
 ifd_status ifd_fuse_quant(exec_graph *eg);
 
 /* ---- uses ---------------------------------------------------------------------------------- */
@@ -120,6 +126,47 @@ static ifd_status rewire(exec_node *en, const ifd_op_def *op, const int *slots, 
 
 /* ---- dynamic: MatMulInteger -> Cast -> Mul(scale) [-> Add(bias)] ----------------------------- */
 
+/* A constant float scalar within 1e-6 of want. */
+static bool const_near(const exec_graph *eg, int slot, float want) {
+    const ifd_tensor *c = slot >= 0 ? eg->constants[slot] : NULL;
+    return scalar_of(c, IFD_DTYPE_FLOAT) && fabsf(((const float *)c->data)[0] - want) <= 1e-6f;
+}
+
+/* The other input of a two-input node, given one (-1 when it is not there). */
+static int other_input(const exec_node *en, int slot) {
+    if (en->n_in != 2) return -1;
+    return en->in[0] == slot ? en->in[1] : en->in[1] == slot ? en->in[0] : -1;
+}
+
+/* GELU on x as torch.onnx writes nn.GELU(): Div(x, sqrt 2) -> Erf -> Add(., 1) ->
+ * Mul(x, .) -> Mul(., 0.5), x read by the Div and the first Mul only. Fills the five nodes
+ * and returns the slot of the result, or -1. */
+static int match_gelu(exec_graph *eg, int x, const int *uses, exec_node *chain[5]) {
+    if (x < 0 || uses[x] != 2) return -1;
+    exec_node *div = NULL;
+    for (int i = 0; i < eg->n_nodes && !div; i++)
+        if (is_op(&eg->nodes[i], "Div") && eg->nodes[i].n_in == 2 && eg->nodes[i].in[0] == x)
+            div = &eg->nodes[i];
+    if (!div || div->out[0] < 0 || !const_near(eg, div->in[1], 1.41421356f)) return -1;
+    exec_node *erf = sole_reader(eg, div->out[0], uses);
+    if (!is_op(erf, "Erf") || erf->out[0] < 0) return -1;
+    exec_node *add = sole_reader(eg, erf->out[0], uses);
+    if (!is_op(add, "Add") || add->out[0] < 0 || !const_near(eg, other_input(add, erf->out[0]), 1.0f))
+        return -1;
+    exec_node *mul = sole_reader(eg, add->out[0], uses);
+    if (!is_op(mul, "Mul") || mul->out[0] < 0 || other_input(mul, add->out[0]) != x) return -1;
+    exec_node *half = sole_reader(eg, mul->out[0], uses);
+    if (!is_op(half, "Mul") || half->out[0] < 0 ||
+        !const_near(eg, other_input(half, mul->out[0]), 0.5f))
+        return -1;
+    chain[0] = div;
+    chain[1] = erf;
+    chain[2] = add;
+    chain[3] = mul;
+    chain[4] = half;
+    return half->out[0];
+}
+
 static ifd_status fuse_dynamic_matmul(exec_graph *eg, exec_node *mm, int *uses) {
     const ifd_tensor *w = cinput(eg, mm, 1);
     if (mm->n_out != 1 || mm->out[0] < 0 || !has_input(mm, 0) || !w || w->rank != 2 ||
@@ -180,13 +227,17 @@ static ifd_status fuse_dynamic_matmul(exec_graph *eg, exec_node *mm, int *uses) 
     } else {
         add = NULL;
     }
+    exec_node *gelu[5] = {0};
+    int gelu_out = match_gelu(eg, out_slot, uses, gelu);
     int slots[7] = {mm->in[0], xs_slot, has_input(mm, 2) ? mm->in[2] : -1, mm->in[1],
                     has_input(mm, 3) ? mm->in[3] : -1, ws_slot, bias_slot};
-    ifd_status st = rewire(mm, &ifd_op_qmatmul_dyn_fused, slots, 7);
+    const ifd_op_def *op = gelu_out >= 0 ? &ifd_op_qmatmul_dyn_gelu_fused : &ifd_op_qmatmul_dyn_fused;
+    ifd_status st = rewire(mm, op, slots, 7);
     if (st) return st;
-    mm->out[0] = out_slot;
+    mm->out[0] = gelu_out >= 0 ? gelu_out : out_slot;
     cast->removed = mul->removed = true;
     if (add) add->removed = true;
+    for (int k = 0; k < 5 && gelu_out >= 0; k++) gelu[k]->removed = true;
     /* the scale Mul may still have other readers; it is removed below when it has none */
     count_uses(eg, uses);
     return IFD_OK;
@@ -271,6 +322,49 @@ static ifd_status fuse_qdq_conv(exec_graph *eg, exec_node *conv, int *uses) {
     return IFD_OK;
 }
 
+/* ---- static QDQ: Add(DQ, DQ) -> [Relu] -> Q ------------------------------------------------- */
+
+/* A live DequantizeLinear of uint8 with scalar scale and zero point writing `slot`. */
+static exec_node *dq_u8_producer(exec_graph *eg, int slot) {
+    int idx = -1;
+    exec_node *dq = slot >= 0 ? producer(eg, slot, &idx) : NULL;
+    if (!is_op(dq, "DequantizeLinear") || idx != 0 || !qparams_ok(eg, dq, IFD_DTYPE_UINT8)) return NULL;
+    ifd_dtype t = eg->graph->values[dq->in[0]].type.dtype;
+    if (t != IFD_DTYPE_UINT8 && !(t == IFD_DTYPE_UNDEFINED && has_input(dq, 2))) return NULL;
+    return dq;
+}
+
+static ifd_status fuse_qdq_add(exec_graph *eg, exec_node *add, int *uses) {
+    if (add->n_in != 2 || add->n_out != 1 || add->out[0] < 0 || add->act.kind != IFD_ACT_NONE)
+        return IFD_OK;
+    exec_node *dqa = dq_u8_producer(eg, add->in[0]), *dqb = dq_u8_producer(eg, add->in[1]);
+    if (!dqa || !dqb) return IFD_OK;
+    exec_node *next = sole_reader(eg, add->out[0], uses), *relu = NULL;
+    if (is_op(next, "Relu") && next->out[0] >= 0) {
+        relu = next;
+        next = sole_reader(eg, relu->out[0], uses);
+    }
+    if (!is_op(next, "QuantizeLinear") || next->out[0] < 0 ||
+        next->in[0] != (relu ? relu->out[0] : add->out[0]) || !qparams_ok(eg, next, IFD_DTYPE_UINT8))
+        return IFD_OK;
+    if (next->node->opset >= 21 && !has_input(next, 2) &&
+        ifd_attr_int(next->node, "output_dtype", 0) != 0 &&
+        ifd_attr_int(next->node, "output_dtype", 0) != IFD_DTYPE_UINT8)
+        return IFD_OK;
+    int slots[8] = {dqa->in[0], dqa->in[1], has_input(dqa, 2) ? dqa->in[2] : -1,
+                    dqb->in[0], dqb->in[1], has_input(dqb, 2) ? dqb->in[2] : -1,
+                    next->in[1], has_input(next, 2) ? next->in[2] : -1};
+    ifd_status st = rewire(add, &ifd_op_qadd_fused, slots, 8);
+    if (st) return st;
+    add->act = (ifd_activation){relu ? IFD_ACT_RELU : IFD_ACT_NONE, 0, 0};
+    add->out[0] = next->out[0];
+    next->removed = true;
+    if (relu) relu->removed = true;
+    /* the DequantizeLinear nodes stay while other nodes read them; remove_dead drops them */
+    count_uses(eg, uses);
+    return IFD_OK;
+}
+
 /* Nodes none of whose outputs is read (fused consumers took their place). */
 static void remove_dead(exec_graph *eg, int *uses) {
     for (int i = eg->n_nodes - 1; i >= 0; i--) {
@@ -303,6 +397,10 @@ ifd_status ifd_fuse_quant(exec_graph *eg) {
         if (is_op(en, "MatMulInteger")) st = fuse_dynamic_matmul(eg, en, uses);
         else if (is_op(en, "Conv")) st = fuse_qdq_conv(eg, en, uses);
     }
+    /* after the convolutions: their fused nodes read the uint8 tensors, so the Adds' DQ
+     * inputs are left with the Add as their only reader and go away with it */
+    for (int i = 0; i < eg->n_nodes && !st; i++)
+        if (is_op(&eg->nodes[i], "Add")) st = fuse_qdq_add(eg, &eg->nodes[i], uses);
     if (!st) remove_dead(eg, uses);
     ifd_free(uses);
     return st;

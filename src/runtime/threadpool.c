@@ -33,8 +33,13 @@ struct ifd_thread_pool {
     void *arg;
     int64_t n, chunk, n_chunks;
     atomic_llong next_chunk;
-    atomic_int active; /* workers not yet done with the current job */
+    /* workers that joined the current job (JOB_CLOSED set once the caller stops waiting for
+     * more), and of those, the ones done: the caller waits only for workers that joined, so
+     * a worker the OS has not scheduled does not hold up the job */
+    atomic_int entered, finished;
 };
+
+#define JOB_CLOSED 0x40000000
 
 static _Thread_local bool t_in_pool_task;
 
@@ -68,8 +73,9 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load(&p->stop)) break;
         seen = atomic_load(&p->generation);
+        if (atomic_fetch_add(&p->entered, 1) & JOB_CLOSED) continue; /* finished without us */
         run_chunks(p);
-        atomic_fetch_sub(&p->active, 1);
+        atomic_fetch_add(&p->finished, 1);
     }
     return NULL;
 }
@@ -130,8 +136,9 @@ void ifd_parallel_for(ifd_thread_pool *p, int64_t n, int64_t min_chunk, ifd_para
     p->n = n;
     p->chunk = chunk;
     p->n_chunks = (n + chunk - 1) / chunk;
+    atomic_store(&p->finished, 0);
+    atomic_store(&p->entered, 0);
     atomic_store(&p->next_chunk, 0);
-    atomic_store(&p->active, p->n_started);
     atomic_fetch_add(&p->generation, 1);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
@@ -141,7 +148,8 @@ void ifd_parallel_for(ifd_thread_pool *p, int64_t n, int64_t min_chunk, ifd_para
     t_in_pool_task = true;
     run_chunks(p);
     t_in_pool_task = false;
-    for (int spins = 0; atomic_load(&p->active) > 0; spins++) {
+    int joined = atomic_fetch_or(&p->entered, JOB_CLOSED) & ~JOB_CLOSED;
+    for (int spins = 0; atomic_load(&p->finished) < joined; spins++) {
         if (spins < 100000)
             cpu_relax();
         else
