@@ -1604,6 +1604,30 @@ void ifd_serve_repo_index(ifd_serve_repo *repo, bool ready_only, ifd_sbuf *b) {
     ifd_sbuf_puts(b, "]");
 }
 
+void ifd_serve_repo_drift_json(ifd_serve_repo *repo, ifd_sbuf *b) {
+    bool first = true;
+    ifd_sbuf_puts(b, "[");
+    pthread_mutex_lock(&repo->mu);
+    for (size_t i = 0; i < repo->n_models; i++) {
+        ifd_serve_model *m = repo->models[i];
+        pthread_mutex_lock(&m->mu);
+        for (size_t k = 0; k < m->n_versions; k++) {
+            ifd_serve_version *v = m->versions[k];
+            if (!v->drift || atomic_load(&v->state) != IFD_VERSION_AVAILABLE) continue;
+            ifd_sbuf_puts(b, first ? "{\"model\":" : ",{\"model\":");
+            first = false;
+            ifd_sbuf_json_string(b, m->name);
+            ifd_sbuf_printf(b, ",\"version\":\"%lld\",\"threshold\":%.9g,\"summary\":",
+                            (long long)v->number, v->config.drift_threshold);
+            ifd_drift_render_json(v->drift, b);
+            ifd_sbuf_puts(b, "}");
+        }
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&repo->mu);
+    ifd_sbuf_puts(b, "]");
+}
+
 size_t ifd_serve_repo_ready_count(ifd_serve_repo *repo) {
     size_t n = 0;
     pthread_mutex_lock(&repo->mu);

@@ -354,6 +354,9 @@ void ifd_serve_model_put_versions(ifd_serve_model *m, ifd_sbuf *b);
 /* POST /v2/repository/index: every model and version with state and reason; ready_only: only
  * those that can serve. */
 void ifd_serve_repo_index(ifd_serve_repo *repo, bool ready_only, ifd_sbuf *b);
+/* [{"model","version","threshold","summary":{"tensors":[...]}}] for every available version
+ * that watches drift (drift.h's ifd_drift_render_json). */
+void ifd_serve_repo_drift_json(ifd_serve_repo *repo, ifd_sbuf *b);
 /* Queue a job on its version (job->version holds the request's reference); false (job
  * untouched) when the queue is full or the version is stopping. */
 bool ifd_serve_submit(ifd_serve_job *job);

@@ -185,6 +185,11 @@ def known_traffic_tests(tmp):
             m = [x for x in h["models"] if x["model"] == "slow"][0]
             assert len(m["t"]) >= 1 and max(v or 0 for v in m["request_rate"]) > 0, m
             assert any(e["name"] == "slow" and e["state"] == "READY" for e in body["repository"])
+            d = [x for x in body["drift"] if x["model"] == "slow"][0]
+            x = [t for t in d["summary"]["tensors"] if t["name"] == "x"][0]
+            assert x["kind"] == "input" and x["count"] == 4 * n, x
+            assert x["mean"] == 2.5 and x["min"] == 1 and x["max"] == 4 and x["nan"] == 0, x
+            assert x["score"] is None, "no baseline, no score: %s" % x
             st, _ = call(srv, "GET", "/api/stats?since=abc")
             assert st == 400
         test(history, "stats_endpoint")
@@ -394,6 +399,8 @@ def dashboard_tests(tmp):
             assert rate > 0, "requests/s shown: %s" % row.group(1)
             assert row.group(2) != "-", "p99 shown: %s" % row.group(2)
             assert html.count("<canvas") >= 8, "charts: %d" % html.count("<canvas")
+            assert "<td>x</td><td>input</td>" in html, "drift summary table of input x"
+            assert "<td>y</td><td>output</td>" in html, "drift summary table of output y"
             nows = re.findall(r'<span class="now">([^<]*)</span>', html)
             assert any(re.match(r"[0-9.]+/s", x) and not x.startswith("0.0/s") for x in nows), nows
         test(page_shows_traffic, "dashboard_shows_traffic")
