@@ -430,7 +430,6 @@ __attribute__((target("avx512f"))) static void avx512_store_group(const tile_arg
     const __m512 lo = _mm512_set1_ps(t->act ? t->act->alpha : 0);
     const __m512 hi = _mm512_set1_ps(t->act ? t->act->beta : 0);
     const __m512 bc = t->bias_col ? _mm512_maskz_loadu_ps(cm, t->bias_col + j0) : zero;
-#pragma GCC unroll 8
     for (int v = 0; v < t->nv; v++) {
         const int rows = IFD_MIN(16, t->rows - 16 * v);
         if (rows <= 0) break;
