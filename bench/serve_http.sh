@@ -2,7 +2,9 @@
 # HTTP overhead: wrk (keep-alive) against KServe v2 JSON infer of the ONNX identity model
 # vs nginx returning a static body of the same size. Prints req/s of both and the ratio.
 # Usage: bench/serve_http.sh [INFERD_BIN] [DURATION] [CONNECTIONS]
-# Env: WORKERS (server --threads and nginx worker_processes, default 1), WRK_THREADS (default 1)
+# Env: WORKERS (inferd --threads, --http-threads and instance_count, nginx worker_processes;
+#      default 1),
+#      WRK_THREADS (default 1), BASELINE (a second inferd binary measured in the same run)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$root/build/inferd}
@@ -14,6 +16,8 @@ ident=/work/shared/onnx-tests/node/test_identity/model.onnx
 [ -f "$ident" ] || ident=$root/tests/onnx/node/test_identity/model.onnx
 port_s=${PORT_SERVER:-18101}
 port_n=${PORT_NGINX:-18102}
+port_b=${PORT_BASELINE:-18103}
+baseline=${BASELINE:-}
 
 tmp=$(mktemp -d)
 pids=()
@@ -22,12 +26,18 @@ trap cleanup EXIT
 
 mkdir -p "$tmp/repo/ident/1" "$tmp/ngx/logs"
 cp "$ident" "$tmp/repo/ident/1/model.onnx"
+# one model instance (worker thread) per nginx worker process
+echo "{\"instance_count\": $workers}" >"$tmp/repo/ident/config.json"
 body='{"inputs":[{"name":"x","shape":[1,1,2,2],"datatype":"FP32","data":[1.0,2.0,3.0,4.0]}]}'
 
-"$bin" serve --model-repository "$tmp/repo" --http-address 127.0.0.1 --http-port "$port_s" \
-  --threads "$workers" >"$tmp/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port_s/v2/health/ready" >/dev/null && break; sleep 0.1; done
+start_inferd() { # binary port log
+  "$1" serve --model-repository "$tmp/repo" --http-address 127.0.0.1 --http-port "$2" \
+    --threads "$workers" --http-threads "$workers" >"$3" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$2/v2/health/ready" >/dev/null && break; sleep 0.1; done
+}
+start_inferd "$bin" "$port_s" "$tmp/server.log"
+[ -z "$baseline" ] || start_inferd "$baseline" "$port_b" "$tmp/baseline.log"
 
 # The reply the server gives, byte for byte: nginx returns the same body.
 curl -s -D "$tmp/hdr" -o "$tmp/resp" -X POST -H 'Content-Type: application/json' \
@@ -79,13 +89,19 @@ run_wrk() { # url -> "reqs/s non2xx errors"
   echo "$rps $non2xx $lat|$errs"
 }
 
-echo "wrk -t$wt -c$conns -d$dur keep-alive; inferd --threads $workers (1 event loop), nginx worker_processes $workers; $(nproc) cores"
+echo "wrk -t$wt -c$conns -d$dur keep-alive; inferd --threads $workers --http-threads $workers, nginx worker_processes $workers; $(nproc) cores"
 s=$(run_wrk "http://127.0.0.1:$port_s/v2/models/ident/infer")
 n=$(run_wrk "http://127.0.0.1:$port_n/")
+[ -z "$baseline" ] || b=$(run_wrk "http://127.0.0.1:$port_b/v2/models/ident/infer")
 read -r s_rps s_bad s_rest <<<"$s"; read -r n_rps n_bad n_rest <<<"$n"
 printf '%-28s %12s %8s %10s  %s\n' target req/s non2xx avg_lat socket_errors
 printf '%-28s %12s %8s %10s  %s\n' "inferd KServe v2 infer" "$s_rps" "$s_bad" "${s_rest%%|*}" "${s_rest#*|}"
 printf '%-28s %12s %8s %10s  %s\n' "nginx static same bytes" "$n_rps" "$n_bad" "${n_rest%%|*}" "${n_rest#*|}"
+if [ -n "$baseline" ]; then
+  read -r b_rps b_bad b_rest <<<"$b"
+  printf '%-28s %12s %8s %10s  %s\n' "baseline inferd" "$b_rps" "$b_bad" "${b_rest%%|*}" "${b_rest#*|}"
+  awk -v a="$b_rps" -v b="$n_rps" 'BEGIN { printf "ratio baseline/nginx = %.3f\n", a/b }'
+fi
 awk -v a="$s_rps" -v b="$n_rps" 'BEGIN { printf "ratio inferd/nginx = %.3f (target >= 0.50)\n", a/b }'
 curl -s -X POST "http://127.0.0.1:$port_s/v2/repository/index"; echo
 if grep -qiv '^inferd: serving' "$tmp/server.log"; then echo "server log:"; grep -v '^inferd: serving' "$tmp/server.log" | tail -5; fi

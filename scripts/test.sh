@@ -70,6 +70,7 @@ suite() { # build dir, label
   step "$label-serve" /usr/bin/python3 tests/serve/test_serve.py "$b/inferd" "$IFD_ONNX_TESTS"
   step "$label-protocols" /usr/bin/python3 tests/serve/test_protocols.py "$b/inferd" "$IFD_ONNX_TESTS"
   step "$label-batching" /usr/bin/python3 tests/serve/test_batching.py "$b/inferd" "$IFD_ONNX_TESTS"
+  step "$label-http" /usr/bin/python3 tests/serve/test_http.py "$b/inferd" "$IFD_ONNX_TESTS"
   step "$label-repository" /usr/bin/python3 tests/serve/test_repository.py "$b/inferd"
   IFD_TEST_OUT="$root/$b" step "$label-monitoring" /usr/bin/python3 tests/serve/test_monitoring.py "$b/inferd"
   step "$label-examples" tests/test_examples.sh "$b/inferd"

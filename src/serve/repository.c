@@ -1643,17 +1643,3 @@ size_t ifd_serve_repo_ready_count(ifd_serve_repo *repo) {
     pthread_mutex_unlock(&repo->mu);
     return n;
 }
-
-ifd_serve_version *ifd_serve_model_version(ifd_serve_model *m, int64_t number) {
-    ifd_serve_version *found = NULL;
-    pthread_mutex_lock(&m->mu);
-    for (size_t i = m->n_versions; i-- > 0 && !found;) {
-        ifd_serve_version *v = m->versions[i];
-        if (number && v->number == number) found = v;
-        if (!number && atomic_load(&v->state) == IFD_VERSION_AVAILABLE) found = v;
-    }
-    pthread_mutex_unlock(&m->mu);
-    return found;
-}
-
-bool ifd_serve_model_ready(ifd_serve_model *m) { return ifd_serve_model_version(m, 0) != NULL; }

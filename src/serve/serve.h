@@ -1,8 +1,10 @@
 /* serve/: the model server. A model repository (repository.c) loads DIR/<name>/<version>/
- * model.onnx with an optional DIR/<name>/config.json (config.c) and runs each loaded version's
- * requests on its own worker threads, one session per thread; http.c is the libevent front end
- * (one I/O thread) and the KServe v2 REST routes; kserve_json.c decodes and encodes JSON tensors;
- * infer.c turns one request body into one response on a worker thread.
+ * model.onnx with an optional DIR/<name>/config.json (config.c), reloads it as the folder
+ * changes, and runs each loaded version's requests on its own worker threads, one session per
+ * thread; http.c is the libevent front end (--http-threads I/O threads) with the KServe v2 and
+ * TF Serving routes, the repository API, /metrics and the dashboard; kserve_json.c decodes and
+ * encodes JSON tensors; infer.c turns one request body into one response on a worker thread;
+ * metrics.c, drift.c and accesslog.c watch what happens.
  * Only the public API (include/inferd) and base/ are used below this layer. */
 #ifndef IFD_SERVE_H
 #define IFD_SERVE_H
@@ -364,20 +366,14 @@ bool ifd_serve_submit(ifd_serve_job *job);
 void ifd_serve_count_rejected(ifd_serve_version *v);
 size_t ifd_serve_repo_ready_count(ifd_serve_repo *repo);
 ifd_serve_model *ifd_serve_repo_find(ifd_serve_repo *repo, const char *name);
-/* TRANSITIONAL (until the front end moves to ifd_serve_acquire): the version serving `number`
- * (0: the newest available) without taking a reference, or NULL. */
-ifd_serve_version *ifd_serve_model_version(ifd_serve_model *m, int64_t number);
-bool ifd_serve_model_ready(ifd_serve_model *m);
 
 /* ---- TF Serving model status and metadata (tfserving.c) ------------------------------------ */
 
 /* GET /v1/models/{m}[/versions/{v}|/labels/{l}]: model_version_status (version 0 and no label:
  * every version). Returns 200 with the body in b, or an HTTP status with the message in err. */
-int ifd_tfs_model_status_ex(ifd_serve_repo *repo, const char *model, int64_t version,
-                            const char *label, ifd_sbuf *b, char *err, size_t errsize);
-/* TRANSITIONAL: the same for a model the caller found. */
-int ifd_tfs_model_status(ifd_serve_model *m, int64_t version, ifd_sbuf *b, char *err,
-                         size_t errsize);
+int ifd_tfs_model_status(ifd_serve_repo *repo, const char *model, int64_t version,
+                         const char *label, ifd_sbuf *b, char *err, size_t errsize);
+
 /* GET .../metadata of a version that can serve. */
 void ifd_tfs_model_metadata(ifd_serve_version *v, ifd_sbuf *b);
 

@@ -391,8 +391,8 @@ static int model_status_locked(ifd_serve_model *m, int64_t version, const char *
     return 200;
 }
 
-int ifd_tfs_model_status_ex(ifd_serve_repo *repo, const char *model, int64_t version,
-                            const char *label, ifd_sbuf *b, char *err, size_t errsize) {
+int ifd_tfs_model_status(ifd_serve_repo *repo, const char *model, int64_t version,
+                         const char *label, ifd_sbuf *b, char *err, size_t errsize) {
     ifd_serve_model *m = ifd_serve_repo_find(repo, model);
     if (!m) {
         snprintf(err, errsize, "Could not find any versions of model %s", model);
@@ -406,13 +406,6 @@ int ifd_tfs_model_status_ex(ifd_serve_repo *repo, const char *model, int64_t ver
     return status;
 }
 
-int ifd_tfs_model_status(ifd_serve_model *m, int64_t version, ifd_sbuf *b, char *err,
-                         size_t errsize) {
-    pthread_mutex_lock(&m->mu);
-    int status = model_status_locked(m, version, NULL, b, err, errsize);
-    pthread_mutex_unlock(&m->mu);
-    return status;
-}
 
 static void put_signature_io(ifd_sbuf *b, const ifd_io_info *io, size_t n) {
     ifd_sbuf_puts(b, "{");
