@@ -264,6 +264,7 @@ struct ifd_serve_version {
     pthread_cond_t cv;
     ifd_serve_job *head, *tail;
     size_t queued;
+    atomic_size_t queued_hint;      /* `queued`, readable without the lock (idle workers spin) */
     bool stop;
     bool batching;                  /* dynamic batching along dim 0 applies to this version */
     bool gathering;                 /* a worker is forming a batch (the others wait) */
