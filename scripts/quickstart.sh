@@ -28,6 +28,7 @@ if [ -d examples/models ]; then
       curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && break
       sleep 0.1
     done
+    echo "== dashboard: http://127.0.0.1:$port/   metrics: http://127.0.0.1:$port/metrics"
     if [ -f examples/requests/infer_one.json ]; then
       echo "== curl -X POST --data-binary @examples/requests/infer_one.json" \
            "http://127.0.0.1:$port/v2/models/digits/infer"

@@ -1163,7 +1163,8 @@ static void on_ready_poll(evutil_socket_t fd, short what, void *arg) {
     front *f = arg;
     if (!atomic_load(&f->repo->ready)) return;
     event_del(f->ready_ev);
-    printf("inferd: serving %zu models on http://127.0.0.1:%d/ (KServe v2 at /v2)\n",
+    printf("inferd: serving %zu models on http://127.0.0.1:%d/ "
+           "(dashboard at /, KServe v2 at /v2, metrics at /metrics)\n",
            ifd_serve_repo_ready_count(f->repo), f->port);
     fflush(stdout);
 }

@@ -217,7 +217,7 @@ def main():
 def run_main_tests(srv, repo):
     def ready_line():
         line = srv.lines[0].strip()
-        want = "inferd: serving %d models on http://127.0.0.1:%d/ (KServe v2 at /v2)"
+        want = "inferd: serving %d models on http://127.0.0.1:%d/ (dashboard at /, KServe v2 at /v2, metrics at /metrics)"
         n = len(CASES) + 6  # + relu, relu_all, relu_v1, batchcfg, queue1, timeout; others fail
         assert line == want % (n, srv.port), "got %r, want %r" % (line, want % (n, srv.port))
 
