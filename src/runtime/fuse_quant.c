@@ -26,42 +26,6 @@ extern const ifd_op_def ifd_op_qmatmul_dyn_fused;
 extern const ifd_op_def ifd_op_qmatmul_dyn_gelu_fused;
 extern const ifd_op_def ifd_op_qconv_fused;
 extern const ifd_op_def ifd_op_qadd_fused;
-ifd_status ifd_fuse_quant(exec_graph *eg);
-
-/* ---- uses ---------------------------------------------------------------------------------- */
-
-static void mark_outer_uses(const ifd_graph *owner, const ifd_graph *sub, int *uses) {
-    for (int v = 0; v < sub->n_values; v++) {
-        if (sub->values[v].kind != IFD_VALUE_OUTER) continue;
-        int s = ifd_graph_find_value(owner, sub->values[v].name);
-        if (s >= 0) uses[s]++;
-    }
-    for (int n = 0; n < sub->n_nodes; n++)
-        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
-            const ifd_attr *at = &sub->nodes[n].attrs[a];
-            if (at->type == IFD_ATTR_GRAPH) mark_outer_uses(owner, at->g, uses);
-            if (at->type == IFD_ATTR_GRAPHS)
-                for (size_t k = 0; k < at->n; k++) mark_outer_uses(owner, at->graphs[k], uses);
-        }
-}
-
-/* Readers per slot; graph outputs count 1000 extra so that they never look fusable. */
-static void count_uses(const exec_graph *eg, int *uses) {
-    memset(uses, 0, (size_t)eg->n_slots * sizeof(int));
-    for (int i = 0; i < eg->n_nodes; i++) {
-        const exec_node *en = &eg->nodes[i];
-        if (en->removed) continue;
-        for (int k = 0; k < en->n_in; k++)
-            if (en->in[k] >= 0) uses[en->in[k]]++;
-        for (int a = 0; a < en->node->n_attrs; a++) {
-            const ifd_attr *at = &en->node->attrs[a];
-            if (at->type == IFD_ATTR_GRAPH) mark_outer_uses(eg->graph, at->g, uses);
-            if (at->type == IFD_ATTR_GRAPHS)
-                for (size_t k = 0; k < at->n; k++) mark_outer_uses(eg->graph, at->graphs[k], uses);
-        }
-    }
-    for (int k = 0; k < eg->graph->n_outputs; k++) uses[eg->graph->outputs[k]] += 1000;
-}
 
 /* ---- pattern helpers ------------------------------------------------------------------------ */
 
@@ -239,7 +203,7 @@ static ifd_status fuse_dynamic_matmul(exec_graph *eg, exec_node *mm, int *uses) 
     if (add) add->removed = true;
     for (int k = 0; k < 5 && gelu_out >= 0; k++) gelu[k]->removed = true;
     /* the scale Mul may still have other readers; it is removed below when it has none */
-    count_uses(eg, uses);
+    ifd_exec_count_uses(eg, uses);
     return IFD_OK;
 }
 
@@ -318,7 +282,7 @@ static ifd_status fuse_qdq_conv(exec_graph *eg, exec_node *conv, int *uses) {
     conv->out[0] = next->out[0];
     next->removed = true;
     if (act_node) act_node->removed = true;
-    count_uses(eg, uses);
+    ifd_exec_count_uses(eg, uses);
     return IFD_OK;
 }
 
@@ -361,7 +325,7 @@ static ifd_status fuse_qdq_add(exec_graph *eg, exec_node *add, int *uses) {
     next->removed = true;
     if (relu) relu->removed = true;
     /* the DequantizeLinear nodes stay while other nodes read them; remove_dead drops them */
-    count_uses(eg, uses);
+    ifd_exec_count_uses(eg, uses);
     return IFD_OK;
 }
 
@@ -391,7 +355,7 @@ ifd_status ifd_fuse_quant(exec_graph *eg) {
     if (!any) return IFD_OK;
     int *uses = ifd_calloc((size_t)eg->n_slots + 1, sizeof *uses);
     if (!uses) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory (int8 fusion)");
-    count_uses(eg, uses);
+    ifd_exec_count_uses(eg, uses);
     for (int i = 0; i < eg->n_nodes && !st; i++) {
         exec_node *en = &eg->nodes[i];
         if (is_op(en, "MatMulInteger")) st = fuse_dynamic_matmul(eg, en, uses);

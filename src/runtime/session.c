@@ -623,7 +623,7 @@ out:
 
 /* ---- optimization passes (main graph) --------------------------------------------------------- */
 
-static void count_uses(const exec_graph *eg, int *uses) {
+void ifd_exec_count_uses(const exec_graph *eg, int *uses) {
     memset(uses, 0, (size_t)eg->n_slots * sizeof(int));
     for (int i = 0; i < eg->n_nodes; i++) {
         const exec_node *en = &eg->nodes[i];
@@ -936,7 +936,6 @@ static int default_threads(void) {
 }
 
 static void plan_at_load(ifd_session *s);
-ifd_status ifd_fuse_quant(exec_graph *eg);
 
 ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options *options,
                               ifd_session **out) {
@@ -966,11 +965,11 @@ ifd_status ifd_session_create(const ifd_model *model, const ifd_session_options 
         }
         if ((st = fold_constants(s, s->main, s->frame)) != IFD_OK) goto fail;
         if ((st = ifd_fuse_quant(s->main)) != IFD_OK) goto fail; /* int8 patterns: fuse_quant.c */
-        count_uses(s->main, uses);
+        ifd_exec_count_uses(s->main, uses);
         if ((st = fuse_conv_bn(s, s->main, uses)) != IFD_OK) goto fail;
-        count_uses(s->main, uses);
+        ifd_exec_count_uses(s->main, uses);
         if ((st = fuse_matmul_bias(s->main, uses)) != IFD_OK) goto fail;
-        count_uses(s->main, uses);
+        ifd_exec_count_uses(s->main, uses);
         fuse_activations(s->main, uses);
     }
     if ((st = prepare_nodes(s->main)) != IFD_OK) goto fail;

@@ -80,4 +80,10 @@ struct ifd_session {
     bool profile;               /* IFD_PROFILE=1: time every node, print a table at free */
 };
 
+/* Readers per slot of the main graph (subgraphs' outer-scope reads included); graph outputs
+ * count 1000 extra so that no fusion treats them as private (session.c). */
+void ifd_exec_count_uses(const exec_graph *eg, int *uses);
+/* The int8 rewrite passes (fuse_quant.c). */
+ifd_status ifd_fuse_quant(exec_graph *eg);
+
 #endif
