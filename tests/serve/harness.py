@@ -96,6 +96,28 @@ class Server:
             return None
 
 
+# ---- protobuf wire format, standard library only: test models built by hand ----------------------
+
+def pb_varint(n):
+    out = b""
+    while True:
+        c = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([c | 0x80])
+        else:
+            return out + bytes([c])
+
+
+def pb_field(num, payload):
+    """One protobuf field: an int as a varint, str/bytes as length-delimited."""
+    if isinstance(payload, int):
+        return pb_varint(num << 3) + pb_varint(payload)
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return pb_varint((num << 3) | 2) + pb_varint(len(payload)) + payload
+
+
 # ---- a minimal onnx.TensorProto reader (the conformance data), standard library only ------------
 
 def _varint(b, i):

@@ -29,7 +29,8 @@ ONNX = os.path.abspath(sys.argv[2])  # unused: the models come from examples/ an
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "examples"))
 
-from harness import BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
+from harness import (BIN, SLOW, START_TIMEOUT, Server, finish, free_port,  # noqa: E402,F401
+                     pb_field as _field, report, test)
 
 
 
@@ -52,25 +53,6 @@ def read_npy_f32(path):
         n *= d
     data = struct.unpack("<%df" % n, b[off + hlen:off + hlen + 4 * n])
     return shape, list(data)
-
-
-def _varint(n):
-    out = b""
-    while True:
-        c = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([c | 0x80])
-        else:
-            return out + bytes([c])
-
-
-def _field(num, payload):
-    if isinstance(payload, int):
-        return _varint(num << 3) + _varint(payload)
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return _varint((num << 3) | 2) + _varint(len(payload)) + payload
 
 
 def onnx_2d_model(op_type, attrs=b""):

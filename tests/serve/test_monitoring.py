@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Monitoring end to end (issue 4 acceptance), over real sockets:
   1. traffic of known count and known latency distribution (the server's test hook makes session
-     runs sleep 3, 30, 300 ms in turn) -> every inferd metric and histogram bucket on /metrics;
+     runs sleep 12, 60, 300 ms in turn) -> every inferd metric and histogram bucket on /metrics;
   2. the same values read back through a real Prometheus server scraping this inferd;
   3. drift: an unshifted input stream stays under the threshold, a shifted one goes over it, and
      the deploy/ alert rule fires in a promtool rule test built from the scores measured here;
@@ -31,7 +31,9 @@ from test_repository import add_model, call, publish  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(ROOT, "examples")
 BUILD_OUT = os.environ.get("IFD_TEST_OUT", os.path.join(ROOT, "build"))
-DELAYS = (3, 30, 300)       # ms, in turn, for every session run
+# ms, in turn, for every session run: each at least 12 ms below the next bucket bound, so the
+# bucket of every request is known even on a busy machine
+DELAYS = (12, 60, 300)
 PER_DELAY = 4               # requests at each delay
 BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
           2.5, 5, 10]
@@ -122,7 +124,7 @@ def known_traffic_tests(tmp):
 
         def histograms():
             lab = {"model": "slow", "version": "1"}
-            slack = 0.02 if "ASAN_OPTIONS" in os.environ else 0.0015
+            slack = 0.012  # server time besides the sleep, at most
             lat = [d / 1000 for d in DELAYS for _ in range(PER_DELAY)]
             for name in ("inferd_request_duration_seconds", "inferd_compute_duration_seconds"):
                 want = expected_buckets(lat, slack)
@@ -248,7 +250,7 @@ def prometheus_tests(tmp, srv, ms, n):
                           version="1", le=b)
             assert r and float(r[0]["value"][1]) == want, (b, r, want)
         r = query('histogram_quantile(0.5, inferd_request_duration_seconds_bucket{model="slow"})')
-        assert r and 0.025 <= float(r[0]["value"][1]) <= 0.05, r
+        assert r and 0.05 <= float(r[0]["value"][1]) <= 0.1, r
         r = query('inferd_model_loaded{model="slow"}')
         assert r and float(r[0]["value"][1]) == 1, r
     try:

@@ -17,31 +17,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN as BIN_PATH, Server, finish, report, test  # noqa: E402
+from harness import pb_field as _field, BIN as BIN_PATH, Server, finish, report, test  # noqa: E402
 
 POLL = 1  # --repository-poll-secs in poll-mode tests
 
 
 # ---- models built by hand (protobuf wire format): y = x + c, x float [batch, 4] -------------------
-
-def _varint(n):
-    out = b""
-    while True:
-        c = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([c | 0x80])
-        else:
-            return out + bytes([c])
-
-
-def _field(num, payload):
-    if isinstance(payload, int):
-        return _varint(num << 3) + _varint(payload)
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return _varint((num << 3) | 2) + _varint(len(payload)) + payload
-
 
 def add_model(c):
     """opset 13: y = x + c with c a float scalar initializer; x [batch, 4], y [batch, 4]."""
