@@ -1,7 +1,9 @@
 /* The model repository: DIR/<name>/[config.json] and DIR/<name>/<version>/model.onnx.
- * A background thread scans and loads once at start; each loaded version gets instance_count
- * sessions, each owned by one worker thread that takes jobs from the version's queue.
- * Models and versions live until the repository is freed (hot reload comes later). */
+ * One loader thread scans and loads at start, then rescans (poll mode, SIGHUP), runs explicit
+ * load/unload requests and frees released versions; each loaded version gets instance_count
+ * sessions, each owned by one worker thread that takes jobs from the version's queue (with
+ * dynamic batching when configured). Models live until the repository is freed; versions are
+ * reference counted (serve.h) and leave as the folder and the version policy say. */
 #include "serve/serve.h"
 #include "serve/accesslog.h"
 #include "serve/drift.h"
