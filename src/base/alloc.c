@@ -6,7 +6,9 @@
  * Nth allocation fail, for the allocation-failure tests. */
 #include "base.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,15 @@ char *ifd_strndup(const char *s, size_t n) {
 }
 
 char *ifd_strdup(const char *s) { return ifd_strndup(s, strlen(s)); }
+
+char *ifd_strdup_printf(const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return ifd_strdup(buf);
+}
 
 size_t ifd_memory_in_use(void) { return atomic_load(&g_in_use); }
 size_t ifd_memory_peak(void) { return atomic_load(&g_peak); }

@@ -36,6 +36,8 @@ void *ifd_calloc(size_t count, size_t size);
 void *ifd_realloc(void *ptr, size_t size);
 void ifd_free(void *ptr);
 char *ifd_strdup(const char *s);
+/* printf into a new ifd_malloc'd string (cut at 1023 bytes); NULL when out of memory. */
+char *ifd_strdup_printf(const char *fmt, ...) IFD_PRINTF(1, 2);
 char *ifd_strndup(const char *s, size_t n);
 /* 64-byte aligned allocation (for SIMD buffers); free with ifd_free_aligned. */
 void *ifd_malloc_aligned(size_t size);

@@ -7,6 +7,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#include "kernels/transpose16.h"
 #define IFD_CONV_X86 1
 #endif
 
@@ -685,33 +686,6 @@ bool ifd_conv_out_dim(int auto_pad, int64_t in, int64_t k, int64_t s, int64_t d,
 /* ---- transposed GEMM result back to planes ------------------------------------------------ */
 
 #ifdef IFD_CONV_X86
-/* 16 x 16 transpose in registers: r[i] holds row i; afterwards r[c] holds column c. */
-static inline __attribute__((always_inline, target("avx512f"))) void tr16(__m512 r[16]) {
-    __m512 a[16], b[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) {
-        b[4 * q + 0] = _mm512_shuffle_ps(a[4 * q], a[4 * q + 2], 0x44);
-        b[4 * q + 1] = _mm512_shuffle_ps(a[4 * q], a[4 * q + 2], 0xEE);
-        b[4 * q + 2] = _mm512_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0x44);
-        b[4 * q + 3] = _mm512_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0xEE);
-    }
-#pragma GCC unroll 4
-    for (int e = 0; e < 4; e++) {
-        __m512 c1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0x88);
-        __m512 c2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0x88);
-        __m512 d1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0xDD);
-        __m512 d2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0xDD);
-        r[e] = _mm512_shuffle_f32x4(c1, c2, 0x88);
-        r[8 + e] = _mm512_shuffle_f32x4(c1, c2, 0xDD);
-        r[4 + e] = _mm512_shuffle_f32x4(d1, d2, 0x88);
-        r[12 + e] = _mm512_shuffle_f32x4(d1, d2, 0xDD);
-    }
-}
 
 __attribute__((target("avx512f"))) static void transpose_bias_clamp_avx512(
     const float *t, int64_t ldt, int64_t rows, int64_t cols, float *y, int64_t ldy,
@@ -729,7 +703,7 @@ __attribute__((target("avx512f"))) static void transpose_bias_clamp_avx512(
             for (int i = 0; i < 16; i++)
                 v[i] = i < nr ? _mm512_maskz_loadu_ps(cm, t + (r0 + i) * ldt + c0)
                               : _mm512_setzero_ps();
-            tr16(v);
+            ifd_avx512_transpose16(v);
 #pragma GCC unroll 16
             for (int c = 0; c < 16; c++) {
                 if (c >= nc) break;

@@ -11,6 +11,7 @@
  * column edges use masked loads/stores.
  * Threads split C into independent column (or row) ranges of whole tiles. */
 #include "kernels/sgemm.h"
+#include "kernels/transpose16.h"
 
 #include <immintrin.h>
 #include <stdatomic.h>
@@ -365,35 +366,6 @@ __attribute__((target("avx512f"))) static float avx512_dot(int64_t n, const floa
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-/* 16 x 16 transpose in registers: r[i] holds row i; afterwards r[c] holds column c. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-avx512_transpose16(__m512 r[16]) {
-    __m512 a[16], b[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < 4; g++) {
-        b[4 * g + 0] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0x44);
-        b[4 * g + 1] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0xEE);
-        b[4 * g + 2] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0x44);
-        b[4 * g + 3] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0xEE);
-    }
-    /* b[4g + e], 128-bit lane L: rows 4g..4g+3 at column 4L + e */
-#pragma GCC unroll 4
-    for (int e = 0; e < 4; e++) {
-        __m512 c1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0x88);
-        __m512 c2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0x88);
-        __m512 d1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0xDD);
-        __m512 d2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0xDD);
-        r[e] = _mm512_shuffle_f32x4(c1, c2, 0x88);
-        r[8 + e] = _mm512_shuffle_f32x4(c1, c2, 0xDD);
-        r[4 + e] = _mm512_shuffle_f32x4(d1, d2, 0x88);
-        r[12 + e] = _mm512_shuffle_f32x4(d1, d2, 0xDD);
-    }
-}
 
 __attribute__((target("avx512f"))) static void avx512_pack_t(const float *src, int64_t ld,
                                                              int rows, int64_t kc, float *dst,
@@ -407,7 +379,7 @@ __attribute__((target("avx512f"))) static void avx512_pack_t(const float *src, i
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++)
             r[i] = i < rows ? _mm512_maskz_loadu_ps(load, src + i * ld + p) : _mm512_setzero_ps();
-        avx512_transpose16(r);
+        ifd_avx512_transpose16(r);
         float *d = dst + p * dst_stride;
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++)

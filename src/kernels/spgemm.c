@@ -11,6 +11,7 @@
  * Without the k chunks At (up to 512 KB) is read from L2 once per nonzero, and L2 bandwidth,
  * not the FMAs, bounds the kernel (measured: half the speed). */
 #include "kernels/spgemm.h"
+#include "kernels/transpose16.h"
 
 #include <immintrin.h>
 #include <stdatomic.h>
@@ -290,34 +291,6 @@ __attribute__((target("avx2,fma"))) static void avx2_store_group(const tile_args
 
 /* ---- AVX-512: 16 lanes, blocks of 64 rows, tiles of 16 columns ------------------------------ */
 
-/* 16 x 16 transpose in registers: r[i] holds row i; afterwards r[c] holds column c. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-avx512_transpose16(__m512 r[16]) {
-    __m512 a[16], b[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-#pragma GCC unroll 8
-    for (int g = 0; g < 4; g++) {
-        b[4 * g + 0] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0x44);
-        b[4 * g + 1] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0xEE);
-        b[4 * g + 2] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0x44);
-        b[4 * g + 3] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0xEE);
-    }
-#pragma GCC unroll 8
-    for (int e = 0; e < 4; e++) {
-        __m512 c1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0x88);
-        __m512 c2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0x88);
-        __m512 d1 = _mm512_shuffle_f32x4(b[e], b[4 + e], 0xDD);
-        __m512 d2 = _mm512_shuffle_f32x4(b[8 + e], b[12 + e], 0xDD);
-        r[e] = _mm512_shuffle_f32x4(c1, c2, 0x88);
-        r[8 + e] = _mm512_shuffle_f32x4(c1, c2, 0xDD);
-        r[4 + e] = _mm512_shuffle_f32x4(d1, d2, 0x88);
-        r[12 + e] = _mm512_shuffle_f32x4(d1, d2, 0xDD);
-    }
-}
 
 static inline __attribute__((always_inline, target("avx512f"))) __mmask16 avx512_mask(int n) {
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
@@ -344,7 +317,7 @@ __attribute__((target("avx512f"))) static void avx512_pack(bool trans_a, const f
             for (int i = 0; i < 16; i++)
                 r[i] = r0 + i < rows ? _mm512_maskz_loadu_ps(km, a + (m0 + r0 + i) * lda + p)
                                      : _mm512_setzero_ps();
-            avx512_transpose16(r);
+            ifd_avx512_transpose16(r);
 #pragma GCC unroll 16
             for (int e = 0; e < kv; e++) _mm512_store_ps(at + (p + e) * ld + r0, r[e]);
         }
@@ -437,7 +410,7 @@ __attribute__((target("avx512f"))) static void avx512_store_group(const tile_arg
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++)
             r[c] = c < cols ? _mm512_load_ps(tile + c * t->ld + 16 * v) : zero;
-        avx512_transpose16(r);
+        ifd_avx512_transpose16(r);
         for (int i = 0; i < rows; i++) {
             const int64_t m = 16 * v + i;
             float *y = t->c + m * t->ldc + j0;

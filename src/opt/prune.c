@@ -44,16 +44,6 @@ static const char *kind_op(pkind k) {
 
 static bool is_default_domain(const char *d) { return !d || !*d || !strcmp(d, "ai.onnx"); }
 
-static char *fmt_alloc(const char *fmt, ...) IFD_PRINTF(1, 2);
-static char *fmt_alloc(const char *fmt, ...) {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return ifd_strdup(buf);
-}
-
 void ifd_prune_options_init(ifd_prune_options *o) {
     memset(o, 0, sizeof *o);
     o->pattern = IFD_PRUNE_UNSTRUCTURED;
@@ -182,7 +172,7 @@ static ifd_status find_layers(pctx *c) {
         l->node = n;
         l->kind = k;
         l->w = n->input[1];
-        l->name = n->name && *n->name ? ifd_strdup(n->name) : fmt_alloc("%s_%zu", n->op_type, i);
+        l->name = n->name && *n->name ? ifd_strdup(n->name) : ifd_strdup_printf("%s_%zu", n->op_type, i);
         if (!l->name) return oom();
     }
     for (size_t i = 0; i < c->nl; i++)

@@ -74,16 +74,6 @@ static const char *kind_op(qkind k) {
     return k == K_MATMUL ? "MatMul" : k == K_GEMM ? "Gemm" : k == K_CONV ? "Conv" : "Gather";
 }
 
-static char *fmt_alloc(const char *fmt, ...) IFD_PRINTF(1, 2);
-static char *fmt_alloc(const char *fmt, ...) {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return ifd_strdup(buf);
-}
-
 void ifd_quantize_options_init(ifd_quantize_options *o) {
     memset(o, 0, sizeof *o);
     o->mode = IFD_QUANTIZE_DYNAMIC;
@@ -291,7 +281,7 @@ static ifd_status find_nodes(ctx *c) {
         qnode *q = &c->q[c->nq++];
         q->node = n;
         q->kind = k;
-        q->name = n->name && *n->name ? ifd_strdup(n->name) : fmt_alloc("%s_%zu", n->op_type, i);
+        q->name = n->name && *n->name ? ifd_strdup(n->name) : ifd_strdup_printf("%s_%zu", n->op_type, i);
         if (!q->name) return oom();
         if ((st = analyze_node(c, q))) return st;
     }
