@@ -451,7 +451,7 @@ static void test_graph_errors(void) {
     expect_fail("graph output not produced", load_model_proto(model_new(g, 13), NULL, &m), m,
                 IFD_ERR_CORRUPT_MODEL, "never");
 
-    /* String tensor initializer. */
+    /* String tensor initializer without its string_data (shape [] needs one entry). */
     g = graph_new("g");
     g->input[g->n_input++] = fvinfo("x");
     g->output[g->n_output++] = fvinfo("y");
@@ -461,8 +461,9 @@ static void test_graph_errors(void) {
     g->initializer[g->n_initializer++] = s;
     g->node[g->n_node++] = node("Identity", "", "x", NULL, "y");
     m = NULL;
-    expect_fail("string initializer", load_model_proto(model_new(g, 13), NULL, &m), m,
-                IFD_ERR_UNSUPPORTED, "'s'");
+    expect_fail("string initializer without string_data",
+                load_model_proto(model_new(g, 13), NULL, &m), m, IFD_ERR_CORRUPT_MODEL,
+                "string_data");
 }
 
 static void test_initializers(void) {

@@ -120,6 +120,25 @@ size_t ifd_tensor_nbytes(const ifd_tensor *tensor);
 void *ifd_tensor_data(ifd_tensor *tensor);
 const void *ifd_tensor_cdata(const ifd_tensor *tensor);
 
+/* String tensors (IFD_DTYPE_STRING): every element is a byte string (any bytes, NUL included)
+ * owned by the tensor. ifd_tensor_create makes every element the empty string;
+ * ifd_tensor_data/ifd_tensor_cdata return the element array (ifd_string below), read-only for
+ * callers: set elements with ifd_tensor_set_string. ifd_tensor_nbytes is the sum of the string
+ * lengths (what a caller must budget to copy them out). ifd_tensor_wrap refuses the string
+ * type (the tensor must own its strings). */
+typedef struct ifd_string {
+    const char *data; /* len bytes, then a NUL; NULL for an empty element */
+    size_t len;
+} ifd_string;
+/* Copy len bytes (NULL allowed when len is 0) into element index of a string tensor, replacing
+ * what was there. Errors: not a string tensor, index out of range, bytes NULL with len > 0. */
+ifd_status ifd_tensor_set_string(ifd_tensor *t, int64_t index, const void *bytes, size_t len);
+/* Element index of a string tensor: pointer to its bytes (NUL-terminated for convenience, the
+ * length is what counts; "" for an empty element) and *len (len may be NULL); NULL when t is
+ * not a string tensor or index is out of range. Valid until the element is set again or the
+ * tensor is freed. */
+const char *ifd_tensor_get_string(const ifd_tensor *t, int64_t index, size_t *len);
+
 /* NumPy .npy files (versions 1-3, little-endian, C order). */
 ifd_status ifd_npy_read(const char *path, ifd_tensor **out);
 ifd_status ifd_npy_read_memory(const void *data, size_t size, ifd_tensor **out);

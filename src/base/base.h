@@ -86,6 +86,39 @@ struct ifd_tensor {
     bool owns_data;
 };
 
+/* String tensors (IFD_DTYPE_STRING): data is an array of count ifd_string; element i owns
+ * its bytes (one ifd_malloc of len + 1, NUL-terminated) or is {NULL, 0}, the empty string.
+ * nbytes is 0 for them (ifd_tensor_nbytes() computes the public sum of lengths), so that code
+ * which moves nbytes raw bytes can never duplicate the element pointers (a double free later).
+ * ifd_dtype_size(IFD_DTYPE_STRING) stays 0 and ifd_tensor_set_shape refuses the type: numeric
+ * code cannot make a string tensor by accident. Elements move between tensors only through
+ * ifd_tensor_copy_strings (a deep copy); element arrays are freed only by
+ * ifd_tensor_free_data. */
+/* Set a string tensor's dtype/shape/count (nbytes 0; no allocation). */
+ifd_status ifd_tensor_set_string_shape(ifd_tensor *t, int rank, const int64_t *dims);
+/* Allocate t's zeroed element array (every element "") for t->count elements; t->data must be
+ * NULL. The caller owns it and frees it with ifd_tensor_free_data. */
+ifd_status ifd_tensor_alloc_strings(ifd_tensor *t);
+/* Free t's data: for a string tensor every element's bytes first, then the array. Sets
+ * t->data to NULL. Does not look at owns_data (the caller knows it owns the data). */
+void ifd_tensor_free_data(ifd_tensor *t);
+/* dst[di + k] = deep copy of src[si + k] for k in [0, n); both string tensors, ranges checked
+ * by the caller. Old dst elements are freed. IFD_ERR_NO_MEMORY on failure (dst then holds a
+ * mix of old and new elements, all owned: freeing it is still correct). */
+ifd_status ifd_tensor_copy_strings(ifd_tensor *dst, int64_t di, const ifd_tensor *src, int64_t si,
+                                   int64_t n);
+/* After a raw copy of whole ifd_string structs from another string tensor (the data-movement
+ * kernels move elements as opaque bytes), t's elements alias the source's strings: give each
+ * its own copy. On failure the elements not yet copied become "", so t stays safe to free. */
+ifd_status ifd_tensor_strings_unshare(ifd_tensor *t);
+/* Element i of a string tensor (no checks). */
+static inline const ifd_string *ifd_tensor_string_at(const ifd_tensor *t, int64_t i) {
+    return &((const ifd_string *)t->data)[i];
+}
+/* Bytes a tensor holds in memory: nbytes, or for a string tensor the element array plus the
+ * string bytes (saturates at SIZE_MAX). */
+size_t ifd_tensor_storage_bytes(const ifd_tensor *t);
+
 /* Element count of a shape, checked: fails on negative dims or overflow. */
 ifd_status ifd_shape_count(int rank, const int64_t *dims, int64_t *count);
 /* Set dtype/shape/count/nbytes (no allocation). */

@@ -97,6 +97,9 @@ ifd_status ifd_tensor_set_shape(ifd_tensor *t, ifd_dtype dtype, int rank, const 
     size_t bytes;
     ifd_status st = ifd_shape_count(rank, dims, &count);
     if (st) return st;
+    /* strings go through ifd_tensor_set_string_shape: their data is not nbytes raw bytes */
+    if (dtype == IFD_DTYPE_STRING)
+        return ifd_error(IFD_ERR_UNSUPPORTED, "string tensors are not supported here");
     if ((unsigned)dtype >= IFD_DTYPE_COUNT || ifd_dtype_size(dtype) == 0)
         return ifd_error(IFD_ERR_UNSUPPORTED, "unsupported element type %d", (int)dtype);
     if (!ifd_mul_size((size_t)count, ifd_dtype_size(dtype), &bytes))
@@ -109,11 +112,151 @@ ifd_status ifd_tensor_set_shape(ifd_tensor *t, ifd_dtype dtype, int rank, const 
     return IFD_OK;
 }
 
+/* ---- string tensors ------------------------------------------------------------------------ */
+
+ifd_status ifd_tensor_set_string_shape(ifd_tensor *t, int rank, const int64_t *dims) {
+    int64_t count;
+    size_t bytes;
+    ifd_status st = ifd_shape_count(rank, dims, &count);
+    if (st) return st;
+    /* the element array must be addressable even though nbytes stays 0 */
+    if (!ifd_mul_size((size_t)count, sizeof(ifd_string), &bytes))
+        return ifd_error(IFD_ERR_TOO_BIG, "string tensor element count overflows");
+    t->dtype = IFD_DTYPE_STRING;
+    t->rank = rank;
+    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
+    t->count = count;
+    t->nbytes = 0;
+    return IFD_OK;
+}
+
+ifd_status ifd_tensor_alloc_strings(ifd_tensor *t) {
+    size_t bytes;
+    if (t->dtype != IFD_DTYPE_STRING || t->data)
+        return ifd_error(IFD_ERR_INTERNAL, "ifd_tensor_alloc_strings on a %s tensor%s",
+                         ifd_dtype_name(t->dtype), t->data ? " that has data" : "");
+    if (t->count == 0) return IFD_OK;
+    if (!ifd_mul_size((size_t)t->count, sizeof(ifd_string), &bytes))
+        return ifd_error(IFD_ERR_TOO_BIG, "string tensor element count overflows");
+    t->data = ifd_malloc_aligned(bytes);
+    if (!t->data)
+        return ifd_error(IFD_ERR_NO_MEMORY, "out of memory for %lld string elements",
+                         (long long)t->count);
+    memset(t->data, 0, bytes);
+    return IFD_OK;
+}
+
+void ifd_tensor_free_data(ifd_tensor *t) {
+    if (!t || !t->data) return;
+    if (t->dtype == IFD_DTYPE_STRING) {
+        ifd_string *e = t->data;
+        for (int64_t i = 0; i < t->count; i++) ifd_free((void *)e[i].data);
+    }
+    ifd_free_aligned(t->data);
+    t->data = NULL;
+}
+
+/* One owned copy of len bytes plus a NUL; {NULL, 0} for the empty string. */
+static ifd_status string_dup(const void *bytes, size_t len, ifd_string *out) {
+    size_t size;
+    out->data = NULL;
+    out->len = 0;
+    if (len == 0) return IFD_OK;
+    if (!ifd_add_size(len, 1, &size))
+        return ifd_error(IFD_ERR_TOO_BIG, "string of %zu bytes is too long", len);
+    char *p = ifd_malloc(size);
+    if (!p) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory for a string of %zu bytes", len);
+    memcpy(p, bytes, len);
+    p[len] = 0;
+    out->data = p;
+    out->len = len;
+    return IFD_OK;
+}
+
+ifd_status ifd_tensor_copy_strings(ifd_tensor *dst, int64_t di, const ifd_tensor *src, int64_t si,
+                                   int64_t n) {
+    ifd_string *d = dst->data;
+    const ifd_string *s = src->data;
+    for (int64_t k = 0; k < n; k++) {
+        ifd_string copy;
+        /* copy first, free after: safe even when an element is copied onto itself */
+        ifd_status st = string_dup(s[si + k].data, s[si + k].len, &copy);
+        if (st) return st;
+        ifd_free((void *)d[di + k].data);
+        d[di + k] = copy;
+    }
+    return IFD_OK;
+}
+
+ifd_status ifd_tensor_strings_unshare(ifd_tensor *t) {
+    ifd_string *e = t->data;
+    for (int64_t i = 0; i < t->count; i++) {
+        ifd_string copy;
+        ifd_status st = string_dup(e[i].data, e[i].len, &copy);
+        if (st) {
+            /* the rest still alias the source: drop them, never free them */
+            memset(&e[i], 0, (size_t)(t->count - i) * sizeof *e);
+            return st;
+        }
+        e[i] = copy;
+    }
+    return IFD_OK;
+}
+
+size_t ifd_tensor_storage_bytes(const ifd_tensor *t) {
+    if (t->dtype != IFD_DTYPE_STRING) return t->nbytes;
+    size_t total = (size_t)t->count * sizeof(ifd_string); /* checked by set_string_shape */
+    const ifd_string *e = t->data;
+    for (int64_t i = 0; e && i < t->count; i++)
+        if (!ifd_add_size(total, e[i].len, &total)) return SIZE_MAX;
+    return total;
+}
+
+ifd_status ifd_tensor_set_string(ifd_tensor *t, int64_t index, const void *bytes, size_t len) {
+    if (!t) return ifd_error(IFD_ERR_INVALID_ARGUMENT, "ifd_tensor_set_string: tensor is NULL");
+    if (t->dtype != IFD_DTYPE_STRING)
+        return ifd_error(IFD_ERR_INVALID_ARGUMENT,
+                         "ifd_tensor_set_string: the tensor is %s, not string",
+                         ifd_dtype_name(t->dtype));
+    if (index < 0 || index >= t->count)
+        return ifd_error(IFD_ERR_INVALID_ARGUMENT,
+                         "ifd_tensor_set_string: index %lld outside [0, %lld)", (long long)index,
+                         (long long)t->count);
+    if (!bytes && len)
+        return ifd_error(IFD_ERR_INVALID_ARGUMENT,
+                         "ifd_tensor_set_string: bytes is NULL with length %zu", len);
+    ifd_string copy;
+    ifd_status st = string_dup(bytes, len, &copy);
+    if (st) return st;
+    ifd_string *e = &((ifd_string *)t->data)[index];
+    ifd_free((void *)e->data);
+    *e = copy;
+    return IFD_OK;
+}
+
+const char *ifd_tensor_get_string(const ifd_tensor *t, int64_t index, size_t *len) {
+    if (len) *len = 0;
+    if (!t || t->dtype != IFD_DTYPE_STRING || index < 0 || index >= t->count) return NULL;
+    const ifd_string *e = ifd_tensor_string_at(t, index);
+    if (len) *len = e->len;
+    return e->data ? e->data : "";
+}
+
+/* ---- tensors ------------------------------------------------------------------------------- */
+
 ifd_status ifd_tensor_create(ifd_dtype dtype, int rank, const int64_t *dims, ifd_tensor **out) {
     ifd_tensor *t = ifd_calloc(1, sizeof *t);
     *out = NULL;
     if (!t) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory for a tensor");
-    ifd_status st = ifd_tensor_set_shape(t, dtype, rank, dims);
+    ifd_status st;
+    if (dtype == IFD_DTYPE_STRING) {
+        if ((st = ifd_tensor_set_string_shape(t, rank, dims)) != IFD_OK) goto fail;
+        if ((st = ifd_tensor_alloc_strings(t)) != IFD_OK) goto fail;
+        t->owns_data = true;
+        *out = t;
+        return IFD_OK;
+    }
+    st = ifd_tensor_set_shape(t, dtype, rank, dims);
     if (st) goto fail;
     t->owns_data = true;
     if (t->nbytes) {
@@ -133,8 +276,14 @@ fail:
 
 ifd_status ifd_tensor_wrap(ifd_dtype dtype, int rank, const int64_t *dims, void *data,
                            size_t nbytes, ifd_tensor **out) {
-    ifd_tensor *t = ifd_calloc(1, sizeof *t);
     *out = NULL;
+    /* The tensor must own its strings (ifd_tensor_free frees every element): a borrowed array
+     * of pointers would be freed or outlived by whoever lent it. */
+    if (dtype == IFD_DTYPE_STRING)
+        return ifd_error(IFD_ERR_INVALID_ARGUMENT,
+                         "ifd_tensor_wrap cannot wrap a string tensor: create it with "
+                         "ifd_tensor_create and fill it with ifd_tensor_set_string");
+    ifd_tensor *t = ifd_calloc(1, sizeof *t);
     if (!t) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory for a tensor");
     ifd_status st = ifd_tensor_set_shape(t, dtype, rank, dims);
     if (st) goto fail;
@@ -154,13 +303,21 @@ fail:
 
 void ifd_tensor_free(ifd_tensor *t) {
     if (!t) return;
-    if (t->owns_data) ifd_free_aligned(t->data);
+    if (t->owns_data) ifd_tensor_free_data(t);
     ifd_free(t);
 }
 
 ifd_status ifd_tensor_clone(const ifd_tensor *src, ifd_tensor **out) {
     ifd_status st = ifd_tensor_create(src->dtype, src->rank, src->dims, out);
     if (st) return st;
+    if (src->dtype == IFD_DTYPE_STRING) {
+        st = ifd_tensor_copy_strings(*out, 0, src, 0, src->count);
+        if (st) {
+            ifd_tensor_free(*out);
+            *out = NULL;
+        }
+        return st;
+    }
     if (src->nbytes) memcpy((*out)->data, src->data, src->nbytes);
     return IFD_OK;
 }
@@ -169,7 +326,13 @@ ifd_dtype ifd_tensor_dtype(const ifd_tensor *t) { return t->dtype; }
 int ifd_tensor_rank(const ifd_tensor *t) { return t->rank; }
 const int64_t *ifd_tensor_dims(const ifd_tensor *t) { return t->dims; }
 int64_t ifd_tensor_count(const ifd_tensor *t) { return t->count; }
-size_t ifd_tensor_nbytes(const ifd_tensor *t) { return t->nbytes; }
+size_t ifd_tensor_nbytes(const ifd_tensor *t) {
+    if (t->dtype != IFD_DTYPE_STRING) return t->nbytes;
+    size_t total = 0; /* the strings exist in memory, so the sum cannot really overflow */
+    for (int64_t i = 0; i < t->count; i++)
+        if (!ifd_add_size(total, ifd_tensor_string_at(t, i)->len, &total)) return SIZE_MAX;
+    return total;
+}
 void *ifd_tensor_data(ifd_tensor *t) { return t->data; }
 const void *ifd_tensor_cdata(const ifd_tensor *t) { return t->data; }
 

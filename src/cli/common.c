@@ -94,7 +94,7 @@ static uint32_t rnd(void) {
 static void fill_random(ifd_tensor *t, bool zeros) {
     int64_t n = ifd_tensor_count(t);
     void *p = ifd_tensor_data(t);
-    if (zeros) return; /* created zeroed */
+    if (zeros || ifd_tensor_dtype(t) == IFD_DTYPE_STRING) return; /* created zeroed; strings stay "" */
     for (int64_t i = 0; i < n; i++) {
         float f = (float)(rnd() % 2000000) / 1000000.0f - 1.0f;
         switch (ifd_tensor_dtype(t)) {

@@ -550,9 +550,6 @@ static ifd_status check_io_type(const char *role, const char *name, const Onnx__
             return ifd_error(IFD_ERR_CORRUPT_MODEL, "%s '%s' has no tensor type", role, name);
         return IFD_OK;
     }
-    if (vt->dtype == IFD_DTYPE_STRING)
-        return ifd_error(IFD_ERR_UNSUPPORTED, "%s '%s' has string type (unsupported)", role,
-                         name);
     if (vt->dtype == IFD_DTYPE_UNDEFINED && required)
         return ifd_error(IFD_ERR_CORRUPT_MODEL, "%s '%s' has no element type", role, name);
     return IFD_OK;
@@ -625,7 +622,7 @@ static ifd_status build_graph(loader *L, gbuild *parent, const Onnx__GraphProto 
         for (int r = 0; r < t->rank; r++) v->type.dims[r] = t->dims[r];
         if (depth == 0) {
             if (!ifd_add_i64(m->param_count, t->count, &m->param_count) ||
-                !ifd_add_i64(m->param_bytes, (int64_t)t->nbytes, &m->param_bytes)) {
+                !ifd_add_i64(m->param_bytes, (int64_t)ifd_tensor_nbytes(t), &m->param_bytes)) {
                 st = ifd_error(IFD_ERR_TOO_BIG, "model parameters overflow");
                 goto out;
             }

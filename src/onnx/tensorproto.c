@@ -275,6 +275,51 @@ static ifd_status read_external(int fd, uint64_t offset, size_t expect, const ch
 
 /* ---- decoding ------------------------------------------------------------------------------ */
 
+/* A string TensorProto: string_data holds one bytes entry per element (raw_data and external
+ * data cannot hold strings: the spec gives them no encoding). */
+static ifd_status decode_strings(const Onnx__TensorProto *tp, const char *what,
+                                 ifd_tensor **out) {
+    int64_t dims[IFD_MAX_RANK], count;
+    ifd_tensor *t = NULL;
+    ifd_status st;
+    *out = NULL;
+    if (tp->n_dims > IFD_MAX_RANK)
+        return ifd_error(IFD_ERR_UNSUPPORTED, "%s: rank %zu exceeds the maximum of %d", what,
+                         tp->n_dims, IFD_MAX_RANK);
+    for (size_t i = 0; i < tp->n_dims; i++) {
+        if (tp->dims[i] < 0)
+            return ifd_error(IFD_ERR_CORRUPT_MODEL, "%s: negative dimension %lld at axis %zu",
+                             what, (long long)tp->dims[i], i);
+        dims[i] = tp->dims[i];
+    }
+    st = ifd_shape_count((int)tp->n_dims, dims, &count);
+    if (st) return ifd_error_prefix(IFD_ERR_CORRUPT_MODEL, "%s", what);
+    if ((tp->has_data_location &&
+         tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) ||
+        tp->has_raw_data)
+        return ifd_error(IFD_ERR_CORRUPT_MODEL,
+                         "%s: a string tensor must keep its elements in string_data, not in %s",
+                         what, tp->has_raw_data ? "raw_data" : "external data");
+    if (tp->n_string_data != (size_t)count) {
+        char sbuf[256];
+        return ifd_error(IFD_ERR_CORRUPT_MODEL,
+                         "%s: string_data holds %zu entries but shape %s needs %lld", what,
+                         tp->n_string_data, ifd_shape_str((int)tp->n_dims, dims, sbuf, sizeof sbuf),
+                         (long long)count);
+    }
+    st = ifd_tensor_create(IFD_DTYPE_STRING, (int)tp->n_dims, dims, &t);
+    if (st) return ifd_error_prefix(st, "%s", what);
+    for (int64_t i = 0; i < count; i++) {
+        const ProtobufCBinaryData *e = &tp->string_data[i];
+        if ((st = ifd_tensor_set_string(t, i, e->len ? e->data : NULL, e->len)) != IFD_OK) {
+            ifd_tensor_free(t);
+            return ifd_error_prefix(st, "%s", what);
+        }
+    }
+    *out = t;
+    return IFD_OK;
+}
+
 /* steal: adopt protobuf-c's raw_data buffer (same accounted, 64-byte aligned allocator) instead
  * of copying it; tp->raw_data is then emptied. */
 static ifd_status decode(Onnx__TensorProto *tp, bool steal, const char *base_dir,
@@ -288,8 +333,7 @@ static ifd_status decode(Onnx__TensorProto *tp, bool steal, const char *base_dir
     if (tp->segment)
         return ifd_error(IFD_ERR_UNSUPPORTED, "%s: segmented TensorProto is unsupported", what);
     ifd_dtype dt = tp->has_data_type ? (ifd_dtype)tp->data_type : IFD_DTYPE_UNDEFINED;
-    if (dt == IFD_DTYPE_STRING)
-        return ifd_error(IFD_ERR_UNSUPPORTED, "%s: string tensors are unsupported", what);
+    if (dt == IFD_DTYPE_STRING) return decode_strings(tp, what, out);
     if (tp->data_type < 0 || (int)dt >= IFD_DTYPE_COUNT || ifd_dtype_size(dt) == 0)
         return ifd_error(IFD_ERR_UNSUPPORTED, "%s: unsupported element type %d", what,
                          (int)tp->data_type);
@@ -486,6 +530,11 @@ ifd_status ifd_onnx_tensor_from_sparse(const Onnx__SparseTensorProto *sp, const 
     }
     st = ifd_onnx_tensor_from_proto(sp->values, base_dir, what, &values);
     if (st) goto out;
+    if (values->dtype == IFD_DTYPE_STRING) {
+        /* the densify below moves raw elements; no model in the ONNX suite needs this */
+        st = ifd_error(IFD_ERR_UNSUPPORTED, "%s: sparse string tensors are unsupported", what);
+        goto out;
+    }
     st = ifd_onnx_tensor_from_proto(sp->indices, base_dir, what, &indices);
     if (st) goto out;
     st = ifd_tensor_create(values->dtype, (int)sp->n_dims, dims, &dense);

@@ -1,4 +1,5 @@
-/* Operator family: cast (Cast, CastLike). Conversions live in base/dtype_convert.c. */
+/* Operator family: cast (Cast, CastLike). Conversions live in base/dtype_convert.c; casts to and
+ * from strings in ops/strings.c. */
 #include "ops/op.h"
 
 #include "base/dtype_convert.h"
@@ -25,6 +26,7 @@ static ifd_status cast_to(ifd_kernel_ctx *ctx, ifd_dtype to) {
     ifd_status st = ifd_kernel_require_input(ctx, 0);
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
+    if (x->dtype == IFD_DTYPE_STRING || to == IFD_DTYPE_STRING) return ifd_string_cast(ctx, to);
     if (!ifd_convert_supported(x->dtype, to))
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "cast from %s to %s is not supported",
                                 ifd_dtype_name(x->dtype), ifd_dtype_name(to));
@@ -59,6 +61,7 @@ static ifd_status run_cast(ifd_kernel_ctx *ctx) {
             {"UINT16", IFD_DTYPE_UINT16}, {"INT16", IFD_DTYPE_INT16},   {"INT32", IFD_DTYPE_INT32},
             {"INT64", IFD_DTYPE_INT64},   {"BOOL", IFD_DTYPE_BOOL},     {"FLOAT16", IFD_DTYPE_FLOAT16},
             {"DOUBLE", IFD_DTYPE_DOUBLE}, {"UINT32", IFD_DTYPE_UINT32}, {"UINT64", IFD_DTYPE_UINT64},
+            {"STRING", IFD_DTYPE_STRING},
         };
         for (size_t i = 0; i < IFD_ARRAY_LEN(names); i++)
             if (!strcmp(a->s, names[i].name)) return cast_to(ctx, names[i].t);
@@ -79,7 +82,7 @@ static ifd_status run_cast_like(ifd_kernel_ctx *ctx) {
 }
 
 const ifd_op_def ifd_ops_cast[] = {
-    {"", "Cast", 1, run_cast, NULL, NULL, 0},
-    {"", "CastLike", 15, run_cast_like, NULL, NULL, 0},
+    {"", "Cast", 1, run_cast, NULL, NULL, IFD_OP_STRINGS},
+    {"", "CastLike", 15, run_cast_like, NULL, NULL, IFD_OP_STRINGS},
     {0},
 };

@@ -127,6 +127,21 @@ ifd_status ifd_kernel_elem_size(const ifd_kernel_ctx *ctx, ifd_dtype dtype, size
     return IFD_OK;
 }
 
+ifd_status ifd_kernel_move_size(const ifd_kernel_ctx *ctx, ifd_dtype dtype, size_t *es) {
+    if (dtype == IFD_DTYPE_STRING) {
+        *es = sizeof(ifd_string);
+        return IFD_OK;
+    }
+    return ifd_kernel_elem_size(ctx, dtype, es);
+}
+
+ifd_status ifd_kernel_finish_move(const ifd_kernel_ctx *ctx, ifd_tensor *y) {
+    if (!y || y->dtype != IFD_DTYPE_STRING) return IFD_OK;
+    ifd_status st = ifd_tensor_strings_unshare(y);
+    if (st) return ifd_error_prefix(st, "node '%s' (%s)", ctx->node->name, ctx->node->op_type);
+    return IFD_OK;
+}
+
 ifd_status ifd_kernel_require_input(const ifd_kernel_ctx *ctx, int index) {
     if (index >= ctx->n_inputs || !ctx->inputs[index])
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "required input %d is missing",

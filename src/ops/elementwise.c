@@ -649,7 +649,11 @@ static ifd_status run_add(ifd_kernel_ctx *ctx) { return run_binary_tab(ctx, add_
 static ifd_status run_sub(ifd_kernel_ctx *ctx) { return run_binary_tab(ctx, sub_tab, false); }
 static ifd_status run_mul(ifd_kernel_ctx *ctx) { return run_binary_tab(ctx, mul_tab, false); }
 static ifd_status run_div(ifd_kernel_ctx *ctx) { return run_binary_tab(ctx, div_tab, false); }
-static ifd_status run_equal(ifd_kernel_ctx *ctx) { return run_binary_tab(ctx, eq_tab, true); }
+static ifd_status run_equal(ifd_kernel_ctx *ctx) {
+    if (ctx->n_inputs > 0 && ctx->inputs[0] && ctx->inputs[0]->dtype == IFD_DTYPE_STRING)
+        return ifd_string_equal(ctx);
+    return run_binary_tab(ctx, eq_tab, true);
+}
 static ifd_status run_greater(ifd_kernel_ctx *ctx) { return run_binary_tab(ctx, gt_tab, true); }
 static ifd_status run_greater_eq(ifd_kernel_ctx *ctx) {
     return run_binary_tab(ctx, ge_tab, true);
@@ -804,6 +808,7 @@ static ifd_status run_where(ifd_kernel_ctx *ctx) {
     for (int i = 0; i < 3; i++)
         if ((st = ifd_kernel_require_input(ctx, i))) return st;
     const ifd_tensor *c = ctx->inputs[0], *x = ctx->inputs[1], *y = ctx->inputs[2];
+    if (x->dtype == IFD_DTYPE_STRING) return ifd_string_where(ctx);
     if (c->dtype != IFD_DTYPE_BOOL)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "condition must be bool, got %s",
                                 ifd_dtype_name(c->dtype));
@@ -1238,7 +1243,7 @@ const ifd_op_def ifd_ops_elementwise[] = {
     {"", "Or", 1, run_or, NULL, NULL, 0},
     {"", "Xor", 1, run_xor, NULL, NULL, 0},
     {"", "Not", 1, run_not, NULL, NULL, 0},
-    {"", "Equal", 1, run_equal, NULL, NULL, 0},
+    {"", "Equal", 1, run_equal, NULL, NULL, IFD_OP_STRINGS},
     {"", "Greater", 1, run_greater, NULL, NULL, 0},
     {"", "GreaterOrEqual", 12, run_greater_eq, NULL, NULL, 0},
     {"", "Less", 1, run_less, NULL, NULL, 0},
@@ -1248,7 +1253,7 @@ const ifd_op_def ifd_ops_elementwise[] = {
     {"", "Min", 1, run_min, NULL, NULL, 0},
     {"", "Sum", 1, run_sum, NULL, NULL, 0},
     {"", "Mean", 1, run_mean, NULL, NULL, 0},
-    {"", "Where", 9, run_where, NULL, NULL, 0},
+    {"", "Where", 9, run_where, NULL, NULL, IFD_OP_STRINGS},
     {"", "Clip", 1, run_clip, NULL, NULL, 0},
     {"", "Abs", 1, run_abs, NULL, NULL, 0},
     {"", "Neg", 1, run_neg, NULL, NULL, 0},

@@ -220,7 +220,7 @@ static ifd_status run_gather(ifd_kernel_ctx *ctx) {
         return st;
     const ifd_tensor *x = ctx->inputs[0], *ind = ctx->inputs[1];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es)) ||
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es)) ||
         (st = require_index_type(ctx, ind, "indices")))
         return st;
     if (x->rank < 1)
@@ -250,7 +250,7 @@ static ifd_status run_gather(ifd_kernel_ctx *ctx) {
     int64_t units = prod(x->dims, 0, axis) * m;
     ifd_parallel_for(ctx->pool, units,
                      IFD_MAX((int64_t)1, GATHER_CHUNK_BYTES / (int64_t)a.run), gather_chunk, &a);
-    return IFD_OK;
+    return ifd_kernel_finish_move(ctx, y);
 }
 
 /* ---- GatherElements / ScatterElements / Scatter --------------------------------------------- */
@@ -730,7 +730,7 @@ static ifd_status run_nonzero(ifd_kernel_ctx *ctx) {
 }
 
 const ifd_op_def ifd_ops_gather[] = {
-    {"", "Gather", 1, run_gather, NULL, NULL, 0},
+    {"", "Gather", 1, run_gather, NULL, NULL, IFD_OP_STRINGS},
     {"", "GatherElements", 11, run_gather_elements, NULL, NULL, 0},
     {"", "GatherND", 11, run_gather_nd, NULL, NULL, 0},
     {"", "Scatter", 9, run_scatter_elements, NULL, NULL, 0},

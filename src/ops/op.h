@@ -96,6 +96,12 @@ typedef void (*ifd_op_release_fn)(void *state);
 enum {
     IFD_OP_FUSES_ACTIVATION = 1u << 0, /* run() honours ctx->activation */
     IFD_OP_NO_CONSTANT_FOLD = 1u << 1, /* never fold (nondeterministic or control flow) */
+    /* run() handles string tensors (IFD_DTYPE_STRING) in every input and output it accepts:
+     * it moves string elements only through ifd_tensor_copy_strings/ifd_tensor_set_string and
+     * never reads the element array as numbers. The runtime refuses a string input to, or a
+     * string output from, an operator without this flag (session.c), so no other kernel ever
+     * sees one. */
+    IFD_OP_STRINGS = 1u << 2,
 };
 
 typedef struct ifd_op_def {
@@ -113,6 +119,14 @@ const ifd_op_def *ifd_op_find(const char *domain, const char *name);
 /* Iterate all registered operators (for docs/OPERATORS.md). */
 size_t ifd_op_count(void);
 const ifd_op_def *ifd_op_at(size_t index);
+
+/* ---- string kernels shared with other families (ops/strings.c) ----------------------------- */
+/* Equal of two string tensors (bool output, broadcast). */
+ifd_status ifd_string_equal(ifd_kernel_ctx *ctx);
+/* Where with string X and Y. */
+ifd_status ifd_string_where(ifd_kernel_ctx *ctx);
+/* Cast when the input or the target type `to` is a string. */
+ifd_status ifd_string_cast(ifd_kernel_ctx *ctx, ifd_dtype to);
 
 /* ---- helpers every family uses (ops/common.c) -------------------------------------------- */
 
@@ -138,6 +152,14 @@ ifd_status ifd_kernel_error(const ifd_kernel_ctx *ctx, ifd_status status, const 
     IFD_PRINTF(3, 4);
 /* *es = the element size of dtype; IFD_ERR_UNSUPPORTED naming the type when it has none. */
 ifd_status ifd_kernel_elem_size(const ifd_kernel_ctx *ctx, ifd_dtype dtype, size_t *es);
+/* For kernels that move whole elements without looking at them (IFD_OP_STRINGS data movement):
+ * *es = the element size of dtype, for IFD_DTYPE_STRING the size of one ifd_string. Such a
+ * kernel moves string elements as opaque structs and must call ifd_kernel_finish_move() on
+ * every output it filled that way, straight after the move, before anything can fail. */
+ifd_status ifd_kernel_move_size(const ifd_kernel_ctx *ctx, ifd_dtype dtype, size_t *es);
+/* For a string output filled by moving ifd_string structs: give every element its own copy
+ * of its bytes (ifd_tensor_strings_unshare). No-op for other types and for NULL. */
+ifd_status ifd_kernel_finish_move(const ifd_kernel_ctx *ctx, ifd_tensor *y);
 /* Require input i present with one of the given dtypes... (convenience). */
 ifd_status ifd_kernel_require_input(const ifd_kernel_ctx *ctx, int index);
 

@@ -6,7 +6,7 @@
 #define IFD_FAMILIES(X)                                                                   \
     X(elementwise) X(activation) X(cast) X(quantize) X(matmul) X(conv) X(pool)            \
     X(normalization) X(reduce) X(softmax) X(shape) X(gather) X(transform) X(resize)       \
-    X(spatial) X(misc) X(rnn) X(signal) X(attention) X(control)
+    X(spatial) X(misc) X(rnn) X(signal) X(attention) X(control) X(strings)
 
 #define IFD_FAMILY_DECL_(f) extern const ifd_op_def ifd_ops_##f[];
 IFD_FAMILIES(IFD_FAMILY_DECL_)

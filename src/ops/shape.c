@@ -3,7 +3,8 @@
  * EyeLike, Dropout (inference), Expand.
  *
  * Identity/Reshape/Flatten/Squeeze/Unsqueeze/Dropout copy their input for now (the runtime may
- * later alias them instead). All are dtype-agnostic: they move ifd_dtype_size() bytes. */
+ * later alias them instead). All are dtype-agnostic: they move ifd_dtype_size() bytes. The ones
+ * flagged IFD_OP_STRINGS also move string elements (deep copies, see op.h). */
 #include "ops/op.h"
 
 #include <math.h>
@@ -16,6 +17,13 @@ static ifd_status copy_as(ifd_kernel_ctx *ctx, const ifd_tensor *x, int rank, co
     ifd_tensor *y;
     ifd_status st = ifd_kernel_output(ctx, 0, x->dtype, rank, dims, &y);
     if (st || !y) return st;
+    if (x->dtype == IFD_DTYPE_STRING) {
+        if (y->count != x->count)
+            return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "output size differs from input size");
+        st = ifd_tensor_copy_strings(y, 0, x, 0, x->count);
+        if (st) return ifd_error_prefix(st, "node '%s' (%s)", ctx->node->name, ctx->node->op_type);
+        return IFD_OK;
+    }
     if (y->nbytes != x->nbytes)
         return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "output size differs from input size");
     ifd_parallel_memcpy(ctx->pool, y->data, x->data, x->nbytes);
@@ -81,7 +89,7 @@ static ifd_status run_identity(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     return copy_as(ctx, x, x->rank, x->dims);
 }
 
@@ -102,9 +110,14 @@ static ifd_status run_constant(ifd_kernel_ctx *ctx) {
             return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "attribute '%s' has no tensor",
                                     name);
         size_t es;
-        if ((st = ifd_kernel_elem_size(ctx, t->dtype, &es))) return st;
+        if ((st = ifd_kernel_move_size(ctx, t->dtype, &es))) return st;
         if ((st = ifd_kernel_output(ctx, 0, t->dtype, t->rank, t->dims, &y)) || !y) return st;
-        if (t->nbytes) memcpy(y->data, t->data, t->nbytes);
+        if (t->dtype == IFD_DTYPE_STRING) {
+            if ((st = ifd_tensor_copy_strings(y, 0, t, 0, t->count)))
+                return ifd_error_prefix(st, "node '%s' (Constant)", ctx->node->name);
+        } else if (t->nbytes) {
+            memcpy(y->data, t->data, t->nbytes);
+        }
     } else if (!strcmp(name, "value_float")) {
         if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_FLOAT, 0, NULL, &y)) || !y) return st;
         memcpy(y->data, &a->f, sizeof(float));
@@ -119,8 +132,17 @@ static ifd_status run_constant(ifd_kernel_ctx *ctx) {
         int64_t d = (int64_t)a->n;
         if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_INT64, 1, &d, &y)) || !y) return st;
         if (a->n) memcpy(y->data, a->ints, a->n * sizeof(int64_t));
+    } else if (!strcmp(name, "value_string")) {
+        if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_STRING, 0, NULL, &y)) || !y) return st;
+        if ((st = ifd_tensor_set_string(y, 0, a->s, a->s ? a->s_len : 0)))
+            return ifd_error_prefix(st, "node '%s' (Constant)", ctx->node->name);
     } else {
-        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "string constants are not supported");
+        /* value_strings: the loader keeps list entries NUL-terminated (no lengths) */
+        int64_t d = (int64_t)a->n;
+        if ((st = ifd_kernel_output(ctx, 0, IFD_DTYPE_STRING, 1, &d, &y)) || !y) return st;
+        for (size_t i = 0; i < a->n; i++)
+            if ((st = ifd_tensor_set_string(y, (int64_t)i, a->strings[i], strlen(a->strings[i]))))
+                return ifd_error_prefix(st, "node '%s' (Constant)", ctx->node->name);
     }
     return IFD_OK;
 }
@@ -191,7 +213,7 @@ static ifd_status run_reshape(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int64_t dims[IFD_MAX_RANK];
     int r;
     if (ctx->opset < 5) {
@@ -249,7 +271,7 @@ static ifd_status run_flatten(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int64_t axis = ifd_attr_int(ctx->node, "axis", 1);
     if (axis < 0) axis += x->rank;
     if (axis < 0 || axis > x->rank)
@@ -283,7 +305,7 @@ static ifd_status run_squeeze(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int64_t axes[IFD_MAX_RANK];
     int na;
     if ((st = get_axes(ctx, axes, &na))) return st;
@@ -313,7 +335,7 @@ static ifd_status run_unsqueeze(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int64_t axes[IFD_MAX_RANK];
     int na;
     if ((st = get_axes(ctx, axes, &na))) return st;
@@ -465,7 +487,7 @@ static ifd_status run_expand(ifd_kernel_ctx *ctx) {
         return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int64_t shape[IFD_MAX_RANK], dims[IFD_MAX_RANK];
     int ns, r;
     if ((st = read_i64_list(ctx, ctx->inputs[1], "shape", shape, IFD_MAX_RANK, &ns))) return st;
@@ -487,22 +509,22 @@ static ifd_status run_expand(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, x->dtype, r, dims, &y)) || !y) return st;
     if (y->count) ifd_copy_strided(ctx->pool, es, r, dims, sstr, x->data, y->data);
-    return IFD_OK;
+    return ifd_kernel_finish_move(ctx, y);
 }
 
 const ifd_op_def ifd_ops_shape[] = {
-    {"", "Identity", 1, run_identity, NULL, NULL, 0},
-    {"", "Constant", 1, run_constant, NULL, NULL, 0},
+    {"", "Identity", 1, run_identity, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Constant", 1, run_constant, NULL, NULL, IFD_OP_STRINGS},
     {"", "ConstantOfShape", 9, run_constant_of_shape, NULL, NULL, 0},
-    {"", "Shape", 1, run_shape, NULL, NULL, 0},
-    {"", "Size", 1, run_size, NULL, NULL, 0},
-    {"", "Reshape", 1, run_reshape, NULL, NULL, 0},
-    {"", "Flatten", 1, run_flatten, NULL, NULL, 0},
-    {"", "Squeeze", 1, run_squeeze, NULL, NULL, 0},
-    {"", "Unsqueeze", 1, run_unsqueeze, NULL, NULL, 0},
+    {"", "Shape", 1, run_shape, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Size", 1, run_size, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Reshape", 1, run_reshape, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Flatten", 1, run_flatten, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Squeeze", 1, run_squeeze, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Unsqueeze", 1, run_unsqueeze, NULL, NULL, IFD_OP_STRINGS},
     {"", "Range", 11, run_range, NULL, NULL, 0},
     {"", "EyeLike", 9, run_eyelike, NULL, NULL, 0},
     {"", "Dropout", 1, run_dropout, NULL, NULL, 0},
-    {"", "Expand", 8, run_expand, NULL, NULL, 0},
+    {"", "Expand", 8, run_expand, NULL, NULL, IFD_OP_STRINGS},
     {0},
 };

@@ -2,7 +2,9 @@
  * them: Transpose, Concat, Split, Slice, Tile, Trilu, ReverseSequence, DepthToSpace,
  * SpaceToDepth.
  *
- * Every kernel here is dtype-agnostic: it moves elements of ifd_dtype_size() bytes. Most are
+ * Every kernel here is dtype-agnostic: it moves elements of ifd_dtype_size() bytes (those flagged
+ * IFD_OP_STRINGS move string elements as ifd_string structs, then ifd_kernel_finish_move gives
+ * the output its own copies). Most are
  * expressed as one strided view of the input copied into the contiguous output by
  * ifd_copy_strided(), which merges contiguous dimensions, copies contiguous runs with memcpy,
  * uses cache-blocked tiles when the source's contiguous axis is not the output's, and splits
@@ -393,7 +395,7 @@ static ifd_status run_transpose(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int r = x->rank;
     int perm[IFD_MAX_RANK];
     size_t np = 0;
@@ -423,7 +425,7 @@ static ifd_status run_transpose(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, x->dtype, r, dims, &y)) || !y) return st;
     if (x->count) ifd_copy_strided(ctx->pool, es, r, dims, sstr, x->data, y->data);
-    return IFD_OK;
+    return ifd_kernel_finish_move(ctx, y);
 }
 
 /* ---- Concat --------------------------------------------------------------------------------- */
@@ -455,7 +457,7 @@ static ifd_status run_concat(ifd_kernel_ctx *ctx) {
         if ((st = ifd_kernel_require_input(ctx, i))) return st;
     const ifd_tensor *x0 = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x0->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x0->dtype, &es))) return st;
     int r = x0->rank;
     if (r == 0)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "inputs must have rank >= 1");
@@ -497,12 +499,12 @@ static ifd_status run_concat(ifd_kernel_ctx *ctx) {
             ifd_parallel_memcpy(ctx->pool, d, ctx->inputs[i]->data, (size_t)row_bytes[i]);
             d += row_bytes[i];
         }
-        return IFD_OK;
+        return ifd_kernel_finish_move(ctx, y);
     }
     concat_arg a = {ctx, y->data, dims[axis] * inner * (int64_t)es, row_bytes};
     ifd_parallel_for(ctx->pool, outer, IFD_MAX((int64_t)1, CP_CHUNK_BYTES / a.out_row),
                      concat_chunk, &a);
-    return IFD_OK;
+    return ifd_kernel_finish_move(ctx, y);
 }
 
 /* ---- Split ---------------------------------------------------------------------------------- */
@@ -512,7 +514,7 @@ static ifd_status run_split(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int r = x->rank;
     if (r == 0)
         return ifd_kernel_error(ctx, IFD_ERR_INVALID_ARGUMENT, "input must have rank >= 1");
@@ -575,6 +577,7 @@ static ifd_status run_split(ifd_kernel_ctx *ctx) {
             int64_t vd[2] = {outer, sizes[i] * inner * (int64_t)es};
             int64_t vs[2] = {in_row, 1};
             ifd_copy_strided(ctx->pool, 1, 2, vd, vs, (const char *)x->data + off, y->data);
+            if ((st = ifd_kernel_finish_move(ctx, y))) return st;
         }
         off += sizes[i] * inner * (int64_t)es;
     }
@@ -588,7 +591,7 @@ static ifd_status run_slice(ifd_kernel_ctx *ctx) {
     if (st) return st;
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int r = x->rank;
     int64_t starts[IFD_MAX_RANK], ends[IFD_MAX_RANK], axes[IFD_MAX_RANK], steps[IFD_MAX_RANK];
     int ns = 0, ne = 0, na = -1, nst = -1;
@@ -670,7 +673,7 @@ static ifd_status run_slice(ifd_kernel_ctx *ctx) {
     int64_t off = 0;
     for (int i = 0; i < r; i++) off += first[i] * in_str[i];
     ifd_copy_strided(ctx->pool, es, r, dims, sstr, (const char *)x->data + off, y->data);
-    return IFD_OK;
+    return ifd_kernel_finish_move(ctx, y);
 }
 
 /* ---- Tile ----------------------------------------------------------------------------------- */
@@ -683,7 +686,7 @@ static ifd_status run_tile(ifd_kernel_ctx *ctx) {
         return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED, "Tile before opset 6 is not supported");
     const ifd_tensor *x = ctx->inputs[0];
     size_t es;
-    if ((st = ifd_kernel_elem_size(ctx, x->dtype, &es))) return st;
+    if ((st = ifd_kernel_move_size(ctx, x->dtype, &es))) return st;
     int r = x->rank, nr;
     int64_t reps[IFD_MAX_RANK];
     if ((st = read_int_list(ctx, ctx->inputs[1], "repeats", reps, IFD_MAX_RANK, &nr))) return st;
@@ -706,7 +709,7 @@ static ifd_status run_tile(ifd_kernel_ctx *ctx) {
     ifd_tensor *y;
     if ((st = ifd_kernel_output(ctx, 0, x->dtype, r, dims, &y)) || !y) return st;
     if (y->count) ifd_copy_strided(ctx->pool, es, 2 * r, vd, vs, x->data, y->data);
-    return IFD_OK;
+    return ifd_kernel_finish_move(ctx, y);
 }
 
 /* ---- Trilu ---------------------------------------------------------------------------------- */
@@ -883,11 +886,11 @@ static ifd_status run_space_to_depth(ifd_kernel_ctx *ctx) {
 }
 
 const ifd_op_def ifd_ops_transform[] = {
-    {"", "Transpose", 1, run_transpose, NULL, NULL, 0},
-    {"", "Concat", 1, run_concat, NULL, NULL, 0},
-    {"", "Split", 1, run_split, NULL, NULL, 0},
-    {"", "Slice", 1, run_slice, NULL, NULL, 0},
-    {"", "Tile", 1, run_tile, NULL, NULL, 0},
+    {"", "Transpose", 1, run_transpose, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Concat", 1, run_concat, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Split", 1, run_split, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Slice", 1, run_slice, NULL, NULL, IFD_OP_STRINGS},
+    {"", "Tile", 1, run_tile, NULL, NULL, IFD_OP_STRINGS},
     {"", "Trilu", 14, run_trilu, NULL, NULL, 0},
     {"", "ReverseSequence", 10, run_reverse_sequence, NULL, NULL, 0},
     {"", "DepthToSpace", 1, run_depth_to_space, NULL, NULL, 0},

@@ -207,7 +207,7 @@ static void compute_lifetimes(exec_graph *eg) {
 static void frame_release_values(ifd_exec_frame *f) {
     if (!f->slots || !f->values || !f->owned) return; /* partly created */
     for (int s = 0; s < f->eg->n_slots; s++) {
-        if (f->owned[s]) ifd_free_aligned(f->slots[s].data);
+        if (f->owned[s]) ifd_tensor_free_data(&f->slots[s]);
         f->owned[s] = false;
         f->slots[s].data = NULL;
         f->values[s] = NULL;
@@ -265,6 +265,24 @@ static ifd_status frame_bind_static(ifd_exec_frame *f) {
 
 /* ---- kernel context API ------------------------------------------------------------------- */
 
+/* A string output: a zeroed element array of its own (every element ""), never a piece of the
+ * planned arena or of scratch, whose reuse would drop or alias the elements' allocations. The
+ * frame owns it (freed with its strings in frame_release_values/release_dead, or by the discard
+ * reset in run_node). */
+static ifd_status string_output(ifd_kernel_ctx *ctx, ifd_tensor *t, int index, int rank,
+                                const int64_t *dims) {
+    if (!(ctx->frame->eg->nodes[ctx->node_index].op->flags & IFD_OP_STRINGS))
+        return ifd_kernel_error(ctx, IFD_ERR_UNSUPPORTED,
+                                "output %d would be a string tensor; this operator does not "
+                                "support strings", index);
+    t->data = NULL;
+    ifd_status st = ifd_tensor_set_string_shape(t, rank, dims);
+    if (!st) st = ifd_tensor_alloc_strings(t);
+    if (st) return ifd_error_prefix(st, "node '%s' (%s) output %d", ctx->node->name,
+                                    ctx->node->op_type, index);
+    return IFD_OK;
+}
+
 ifd_status ifd_kernel_output(ifd_kernel_ctx *ctx, int index, ifd_dtype dtype, int rank,
                              const int64_t *dims, ifd_tensor **out) {
     ifd_exec_frame *f = ctx->frame;
@@ -276,6 +294,17 @@ ifd_status ifd_kernel_output(ifd_kernel_ctx *ctx, int index, ifd_dtype dtype, in
         if (index < 0 || f->discard_n >= (int)IFD_ARRAY_LEN(f->discard))
             return ifd_kernel_error(ctx, IFD_ERR_INTERNAL, "output index %d out of range", index);
         ifd_tensor *t = &f->discard[f->discard_n];
+        if (dtype == IFD_DTYPE_STRING) {
+            t->owns_data = false;
+            if ((st = string_output(ctx, t, index, rank, dims)) != IFD_OK) {
+                ifd_tensor_free_data(t);
+                return st;
+            }
+            t->owns_data = true; /* run_node frees it after the node */
+            f->discard_n++;
+            *out = t;
+            return IFD_OK;
+        }
         st = ifd_tensor_set_shape(t, dtype, rank, dims);
         if (st) return ifd_error_prefix(st, "node '%s' (%s)", ctx->node->name, ctx->node->op_type);
         t->data = t->nbytes ? ifd_kernel_scratch(ctx, t->nbytes) : NULL;
@@ -289,10 +318,22 @@ ifd_status ifd_kernel_output(ifd_kernel_ctx *ctx, int index, ifd_dtype dtype, in
     int slot = en->out[index];
     ifd_tensor *t = &f->slots[slot];
     if (f->owned[slot]) {
-        ifd_free_aligned(t->data);
+        ifd_tensor_free_data(t);
         f->owned[slot] = false;
     }
     t->data = NULL;
+    if (dtype == IFD_DTYPE_STRING) {
+        /* observed 0 bytes: the planner never places a string slot in the arena */
+        f->observed_bytes[slot] = 0;
+        f->values[slot] = NULL;
+        st = string_output(ctx, t, index, rank, dims);
+        if (t->data) f->owned[slot] = true;
+        if (st) return st;
+        t->owns_data = false;
+        f->values[slot] = t;
+        *out = t;
+        return IFD_OK;
+    }
     st = ifd_tensor_set_shape(t, dtype, rank, dims);
     if (st) return ifd_error_prefix(st, "node '%s' (%s) output %d", ctx->node->name,
                                     ctx->node->op_type, index);
@@ -403,6 +444,14 @@ static ifd_status run_node(ifd_exec_frame *f, int i) {
                            en->node->name, en->node->op_type, eg->graph->values[s].name);
             goto out;
         }
+        /* the one gate that keeps string element arrays away from numeric kernels */
+        if (inputs[k] && inputs[k]->dtype == IFD_DTYPE_STRING && !(en->op->flags & IFD_OP_STRINGS)) {
+            st = ifd_error(IFD_ERR_UNSUPPORTED,
+                           "node '%s' (%s): input %d ('%s') is a string tensor; this operator "
+                           "does not support strings", en->node->name, en->node->op_type, k,
+                           eg->graph->values[s].name);
+            goto out;
+        }
     }
     ifd_kernel_ctx ctx = {
         .node = en->node,
@@ -438,6 +487,11 @@ static ifd_status run_node(ifd_exec_frame *f, int i) {
     f->macs += node_macs(en, f);
 out:
     scratch_reset(f);
+    for (int k = 0; k < f->discard_n; k++)
+        if (f->discard[k].owns_data) {
+            ifd_tensor_free_data(&f->discard[k]);
+            f->discard[k].owns_data = false;
+        }
     f->discard_n = 0;
     if (inputs != inputs_small) ifd_free(inputs);
     return st;
@@ -455,7 +509,7 @@ static void release_dead(ifd_exec_frame *f, int i) {
             if (s < 0 || eg->last_use[s] != i || eg->constants[s] ||
                 eg->graph->values[s].kind != IFD_VALUE_NODE_OUTPUT)
                 continue;
-            if (f->owned[s]) ifd_free_aligned(f->slots[s].data);
+            if (f->owned[s]) ifd_tensor_free_data(&f->slots[s]);
             f->owned[s] = false;
             f->slots[s].data = NULL;
             f->values[s] = NULL;
@@ -665,7 +719,7 @@ static ifd_status fold_constants(ifd_session *s, exec_graph *eg, ifd_exec_frame 
         for (int k = 0; k < en->n_out && ok; k++) {
             int sl = en->out[k];
             if (sl < 0) continue;
-            if (f->slots[sl].nbytes > FOLD_MAX_BYTES) ok = false;
+            if (ifd_tensor_storage_bytes(&f->slots[sl]) > FOLD_MAX_BYTES) ok = false;
         }
         if (ok) {
             for (int k = 0; k < en->n_out; k++) {
