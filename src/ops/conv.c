@@ -5,14 +5,26 @@
  * so a tile stays in L2) and tiles of all images and groups run in parallel; 1x1 stride-1
  * unpadded convolutions skip im2col (the input plane already is the column matrix) and
  * depthwise convolutions run a direct vectorized kernel. Non-float inputs (double, float16,
- * bfloat16) are converted to float and back. */
+ * bfloat16) are converted to float and back.
+ *
+ * A constant float weight that is at least half zeros (a model pruned with `inferd prune`) is
+ * also packed for the sparse convolution kernel (kernels/spconv.h), and prepare() times the
+ * dense path above and the sparse one on the layer's own shapes (one image of the input's
+ * static shape) and keeps the faster: the crossover depends on the sparsity, the shapes and the
+ * machine, so it is measured, not guessed. As for MatMul/Gemm, IFD_SPARSE=off|on|auto (default
+ * auto) turns this off or forces the sparse kernel, and IFD_SPARSE_LOG=1 prints each decision
+ * to stderr. */
 #include "ops/op.h"
 
 #include "kernels/conv.h"
 #include "kernels/sgemm.h"
+#include "kernels/spconv.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
@@ -131,6 +143,8 @@ static ifd_status check_bias(const ifd_kernel_ctx *ctx, const ifd_tensor *B, int
 
 /* ---- Conv ---------------------------------------------------------------------------------- */
 
+#define SPARSE_SHAPES 4 /* input shapes measured per node; later ones run dense */
+
 /* prepare(): constant float weights of the GEMM path packed once per group, as the left
  * operand W_g [Mg, K] (packed_a) or, for the transposed product, the right operand W_g^T
  * (packed_b); whichever orientation the input shape favours, both when it is unknown. */
@@ -138,6 +152,16 @@ typedef struct conv_state {
     int64_t group, M, K;
     ifd_sgemm_packed_a **packed;   /* [group] or entries NULL */
     ifd_sgemm_packed_b **packed_t; /* [group] or entries NULL */
+    /* W [M, K] packed for the sparse kernel (a weight at least half zeros), or NULL. Which of
+     * dense and sparse runs is measured per input spatial shape, at prepare() when the shape is
+     * static there, else on first sight of the shape in run() (a session runs on one thread at
+     * a time, so run() may update this). The first decision frees the loser's packing. */
+    ifd_spconv_w *sparse;
+    bool forced; /* IFD_SPARSE=on: sparse without measuring */
+    int n_decided;
+    int64_t decided_in[SPARSE_SHAPES][IFD_CONV_MAX_ND]; /* input spatial dims measured */
+    bool decided_sparse[SPARSE_SHAPES];
+    ifd_spconv_w *decided_shifted[SPARSE_SHAPES]; /* the weight for the shifted path, or NULL */
 } conv_state;
 
 static void release_conv(void *state) {
@@ -149,6 +173,8 @@ static void release_conv(void *state) {
     }
     ifd_free(cs->packed);
     ifd_free(cs->packed_t);
+    ifd_spconv_free(cs->sparse);
+    for (int i = 0; i < cs->n_decided; i++) ifd_spconv_free(cs->decided_shifted[i]);
     ifd_free(cs);
 }
 
@@ -188,66 +214,6 @@ static bool uses_depthwise(int nd, const int64_t *k, int64_t Cg, int64_t group) 
     return Cg == 1 && group > 1 && small_k;
 }
 
-static ifd_status prepare_conv(ifd_prepare_ctx *p) {
-    const ifd_tensor *W = p->n_inputs > 1 ? p->constants[1] : NULL;
-    /* anything unusual is left to run(), which reports it */
-    if (!W || W->dtype != IFD_DTYPE_FLOAT || W->rank < 3 || W->rank - 2 > IFD_CONV_MAX_ND)
-        return IFD_OK;
-    int64_t group = ifd_attr_int(p->node, "group", 1), M = W->dims[0], Cg = W->dims[1], K = Cg;
-    if (group < 1 || M % group != 0 || M == 0 || group > M) return IFD_OK;
-    if (uses_depthwise(W->rank - 2, W->dims + 2, Cg, group)) return IFD_OK;
-    for (int i = 2; i < W->rank; i++)
-        if (!ifd_mul_i64(K, W->dims[i], &K)) return IFD_OK;
-    int64_t Mg = M / group;
-    /* The output positions L follow from the input's static shape when it is known (the
-     * strides, pads and dilations of run() agree with it or run() falls back to unpacked). */
-    bool want_a = true, want_t = true;
-    const ifd_value_type *xt = p->input_types ? p->input_types[0] : NULL;
-    if (xt && xt->rank == W->rank) {
-        int64_t L = 1;
-        ifd_conv_geom g;
-        memset(&g, 0, sizeof g);
-        bool known = true;
-        int nd = W->rank - 2;
-        int64_t st[IFD_CONV_MAX_ND], dl[IFD_CONV_MAX_ND], pads[2 * IFD_CONV_MAX_ND];
-        size_t n;
-        const int64_t *v;
-        const char *ap = ifd_attr_string(p->node, "auto_pad", "NOTSET");
-        int auto_pad = !strcmp(ap, "SAME_UPPER") ? 1 : !strcmp(ap, "SAME_LOWER") ? 2
-                       : !strcmp(ap, "VALID")    ? 3 : 0;
-        for (int i = 0; i < nd; i++) st[i] = dl[i] = 1, pads[i] = pads[i + nd] = 0;
-        if ((v = ifd_attr_ints(p->node, "strides", &n)) && n == (size_t)nd) memcpy(st, v, n * 8);
-        if ((v = ifd_attr_ints(p->node, "dilations", &n)) && n == (size_t)nd) memcpy(dl, v, n * 8);
-        if ((v = ifd_attr_ints(p->node, "pads", &n)) && n == 2 * (size_t)nd) memcpy(pads, v, n * 8);
-        for (int i = 0; i < nd && known; i++) {
-            int64_t o, pb;
-            known = xt->dims[i + 2] > 0 &&
-                    ifd_conv_out_dim(auto_pad, xt->dims[i + 2], W->dims[i + 2], st[i], dl[i],
-                                     pads[i], pads[i + nd], false, &o, &pb) &&
-                    ifd_mul_i64(L, o, &L);
-        }
-        if (known) {
-            bool sw = conv_swapped(Mg, L, K);
-            want_a = !sw;
-            want_t = sw;
-        }
-    }
-    conv_state *cs = conv_state_new(group, M, K);
-    if (!cs) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory preparing Conv weights");
-    for (int64_t g = 0; g < group; g++) {
-        const float *wg = (const float *)W->data + g * Mg * K;
-        ifd_status st = IFD_OK;
-        if (want_a) st = ifd_sgemm_pack_a(false, Mg, K, wg, K, &cs->packed[g]);
-        if (!st && want_t) st = ifd_sgemm_pack_b(true, Mg, K, wg, K, &cs->packed_t[g]);
-        if (st) {
-            release_conv(cs);
-            return st;
-        }
-    }
-    p->state = cs;
-    return IFD_OK;
-}
-
 typedef struct conv_job {
     const ifd_conv_geom *g;
     const float *x, *w, *bias;
@@ -260,6 +226,7 @@ typedef struct conv_job {
     float lo, hi; /* Relu/Clip as a clamp in the transposed write-back */
     const ifd_activation *act;
     const conv_state *packed; /* or NULL: use w */
+    bool task_parallel;       /* tasks split over the threads (else the GEMM splits) */
     ifd_thread_pool *gemm_pool;
 } conv_job;
 
@@ -403,6 +370,482 @@ static ifd_status conv_geometry(const ifd_kernel_ctx *ctx, const ifd_tensor *X,
     return IFD_OK;
 }
 
+/* ---- dense GEMM path: plan and run ----------------------------------------------------------- */
+
+/* Plan the GEMM path for N images of geometry g on nthreads threads: orientation, tiles of
+ * output positions, tasks, and the scratch floats per worker (*scratch_bytes in all). cs: the
+ * packed weights, or NULL for the raw ones. False when a buffer size overflows. */
+static bool dense_plan(conv_job *j, const ifd_conv_geom *g, int64_t N, int64_t C, int64_t M,
+                       int64_t group, const ifd_activation *act, const conv_state *cs,
+                       int nthreads, size_t *scratch_bytes) {
+    memset(j, 0, sizeof *j);
+    j->g = g;
+    j->C = C, j->M = M, j->group = group, j->Cg = C / group, j->Mg = M / group;
+    j->K = j->Cg * g->k_size;
+    j->L = g->out_size;
+    j->act = act;
+    j->lo = act->kind == IFD_ACT_RELU ? 0.f : act->kind == IFD_ACT_CLIP ? act->alpha : -INFINITY;
+    j->hi = act->kind == IFD_ACT_CLIP ? act->beta : INFINITY;
+    j->packed = cs;
+    j->direct = true;
+    for (int i = 0; i < g->nd; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->out[i] != g->in[i]) j->direct = false;
+    j->swapped = conv_swapped(j->Mg, j->L, j->K);
+    /* weights packed for the other orientation only: follow them rather than repack per run */
+    if (cs && j->swapped && !cs->packed_t[0]) j->swapped = false;
+    if (cs && !j->swapped && !cs->packed[0]) j->swapped = true;
+    int mr, nr;
+    ifd_sgemm_tile_shape(&mr, &nr);
+    j->gather = j->swapped && !j->direct && cs && cs->packed_t[0] &&
+                ifd_conv_pack_rows_supported(g, mr);
+    /* tiles of output positions are whole microkernel blocks along L */
+    int64_t unit = j->swapped ? mr : 16;
+
+    /* Tiles of output positions: sized so the column tile stays in L2, then split further
+     * until every thread gets whole rounds of tasks. */
+    int64_t images = N * group;
+    int64_t unit_c = j->swapped ? mr : 32;
+    int64_t cache_tile = IFD_MAX(64, ((128 * 1024) / IFD_MAX(j->K, 1)) / unit_c * unit_c);
+    if (j->swapped) cache_tile = IFD_MAX(cache_tile, 16 * unit);
+    int64_t tile = IFD_MIN(j->direct && !j->swapped ? j->L : cache_tile, j->L);
+    bool task_parallel = false;
+    if (nthreads > 1) {
+        int64_t tiles = (j->L + tile - 1) / tile, total = images * tiles;
+        int64_t rounds = (total + nthreads - 1) / nthreads;
+        int64_t per_img = (rounds * nthreads + images - 1) / images;
+        int64_t t2 = ((j->L + per_img - 1) / per_img + unit - 1) / unit * unit;
+        if (t2 < tile) tile = IFD_MAX(t2, unit);
+        if (tile > j->L) tile = j->L;
+        task_parallel =
+            images * ((j->L + tile - 1) / tile) >= nthreads && (tile >= 48 || tile == j->L);
+        if (!task_parallel) /* the GEMM splits over threads: give it wide column blocks */
+            tile = IFD_MIN(j->L, j->direct ? j->L
+                                           : IFD_MAX(cache_tile, ((2 << 20) / IFD_MAX(j->K, 1)) /
+                                                                     unit_c * unit_c));
+    }
+    j->tile = tile;
+    j->ntiles = tile > 0 ? (j->L + tile - 1) / tile : 0;
+    j->ntasks = images * j->ntiles;
+    j->nworkers = task_parallel ? IFD_MIN(nthreads, j->ntasks) : 1;
+    j->task_parallel = task_parallel;
+    size_t per_worker = 0, tmp;
+    if (!j->direct && !j->gather && !ifd_mul_size((size_t)j->K, (size_t)tile, &per_worker))
+        return false;
+    if (j->swapped && (!ifd_mul_size((size_t)j->Mg, (size_t)tile, &tmp) ||
+                       !ifd_add_size(per_worker, tmp, &per_worker)))
+        return false;
+    per_worker = (per_worker + 15) & ~(size_t)15; /* each worker's piece 64-byte aligned */
+    j->worker_floats = (int64_t)per_worker;
+    return ifd_mul_size((size_t)j->nworkers * sizeof(float), per_worker, scratch_bytes);
+}
+
+static void dense_exec(conv_job *j, const float *x, const float *w, const float *bias, float *y,
+                       float *scratch, ifd_thread_pool *pool) {
+    j->x = x, j->w = w, j->bias = bias, j->y = y;
+    j->scratch = scratch;
+    j->gemm_pool = j->task_parallel ? NULL : pool;
+    if (j->task_parallel)
+        ifd_parallel_for(pool, j->nworkers, 1, conv_worker, j);
+    else
+        conv_worker(j, 0, 1);
+}
+
+/* ---- sparse path: plan and run --------------------------------------------------------------- */
+
+/* Tasks are (image and group, block of IFD_SPCONV_BLOCK output positions, slab of output
+ * channels), in that order, split into one contiguous range per worker, so a worker builds the
+ * input of a block once for all the channel slabs it runs on it. Channels are split only when
+ * there are too few position blocks to keep every thread busy (deep layers with small planes).
+ *
+ * Three ways to feed the kernel the columns X[K, positions]:
+ *   direct   1x1, stride 1, no padding: the input planes are the columns.
+ *   shifted  2-D, stride 1 (3x3 and the like): the image is copied once, zero-padded, to
+ *            [Cg, Hp, Wp]; output positions are counted over the padded width (o = oh*Wp + ow,
+ *            the columns ow >= OW computed and dropped), so tap (c, kh, kw) of every output
+ *            position is the padded image at a fixed offset c*Hp*Wp + kh*dh*Wp + kw*dw, which
+ *            the weight stores instead of its column index (ifd_spconv_pack_mapped). No im2col:
+ *            it would write K = 9*Cg floats per output position, as much memory traffic as the
+ *            sparse products themselves at 90% zeros.
+ *   im2col   everything else (strided, 1-D/3-D): a [K, 64] column block per task. */
+typedef struct spconv_job {
+    const ifd_conv_geom *g;
+    const ifd_spconv_w *sp; /* column-indexed (direct, im2col) or offset-indexed (shifted) */
+    const float *x, *bias;
+    float *y, *scratch;
+    int64_t C, M, group, Cg, Mg, K, L;
+    int64_t P; /* positions the kernel computes per image: L, or OH * Wp when shifted */
+    int64_t nblocks, slabs, slab_rows, ntasks, nworkers;
+    int64_t worker_floats; /* input block (im2col or padded image), output tile, kernel tile */
+    int64_t in_floats, tile_floats;
+    bool direct, shifted;
+    int64_t Hp, Wp;
+    float lo, hi;
+    const ifd_activation *act;
+} spconv_job;
+
+/* Padded extent of a stride-1 2-D geometry and the offset table of its taps (index[k] for
+ * k = c*KH*KW + kh*KW + kw); false when it does not apply or the offsets pass 32 bits. */
+static bool shifted_geometry(const ifd_conv_geom *g, int64_t Cg, int64_t *Hp, int64_t *Wp) {
+    if (g->nd != 2 || g->s[0] != 1 || g->s[1] != 1) return false;
+    if (g->k[0] == 1 && g->k[1] == 1 && g->pb[0] == 0 && g->pb[1] == 0 && g->out[0] == g->in[0] &&
+        g->out[1] == g->in[1])
+        return false; /* direct */
+    int64_t hp, wp, n;
+    if (!ifd_mul_i64(g->k[0] - 1, g->d[0], &hp) || !ifd_add_i64(hp, g->out[0], &hp) ||
+        !ifd_mul_i64(g->k[1] - 1, g->d[1], &wp) || !ifd_add_i64(wp, g->out[1], &wp) ||
+        !ifd_mul_i64(hp, wp, &n) || !ifd_mul_i64(n, Cg, &n) || !ifd_add_i64(n, wp, &n) ||
+        n >= (int64_t)UINT32_MAX)
+        return false;
+    *Hp = hp, *Wp = wp;
+    return true;
+}
+
+static ifd_spconv_w *pack_shifted(const conv_state *cs, const ifd_conv_geom *g, const float *w) {
+    int64_t Hp, Wp, Cg = cs->K / g->k_size, KW = g->k[1], kk = g->k_size;
+    if (!shifted_geometry(g, Cg, &Hp, &Wp)) return NULL;
+    uint32_t *index = ifd_malloc(sizeof(uint32_t) * (size_t)(cs->K + 1));
+    ifd_spconv_w *sp = NULL;
+    if (!index) return NULL;
+    for (int64_t k = 0; k < cs->K; k++) {
+        int64_t c = k / kk, kh = (k % kk) / KW, kw = k % KW;
+        index[k] = (uint32_t)(c * Hp * Wp + kh * g->d[0] * Wp + kw * g->d[1]);
+    }
+    if (ifd_spconv_pack_mapped(cs->M, cs->K, w, cs->K, index, &sp) != IFD_OK) {
+        ifd_error_clear();
+        sp = NULL;
+    }
+    ifd_free(index);
+    return sp;
+}
+
+/* sp: the column-indexed weight, shifted: the offset-indexed one for this geometry or NULL. */
+static bool sparse_plan(spconv_job *j, const ifd_conv_geom *g, int64_t N, int64_t C, int64_t M,
+                        int64_t group, const ifd_activation *act, const ifd_spconv_w *sp,
+                        const ifd_spconv_w *shifted, int nthreads, size_t *scratch_bytes) {
+    memset(j, 0, sizeof *j);
+    j->g = g;
+    j->C = C, j->M = M, j->group = group, j->Cg = C / group, j->Mg = M / group;
+    j->K = j->Cg * g->k_size;
+    j->L = g->out_size;
+    j->act = act;
+    j->lo = act->kind == IFD_ACT_RELU ? 0.f : act->kind == IFD_ACT_CLIP ? act->alpha : -INFINITY;
+    j->hi = act->kind == IFD_ACT_CLIP ? act->beta : INFINITY;
+    j->direct = true;
+    for (int i = 0; i < g->nd; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->out[i] != g->in[i]) j->direct = false;
+    j->shifted = shifted && shifted_geometry(g, j->Cg, &j->Hp, &j->Wp);
+    j->sp = j->shifted ? shifted : sp;
+    j->P = j->shifted ? g->out[0] * j->Wp : j->L;
+    j->nblocks = (j->P + IFD_SPCONV_BLOCK - 1) / IFD_SPCONV_BLOCK;
+    int64_t units;
+    if (!ifd_mul_i64(N * group, j->nblocks, &units)) return false;
+    j->slabs = 1;
+    if (nthreads > 1 && units < 4 * (int64_t)nthreads && units > 0) {
+        /* about 4 tasks per thread, slabs of at least 16 channels */
+        j->slabs = IFD_MIN((4 * (int64_t)nthreads + units - 1) / units, (j->Mg + 15) / 16);
+        if (j->slabs < 1) j->slabs = 1;
+    }
+    j->slab_rows = j->Mg > 0 ? (j->Mg + j->slabs - 1) / j->slabs : 1;
+    j->slabs = j->Mg > 0 ? (j->Mg + j->slab_rows - 1) / j->slab_rows : 1;
+    if (!ifd_mul_i64(units, j->slabs, &j->ntasks)) return false;
+    j->nworkers = IFD_MAX((int64_t)1, IFD_MIN((int64_t)nthreads, j->ntasks));
+    size_t in = 0, tile = 0, per_worker;
+    if (j->shifted) {
+        /* padded image, plus the (KW-1)*dw floats the dropped columns of the last row read */
+        in = (size_t)(j->Cg * j->Hp * j->Wp + j->Wp);
+        tile = (size_t)j->slab_rows * IFD_SPCONV_BLOCK;
+    } else if (!j->direct && !ifd_mul_size((size_t)j->K, IFD_SPCONV_BLOCK, &in))
+        return false;
+    in = (in + 15) & ~(size_t)15; /* what follows 64-byte aligned */
+    j->in_floats = (int64_t)in;
+    j->tile_floats = (int64_t)tile;
+    if (!ifd_add_size(in, tile, &per_worker) ||
+        !ifd_add_size(per_worker, IFD_SPCONV_PART_FLOATS, &per_worker))
+        return false;
+    j->worker_floats = (int64_t)per_worker;
+    return ifd_mul_size((size_t)j->nworkers * sizeof(float), per_worker, scratch_bytes);
+}
+
+/* The zero-padded copy [Cg, Hp, Wp] (+ Wp zeros) of one image's group. */
+static void pad_image(const spconv_job *j, const float *xg, float *xp) {
+    const ifd_conv_geom *g = j->g;
+    int64_t H = g->in[0], W = g->in[1], pt = g->pb[0], pl = g->pb[1];
+    int64_t n = IFD_MIN(W, j->Wp - pl);
+    memset(xp, 0, sizeof(float) * (size_t)(j->Cg * j->Hp * j->Wp + j->Wp));
+    for (int64_t c = 0; c < j->Cg; c++)
+        for (int64_t ih = 0; ih < H && ih + pt < j->Hp; ih++)
+            if (n > 0) memcpy(xp + (c * j->Hp + ih + pt) * j->Wp + pl, xg + (c * H + ih) * W,
+                              sizeof(float) * (size_t)n);
+}
+
+static void sparse_worker(void *arg, int64_t begin, int64_t end) {
+    const spconv_job *j = arg;
+    for (int64_t wi = begin; wi < end; wi++) {
+        float *in = j->scratch + wi * j->worker_floats, *tile = in + j->in_floats;
+        float *part = tile + j->tile_floats;
+        int64_t t0 = wi * j->ntasks / j->nworkers, t1 = (wi + 1) * j->ntasks / j->nworkers;
+        int64_t built = -1; /* the unit (im2col) or image and group (shifted) in holds */
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t unit = t / j->slabs, s = t % j->slabs;
+            int64_t bi = unit % j->nblocks, ng = unit / j->nblocks;
+            int64_t gi = ng % j->group, n = ng / j->group;
+            int64_t p0 = bi * IFD_SPCONV_BLOCK, pc = IFD_MIN((int64_t)IFD_SPCONV_BLOCK, j->P - p0);
+            int64_t r0 = s * j->slab_rows, r1 = IFD_MIN(j->Mg, r0 + j->slab_rows);
+            if (r0 >= r1) continue;
+            const float *xg = j->x + (n * j->C + gi * j->Cg) * j->g->in_size; /* [Cg, in...] */
+            float *yg = j->y + (n * j->M + gi * j->Mg + r0) * j->L;           /* row r0 */
+            const float *bias = j->bias ? j->bias + gi * j->Mg + r0 : NULL;
+            ifd_act_kind kind = j->act->kind;
+            bool generic = kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP;
+            if (j->shifted) {
+                if (built != ng) pad_image(j, xg, in);
+                built = ng;
+                /* positions over the padded width into the tile, then the real ones out */
+                ifd_spconv_block(j->sp, gi * j->Mg + r0, gi * j->Mg + r1, in + p0, 1, pc, bias,
+                                 j->lo, j->hi, tile, IFD_SPCONV_BLOCK, part);
+                int64_t OW = j->g->out[1];
+                for (int64_t m = 0; m < r1 - r0; m++) {
+                    float *src = tile + m * IFD_SPCONV_BLOCK;
+                    if (generic) ifd_activation_apply(j->act, src, pc);
+                    for (int64_t p = p0; p < p0 + pc;) {
+                        int64_t oh = p / j->Wp, ow = p % j->Wp;
+                        int64_t run = IFD_MIN(j->Wp - ow, p0 + pc - p);
+                        if (ow < OW)
+                            memcpy(yg + m * j->L + oh * OW + ow, src + (p - p0),
+                                   sizeof(float) * (size_t)IFD_MIN(run, OW - ow));
+                        p += run;
+                    }
+                }
+                continue;
+            }
+            const float *cols;
+            int64_t ldx;
+            if (j->direct) {
+                cols = xg + p0;
+                ldx = j->L;
+            } else {
+                if (built != unit) ifd_conv_im2col(j->g, xg, j->Cg, p0, pc, in); /* [K, pc] */
+                built = unit;
+                cols = in;
+                ldx = pc;
+            }
+            ifd_spconv_block(j->sp, gi * j->Mg + r0, gi * j->Mg + r1, cols, ldx, pc, bias, j->lo,
+                             j->hi, yg + p0, j->L, part);
+            if (generic)
+                for (int64_t m = 0; m < r1 - r0; m++)
+                    ifd_activation_apply(j->act, yg + m * j->L + p0, pc);
+        }
+    }
+}
+
+static void sparse_exec(spconv_job *j, const float *x, const float *bias, float *y,
+                        float *scratch, ifd_thread_pool *pool) {
+    j->x = x, j->bias = bias, j->y = y;
+    j->scratch = scratch;
+    if (j->ntasks == 0) return;
+    ifd_parallel_for(pool, j->nworkers, 1, sparse_worker, j);
+}
+
+/* ---- prepare: pack, and measure dense against sparse ----------------------------------------- */
+
+/* A weight with fewer zeros never beats the dense GEMM with this kernel (as for MatMul). */
+#define SPARSE_MIN_SPARSITY 0.5
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Time the dense path (what run() would do with the packed weights left) and the sparse one on
+ * one image of geometry g, single-threaded (the ratio is what matters), alternating the two so
+ * that a noisy neighbour hurts both; best of a few runs each. False when the buffers cannot be
+ * had (then dense stays). */
+static bool measure_sparse(const conv_state *cs, const ifd_conv_geom *g, int64_t C,
+                           const float *w, const ifd_activation *act, const ifd_spconv_w *shifted,
+                           double *t_dense, double *t_sparse) {
+    conv_job dj;
+    spconv_job sj;
+    size_t d_bytes, s_bytes, x_bytes, y_bytes;
+    if (!dense_plan(&dj, g, 1, C, cs->M, cs->group, act, cs, 1, &d_bytes) ||
+        !sparse_plan(&sj, g, 1, C, cs->M, cs->group, act, cs->sparse, shifted, 1, &s_bytes) ||
+        !ifd_mul_size((size_t)C * sizeof(float), (size_t)g->in_size, &x_bytes) ||
+        !ifd_mul_size((size_t)cs->M * sizeof(float), (size_t)g->out_size, &y_bytes))
+        return false;
+    float *x = ifd_malloc_aligned(x_bytes + 64), *y = ifd_malloc_aligned(y_bytes + 64);
+    float *sc = ifd_malloc_aligned(IFD_MAX(d_bytes, s_bytes) + 64);
+    bool ok = x && y && sc;
+    if (ok) {
+        /* activations of either sign, no zeros (zeros are free in neither kernel) */
+        uint32_t r = 12345;
+        for (size_t i = 0; i < x_bytes / sizeof(float); i++) {
+            r = r * 1664525u + 1013904223u;
+            x[i] = (float)(r >> 9) * (1.0f / 8388608.0f) - 0.5f;
+        }
+        double best_d = INFINITY, best_s = INFINITY, budget = 0;
+        for (int rep = 0; rep < 6; rep++) {
+            double t0 = now_seconds();
+            dense_exec(&dj, x, w, NULL, y, sc, NULL);
+            double t1 = now_seconds();
+            sparse_exec(&sj, x, NULL, y, sc, NULL);
+            double t2 = now_seconds();
+            if (rep > 0) { /* the first run warms caches and pages */
+                best_d = fmin(best_d, t1 - t0);
+                best_s = fmin(best_s, t2 - t1);
+            }
+            budget += t2 - t0;
+            if (rep >= 3 && budget > 0.03) break; /* big layers: a few runs are plenty */
+        }
+        *t_dense = best_d;
+        *t_sparse = best_s;
+    }
+    ifd_free_aligned(x);
+    ifd_free_aligned(y);
+    ifd_free_aligned(sc);
+    return ok;
+}
+
+static bool sparse_logging(void) {
+    const char *log = getenv("IFD_SPARSE_LOG");
+    return log && *log && strcmp(log, "0");
+}
+
+/* Whether sparse runs for geometry g (and *shifted, its offset-indexed weight or NULL): the
+ * recorded decision for its input shape, else a new measurement (recorded, and printed under
+ * IFD_SPARSE_LOG). The first decision frees the packing that lost; later shapes then measure
+ * against what is left. */
+static bool decide_sparse(conv_state *cs, const ifd_node *node, const ifd_conv_geom *g,
+                          const float *w, const ifd_activation *act,
+                          const ifd_spconv_w **shifted) {
+    *shifted = NULL;
+    if (!cs->sparse) return false;
+    for (int i = 0; i < cs->n_decided; i++)
+        if (!memcmp(cs->decided_in[i], g->in, sizeof(int64_t) * (size_t)g->nd)) {
+            *shifted = cs->decided_shifted[i];
+            return cs->decided_sparse[i];
+        }
+    if (cs->n_decided == SPARSE_SHAPES) return false;
+    ifd_spconv_w *sh = pack_shifted(cs, g, w);
+    bool wins = cs->forced;
+    double td = 0, ts = 0;
+    if (!cs->forced &&
+        measure_sparse(cs, g, cs->K / g->k_size * cs->group, w, act, sh, &td, &ts))
+        wins = ts < td;
+    if (sparse_logging()) {
+        char shape[64];
+        if (g->nd == 2)
+            snprintf(shape, sizeof shape, "%lldx%lld", (long long)g->out[0], (long long)g->out[1]);
+        else
+            snprintf(shape, sizeof shape, "%lld", (long long)g->out_size);
+        fprintf(stderr,
+                "sparse: Conv '%s' %lldx%lld sparsity %.3f, output %s%s: dense %.1f us, sparse "
+                "%.1f us -> %s%s\n",
+                node->name, (long long)cs->M, (long long)cs->K,
+                1.0 - (double)ifd_spconv_nnz(cs->sparse) / ((double)cs->M * (double)cs->K),
+                shape, sh ? " (shifted)" : "", td * 1e6, ts * 1e6, wins ? "sparse" : "dense",
+                cs->forced ? " (IFD_SPARSE=on)" : "");
+    }
+    if (!wins) {
+        ifd_spconv_free(sh);
+        sh = NULL;
+    }
+    int i = cs->n_decided++;
+    memcpy(cs->decided_in[i], g->in, sizeof(int64_t) * (size_t)g->nd);
+    cs->decided_sparse[i] = wins;
+    cs->decided_shifted[i] = sh;
+    if (i == 0 && !wins) {
+        ifd_spconv_free(cs->sparse);
+        cs->sparse = NULL;
+    } else if (i == 0) {
+        for (int64_t gi = 0; gi < cs->group; gi++) {
+            ifd_sgemm_packed_a_free(cs->packed[gi]);
+            ifd_sgemm_packed_b_free(cs->packed_t[gi]);
+            cs->packed[gi] = NULL;
+            cs->packed_t[gi] = NULL;
+        }
+    }
+    *shifted = sh;
+    return wins;
+}
+
+/* Pack W for the sparse kernel when it is sparse enough (IFD_SPARSE=off: never). Failures here
+ * only mean dense stays. */
+static void prepare_sparse(conv_state *cs, const float *w) {
+    const char *mode = getenv("IFD_SPARSE");
+    if (mode && !strcmp(mode, "off")) return;
+    cs->forced = mode && !strcmp(mode, "on");
+    if (ifd_spconv_sparsity(cs->M, cs->K, w, cs->K) < SPARSE_MIN_SPARSITY) return;
+    if (ifd_spconv_pack(cs->M, cs->K, w, cs->K, &cs->sparse) != IFD_OK) ifd_error_clear();
+}
+
+static ifd_status prepare_conv(ifd_prepare_ctx *p) {
+    const ifd_tensor *W = p->n_inputs > 1 ? p->constants[1] : NULL;
+    /* anything unusual is left to run(), which reports it */
+    if (!W || W->dtype != IFD_DTYPE_FLOAT || W->rank < 3 || W->rank - 2 > IFD_CONV_MAX_ND)
+        return IFD_OK;
+    int64_t group = ifd_attr_int(p->node, "group", 1), M = W->dims[0], Cg = W->dims[1], K = Cg;
+    if (group < 1 || M % group != 0 || M == 0 || group > M) return IFD_OK;
+    if (uses_depthwise(W->rank - 2, W->dims + 2, Cg, group)) return IFD_OK;
+    for (int i = 2; i < W->rank; i++)
+        if (!ifd_mul_i64(K, W->dims[i], &K)) return IFD_OK;
+    int64_t Mg = M / group;
+    /* The geometry of one image follows from the input's static spatial shape when it is known
+     * (the strides, pads and dilations of run() agree with it or run() falls back to
+     * unpacked): it picks the GEMM orientation and is what dense and sparse are timed on. */
+    bool want_a = true, want_t = true, known = false;
+    ifd_conv_geom g;
+    memset(&g, 0, sizeof g);
+    const ifd_value_type *xt = p->input_types ? p->input_types[0] : NULL;
+    if (xt && xt->rank == W->rank) {
+        known = true;
+        int nd = W->rank - 2;
+        g.nd = nd;
+        int64_t pads[2 * IFD_CONV_MAX_ND];
+        size_t n;
+        const int64_t *v;
+        const char *ap = ifd_attr_string(p->node, "auto_pad", "NOTSET");
+        int auto_pad = !strcmp(ap, "SAME_UPPER") ? 1 : !strcmp(ap, "SAME_LOWER") ? 2
+                       : !strcmp(ap, "VALID")    ? 3 : 0;
+        for (int i = 0; i < nd; i++) g.s[i] = g.d[i] = 1, pads[i] = pads[i + nd] = 0;
+        if ((v = ifd_attr_ints(p->node, "strides", &n)) && n == (size_t)nd) memcpy(g.s, v, n * 8);
+        if ((v = ifd_attr_ints(p->node, "dilations", &n)) && n == (size_t)nd) memcpy(g.d, v, n * 8);
+        if ((v = ifd_attr_ints(p->node, "pads", &n)) && n == 2 * (size_t)nd) memcpy(pads, v, n * 8);
+        for (int i = 0; i < nd && known; i++) {
+            g.in[i] = xt->dims[i + 2];
+            g.k[i] = W->dims[i + 2];
+            known = g.in[i] > 0 &&
+                    ifd_conv_out_dim(auto_pad, g.in[i], g.k[i], g.s[i], g.d[i], pads[i],
+                                     pads[i + nd], false, &g.out[i], &g.pb[i]);
+        }
+        known = known && ifd_conv_geom_finish(&g);
+        if (known) {
+            bool sw = conv_swapped(Mg, g.out_size, K);
+            want_a = !sw;
+            want_t = sw;
+        }
+    }
+    conv_state *cs = conv_state_new(group, M, K);
+    if (!cs) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory preparing Conv weights");
+    for (int64_t gi = 0; gi < group; gi++) {
+        const float *wg = (const float *)W->data + gi * Mg * K;
+        ifd_status st = IFD_OK;
+        if (want_a) st = ifd_sgemm_pack_a(false, Mg, K, wg, K, &cs->packed[gi]);
+        if (!st && want_t) st = ifd_sgemm_pack_b(true, Mg, K, wg, K, &cs->packed_t[gi]);
+        if (st) {
+            release_conv(cs);
+            return st;
+        }
+    }
+    prepare_sparse(cs, W->data);
+    static const ifd_activation none = {IFD_ACT_NONE, 0, 0};
+    if (known && cs->sparse) {
+        const ifd_spconv_w *unused;
+        decide_sparse(cs, p->node, &g, W->data, p->activation ? p->activation : &none, &unused);
+    }
+    p->state = cs;
+    return IFD_OK;
+}
+
 static ifd_status run_conv(ifd_kernel_ctx *ctx) {
     ifd_status st;
     if ((st = ifd_kernel_require_input(ctx, 0)) || (st = ifd_kernel_require_input(ctx, 1)))
@@ -458,65 +901,19 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
         return IFD_OK;
     }
 
-    conv_job j;
-    memset(&j, 0, sizeof j);
-    j.g = &g;
-    j.C = C, j.M = M, j.group = group, j.Cg = Cg, j.Mg = M / group;
-    j.K = Cg * g.k_size;
-    j.L = g.out_size;
-    j.act = ctx->activation;
-    j.lo = j.act->kind == IFD_ACT_RELU ? 0.f : j.act->kind == IFD_ACT_CLIP ? j.act->alpha : -INFINITY;
-    j.hi = j.act->kind == IFD_ACT_CLIP ? j.act->beta : INFINITY;
-    const conv_state *cs = ctx->state;
-    if (cs && cs->group == group && cs->M == M && cs->K == j.K && W0->dtype == IFD_DTYPE_FLOAT)
-        j.packed = cs;
-    j.direct = true;
-    for (int i = 0; i < g.nd; i++)
-        if (g.k[i] != 1 || g.s[i] != 1 || g.pb[i] != 0 || g.out[i] != g.in[i]) j.direct = false;
-    j.swapped = conv_swapped(j.Mg, j.L, j.K);
-    /* weights packed for the other orientation only: follow them rather than repack per run */
-    if (j.packed && j.swapped && !cs->packed_t[0]) j.swapped = false;
-    if (j.packed && !j.swapped && !cs->packed[0]) j.swapped = true;
-    int mr, nr;
-    ifd_sgemm_tile_shape(&mr, &nr);
-    j.gather = j.swapped && !j.direct && j.packed && cs->packed_t[0] &&
-               ifd_conv_pack_rows_supported(&g, mr);
-    /* tiles of output positions are whole microkernel blocks along L */
-    int64_t unit = j.swapped ? mr : 16;
-
-    /* Tiles of output positions: sized so the column tile stays in L2, then split further
-     * until every thread gets whole rounds of tasks. */
-    int64_t images = N * group;
-    int64_t unit_c = j.swapped ? mr : 32;
-    int64_t cache_tile = IFD_MAX(64, ((128 * 1024) / IFD_MAX(j.K, 1)) / unit_c * unit_c);
-    if (j.swapped) cache_tile = IFD_MAX(cache_tile, 16 * unit);
-    int64_t tile = IFD_MIN(j.direct && !j.swapped ? j.L : cache_tile, j.L);
-    bool task_parallel = false;
-    if (nthreads > 1) {
-        int64_t tiles = (j.L + tile - 1) / tile, total = images * tiles;
-        int64_t rounds = (total + nthreads - 1) / nthreads;
-        int64_t per_img = (rounds * nthreads + images - 1) / images;
-        int64_t t2 = ((j.L + per_img - 1) / per_img + unit - 1) / unit * unit;
-        if (t2 < tile) tile = IFD_MAX(t2, unit);
-        if (tile > j.L) tile = j.L;
-        task_parallel = images * ((j.L + tile - 1) / tile) >= nthreads && (tile >= 48 || tile == j.L);
-        if (!task_parallel) /* the GEMM splits over threads: give it wide column blocks */
-            tile = IFD_MIN(j.L, j.direct ? j.L : IFD_MAX(cache_tile, ((2 << 20) / IFD_MAX(j.K, 1)) / unit_c * unit_c));
-    }
-    j.tile = tile;
-    j.ntiles = (j.L + tile - 1) / tile;
-    j.ntasks = images * j.ntiles;
-    j.nworkers = task_parallel ? IFD_MIN(nthreads, j.ntasks) : 1;
-    j.gemm_pool = task_parallel ? NULL : ctx->pool;
-    size_t per_worker = 0, tmp;
-    if (!j.direct && !j.gather && !ifd_mul_size((size_t)j.K, (size_t)tile, &per_worker))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
-    if (j.swapped && (!ifd_mul_size((size_t)j.Mg, (size_t)tile, &tmp) ||
-                      !ifd_add_size(per_worker, tmp, &per_worker)))
-        return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
-    per_worker = (per_worker + 15) & ~(size_t)15; /* each worker's piece 64-byte aligned */
-    j.worker_floats = (int64_t)per_worker;
-    if (!ifd_mul_size((size_t)j.nworkers * sizeof(float), per_worker, &sizes[4]))
+    /* the packed weights apply when they have the shape of the runtime W (a caller could feed
+     * an overridable initializer with another shape) */
+    conv_state *cs = ctx->state;
+    if (!cs || cs->group != group || cs->M != M || cs->K != Cg * g.k_size ||
+        W0->dtype != IFD_DTYPE_FLOAT)
+        cs = NULL;
+    conv_job dj;
+    spconv_job sj;
+    const ifd_spconv_w *shifted = NULL;
+    bool sparse = cs && decide_sparse(cs, ctx->node, &g, W0->data, ctx->activation, &shifted);
+    if (sparse ? !sparse_plan(&sj, &g, N, C, M, group, ctx->activation, cs->sparse, shifted,
+                              nthreads, &sizes[4])
+               : !dense_plan(&dj, &g, N, C, M, group, ctx->activation, cs, nthreads, &sizes[4]))
         return ifd_kernel_error(ctx, IFD_ERR_TOO_BIG, "column buffer too large");
     if ((st = scratch_multi(ctx, 5, sizes, bufs))) return st;
     ifd_tensor tx, tw, tb;
@@ -527,12 +924,10 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
         (st = out_begin(ctx, 0, X0->dtype, X0->rank, dims, bufs[3], &out)))
         return st;
     if (!out.real || out.real->count == 0) return IFD_OK;
-    j.x = X->data, j.w = W->data, j.bias = B ? B->data : NULL, j.y = out.data;
-    j.scratch = bufs[4];
-    if (task_parallel)
-        ifd_parallel_for(ctx->pool, j.nworkers, 1, conv_worker, &j);
+    if (sparse)
+        sparse_exec(&sj, X->data, B ? B->data : NULL, out.data, bufs[4], ctx->pool);
     else
-        conv_worker(&j, 0, 1);
+        dense_exec(&dj, X->data, W->data, B ? B->data : NULL, out.data, bufs[4], ctx->pool);
     out_end(&out);
     return IFD_OK;
 }
