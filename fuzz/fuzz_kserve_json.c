@@ -6,7 +6,11 @@
  *   - Then every input must be what jansson's tree says: name, datatype, shape, and the values
  *     as ifd_kserve_decode_values (the json_t path TF Serving uses) decodes them, bit for bit
  *     except the last unit of FP32/FP16/BF16, which that path rounds through double.
- *   - The same bytes are also parsed as a binary-extension request, split by the last byte.
+ *   - BYTES inputs hold exactly jansson's strings (read with JSON_ALLOW_NUL: \u0000 is data), in
+ *     row-major order, and survive encode -> decode unchanged.
+ *   - The same bytes are also parsed as a binary-extension request, split by the last byte; a
+ *     BYTES input taken from the binary section must account for every byte of its
+ *     binary_data_size (4 + length per element).
  * A failed check aborts, which libFuzzer reports with the input. */
 #include "serve/serve.h"
 
@@ -27,6 +31,47 @@ static bool is_float16ish(ifd_dtype dt) {
     return dt == IFD_DTYPE_FLOAT || dt == IFD_DTYPE_FLOAT16 || dt == IFD_DTYPE_BFLOAT16;
 }
 
+/* The strings of nested arrays v in row-major order against t from element *at on. */
+static void compare_strings(const json_t *v, const ifd_tensor *t, int64_t *at, int depth) {
+    check(depth <= IFD_MAX_RANK, "BYTES data nests deeper than accepted", NULL);
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            compare_strings(json_array_get(v, i), t, at, depth + 1);
+        return;
+    }
+    size_t len = 0;
+    const char *got = ifd_tensor_get_string(t, *at, &len);
+    check(json_is_string(v) && got && len == json_string_length(v) &&
+              !memcmp(got, json_string_value(v), len),
+          "BYTES element differs from jansson's string", NULL);
+    ++*at;
+}
+
+/* Encode a BYTES tensor as JSON and decode it again: the same bytes come back. */
+static void bytes_round_trip(const ifd_tensor *t) {
+    ifd_sbuf b = {.limit = 64u << 20};
+    ifd_sbuf_puts(&b, "{\"inputs\":[");
+    ifd_kserve_encode_tensor(&b, "s", t);
+    ifd_sbuf_puts(&b, "]}");
+    if (b.failed) {
+        ifd_sbuf_free(&b);
+        return;
+    }
+    ifd_kserve_request r;
+    char err[512];
+    int rc = ifd_kserve_request_parse(b.data, b.len, SIZE_MAX, &r, err, sizeof err);
+    check(rc == 0, "re-decoding an encoded BYTES tensor failed", err);
+    const ifd_tensor *u = r.inputs[0].tensor;
+    check(ifd_tensor_count(u) == ifd_tensor_count(t), "BYTES round trip changed the count", NULL);
+    for (int64_t i = 0; i < ifd_tensor_count(t); i++) {
+        size_t l1, l2;
+        const char *s1 = ifd_tensor_get_string(t, i, &l1), *s2 = ifd_tensor_get_string(u, i, &l2);
+        check(l1 == l2 && !memcmp(s1, s2, l1), "BYTES round trip changed an element", NULL);
+    }
+    ifd_kserve_request_free(&r);
+    ifd_sbuf_free(&b);
+}
+
 /* The input req.inputs[i] against the same input in jansson's tree. */
 static void compare_input(const ifd_kserve_input *in, const json_t *jin) {
     const json_t *shape = json_object_get(jin, "shape"), *data = json_object_get(jin, "data");
@@ -39,6 +84,13 @@ static void compare_input(const ifd_kserve_input *in, const json_t *jin) {
         check(ifd_tensor_dims(t)[d] == json_integer_value(json_array_get(shape, (size_t)d)),
               "dim differs", in->name);
     if (!data) return; /* binary_data_size */
+    if (in->dtype == IFD_DTYPE_STRING) {
+        int64_t at = 0;
+        compare_strings(data, t, &at, 0);
+        check(at == ifd_tensor_count(t), "BYTES element count differs from jansson's", in->name);
+        bytes_round_trip(t);
+        return;
+    }
     int64_t count = ifd_tensor_count(t);
     size_t es = ifd_dtype_size(in->dtype);
     void *want = calloc((size_t)count + 1, es);
@@ -84,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* a small tensor cap keeps the fuzzer's memory flat */
     if (ifd_kserve_request_parse(body, size, 1 << 20, &req, err, sizeof err) == 0) {
         json_error_t je;
-        json_t *root = json_loadb(body, size, JSON_REJECT_DUPLICATES, &je);
+        json_t *root = json_loadb(body, size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
         check(root || strstr(je.text, "too big"), "accepted what jansson refuses", je.text);
         const json_t *inputs = json_object_get(root, "inputs");
         for (size_t i = 0; root && i < req.n_inputs; i++)
@@ -99,8 +151,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (json_len && ifd_kserve_request_parse_binary(body, size - 1, json_len, 1 << 20, &req,
                                                         err, sizeof err) == 0) {
             json_error_t je;
-            json_t *root = json_loadb(body, json_len, JSON_REJECT_DUPLICATES, &je);
+            json_t *root = json_loadb(body, json_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
             check(root || strstr(je.text, "too big"), "binary: accepted what jansson refuses", je.text);
+            const json_t *inputs = json_object_get(root, "inputs");
+            for (size_t i = 0; root && i < req.n_inputs; i++) {
+                const json_t *size_v = json_object_get(
+                    json_object_get(json_array_get(inputs, i), "parameters"), "binary_data_size");
+                const ifd_tensor *t = req.inputs[i].tensor;
+                if (req.inputs[i].dtype != IFD_DTYPE_STRING || !size_v) continue;
+                size_t total = 0;
+                for (int64_t e = 0; e < ifd_tensor_count(t); e++) {
+                    size_t len = 0;
+                    ifd_tensor_get_string(t, e, &len);
+                    total += 4 + len;
+                }
+                check(total == (size_t)json_integer_value(size_v),
+                      "binary BYTES elements do not add up to binary_data_size",
+                      req.inputs[i].name);
+            }
             json_decref(root);
             encode(&req);
         }

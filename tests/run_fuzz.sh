@@ -31,6 +31,8 @@ printf '%s' '{"inputs":[{"name":"h","shape":[1,2],"datatype":"FP16","data":[0.5,
 printf '%s' '{"inputs":[{"name":"x","shape":[0,4294967296,4294967296],"datatype":"FP64","data":[]}]}' >"$k/overflow"
 printf '%s' '{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT8","data":[[1],[2,3]]}]}' >"$k/ragged"
 printf '%s' '{"inputs":[{"data":[1.1176220178604126,-1.3871248960494995,0.123457,16777217,3.4028235e38],"shape":[5],"datatype":"FP32","na\u006de":"x"}]}' >"$k/fast"
+printf '%s' '{"inputs":[{"name":"s","shape":[2,2],"datatype":"BYTES","data":[["a","\u00e9\ud83d\ude00"],["","x\u0000y\n"]]}]}' >"$k/bytes"
+printf '{"inputs":[{"name":"s","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":11}}]}\x02\x00\x00\x00ab\x01\x00\x00\x00c\x0b' >"$k/bytes_bin"
 # a crashing input is kept here (copy it to tests/fuzz_regressions/<target>/ with the fix)
 artifacts=${IFD_FUZZ_ARTIFACTS:-build/fuzz-artifacts}
 mkdir -p "$artifacts"

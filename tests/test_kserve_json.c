@@ -2,8 +2,11 @@
  * over a million random and edge-case strings (shortest reprs, 17-digit reprs of floats, many
  * digits, halfway cases, subnormals, exponent limits, -0), every dtype's range limits, the
  * request checks (RELIABILITY.md items 7-13, 15) with their statuses and messages, a comparison
- * with the jansson-based decoder on random valid requests, and allocation failure at every
- * allocation of a parse. `test_kserve_json quick` runs a tenth of the random strings. */
+ * with the jansson-based decoder on random valid requests, BYTES tensors (JSON strings with every
+ * escape, the binary extension's length-prefixed elements and their errors, the byte cap, the
+ * encoder's JSON and binary forms, non-UTF-8 outputs), the batcher's string-safe copies, and
+ * allocation failure at every allocation of a parse. `test_kserve_json quick` runs a tenth of the
+ * random strings. */
 #include "serve/serve.h"
 
 #include <float.h>
@@ -560,7 +563,7 @@ static void test_request_errors(void) {
         {"parameters_not_object", "{\"parameters\":[],\"inputs\":[]}", 400, "\"parameters\" must be an object"},
         {"binary_output_not_bool", "{\"parameters\":{\"binary_data_output\":1},\"inputs\":[]}", 400, "binary_data_output"},
         {"unknown_dtype", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"NOPE\",\"data\":[1]}]}", 400, "input 'x': unknown datatype \"NOPE\""},
-        {"bytes_dtype", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"a\"]}]}", 400, "not supported"},
+        {"bytes_number_element", "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"BYTES\",\"data\":[\"a\",5]}]}", 400, "input 'x': element 1 is not a string"},
         {"shape_string_dim", "{\"inputs\":[{\"name\":\"x\",\"shape\":[3,\"5\"],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "input 'x': shape[1] is not an integer"},
         {"shape_negative", "{\"inputs\":[{\"name\":\"x\",\"shape\":[3,-4],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "negative"},
         {"shape_rank_17", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "rank 17"},
@@ -817,6 +820,324 @@ static void test_against_jansson(void) {
     CHECK(bad == 0, "same_as_jansson_decoder: %zu random requests over every dtype, %zu differ", runs, bad);
 }
 
+/* ---- BYTES tensors ----------------------------------------------------------------------------- */
+
+/* Element i of a string tensor is want[0, len). */
+static bool string_is(const ifd_tensor *t, int64_t i, const char *want, size_t len) {
+    size_t got_len = 0;
+    const char *got = ifd_tensor_get_string(t, i, &got_len);
+    return got && got_len == len && !memcmp(got, want, len);
+}
+
+/* A binary-extension body: header (JSON) then bin[0, bin_len). */
+static int parse_bin(const char *header, const char *bin, size_t bin_len, size_t cap,
+                     ifd_kserve_request *r, char *err, size_t errsize) {
+    size_t hl = strlen(header);
+    char *body = malloc(hl + bin_len + 1);
+    memcpy(body, header, hl);
+    memcpy(body + hl, bin, bin_len);
+    int rc = ifd_kserve_request_parse_binary(body, hl + bin_len, hl, cap, r, err, errsize);
+    /* string elements are copies: the body can go at once */
+    memset(body, 0, hl + bin_len);
+    free(body);
+    return rc;
+}
+
+static void test_bytes_decode(void) {
+    ifd_kserve_request r;
+    char err[1024] = "";
+    /* escapes (\u0000, a surrogate pair, \/), raw UTF-8, empty strings; nested data */
+    const char *b = "{\"inputs\":[{\"name\":\"s\",\"shape\":[2,3],\"datatype\":\"BYTES\","
+                    "\"data\":[[\"plain\",\"\",\"a\\u0000b\"],[\"\\ud83d\\ude00 \\u00e9\\/\\\\\\\"\\n\\t\\b\\f\\r\","
+                    "\"h\xc3\xa9llo \xe2\x9c\x93\",\"\\u0000\"]]}]}";
+    int rc = parse(b, 1 << 20, &r, err, sizeof err);
+    const ifd_tensor *t = rc == 0 ? r.inputs[0].tensor : NULL;
+    bool ok = t && r.inputs[0].dtype == IFD_DTYPE_STRING && ifd_tensor_count(t) == 6 &&
+              string_is(t, 0, "plain", 5) && string_is(t, 1, "", 0) &&
+              string_is(t, 2, "a\0b", 3) &&
+              string_is(t, 3, "\xf0\x9f\x98\x80 \xc3\xa9/\\\"\n\t\b\f\r", 15) &&
+              string_is(t, 4, "h\xc3\xa9llo \xe2\x9c\x93", 10) && string_is(t, 5, "\0", 1);
+    CHECK(ok, "bytes_json_escapes_unicode_empty_nul_nested: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse("{\"inputs\":[{\"name\":\"s\",\"shape\":[2,2],\"datatype\":\"BYTES\","
+               "\"data\":[\"a\",\"bb\",\"ccc\",\"\"]}]}", 1 << 20, &r, err, sizeof err);
+    t = rc == 0 ? r.inputs[0].tensor : NULL;
+    CHECK(t && string_is(t, 0, "a", 1) && string_is(t, 2, "ccc", 3) && string_is(t, 3, "", 0),
+          "bytes_json_flat_data: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse("{\"inputs\":[{\"name\":\"s\",\"shape\":[],\"datatype\":\"BYTES\","
+               "\"data\":\"x\\u0000y\"}]}", 1 << 20, &r, err, sizeof err);
+    t = rc == 0 ? r.inputs[0].tensor : NULL;
+    CHECK(t && ifd_tensor_rank(t) == 0 && string_is(t, 0, "x\0y", 3), "bytes_json_scalar: %d %s",
+          rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse("{\"inputs\":[{\"name\":\"s\",\"shape\":[0],\"datatype\":\"BYTES\","
+               "\"data\":[]}]}", 1 << 20, &r, err, sizeof err);
+    CHECK(rc == 0 && ifd_tensor_count(r.inputs[0].tensor) == 0, "bytes_json_empty_tensor: %d %s",
+          rc, err);
+    ifd_kserve_request_free(&r);
+
+    static const struct {
+        const char *name, *data, *shape;
+        int status;
+        const char *want;
+    } bad[] = {
+        {"bytes_number", "[1]", "[1]", 400, "element 0 is not a string"},
+        {"bytes_bool", "[\"a\",true]", "[2]", 400, "element 1 is not a string"},
+        {"bytes_null", "[null]", "[1]", 400, "not a string"},
+        {"bytes_object", "[{\"b64\":\"AA==\"}]", "[1]", 400, "not a string"},
+        {"bytes_too_few", "[\"a\",\"b\",\"c\"]", "[2,2]", 400, "data holds 3 elements, shape declares 4"},
+        {"bytes_too_many", "[\"a\",\"b\",\"c\"]", "[2]", 400, "more than the 2 elements"},
+        {"bytes_ragged", "[[\"a\",\"b\"],[\"c\"]]", "[3]", 400, "ragged"},
+        {"bytes_count_past_data", "[\"a\"]", "[50000]", 400, "cannot hold"},
+        {"bytes_lone_high_surrogate", "[\"\\ud83d\"]", "[1]", 400, "surrogate"},
+        {"bytes_lone_low_surrogate", "[\"\\ude00x\"]", "[1]", 400, "surrogate"},
+        {"bytes_bad_escape", "[\"\\x41\"]", "[1]", 400, "invalid escape"},
+        {"bytes_short_u_escape", "[\"\\u12\"]", "[1]", 400, "invalid escape"},
+        {"bytes_raw_invalid_utf8", "[\"\xff\"]", "[1]", 400, "invalid UTF-8"},
+        {"bytes_raw_control_char", "[\"a\x01\"]", "[1]", 400, "control character"},
+        {"bytes_unterminated", "[\"abc]", "[1]", 400, "invalid JSON"},
+        {"bytes_missing_comma", "[\"a\" \"b\"]", "[2]", 400, "invalid JSON"},
+        {"bytes_huge_shape", "[\"a\"]", "[10000000000]", 413, "shape needs more than"},
+    };
+    for (size_t i = 0; i < IFD_ARRAY_LEN(bad); i++) {
+        char *body = one_input("BYTES", bad[i].shape, bad[i].data);
+        expect_error_s(bad[i].name, body, bad[i].status, bad[i].want);
+        free(body);
+    }
+    /* a string where a number is expected, and BYTES text in a number input */
+    expect_value_error("fp32_given_string", "FP32", "[\"abc\"]", "element 0 is not a number");
+    expect_value_error("int64_given_string", "INT64", "[\"12\"]", "element 0 is not an integer");
+    /* the budget counts each element's bytes and a 16-byte slot: "abcd" x 2 costs 40 */
+    const char *two = "{\"inputs\":[{\"name\":\"s\",\"shape\":[2],\"datatype\":\"BYTES\","
+                      "\"data\":[\"abcd\",\"ab\\u0063d\"]}]}";
+    rc = parse(two, 40, &r, err, sizeof err);
+    CHECK(rc == 0, "bytes_budget_fits_exactly: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse(two, 39, &r, err, sizeof err);
+    CHECK(rc == 413 && strstr(err, "input 's'"), "bytes_budget_counts_string_bytes: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse(two, 31, &r, err, sizeof err);
+    CHECK(rc == 413 && strstr(err, "shape needs more"), "bytes_budget_counts_slots_first: %d %s",
+          rc, err);
+    ifd_kserve_request_free(&r);
+}
+
+static void test_bytes_binary(void) {
+    ifd_kserve_request r;
+    char err[1024] = "";
+    /* "ab", "", "\xff\0z": lengths 2, 0, 3 -> 4+2 + 4 + 4+3 = 17 bytes */
+    static const char bin[] = "\2\0\0\0ab\0\0\0\0\3\0\0\0\xff\0z";
+    const size_t bl = sizeof bin - 1;
+    char hdr[512];
+    const char *fmt = "{\"inputs\":[{\"name\":\"s\",\"shape\":[%s],\"datatype\":\"BYTES\","
+                      "\"parameters\":{\"binary_data_size\":%zu}}]}";
+    snprintf(hdr, sizeof hdr, fmt, "3", bl);
+    int rc = parse_bin(hdr, bin, bl, 1 << 20, &r, err, sizeof err);
+    const ifd_tensor *t = rc == 0 ? r.inputs[0].tensor : NULL;
+    CHECK(t && string_is(t, 0, "ab", 2) && string_is(t, 1, "", 0) &&
+          string_is(t, 2, "\xff\0z", 3), "bytes_binary_input: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    /* an odd header length leaves the lengths unaligned; they are read bytewise */
+    char hdr2[520];
+    snprintf(hdr2, sizeof hdr2, "%s ", hdr);
+    rc = parse_bin(hdr2, bin, bl, 1 << 20, &r, err, sizeof err);
+    CHECK(rc == 0 && string_is(r.inputs[0].tensor, 2, "\xff\0z", 3), "bytes_binary_unaligned: %d %s",
+          rc, err);
+    ifd_kserve_request_free(&r);
+    /* budget: 3 slots (48) + 5 bytes */
+    rc = parse_bin(hdr, bin, bl, 53, &r, err, sizeof err);
+    CHECK(rc == 0, "bytes_binary_budget_exact: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+    rc = parse_bin(hdr, bin, bl, 52, &r, err, sizeof err);
+    CHECK(rc == 413, "bytes_binary_budget_over: %d %s", rc, err);
+    ifd_kserve_request_free(&r);
+
+    static const struct {
+        const char *name, *shape;
+        const char *bin;
+        size_t bin_len, size;
+        const char *want;
+    } bad[] = {
+        {"bytes_binary_truncated_length", "2", "\1\0\0\0a\1\0\0", 8, 8, "4-byte length is cut off"},
+        {"bytes_binary_length_past_end", "2", "\1\0\0\0a\x64\0\0\0abc", 12, 12,
+         "length 100 runs past the end"},
+        {"bytes_binary_huge_length", "1", "\xff\xff\xff\xff", 4, 4, "runs past the end"},
+        {"bytes_binary_size_more_than_elements", "1", "\1\0\0\0ab", 6, 6,
+         "binary_data_size is 6 bytes; its 1 BYTES elements take 5"},
+        {"bytes_binary_size_past_section", "1", "\1\0\0\0a", 5, 9, "past the end of the binary"},
+        {"bytes_binary_size_below_4_per_element", "3", "\0\0\0\0\0\0\0\0", 8, 8,
+         "need at least 12"},
+        {"bytes_binary_count_past_data", "1000000", "\0\0\0\0", 4, 4, "need at least"},
+    };
+    for (size_t i = 0; i < IFD_ARRAY_LEN(bad); i++) {
+        snprintf(hdr, sizeof hdr, fmt, bad[i].shape, bad[i].size);
+        rc = parse_bin(hdr, bad[i].bin, bad[i].bin_len, 1 << 30, &r, err, sizeof err);
+        ifd_kserve_request_free(&r);
+        CHECK(rc == 400 && strstr(err, "input 's'") && strstr(err, bad[i].want),
+              "%s: %d \"%s\" (want 400 with \"%s\")", bad[i].name, rc, err, bad[i].want);
+    }
+    /* the sum of sizes must cover the section exactly: a BYTES input followed by stray bytes */
+    snprintf(hdr, sizeof hdr, fmt, "3", bl);
+    char more[32];
+    memcpy(more, bin, bl);
+    memcpy(more + bl, "zz", 2);
+    rc = parse_bin(hdr, more, bl + 2, 1 << 20, &r, err, sizeof err);
+    ifd_kserve_request_free(&r);
+    CHECK(rc == 400 && strstr(err, "add up to"), "bytes_binary_section_longer: %d %s", rc, err);
+    rc = parse("{\"inputs\":[{\"name\":\"s\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"a\"],"
+               "\"parameters\":{\"binary_data_size\":5}}]}", 1 << 20, &r, err, sizeof err);
+    ifd_kserve_request_free(&r);
+    CHECK(rc == 400 && strstr(err, "both"), "bytes_data_and_binary_size: %d %s", rc, err);
+    rc = parse("{\"inputs\":[{\"name\":\"s\",\"shape\":[1],\"datatype\":\"BYTES\","
+               "\"parameters\":{\"binary_data_size\":5}}]}", 1 << 20, &r, err, sizeof err);
+    ifd_kserve_request_free(&r);
+    CHECK(rc == 400 && strstr(err, "Inference-Header-Content-Length"),
+          "bytes_binary_without_header: %d %s", rc, err);
+}
+
+/* A string tensor of n elements from strs (lengths lens). */
+static ifd_tensor *string_tensor(int64_t n, const char *const *strs, const size_t *lens) {
+    ifd_tensor *t = NULL;
+    if (ifd_tensor_create(IFD_DTYPE_STRING, 1, &n, &t) != IFD_OK) return NULL;
+    for (int64_t i = 0; i < n; i++) ifd_tensor_set_string(t, i, strs[i], lens[i]);
+    return t;
+}
+
+static void test_bytes_encode(void) {
+    static const char *const strs[] = {"plain", "", "q\"b\\s/\n\t\r\x01\x1f\x7f", "nul\0in",
+                                       "h\xc3\xa9 \xf0\x9f\x98\x80"};
+    static const size_t lens[] = {5, 0, 12, 6, 8};
+    ifd_tensor *t = string_tensor(5, strs, lens);
+    ifd_sbuf b = {0};
+    ifd_kserve_encode_tensor(&b, "s", t);
+    /* jansson reads the JSON back (NUL allowed in values) to the same bytes */
+    json_error_t je;
+    json_t *v = b.failed ? NULL : json_loadb(b.data, b.len, JSON_ALLOW_NUL, &je);
+    const json_t *data = json_object_get(v, "data");
+    bool ok = v && !strcmp(json_string_value(json_object_get(v, "datatype")), "BYTES") &&
+              json_array_size(data) == 5;
+    for (size_t i = 0; ok && i < 5; i++) {
+        const json_t *e = json_array_get(data, i);
+        ok = json_is_string(e) && json_string_length(e) == lens[i] &&
+             !memcmp(json_string_value(e), strs[i], lens[i]);
+    }
+    CHECK(ok, "bytes_encode_json_reads_back: %s", b.data ? b.data : "(null)");
+    CHECK(b.data && strstr(b.data, "\"nul\\u0000in\"") && strstr(b.data, "\\u0001\\u001f"),
+          "bytes_encode_escapes_controls: %s", b.data ? b.data : "(null)");
+    json_decref(v);
+    ifd_sbuf_free(&b);
+
+    /* the response: JSON form for UTF-8, binary form on request, an error for non-UTF-8 JSON */
+    ifd_kserve_request req;
+    memset(&req, 0, sizeof req);
+    const char *names[] = {"s"};
+    ifd_tensor *outs[] = {t};
+    size_t json_len = 1;
+    char err[512] = "";
+    int rc = ifd_kserve_encode_response(&b, "m", 1, &req, 1, names, outs, &json_len, err,
+                                        sizeof err);
+    CHECK(rc == 0 && json_len == 0 && b.data && strstr(b.data, "\"plain\""),
+          "bytes_response_json: %d %s", rc, err);
+    ifd_sbuf_free(&b);
+    req.binary_output = true;
+    rc = ifd_kserve_encode_response(&b, "m", 1, &req, 1, names, outs, &json_len, err, sizeof err);
+    /* 5 lengths and 31 bytes */
+    static const char want_bin[] = "\5\0\0\0plain\0\0\0\0\x0c\0\0\0q\"b\\s/\n\t\r\x01\x1f\x7f"
+                                   "\6\0\0\0nul\0in\x08\0\0\0h\xc3\xa9 \xf0\x9f\x98\x80";
+    ok = rc == 0 && json_len > 0 && b.len - json_len == sizeof want_bin - 1 &&
+         !memcmp(b.data + json_len, want_bin, sizeof want_bin - 1) &&
+         strstr(b.data, "\"binary_data_size\":51");
+    CHECK(ok, "bytes_response_binary_length_prefixed: %d %s", rc, err);
+    ifd_sbuf_free(&b);
+    ifd_tensor_set_string(t, 1, "\xc3\x28", 2); /* an invalid UTF-8 pair */
+    rc = ifd_kserve_encode_response(&b, "m", 1, &req, 1, names, outs, &json_len, err, sizeof err);
+    CHECK(rc == 0 && json_len > 0, "bytes_response_binary_any_bytes: %d %s", rc, err);
+    ifd_sbuf_free(&b);
+    req.binary_output = false;
+    rc = ifd_kserve_encode_response(&b, "m", 1, &req, 1, names, outs, &json_len, err, sizeof err);
+    CHECK(rc == 400 && b.len == 0 && strstr(err, "output 's' element 1 is not valid UTF-8") &&
+          strstr(err, "binary_data"), "bytes_response_non_utf8_json_refused: %d %s", rc, err);
+    ifd_sbuf_free(&b);
+    /* put_string alone keeps JSON valid: the bad byte becomes U+FFFD */
+    ifd_kserve_put_string(&b, "a\xffz", 3);
+    CHECK(b.data && !strcmp(b.data, "\"a\\ufffdz\""), "bytes_put_string_replaces_bad_byte: %s",
+          b.data ? b.data : "(null)");
+    ifd_sbuf_free(&b);
+    size_t at = 0;
+    CHECK(!ifd_kserve_utf8_valid("ok\xe2\x82", 4, &at) && at == 2 &&
+          ifd_kserve_utf8_valid("\xe2\x82\xac\0", 4, NULL) &&
+          !ifd_kserve_utf8_valid("\xed\xa0\x80", 3, &at) && at == 0,
+          "bytes_utf8_check: truncated sequence, NUL, surrogate");
+    ifd_tensor_free(t);
+
+    /* decode -> encode -> decode keeps every byte (JSON form and binary form) */
+    const char *in = "{\"inputs\":[{\"name\":\"s\",\"shape\":[3],\"datatype\":\"BYTES\","
+                     "\"data\":[\"\\u0000\\u0001\",\"\\ud83d\\ude00\\\"\",\"\"]}]}";
+    ifd_kserve_request r1, r2;
+    int rc1 = parse(in, 1 << 20, &r1, err, sizeof err);
+    ifd_sbuf_puts(&b, "{\"inputs\":[");
+    if (rc1 == 0) ifd_kserve_encode_tensor(&b, "s", r1.inputs[0].tensor);
+    ifd_sbuf_puts(&b, "]}");
+    int rc2 = parse(b.data, 1 << 20, &r2, err, sizeof err);
+    ok = rc1 == 0 && rc2 == 0;
+    for (int64_t i = 0; ok && i < 3; i++) {
+        size_t l1, l2;
+        const char *s1 = ifd_tensor_get_string(r1.inputs[0].tensor, i, &l1);
+        const char *s2 = ifd_tensor_get_string(r2.inputs[0].tensor, i, &l2);
+        ok = l1 == l2 && !memcmp(s1, s2, l1);
+    }
+    CHECK(ok, "bytes_json_round_trip: %d %d %s", rc1, rc2, b.data);
+    ifd_kserve_request_free(&r1);
+    ifd_kserve_request_free(&r2);
+    ifd_sbuf_free(&b);
+}
+
+/* Dynamic batching's joins and splits (infer.c), string tensors included. */
+static void test_batch_copies(void) {
+    static const char *const sa[] = {"a", "", "ccc", "d\0d", "e", "ff"};
+    static const size_t la[] = {1, 0, 3, 3, 1, 2};
+    ifd_tensor *p1 = NULL, *p2 = NULL, *cat = NULL, *rows = NULL;
+    ifd_tensor_create(IFD_DTYPE_STRING, 2, (int64_t[]){1, 2}, &p1);
+    ifd_tensor_create(IFD_DTYPE_STRING, 2, (int64_t[]){2, 2}, &p2);
+    for (int i = 0; i < 2; i++) ifd_tensor_set_string(p1, i, sa[i], la[i]);
+    for (int i = 0; i < 4; i++) ifd_tensor_set_string(p2, i, sa[2 + i], la[2 + i]);
+    const ifd_tensor *parts[] = {p1, p2};
+    ifd_status st = ifd_serve_tensor_concat(parts, 2, 3, &cat);
+    bool ok = st == IFD_OK && ifd_tensor_dims(cat)[0] == 3 && ifd_tensor_dims(cat)[1] == 2;
+    for (int i = 0; ok && i < 6; i++) ok = string_is(cat, i, sa[i], la[i]);
+    CHECK(ok, "batch_concat_strings: %d", (int)st);
+    st = ifd_serve_tensor_rows(cat, 1, 2, &rows);
+    ok = st == IFD_OK && ifd_tensor_dims(rows)[0] == 2 && ifd_tensor_count(rows) == 4;
+    for (int i = 0; ok && i < 4; i++) ok = string_is(rows, i, sa[2 + i], la[2 + i]);
+    CHECK(ok, "batch_rows_strings: %d", (int)st);
+    ifd_tensor_free(rows);
+    rows = NULL;
+    st = ifd_serve_tensor_rows(cat, 2, 2, &rows);
+    CHECK(st != IFD_OK && !rows, "batch_rows_out_of_range_refused");
+    ifd_tensor *bad = NULL;
+    st = ifd_serve_tensor_concat(parts, 2, 4, &bad);
+    CHECK(st != IFD_OK && !bad, "batch_concat_wrong_total_refused");
+    ifd_tensor_free(p1);
+    ifd_tensor_free(p2);
+    ifd_tensor_free(cat);
+    /* numbers: raw bytes */
+    ifd_tensor *f1 = NULL, *f2 = NULL, *fc = NULL, *fr = NULL;
+    ifd_tensor_create(IFD_DTYPE_FLOAT, 1, (int64_t[]){2}, &f1);
+    ifd_tensor_create(IFD_DTYPE_FLOAT, 1, (int64_t[]){1}, &f2);
+    memcpy(ifd_tensor_data(f1), (float[]){1, 2}, 8);
+    memcpy(ifd_tensor_data(f2), (float[]){3}, 4);
+    const ifd_tensor *fp[] = {f1, f2};
+    ifd_serve_tensor_concat(fp, 2, 3, &fc);
+    ifd_serve_tensor_rows(fc, 1, 2, &fr);
+    CHECK(fc && fr && !memcmp(ifd_tensor_cdata(fc), (float[]){1, 2, 3}, 12) &&
+          !memcmp(ifd_tensor_cdata(fr), (float[]){2, 3}, 8), "batch_concat_rows_numbers");
+    ifd_tensor_free(f1);
+    ifd_tensor_free(f2);
+    ifd_tensor_free(fc);
+    ifd_tensor_free(fr);
+}
+
 /* ---- allocation failure ------------------------------------------------------------------ */
 
 static void test_alloc_failures(void) {
@@ -845,6 +1166,30 @@ static void test_alloc_failures(void) {
     }
     CHECK(failures == 0 && clean, "alloc_failure_each_allocation: an out-of-memory error each time, "
           "then success");
+    /* BYTES: JSON strings (one escaped, so the scratch buffer is used) and binary elements */
+    static const char bin[] = "\2\0\0\0ab\0\0\0\0";
+    const char *hdr = "{\"inputs\":[{\"name\":\"s\",\"shape\":[2],\"datatype\":\"BYTES\","
+                      "\"data\":[\"x\\u0000y\",\"plain\"]},{\"name\":\"t\",\"shape\":[2],"
+                      "\"datatype\":\"BYTES\",\"parameters\":{\"binary_data_size\":10}}]}";
+    failures = clean = 0;
+    for (long n = 1; n < 200; n++) {
+        ifd_kserve_request r;
+        char err[512];
+        ifd_alloc_fail_at(n);
+        int rc = parse_bin(hdr, bin, sizeof bin - 1, 1 << 20, &r, err, sizeof err);
+        ifd_alloc_fail_at(0);
+        ifd_kserve_request_free(&r);
+        if (rc == 0) {
+            clean = 1;
+            break;
+        }
+        if (rc != 500 || !strstr(err, "out of memory")) {
+            printf("  allocation %ld: %d %s\n", n, rc, err);
+            failures++;
+        }
+    }
+    CHECK(failures == 0 && clean, "alloc_failure_bytes_request: an out-of-memory error each time, "
+          "then success");
 }
 
 int main(int argc, char **argv) {
@@ -854,6 +1199,10 @@ int main(int argc, char **argv) {
     test_floats();
     test_request_errors();
     test_request_forms();
+    test_bytes_decode();
+    test_bytes_binary();
+    test_bytes_encode();
+    test_batch_copies();
     test_against_jansson();
     test_alloc_failures();
     test_numbers(quick);

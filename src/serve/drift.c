@@ -37,10 +37,12 @@ struct ifd_drift {
     drift_tensor *t;
 };
 
-/* Element i of t as a double (0 for types without a numeric value). */
+/* Element i of t as a double (0 for types without a numeric value; NaN for strings, which
+ * callers skip before asking: their element array holds pointers, not numbers). */
 static double element(const ifd_tensor *t, int64_t i) {
     const void *base = ifd_tensor_cdata(t);
     switch (ifd_tensor_dtype(t)) {
+    case IFD_DTYPE_STRING: return NAN;
     case IFD_DTYPE_FLOAT: return ((const float *)base)[i];
     case IFD_DTYPE_DOUBLE: return ((const double *)base)[i];
     case IFD_DTYPE_INT64: return (double)((const int64_t *)base)[i];
@@ -374,10 +376,14 @@ ifd_status ifd_drift_baseline_build(size_t n, const char *const *names, const bo
     ifd_sbuf_puts(out, "{\"format\":\"" BASELINE_FORMAT "\",\"tensors\":[");
     int64_t per_batch = BASELINE_MAX_VALUES / (int64_t)n_batches;
     if (per_batch < 1) per_batch = 1;
+    bool first = true;
     for (size_t i = 0; i < n; i++) {
         size_t nv = 0;
         double sum = 0, sumsq = 0, class_total = 0;
         int nc = classes_of(is_output, rank2, i);
+        /* string tensors have no numeric distribution: no entry (the server keeps no
+         * histogram for them either) */
+        if (n_batches && ifd_tensor_dtype(batches[0][i]) == IFD_DTYPE_STRING) continue;
         memset(classes, 0, IFD_DRIFT_MAX_CLASSES * sizeof *classes);
         for (size_t bi = 0; bi < n_batches; bi++) {
             const ifd_tensor *x = batches[bi][i];
@@ -404,7 +410,8 @@ ifd_status ifd_drift_baseline_build(size_t n, const char *const *names, const bo
         for (int b = 1; b < IFD_DRIFT_BINS; b++) edges[b - 1] = vals[nv * (size_t)b / IFD_DRIFT_BINS];
         for (size_t k = 0; k < nv; k++) counts[bin_of(edges, vals[k])] += 1;
         double mean = sum / (double)nv, var = sumsq / (double)nv - mean * mean;
-        ifd_sbuf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+        ifd_sbuf_puts(out, first ? "{\"name\":" : ",{\"name\":");
+        first = false;
         ifd_sbuf_json_string(out, names[i]);
         ifd_sbuf_printf(out, ",\"kind\":\"%s\",\"count\":%zu,\"mean\":%.9g,\"std\":%.9g,"
                         "\"min\":%.9g,\"max\":%.9g,\"edges\":[", is_output[i] ? "output" : "input",

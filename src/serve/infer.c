@@ -63,6 +63,97 @@ void ifd_serve_call_free(ifd_serve_call *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* Row size of t along dim 0 in elements (1 for a rank-1 tensor). */
+static int64_t row_elements(const ifd_tensor *t) {
+    int64_t n = 1;
+    for (int d = 1; d < ifd_tensor_rank(t); d++) n *= ifd_tensor_dims(t)[d];
+    return n;
+}
+
+ifd_status ifd_serve_tensor_concat(const ifd_tensor *const *parts, size_t n, int64_t total,
+                                   ifd_tensor **out) {
+    const ifd_tensor *t0 = parts[0];
+    int rank = ifd_tensor_rank(t0);
+    int64_t dims[IFD_MAX_RANK];
+    *out = NULL;
+    if (rank == 0) return ifd_error(IFD_ERR_INVALID_ARGUMENT, "a scalar has no dim 0 to join");
+    memcpy(dims, ifd_tensor_dims(t0), (size_t)rank * sizeof *dims);
+    dims[0] = total;
+    ifd_status st = ifd_tensor_create(ifd_tensor_dtype(t0), rank, dims, out);
+    if (st != IFD_OK) return st;
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ifd_tensor *p = parts[i];
+        bool same = ifd_tensor_dtype(p) == ifd_tensor_dtype(t0) && ifd_tensor_rank(p) == rank;
+        for (int d = 1; same && d < rank; d++) same = ifd_tensor_dims(p)[d] == dims[d];
+        if (!same) {
+            st = ifd_error(IFD_ERR_INVALID_ARGUMENT, "part %zu differs in type or in dims past 0",
+                           i);
+            goto fail;
+        }
+        sum += ifd_tensor_dims(p)[0];
+    }
+    if (sum != total) {
+        st = ifd_error(IFD_ERR_INVALID_ARGUMENT, "the parts hold %lld rows, not %lld",
+                       (long long)sum, (long long)total);
+        goto fail;
+    }
+    if (ifd_tensor_dtype(t0) != IFD_DTYPE_STRING) {
+        char *dst = ifd_tensor_data(*out);
+        for (size_t i = 0; i < n; i++) {
+            size_t nb = ifd_tensor_nbytes(parts[i]);
+            if (nb) memcpy(dst, ifd_tensor_cdata(parts[i]), nb);
+            dst += nb;
+        }
+        return IFD_OK;
+    }
+    /* string elements are owned by their tensor: each is copied into the new one */
+    int64_t at = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int64_t e = 0; e < ifd_tensor_count(parts[i]); e++) {
+            size_t len = 0;
+            const char *s = ifd_tensor_get_string(parts[i], e, &len);
+            if ((st = ifd_tensor_set_string(*out, at++, s, len)) != IFD_OK) goto fail;
+        }
+    return IFD_OK;
+fail:
+    ifd_tensor_free(*out);
+    *out = NULL;
+    return st;
+}
+
+ifd_status ifd_serve_tensor_rows(const ifd_tensor *src, int64_t first, int64_t rows,
+                                 ifd_tensor **out) {
+    int rank = ifd_tensor_rank(src);
+    int64_t dims[IFD_MAX_RANK];
+    *out = NULL;
+    if (rank == 0 || first < 0 || rows < 0 || first > ifd_tensor_dims(src)[0] - rows)
+        return ifd_error(IFD_ERR_INVALID_ARGUMENT, "rows [%lld, %lld) are not in the tensor",
+                         (long long)first, (long long)(first + rows));
+    memcpy(dims, ifd_tensor_dims(src), (size_t)rank * sizeof *dims);
+    dims[0] = rows;
+    ifd_status st = ifd_tensor_create(ifd_tensor_dtype(src), rank, dims, out);
+    if (st != IFD_OK) return st;
+    int64_t per = row_elements(src), from = first * per, count = rows * per;
+    if (ifd_tensor_dtype(src) != IFD_DTYPE_STRING) {
+        size_t es = ifd_dtype_size(ifd_tensor_dtype(src));
+        if (count)
+            memcpy(ifd_tensor_data(*out), (const char *)ifd_tensor_cdata(src) + (size_t)from * es,
+                   (size_t)count * es);
+        return IFD_OK;
+    }
+    for (int64_t e = 0; e < count; e++) {
+        size_t len = 0;
+        const char *s = ifd_tensor_get_string(src, from + e, &len);
+        if ((st = ifd_tensor_set_string(*out, e, s, len)) != IFD_OK) {
+            ifd_tensor_free(*out);
+            *out = NULL;
+            return st;
+        }
+    }
+    return IFD_OK;
+}
+
 void ifd_serve_job_run_error(ifd_serve_job *job, ifd_status st) {
     /* bad values or shapes the model refuses (a symbolic dim that must match another)
      * are the client's; anything else is ours */
@@ -253,8 +344,13 @@ void ifd_serve_encode(ifd_serve_version *v, ifd_serve_job *job, ifd_serve_call *
             goto out;
         }
     } else {
-        ifd_kserve_encode_response(&b, v->model->name, v->number, &req, n_out, out_names, outs,
-                                   &json_len);
+        char err[512];
+        int rc = ifd_kserve_encode_response(&b, v->model->name, v->number, &req, n_out, out_names,
+                                            outs, &json_len, err, sizeof err);
+        if (rc) {
+            ifd_serve_job_error(job, rc, "%s", err);
+            goto out;
+        }
     }
     if (b.failed) goto oom;
     job->reply_header_len = json_len;

@@ -202,6 +202,12 @@ typedef struct decoder {
     const char *name;
     const char *text;   /* the request's JSON text (for positions in messages); NULL: json_t */
     int rc;             /* the status of a failure in a pointer-returning step */
+    /* BYTES: elements go into tensor one by one; their bytes are charged to *budget as they
+     * are decoded; escaped strings are decoded in scratch first */
+    ifd_tensor *tensor;
+    size_t *budget;
+    char *scratch;
+    size_t scratch_cap;
 } decoder;
 
 static int fail(decoder *d, const char *fmt, ...) IFD_PRINTF(2, 3);
@@ -407,9 +413,11 @@ static size_t utf8_sequence(const unsigned char *s, const unsigned char *end) {
 }
 
 /* Check the JSON string whose opening quote is at p the way jansson does: no raw control
- * characters, only the defined escapes, \u escapes that pair surrogates and are not \u0000, and
- * valid UTF-8. Returns the position after the closing quote, or NULL with *why set. */
-static const char *scan_string(const char *p, const char *end, bool *escaped, const char **why) {
+ * characters, only the defined escapes, \u escapes that pair surrogates and, unless allow_nul
+ * (BYTES data, where a string is any bytes), are not \u0000, and valid UTF-8. Returns the
+ * position after the closing quote, or NULL with *why set. */
+static const char *scan_string(const char *p, const char *end, bool allow_nul, bool *escaped,
+                               const char **why) {
     const unsigned char *s = (const unsigned char *)p + 1, *e = (const unsigned char *)end;
     *escaped = false;
     while (s < e) {
@@ -444,7 +452,7 @@ static const char *scan_string(const char *p, const char *end, bool *escaped, co
             return NULL;
         }
         s += 5;
-        if (u == 0) {
+        if (u == 0 && !allow_nul) {
             *why = "\\u0000 is not allowed in a string";
             return NULL;
         }
@@ -579,7 +587,9 @@ static const char *skip_value(jparse *ps, const char *p, int depth) {
         return NULL;
     }
     if (*p == '"') {
-        const char *q = scan_string(p, end, &escaped, &why);
+        /* \u0000 passes here: the value is checked again by jansson (which refuses it) or, as
+         * BYTES data, by decode_span (which takes it) */
+        const char *q = scan_string(p, end, true, &escaped, &why);
         if (!q) json_fail(ps, p, "%s", why);
         return q;
     }
@@ -673,7 +683,7 @@ static json_t *parse_object(jparse *ps, const char **pp, int depth, int kind, si
             goto fail;
         }
         bool escaped;
-        const char *q = scan_string(p, end, &escaped, &why);
+        const char *q = scan_string(p, end, false, &escaped, &why);
         if (!q) {
             json_fail(ps, p, "%s", why);
             goto fail;
@@ -1132,7 +1142,7 @@ static const char *store_float(decoder *d, const char *p, const char *end, unsig
     } else if (*p == '"') {
         bool escaped;
         const char *why;
-        q = scan_string(p, end, &escaped, &why);
+        q = scan_string(p, end, false, &escaped, &why);
         if (!q) return data_json_fail(d, p, why);
         if (!special_float(p, q, escaped, &x)) {
             d->rc = fail(d, "element %lld is not a number", (long long)index);
@@ -1247,6 +1257,60 @@ static inline const char *fast_f32(const char *p, const char *end, float *out) {
 }
 #endif
 
+/* What a BYTES element costs against max_tensor_bytes besides its bytes: its slot in the
+ * tensor (a pointer and a length), so that a request of many empty strings is bounded too. */
+#define BYTES_ELEMENT_COST 16
+
+/* Charge n bytes of BYTES data to the request's budget; false (413 set) when they do not fit. */
+static bool charge_bytes(decoder *d, size_t n) {
+    if (n <= *d->budget) {
+        *d->budget -= n;
+        return true;
+    }
+    snprintf(d->err, d->errsize, "input '%s': string data needs more than the bytes of tensor "
+             "data a request may carry", d->name);
+    d->rc = 413;
+    return false;
+}
+
+/* A BYTES element: a JSON string, any bytes once decoded (\u0000 included). */
+static const char *store_string(decoder *d, const char *p, const char *end, int64_t index) {
+    bool escaped;
+    const char *why;
+    if (*p != '"') {
+        d->rc = fail(d, "element %lld is not a string (BYTES data are JSON strings)",
+                     (long long)index);
+        return NULL;
+    }
+    const char *q = scan_string(p, end, true, &escaped, &why);
+    if (!q) return data_json_fail(d, p, why);
+    if (q < end && !is_value_end(*q)) return data_json_fail(d, q, "',' or ']' expected");
+    const char *bytes = p + 1;
+    size_t len = (size_t)(q - p) - 2;
+    if (escaped) {
+        /* decoding never lengthens a string, so the text's length bounds the scratch */
+        if (d->scratch_cap < (size_t)(q - p)) {
+            char *s = ifd_realloc(d->scratch, (size_t)(q - p));
+            if (!s) {
+                d->rc = 500;
+                snprintf(d->err, d->errsize, "out of memory");
+                return NULL;
+            }
+            d->scratch = s;
+            d->scratch_cap = (size_t)(q - p);
+        }
+        len = decode_string(p, q, d->scratch);
+        bytes = d->scratch;
+    }
+    if (!charge_bytes(d, len)) return NULL;
+    if (ifd_tensor_set_string(d->tensor, index, bytes, len) != IFD_OK) {
+        d->rc = 500;
+        snprintf(d->err, d->errsize, "input '%s': out of memory", d->name);
+        return NULL;
+    }
+    return q;
+}
+
 /* One scalar element at p (not '['); returns the position after it, or NULL with d->rc. */
 static inline const char *store_scalar(decoder *d, const char *p, const char *end) {
     if (IFD_UNLIKELY(d->written >= d->count)) {
@@ -1254,6 +1318,7 @@ static inline const char *store_scalar(decoder *d, const char *p, const char *en
                      (long long)d->count);
         return NULL;
     }
+    if (d->dtype == IFD_DTYPE_STRING) return store_string(d, p, end, d->written++);
     unsigned char *dst = d->dst + (size_t)d->written * d->esize;
 #ifdef IFD_KSERVE_FAST_F32
     if (d->dtype == IFD_DTYPE_FLOAT) {
@@ -1380,6 +1445,86 @@ typedef struct binsec {
     bool present; /* the request has an Inference-Header-Content-Length header */
 } binsec;
 
+/* A BYTES input whose name, shape (dims, d->count elements) and parameters are checked: its
+ * elements from the binary section (each a 4-byte little-endian length, then that many bytes;
+ * binary_data_size is their total) or from the JSON strings of data. Sizes are checked before
+ * the element array is allocated: every element takes at least 4 binary bytes or 1 byte of
+ * JSON text, and costs BYTES_ELEMENT_COST plus its length against the budget. */
+static int decode_bytes_input(decoder *d, int rank, const int64_t *dims, const json_t *bsize,
+                              const span *data, size_t *budget, binsec *bin,
+                              ifd_kserve_input *out) {
+    size_t slots;
+    if (!ifd_mul_size((size_t)d->count, BYTES_ELEMENT_COST, &slots) || slots > *budget) {
+        snprintf(d->err, d->errsize, "input '%s': shape needs more than the %zu bytes of tensor "
+                 "data a request may carry", d->name, *budget);
+        return 413;
+    }
+    if (bsize && data) return fail(d, "has both \"data\" and a binary_data_size parameter");
+    if (!bsize && !data) return fail(d, "\"data\" is missing");
+    const char *src = NULL;
+    size_t bs = 0;
+    if (bsize) {
+        if (!json_is_integer(bsize) || json_integer_value(bsize) < 0)
+            return fail(d, "parameter binary_data_size must be a non-negative integer");
+        if (!bin->present)
+            return fail(d, "binary_data_size given but the request has no "
+                           "Inference-Header-Content-Length header");
+        if ((uint64_t)json_integer_value(bsize) > (uint64_t)(bin->len - bin->used))
+            return fail(d, "binary_data_size %lld runs past the end of the binary data (%zu bytes "
+                           "left of %zu)", (long long)json_integer_value(bsize),
+                        bin->len - bin->used, bin->len);
+        bs = (size_t)json_integer_value(bsize);
+        if ((uint64_t)d->count > bs / 4)
+            return fail(d, "binary_data_size is %zu bytes; %lld BYTES elements need at least %llu "
+                           "(a 4-byte length each)", bs, (long long)d->count,
+                        (unsigned long long)d->count * 4);
+        src = bin->data + bin->used;
+        bin->used += bs;
+    } else if ((uint64_t)d->count > (uint64_t)(data->end - data->p)) {
+        return fail(d, "shape declares %lld elements; data cannot hold them", (long long)d->count);
+    }
+    *budget -= slots;
+    if (ifd_tensor_create(IFD_DTYPE_STRING, rank, dims, &out->tensor) != IFD_OK) {
+        snprintf(d->err, d->errsize, "input '%s': out of memory", d->name);
+        return 500;
+    }
+    d->tensor = out->tensor;
+    d->budget = budget;
+    if (!bsize) {
+        int rc = decode_span(d, data->p, data->end);
+        ifd_free(d->scratch);
+        d->scratch = NULL;
+        if (rc) return rc;
+        if (d->written != d->count)
+            return fail(d, "data holds %lld elements, shape declares %lld", (long long)d->written,
+                        (long long)d->count);
+        return 0;
+    }
+    size_t at = 0;
+    for (int64_t i = 0; i < d->count; i++) {
+        if (bs - at < 4)
+            return fail(d, "BYTES element %lld: its 4-byte length is cut off at byte %zu of the "
+                           "%zu bytes of binary_data_size", (long long)i, at, bs);
+        const unsigned char *l = (const unsigned char *)src + at;
+        size_t len = (size_t)l[0] | (size_t)l[1] << 8 | (size_t)l[2] << 16 | (size_t)l[3] << 24;
+        at += 4;
+        if (len > bs - at)
+            return fail(d, "BYTES element %lld: its length %zu runs past the end of "
+                           "binary_data_size (%zu bytes left of %zu)", (long long)i, len, bs - at,
+                        bs);
+        if (!charge_bytes(d, len)) return d->rc;
+        if (ifd_tensor_set_string(out->tensor, i, src + at, len) != IFD_OK) {
+            snprintf(d->err, d->errsize, "input '%s': out of memory", d->name);
+            return 500;
+        }
+        at += len;
+    }
+    if (at != bs)
+        return fail(d, "binary_data_size is %zu bytes; its %lld BYTES elements take %zu", bs,
+                    (long long)d->count, at);
+    return 0;
+}
+
 static int decode_input(const json_t *in, const span *data, const char *text, size_t index,
                         size_t *budget, binsec *bin, ifd_kserve_input *out, char *err,
                         size_t errsize) {
@@ -1403,7 +1548,6 @@ static int decode_input(const json_t *in, const span *data, const char *text, si
     d.dtype = ifd_kserve_dtype_from_name(json_string_value(dt));
     if (d.dtype == IFD_DTYPE_UNDEFINED)
         return fail(&d, "unknown datatype \"%.32s\"", json_string_value(dt));
-    if (d.dtype == IFD_DTYPE_STRING) return fail(&d, "datatype BYTES is not supported");
     out->dtype = d.dtype;
     if (!json_is_array(shape)) return fail(&d, "\"shape\" must be an array of integers");
     size_t rank = json_array_size(shape);
@@ -1423,6 +1567,9 @@ static int decode_input(const json_t *in, const span *data, const char *text, si
             return fail(&d, "shape's element count overflows");
     }
     d.count = zero ? 0 : product;
+    if (d.dtype == IFD_DTYPE_STRING)
+        return decode_bytes_input(&d, (int)rank, dims, bsize, has_data ? data : NULL, budget, bin,
+                                  out);
     d.esize = ifd_dtype_size(d.dtype);
     size_t nbytes;
     if (!ifd_mul_size((size_t)d.count, d.esize, &nbytes) || nbytes > *budget) {
@@ -1652,11 +1799,116 @@ void ifd_kserve_put_element(ifd_sbuf *b, ifd_dtype dt, const void *data, int64_t
     }
 }
 
-void ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t version,
-                                const ifd_kserve_request *req, size_t n, const char *const *names,
-                                ifd_tensor *const *outs, size_t *json_len) {
+bool ifd_kserve_utf8_valid(const char *s, size_t len, size_t *bad_at) {
+    const unsigned char *p = (const unsigned char *)s, *e = p + len;
+    while (p < e) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n = utf8_sequence(p, e);
+        if (!n) {
+            if (bad_at) *bad_at = (size_t)(p - (const unsigned char *)s);
+            return false;
+        }
+        p += n;
+    }
+    return true;
+}
+
+void ifd_kserve_put_string(ifd_sbuf *b, const char *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *e = p + len, *run = p;
+    ifd_sbuf_append(b, "\"", 1);
+    while (p < e) {
+        unsigned c = *p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            p++;
+            continue;
+        }
+        size_t n = c >= 0x80 ? utf8_sequence(p, e) : 0;
+        if (n) {
+            p += n;
+            continue;
+        }
+        ifd_sbuf_append(b, run, (size_t)(p - run));
+        if (c == '"' || c == '\\') ifd_sbuf_append(b, (char[]){'\\', (char)c}, 2);
+        else if (c == '\n') ifd_sbuf_append(b, "\\n", 2);
+        else if (c == '\t') ifd_sbuf_append(b, "\\t", 2);
+        else if (c == '\r') ifd_sbuf_append(b, "\\r", 2);
+        else if (c < 0x20)
+            ifd_sbuf_append(b, (char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
+        else ifd_sbuf_append(b, "\\ufffd", 6); /* not UTF-8: callers that care check first */
+        run = ++p;
+    }
+    ifd_sbuf_append(b, run, (size_t)(p - run));
+    ifd_sbuf_append(b, "\"", 1);
+}
+
+/* Whether output j of a response goes in binary form: a per-output parameter wins over the
+ * request's binary_data_output. */
+static bool output_is_binary(const ifd_kserve_request *req, size_t j) {
+    int ob = req->n_outputs && req->output_binary ? req->output_binary[j] : -1;
+    return ob >= 0 ? ob == 1 : req->binary_output;
+}
+
+/* The binary form of a BYTES tensor: each element as a 4-byte little-endian length and its
+ * bytes. Its size in *size; false when an element is too long for the length field. */
+static bool bytes_binary_size(const ifd_tensor *t, size_t *size) {
+    size_t total = 0;
+    for (int64_t i = 0; i < ifd_tensor_count(t); i++) {
+        size_t len = 0;
+        ifd_tensor_get_string(t, i, &len);
+        if (len > UINT32_MAX || !ifd_add_size(total, 4 + len, &total)) return false;
+    }
+    *size = total;
+    return true;
+}
+
+static void put_bytes_binary(ifd_sbuf *b, const ifd_tensor *t) {
+    for (int64_t i = 0; i < ifd_tensor_count(t) && !b->failed; i++) {
+        size_t len = 0;
+        const char *s = ifd_tensor_get_string(t, i, &len);
+        unsigned char l[4] = {(unsigned char)len, (unsigned char)(len >> 8),
+                              (unsigned char)(len >> 16), (unsigned char)(len >> 24)};
+        ifd_sbuf_append(b, l, 4);
+        ifd_sbuf_append(b, s, len);
+    }
+}
+
+int ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t version,
+                               const ifd_kserve_request *req, size_t n, const char *const *names,
+                               ifd_tensor *const *outs, size_t *json_len, char *err,
+                               size_t errsize) {
     bool any_binary = false;
     *json_len = 0;
+    /* A JSON string holds UTF-8 text only. Triton writes BYTES elements into JSON as they are,
+     * which makes the reply invalid JSON when they are not UTF-8, and tells clients to ask for
+     * such outputs in binary form; here that is an error saying so, before anything is
+     * written (escaping the bytes would hand the client different bytes without a sign). */
+    for (size_t j = 0; j < n; j++) {
+        const ifd_tensor *t = outs[j];
+        if (ifd_tensor_dtype(t) != IFD_DTYPE_STRING) continue;
+        if (output_is_binary(req, j)) {
+            size_t size;
+            if (!bytes_binary_size(t, &size)) {
+                snprintf(err, errsize, "output '%s' has a BYTES element longer than 4 GiB, more "
+                         "than the binary form's 4-byte length can say", names[j]);
+                return 500;
+            }
+            continue;
+        }
+        for (int64_t i = 0; i < ifd_tensor_count(t); i++) {
+            size_t len = 0, at = 0;
+            const char *s = ifd_tensor_get_string(t, i, &len);
+            if (!ifd_kserve_utf8_valid(s, len, &at)) {
+                snprintf(err, errsize, "output '%s' element %lld is not valid UTF-8 (byte %zu), "
+                         "which a JSON string cannot carry; ask for it in binary form with the "
+                         "output parameter \"binary_data\": true", names[j], (long long)i, at);
+                return 400;
+            }
+        }
+    }
     ifd_sbuf_puts(b, "{\"model_name\":");
     ifd_sbuf_json_string(b, model_name);
     ifd_sbuf_printf(b, ",\"model_version\":\"%lld\"", (long long)version);
@@ -1667,31 +1919,31 @@ void ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t ver
     ifd_sbuf_puts(b, ",\"outputs\":[");
     for (size_t j = 0; j < n; j++) {
         if (j) ifd_sbuf_puts(b, ",");
-        /* a per-output parameter wins over the request's binary_data_output */
-        int ob = req->n_outputs && req->output_binary ? req->output_binary[j] : -1;
-        bool binary = ob >= 0 ? ob == 1 : req->binary_output;
-        if (!binary) {
+        if (!output_is_binary(req, j)) {
             ifd_kserve_encode_tensor(b, names[j], outs[j]);
             continue;
         }
         any_binary = true;
         const ifd_tensor *t = outs[j];
+        size_t size = ifd_tensor_nbytes(t);
+        if (ifd_tensor_dtype(t) == IFD_DTYPE_STRING) bytes_binary_size(t, &size);
         ifd_sbuf_puts(b, "{\"name\":");
         ifd_sbuf_json_string(b, names[j]);
         ifd_sbuf_printf(b, ",\"datatype\":\"%s\",\"shape\":[",
                         ifd_kserve_dtype_name(ifd_tensor_dtype(t)));
         for (int i = 0; i < ifd_tensor_rank(t); i++)
             ifd_sbuf_printf(b, i ? ",%lld" : "%lld", (long long)ifd_tensor_dims(t)[i]);
-        ifd_sbuf_printf(b, "],\"parameters\":{\"binary_data_size\":%zu}}", ifd_tensor_nbytes(t));
+        ifd_sbuf_printf(b, "],\"parameters\":{\"binary_data_size\":%zu}}", size);
     }
     ifd_sbuf_puts(b, "]}");
-    if (!any_binary || b->failed) return;
+    if (!any_binary || b->failed) return 0;
     *json_len = b->len;
     for (size_t j = 0; j < n; j++) {
-        int ob = req->n_outputs && req->output_binary ? req->output_binary[j] : -1;
-        if (ob >= 0 ? ob == 1 : req->binary_output)
-            ifd_sbuf_append(b, ifd_tensor_cdata(outs[j]), ifd_tensor_nbytes(outs[j]));
+        if (!output_is_binary(req, j)) continue;
+        if (ifd_tensor_dtype(outs[j]) == IFD_DTYPE_STRING) put_bytes_binary(b, outs[j]);
+        else ifd_sbuf_append(b, ifd_tensor_cdata(outs[j]), ifd_tensor_nbytes(outs[j]));
     }
+    return 0;
 }
 
 void ifd_kserve_encode_tensor(ifd_sbuf *b, const char *name, const ifd_tensor *t) {
@@ -1702,8 +1954,18 @@ void ifd_kserve_encode_tensor(ifd_sbuf *b, const char *name, const ifd_tensor *t
     for (int i = 0; i < ifd_tensor_rank(t); i++)
         ifd_sbuf_printf(b, i ? ",%lld" : "%lld", (long long)ifd_tensor_dims(t)[i]);
     ifd_sbuf_puts(b, "],\"data\":[");
-    const unsigned char *p = ifd_tensor_cdata(t);
     int64_t n = ifd_tensor_count(t);
+    if (dt == IFD_DTYPE_STRING) {
+        for (int64_t i = 0; i < n && !b->failed; i++) {
+            size_t len = 0;
+            const char *s = ifd_tensor_get_string(t, i, &len);
+            if (i) ifd_sbuf_append(b, ",", 1);
+            ifd_kserve_put_string(b, s, len);
+        }
+        ifd_sbuf_puts(b, "]}");
+        return;
+    }
+    const unsigned char *p = ifd_tensor_cdata(t);
     for (int64_t i = 0; i < n && !b->failed; i++) {
         if (i) ifd_sbuf_append(b, ",", 1);
         ifd_kserve_put_element(b, dt, p, i);

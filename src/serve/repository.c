@@ -248,23 +248,18 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
         }
         goto out;
     }
-    /* inputs: the requests' tensors end to end along dim 0, [total, ...] */
+    /* inputs: the requests' tensors end to end along dim 0, [total, ...] (strings copied) */
+    const ifd_tensor **parts = ifd_calloc(n, sizeof *parts);
+    if (!parts) goto oom;
     for (size_t k = 0; k < v->n_inputs; k++) {
-        const ifd_tensor *t0 = c0->in_tensors[k];
-        int64_t dims[IFD_MAX_RANK];
-        int rank = ifd_tensor_rank(t0);
-        memcpy(dims, ifd_tensor_dims(t0), (size_t)rank * sizeof *dims);
-        dims[0] = total;
-        if (ifd_tensor_create(ifd_tensor_dtype(t0), rank, dims, &cat[k]) != IFD_OK) goto oom;
-        char *dst = ifd_tensor_data(cat[k]);
-        for (size_t i = 0; i < n; i++) {
-            const ifd_tensor *t = jobs[i]->call->in_tensors[k];
-            size_t nb = ifd_tensor_nbytes(t);
-            if (nb) memcpy(dst, ifd_tensor_cdata(t), nb);
-            dst += nb;
+        for (size_t i = 0; i < n; i++) parts[i] = jobs[i]->call->in_tensors[k];
+        if (ifd_serve_tensor_concat(parts, n, total, &cat[k]) != IFD_OK) {
+            ifd_free(parts);
+            goto oom;
         }
         ins[k] = cat[k];
     }
+    ifd_free(parts);
     st = ifd_session_run(session, v->n_inputs, c0->in_names, ins, c0->n_out, c0->out_names, outs);
     atomic_fetch_add(&v->execution_count, 1);
     ifd_version_metrics_batch(v->vm, total);
@@ -288,18 +283,12 @@ static void batch_run(ifd_serve_version *v, ifd_session *session, ifd_serve_job 
                                     c0->out_names[j], (long long)total);
             goto out;
         }
-        int64_t dims[IFD_MAX_RANK];
-        memcpy(dims, ifd_tensor_dims(outs[j]), (size_t)rank * sizeof *dims);
-        size_t row = total ? ifd_tensor_nbytes(outs[j]) / (size_t)total : 0;
-        const char *src = ifd_tensor_cdata(outs[j]);
+        int64_t first = 0;
         for (size_t i = 0; i < n; i++) {
-            ifd_serve_call *c = jobs[i]->call;
-            dims[0] = call_batch(c);
-            if (ifd_tensor_create(ifd_tensor_dtype(outs[j]), rank, dims, &c->outs[j]) != IFD_OK)
+            int64_t rows = call_batch(jobs[i]->call);
+            if (ifd_serve_tensor_rows(outs[j], first, rows, &jobs[i]->call->outs[j]) != IFD_OK)
                 goto oom;
-            size_t nb = row * (size_t)dims[0];
-            if (nb) memcpy(ifd_tensor_data(c->outs[j]), src, nb);
-            src += nb;
+            first += rows;
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -686,7 +675,7 @@ static ifd_status version_load(ifd_serve_version *v, const char *path, int threa
     if (!v->inputs || !v->outputs) return ifd_error(IFD_ERR_NO_MEMORY, "out of memory");
     for (size_t i = 0; i < v->n_inputs; i++) {
         if ((st = ifd_session_input_info(v->sessions[0], i, &v->inputs[i])) != IFD_OK) return st;
-        if (!ifd_kserve_dtype_name(v->inputs[i].dtype) || v->inputs[i].dtype == IFD_DTYPE_STRING)
+        if (!ifd_kserve_dtype_name(v->inputs[i].dtype))
             return ifd_error(IFD_ERR_UNSUPPORTED, "input '%s' has type %s, which KServe v2 JSON "
                              "cannot carry yet", v->inputs[i].name,
                              ifd_dtype_name(v->inputs[i].dtype));
@@ -694,7 +683,7 @@ static ifd_status version_load(ifd_serve_version *v, const char *path, int threa
     for (size_t i = 0; i < v->n_outputs; i++) {
         if ((st = ifd_session_output_info(v->sessions[0], i, &v->outputs[i])) != IFD_OK)
             return st;
-        if (!ifd_kserve_dtype_name(v->outputs[i].dtype) || v->outputs[i].dtype == IFD_DTYPE_STRING)
+        if (!ifd_kserve_dtype_name(v->outputs[i].dtype))
             return ifd_error(IFD_ERR_UNSUPPORTED, "output '%s' has type %s, which KServe v2 JSON "
                              "cannot carry yet", v->outputs[i].name,
                              ifd_dtype_name(v->outputs[i].dtype));

@@ -99,7 +99,11 @@ typedef struct ifd_kserve_request {
 } ifd_kserve_request;
 
 /* Parse an infer request body. Returns 0, or an HTTP status (400, 413) with a message in err.
- * max_tensor_bytes caps the decoded bytes of all inputs together (checked before allocating). */
+ * max_tensor_bytes caps the decoded bytes of all inputs together (checked before allocating);
+ * a BYTES element counts its length plus 16 bytes (its slot in the tensor). BYTES data are JSON
+ * strings (escapes decoded, \u0000 included: the bytes are any bytes), or in the binary
+ * extension each element is a 4-byte little-endian length and that many bytes, the input's
+ * binary_data_size being their exact total. */
 int ifd_kserve_request_parse(const char *body, size_t len, size_t max_tensor_bytes,
                              ifd_kserve_request *out, char *err, size_t errsize);
 void ifd_kserve_request_free(ifd_kserve_request *r);
@@ -111,17 +115,29 @@ int ifd_kserve_request_parse_binary(const char *body, size_t len, size_t json_le
                                     size_t max_tensor_bytes, ifd_kserve_request *out, char *err,
                                     size_t errsize);
 /* Append the KServe infer response for outs[0..n) named names[j]; outputs asked for in binary
- * form follow the JSON as raw bytes and *json_len is set to the JSON part's length (0 when the
- * reply is plain JSON). */
-void ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t version,
-                                const ifd_kserve_request *req, size_t n, const char *const *names,
-                                ifd_tensor *const *outs, size_t *json_len);
+ * form follow the JSON as raw bytes (BYTES: each element as a 4-byte little-endian length and
+ * its bytes) and *json_len is set to the JSON part's length (0 when the reply is plain JSON).
+ * Returns 0, or an HTTP status with err set and nothing appended: 400 when a BYTES output to
+ * be sent as JSON holds an element that is not UTF-8 (the message says to ask for it with
+ * "binary_data": true). */
+int ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t version,
+                               const ifd_kserve_request *req, size_t n, const char *const *names,
+                               ifd_tensor *const *outs, size_t *json_len, char *err,
+                               size_t errsize);
 /* Decode nested JSON arrays holding `count` elements in row-major order (ragged data refused)
- * into dst as dtype; name is for messages. Returns 0 or 400 with err set. */
+ * into dst as dtype (a numeric dtype or BOOL; TF Serving's strings are read in tfserving.c);
+ * name is for messages. Returns 0 or 400 with err set. */
 int ifd_kserve_decode_values(const json_t *data, ifd_dtype dtype, int64_t count, void *dst,
                              const char *name, char *err, size_t errsize);
-/* Append element i of data (dtype) as a JSON value, NaN/infinities as strings. */
+/* Append element i of data (a numeric dtype or BOOL) as a JSON value, NaN/infinities as
+ * strings. */
 void ifd_kserve_put_element(ifd_sbuf *b, ifd_dtype dtype, const void *data, int64_t i);
+/* BYTES elements. ifd_kserve_put_string appends s[0, len) as a JSON string: '"', '\\' and
+ * control characters escaped (NUL as \u0000), UTF-8 as it is; a byte that is not UTF-8 becomes
+ * U+FFFD, so callers that must not lose bytes check with ifd_kserve_utf8_valid first (false:
+ * *bad_at, when not NULL, is the offset of the first bad byte). */
+void ifd_kserve_put_string(ifd_sbuf *b, const char *s, size_t len);
+bool ifd_kserve_utf8_valid(const char *s, size_t len, size_t *bad_at);
 
 /* ---- TF Serving REST (tfserving.c) -------------------------------------------------------- */
 
@@ -141,7 +157,8 @@ int ifd_tfs_encode_response(ifd_sbuf *b, const ifd_kserve_request *req, size_t n
                             size_t errsize);
 /* Append {"name","datatype","shape","data"} for one output tensor. NaN and infinities are
  * written as the strings "NaN", "Infinity", "-Infinity" (JSON has no literal for them); the
- * decoder accepts the same strings for floating-point inputs. */
+ * decoder accepts the same strings for floating-point inputs. BYTES elements are JSON strings
+ * (ifd_kserve_put_string). */
 void ifd_kserve_encode_tensor(ifd_sbuf *b, const char *name, const ifd_tensor *t);
 
 /* ---- model configuration (config.c) -------------------------------------------------------- */
@@ -404,6 +421,15 @@ void ifd_serve_call_free(ifd_serve_call *c);
  * ins[0..v->n_inputs)) and the outputs names[0..n) = outs[0..n). */
 void ifd_serve_observe(ifd_serve_version *v, const ifd_tensor *const *ins, size_t n,
                        const char *const *names, ifd_tensor *const *outs);
+/* Dynamic batching's copies, string tensors included (their elements are copied one by one;
+ * the raw bytes of a string tensor are owned pointers, never to be memcpy'd):
+ * ifd_serve_tensor_concat joins parts[0..n) (one dtype, equal dims past 0) along dim 0 into a
+ * new tensor of dim 0 `total` (the sum of theirs); ifd_serve_tensor_rows copies rows
+ * [first, first + rows) of dim 0 into a new tensor. */
+ifd_status ifd_serve_tensor_concat(const ifd_tensor *const *parts, size_t n, int64_t total,
+                                   ifd_tensor **out);
+ifd_status ifd_serve_tensor_rows(const ifd_tensor *src, int64_t first, int64_t rows,
+                                 ifd_tensor **out);
 /* Set job's error reply for a failed ifd_session_run. */
 void ifd_serve_job_run_error(ifd_serve_job *job, ifd_status st);
 /* Set job->status and an {"error": msg} body. */

@@ -42,7 +42,66 @@ static int oom(char *err, size_t errsize) {
     return 500;
 }
 
-static bool is_b64(const json_t *v) { return json_is_object(v) && json_object_get(v, "b64"); }
+/* TF Serving's binary string: an object whose only member is "b64", a string. */
+static bool is_b64(const json_t *v) {
+    return json_is_object(v) && json_object_size(v) == 1 &&
+           json_is_string(json_object_get(v, "b64"));
+}
+
+/* ---- base64 (RFC 4648 standard alphabet), TF Serving's encoding of binary strings ----------- */
+
+static const char g_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decode s[0, len) into out (room for len / 4 * 3 + 3 bytes); padding is optional, as absl's
+ * Base64Unescape (TF Serving's decoder) takes it. False when s is not base64. */
+static bool b64_decode(const char *s, size_t len, unsigned char *out, size_t *out_len) {
+    size_t pad = 0;
+    while (pad < 2 && len > 0 && s[len - 1] == '=') {
+        len--;
+        pad++;
+    }
+    /* "=" completes the last group of four, if it is there at all */
+    if (len % 4 == 1 || (pad && pad != 4 - len % 4)) return false;
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64_value((unsigned char)s[i]);
+        if (v < 0) return false;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    /* the bits left over from a partial group must be zero (canonical encoding) */
+    if (bits && (acc & ((1u << bits) - 1))) return false;
+    *out_len = n;
+    return true;
+}
+
+static void b64_put(ifd_sbuf *b, const unsigned char *p, size_t len) {
+    char q[4];
+    for (size_t i = 0; i < len && !b->failed; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < len ? p[i + 2] : 0);
+        q[0] = g_b64[v >> 18];
+        q[1] = g_b64[(v >> 12) & 63];
+        q[2] = i + 1 < len ? g_b64[(v >> 6) & 63] : '=';
+        q[3] = i + 2 < len ? g_b64[v & 63] : '=';
+        ifd_sbuf_append(b, q, 4);
+    }
+}
 
 /* The shape a nested list implies, read down its first elements. -1 past IFD_MAX_RANK. */
 static int implied_shape(const json_t *v, int64_t *dims) {
@@ -74,20 +133,114 @@ static int64_t count_of(const int64_t *dims, int rank, bool *overflow) {
 }
 
 /* The per-example shape of one value, checked. */
-static int value_shape(const json_t *v, const char *name, int64_t *dims, int *rank, char *err,
-                       size_t errsize) {
-    if (is_b64(v))
-        return failf(err, errsize, "input '%s': binary strings ({\"b64\": ...}) are not supported",
-                     name);
-    if (json_is_object(v) || json_is_null(v))
-        return failf(err, errsize, "input '%s': expected a number, boolean or nested list",
-                     name);
+static int value_shape(const json_t *v, const ifd_io_info *io, int64_t *dims, int *rank,
+                       char *err, size_t errsize) {
+    const char *name = io->name;
+    bool strings = io->dtype == IFD_DTYPE_STRING;
+    if (is_b64(v) && !strings)
+        return failf(err, errsize, "input '%s': binary strings ({\"b64\": ...}) are only for "
+                     "DT_STRING inputs; the model wants %s", name,
+                     ifd_tfs_dtype_name(io->dtype) ? ifd_tfs_dtype_name(io->dtype) : "?");
+    if ((json_is_object(v) && !is_b64(v)) || json_is_null(v))
+        return failf(err, errsize, "input '%s': expected %s or nested list", name,
+                     strings ? "a string, a {\"b64\": ...} object" : "a number, boolean");
     *rank = implied_shape(v, dims);
     if (*rank < 0)
         return failf(err, errsize, "input '%s': nests deeper than %d", name, IFD_MAX_RANK);
     if (!conforms(v, dims, *rank))
         return failf(err, errsize, "input '%s': ragged list: nested lists differ in length or "
                      "depth", name);
+    return 0;
+}
+
+/* DT_STRING elements of v (a conforming nested list of `rank` levels, or a leaf) into t from
+ * element *at on: JSON strings as their bytes (\u0000 included), {"b64": ...} objects decoded.
+ * Each element's bytes are charged to *budget. */
+static int fill_strings(const json_t *v, int rank, ifd_tensor *t, int64_t *at, size_t *budget,
+                        const char *name, char *err, size_t errsize) {
+    if (rank > 0) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            int rc = fill_strings(json_array_get(v, i), rank - 1, t, at, budget, name, err,
+                                  errsize);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    const char *bytes;
+    size_t len;
+    unsigned char *decoded = NULL;
+    if (json_is_string(v)) {
+        bytes = json_string_value(v);
+        len = json_string_length(v);
+    } else if (is_b64(v)) {
+        const json_t *s = json_object_get(v, "b64");
+        size_t slen = json_string_length(s);
+        decoded = ifd_malloc(slen / 4 * 3 + 3);
+        if (!decoded) return oom(err, errsize);
+        if (!b64_decode(json_string_value(s), slen, decoded, &len)) {
+            ifd_free(decoded);
+            return failf(err, errsize, "input '%s': element %lld: \"b64\" is not valid base64",
+                         name, (long long)*at);
+        }
+        bytes = (const char *)decoded;
+    } else {
+        return failf(err, errsize, "input '%s': element %lld is not a string or a {\"b64\": ...} "
+                     "object (the model wants DT_STRING)", name, (long long)*at);
+    }
+    int rc = 0;
+    if (len > *budget) {
+        snprintf(err, errsize, "input '%s': string data needs more than the bytes of tensor data "
+                 "a request may carry", name);
+        rc = 413;
+    } else if (ifd_tensor_set_string(t, *at, bytes, len) != IFD_OK) {
+        rc = oom(err, errsize);
+    } else {
+        *budget -= len;
+        ++*at;
+    }
+    ifd_free(decoded);
+    return rc;
+}
+
+/* What a DT_STRING element costs against max_tensor_bytes besides its bytes, as in
+ * kserve_json.c: its slot in the tensor. */
+#define STRING_ELEMENT_COST 16
+
+/* make_tensor for a DT_STRING input: shapes are checked by the caller (count elements). */
+static int make_string_tensor(const json_t *const *values, size_t n, const json_t *v,
+                              const ifd_io_info *io, int rank, const int64_t *dims, int64_t count,
+                              bool overflow, size_t body_len, size_t *budget,
+                              ifd_kserve_input *out, char *err, size_t errsize) {
+    size_t slots;
+    if (overflow || !ifd_mul_size((size_t)count, STRING_ELEMENT_COST, &slots) || slots > *budget) {
+        snprintf(err, errsize, "input '%s': needs more than the %zu bytes of tensor data a "
+                 "request may carry", io->name, *budget);
+        return 413;
+    }
+    if ((uint64_t)count > body_len)
+        return failf(err, errsize, "input '%s': %lld elements cannot fit in the body", io->name,
+                     (long long)count);
+    *budget -= slots;
+    out->name = io->name;
+    out->dtype = io->dtype;
+    if (ifd_tensor_create(io->dtype, rank, dims, &out->tensor) != IFD_OK) {
+        snprintf(err, errsize, "input '%s': out of memory", io->name);
+        return 500;
+    }
+    int64_t at = 0;
+    if (!values) return fill_strings(v, rank, out->tensor, &at, budget, io->name, err, errsize);
+    for (size_t i = 0; i < n; i++) {
+        int64_t d2[IFD_MAX_RANK];
+        int r2;
+        int rc = value_shape(values[i], io, d2, &r2, err, errsize);
+        if (rc) return rc;
+        if (r2 != rank - 1 || memcmp(d2, dims + 1, sizeof *d2 * (size_t)r2))
+            return failf(err, errsize, "input '%s': instance %zu has a different shape than "
+                         "instance 0 (the row format batches them along a new dim 0)", io->name,
+                         i);
+        rc = fill_strings(values[i], rank - 1, out->tensor, &at, budget, io->name, err, errsize);
+        if (rc) return rc;
+    }
     return 0;
 }
 
@@ -98,7 +251,7 @@ static int make_tensor(const json_t *const *values, size_t n, const json_t *v,
                        ifd_kserve_input *out, char *err, size_t errsize) {
     int64_t dims[IFD_MAX_RANK + 1];
     int rank;
-    int rc = value_shape(values ? values[0] : v, io->name, dims + (values ? 1 : 0), &rank, err,
+    int rc = value_shape(values ? values[0] : v, io, dims + (values ? 1 : 0), &rank, err,
                          errsize);
     if (rc) return rc;
     if (values) {
@@ -108,13 +261,16 @@ static int make_tensor(const json_t *const *values, size_t n, const json_t *v,
         dims[0] = (int64_t)n;
         rank++;
     }
-    if (io->dtype == IFD_DTYPE_STRING || !ifd_kserve_dtype_name(io->dtype))
+    if (!ifd_kserve_dtype_name(io->dtype))
         return failf(err, errsize, "input '%s': the model's datatype %s is not supported",
                      io->name, ifd_tfs_dtype_name(io->dtype) ? ifd_tfs_dtype_name(io->dtype)
                                                               : "?");
     bool overflow;
     int64_t per = count_of(dims + (values ? 1 : 0), rank - (values ? 1 : 0), &overflow);
     int64_t count = count_of(dims, rank, &overflow);
+    if (io->dtype == IFD_DTYPE_STRING)
+        return make_string_tensor(values, n, v, io, rank, dims, count, overflow, body_len, budget,
+                                  out, err, errsize);
     size_t esize = ifd_dtype_size(io->dtype), nbytes;
     if (overflow || !ifd_mul_size((size_t)count, esize, &nbytes) || nbytes > *budget) {
         snprintf(err, errsize, "input '%s': needs more than the %zu bytes of tensor data a "
@@ -137,7 +293,7 @@ static int make_tensor(const json_t *const *values, size_t n, const json_t *v,
     for (size_t i = 0; i < n; i++) {
         int64_t d2[IFD_MAX_RANK];
         int r2;
-        rc = value_shape(values[i], io->name, d2, &r2, err, errsize);
+        rc = value_shape(values[i], io, d2, &r2, err, errsize);
         if (rc) return rc;
         if (r2 != rank - 1 || memcmp(d2, dims + 1, sizeof *d2 * (size_t)r2))
             return failf(err, errsize, "input '%s': instance %zu has a different shape than "
@@ -232,7 +388,9 @@ int ifd_tfs_request_parse(const char *body, size_t len, const ifd_io_info *input
     if (!ifd_kserve_depth_ok(body, len, IFD_KSERVE_MAX_DEPTH))
         return failf(err, errsize, "invalid JSON: nesting deeper than %d", IFD_KSERVE_MAX_DEPTH);
     json_error_t je;
-    out->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    /* JSON_ALLOW_NUL: a DT_STRING element is any bytes, "\u0000" included (keys stay
+     * NUL-free: jansson refuses NUL in object keys whatever the flags) */
+    out->root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!out->root)
         return failf(err, errsize, "invalid JSON: %s (line %d, column %d)", je.text, je.line,
                      je.column);
@@ -245,7 +403,8 @@ int ifd_tfs_request_parse(const char *body, size_t len, const ifd_io_info *input
                          "\"instances\" or \"inputs\" and optionally \"signature_name\"", key);
     }
     const json_t *sig = json_object_get(out->root, "signature_name");
-    if (sig && (!json_is_string(sig) || strcmp(json_string_value(sig), "serving_default")))
+    if (sig && (!json_is_string(sig) || json_string_length(sig) != strlen("serving_default") ||
+                strcmp(json_string_value(sig), "serving_default")))
         return failf(err, errsize, "unknown signature_name: the only signature is "
                      "\"serving_default\"");
     const json_t *inst = json_object_get(out->root, "instances");
@@ -265,25 +424,47 @@ int ifd_tfs_request_parse(const char *body, size_t len, const ifd_io_info *input
 
 /* ---- reply ----------------------------------------------------------------------------------- */
 
-/* Elements [*at, ...) of t as nested lists of dims[0..rank). */
-static void put_nested(ifd_sbuf *b, ifd_dtype dt, const void *data, const int64_t *dims, int rank,
-                       int64_t *at) {
+/* TF Serving's rule: a DT_STRING output whose name ends in "_bytes" holds binary data, and
+ * each of its elements is written as {"b64": "<base64>"}. Other string elements are JSON
+ * strings, except those that are not UTF-8: JSON text cannot carry them (TF Serving writes them
+ * raw, which makes the reply invalid JSON), so they too are written as {"b64": ...}, the form
+ * TF Serving clients already read. */
+static bool is_bytes_name(const char *name) {
+    size_t n = strlen(name);
+    return n >= 6 && !strcmp(name + n - 6, "_bytes");
+}
+
+static void put_string_element(ifd_sbuf *b, const ifd_tensor *t, int64_t i, bool bytes) {
+    size_t len = 0;
+    const char *s = ifd_tensor_get_string(t, i, &len);
+    if (!bytes && ifd_kserve_utf8_valid(s, len, NULL)) {
+        ifd_kserve_put_string(b, s, len);
+        return;
+    }
+    ifd_sbuf_puts(b, "{\"b64\":\"");
+    b64_put(b, (const unsigned char *)s, len);
+    ifd_sbuf_puts(b, "\"}");
+}
+
+/* Elements [*at, ...) of t as nested lists of dims[0..rank); bytes: the "_bytes" rule. */
+static void put_nested(ifd_sbuf *b, const ifd_tensor *t, bool bytes, const int64_t *dims,
+                       int rank, int64_t *at) {
     if (rank == 0) {
-        ifd_kserve_put_element(b, dt, data, (*at)++);
+        if (ifd_tensor_dtype(t) == IFD_DTYPE_STRING) put_string_element(b, t, (*at)++, bytes);
+        else ifd_kserve_put_element(b, ifd_tensor_dtype(t), ifd_tensor_cdata(t), (*at)++);
         return;
     }
     ifd_sbuf_append(b, "[", 1);
     for (int64_t i = 0; i < dims[0] && !b->failed; i++) {
         if (i) ifd_sbuf_append(b, ",", 1);
-        put_nested(b, dt, data, dims + 1, rank - 1, at);
+        put_nested(b, t, bytes, dims + 1, rank - 1, at);
     }
     ifd_sbuf_append(b, "]", 1);
 }
 
-static void put_tensor(ifd_sbuf *b, const ifd_tensor *t) {
+static void put_tensor(ifd_sbuf *b, const ifd_tensor *t, const char *name) {
     int64_t at = 0;
-    put_nested(b, ifd_tensor_dtype(t), ifd_tensor_cdata(t), ifd_tensor_dims(t),
-               ifd_tensor_rank(t), &at);
+    put_nested(b, t, is_bytes_name(name), ifd_tensor_dims(t), ifd_tensor_rank(t), &at);
 }
 
 int ifd_tfs_encode_response(ifd_sbuf *b, const ifd_kserve_request *req, size_t n,
@@ -292,14 +473,14 @@ int ifd_tfs_encode_response(ifd_sbuf *b, const ifd_kserve_request *req, size_t n
     if (req->tfs_format == IFD_TFS_COLUMNAR) {
         ifd_sbuf_puts(b, "{\"outputs\":");
         if (n == 1) {
-            put_tensor(b, outs[0]);
+            put_tensor(b, outs[0], names[0]);
         } else {
             ifd_sbuf_puts(b, "{");
             for (size_t j = 0; j < n; j++) {
                 if (j) ifd_sbuf_puts(b, ",");
                 ifd_sbuf_json_string(b, names[j]);
                 ifd_sbuf_puts(b, ":");
-                put_tensor(b, outs[j]);
+                put_tensor(b, outs[j], names[j]);
             }
             ifd_sbuf_puts(b, "}");
         }
@@ -315,7 +496,7 @@ int ifd_tfs_encode_response(ifd_sbuf *b, const ifd_kserve_request *req, size_t n
     }
     ifd_sbuf_puts(b, "{\"predictions\":");
     if (n == 1) {
-        put_tensor(b, outs[0]);
+        put_tensor(b, outs[0], names[0]);
     } else {
         int64_t rows = n ? ifd_tensor_dims(outs[0])[0] : 0;
         int64_t *at = ifd_calloc(n + 1, sizeof *at);
@@ -331,7 +512,7 @@ int ifd_tfs_encode_response(ifd_sbuf *b, const ifd_kserve_request *req, size_t n
                 ifd_sbuf_json_string(b, names[j]);
                 ifd_sbuf_puts(b, ":");
                 const ifd_tensor *t = outs[j];
-                put_nested(b, ifd_tensor_dtype(t), ifd_tensor_cdata(t), ifd_tensor_dims(t) + 1,
+                put_nested(b, t, is_bytes_name(names[j]), ifd_tensor_dims(t) + 1,
                            ifd_tensor_rank(t) - 1, &at[j]);
             }
             ifd_sbuf_puts(b, "}");

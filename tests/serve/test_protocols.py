@@ -9,6 +9,7 @@ Builds a model repository in a temporary folder from the ONNX conformance models
 examples/models/digits, starts the server on a free port, and prints "PASS name" /
 "FAIL name: why", then "N passed, M failed".
 """
+import base64
 import http.client
 import json
 import math
@@ -30,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DIGITS = os.path.join(HERE, "..", "..", "examples", "models", "digits")
 
 from harness import tensorproto_fields, BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
+from harness import pb_field as _field  # noqa: E402
 
 
 
@@ -159,7 +161,64 @@ CASES = {"add": "test_add", "add_int8": "test_add_int8", "add_uint16": "test_add
          "relu": "test_relu", "size": "test_size_example", "split": "test_split_equal_parts_2d_opset13", "topk": "test_top_k"}
 
 
+# ---- string models built by hand (protobuf wire format) -------------------------------------------
+
+ONNX_STRING, ONNX_FLOAT, ONNX_BOOL, ONNX_INT64 = 8, 1, 9, 7
+
+
+def _value_info(name, elem, dims):
+    shape = b"".join(_field(1, _field(2, d) if isinstance(d, str) else _field(1, d)) for d in dims)
+    return _field(1, name) + _field(2, _field(1, _field(1, elem) + _field(2, shape)))
+
+
+def _node(op, ins, outs, domain=None, attrs=b""):
+    n = b"".join(_field(1, i) for i in ins) + b"".join(_field(2, o) for o in outs)
+    n += _field(3, op + "_" + outs[0]) + _field(4, op) + attrs
+    return n + (_field(7, domain) if domain else b"")
+
+
+def _model(nodes, inputs, outputs, inits=b"", ml=False, opset=13):
+    graph = b"".join(_field(1, n) for n in nodes) + _field(2, "g") + inits
+    graph += b"".join(_field(11, _value_info(*i)) for i in inputs)
+    graph += b"".join(_field(12, _value_info(*o)) for o in outputs)
+    opsets = _field(8, _field(1, "") + _field(2, opset))
+    if ml:
+        opsets += _field(8, _field(1, "ai.onnx.ml") + _field(2, 2))
+    return _field(1, 8) + opsets + _field(7, graph)
+
+
+def string_models():
+    """{name: (model bytes, config or None)}"""
+    ident = _model([_node("Identity", ["x"], ["y"]), _node("Identity", ["x"], ["y_bytes"])],
+                   [("x", ONNX_STRING, ["a", "b"])],
+                   [("y", ONNX_STRING, ["a", "b"]), ("y_bytes", ONNX_STRING, ["a", "b"])])
+    cat = _field(2, ONNX_STRING) + _field(6, b"cat") + _field(8, "c")  # a scalar "cat"
+    equal = _model([_node("Equal", ["x", "c"], ["y"])], [("x", ONNX_STRING, ["n"])],
+                   [("y", ONNX_BOOL, ["n"])], inits=_field(5, cat), opset=19)  # strings: Equal-19
+    mix = _model([_node("Identity", ["s"], ["s_out"]), _node("Identity", ["f"], ["f_out"])],
+                 [("s", ONNX_STRING, ["n"]), ("f", ONNX_FLOAT, ["n"])],
+                 [("s_out", ONNX_STRING, ["n"]), ("f_out", ONNX_FLOAT, ["n"])])
+    keys = b"".join(_field(9, k) for k in (b"cat", b"dog", b"\xff\xfebin"))
+    attrs = (_field(5, _field(1, "keys_strings") + _field(20, 8) + keys) +
+             _field(5, _field(1, "values_int64s") + _field(20, 7) +
+                    b"".join(_field(8, v) for v in (1, 2, 3))) +
+             _field(5, _field(1, "default_int64") + _field(20, 2) + _field(3, 99)))
+    label = _model([_node("LabelEncoder", ["x"], ["y"], "ai.onnx.ml", attrs)],
+                   [("x", ONNX_STRING, ["n"])], [("y", ONNX_INT64, ["n"])], ml=True)
+    return {"str_identity": (ident, None), "str_equal": (equal, None), "str_mix": (mix, None),
+            "str_label": (label, None),
+            "str_batched": (ident, {"max_batch_size": 8, "dynamic_batching":
+                                    {"max_queue_delay_microseconds": 20000}})}
+
+
 def build_repo(root):
+    for name, (data, config) in string_models().items():
+        os.makedirs(os.path.join(root, name, "1"))
+        with open(os.path.join(root, name, "1", "model.onnx"), "wb") as f:
+            f.write(data)
+        if config is not None:
+            with open(os.path.join(root, name, "config.json"), "w") as f:
+                json.dump(config, f)
     for name, case in CASES.items():
         d = os.path.join(root, name, "1")
         os.makedirs(d)
@@ -339,9 +398,11 @@ def binary_errors():
         ("negative_dim", {"inputs": [{"name": "x", "datatype": "FP32", "shape": [3, -4, 5],
                                       "parameters": {"binary_data_size": 240}}]}, [x], {},
          ["negative"]),
-        ("bytes_refused", {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1],
-                                       "parameters": {"binary_data_size": 8}}]},
-         [struct.pack("<I", 4) + b"abcd"], {}, ["BYTES", "not supported"]),
+        ("bytes_for_fp32_input", {"inputs": [
+            {"name": "x", "datatype": "BYTES", "shape": [3, 4, 5],
+             "parameters": {"binary_data_size": 480}},
+            {"name": "y", "datatype": "FP32", "shape": [3, 4, 5], "data": Y}]},
+         [(struct.pack("<I", 4) + b"abcd") * 60], {}, ["BYTES", "FP32"]),
         ("bad_output_flag", add_header(parameters={"binary_data_output": "yes"}), [x], {},
          ["binary_data_output"]),
         ("bad_per_output_flag", add_header(outputs=[{"name": "sum",
@@ -613,6 +674,321 @@ def tfs_errors():
         test(t, "tfs_error_" + t.__name__)
 
 
+# ---- BYTES (KServe) and DT_STRING (TF Serving) ------------------------------------------------------
+
+STRS = ["plain", "h\u00e9llo w\u00f6rld \u2713", "emoji \U0001F600", "", "q\" b\\ /\n\t\r\x01\x7f",
+        "nul\x00inside"]
+
+
+def pack_bytes(items):
+    """BYTES binary form: each element as a 4-byte little-endian length and its bytes"""
+    return b"".join(struct.pack("<I", len(b)) + b for b in items)
+
+
+def unpack_bytes(raw):
+    out, at = [], 0
+    while at < len(raw):
+        (n,) = struct.unpack("<I", raw[at:at + 4])
+        out.append(raw[at + 4:at + 4 + n])
+        at += 4 + n
+    assert at == len(raw), "BYTES binary form runs past its size"
+    return out
+
+
+def bytes_metadata():
+    st, body, _ = request("GET", "/v2/models/str_identity")
+    assert st == 200, body
+    assert body["inputs"] == [{"name": "x", "datatype": "BYTES", "shape": [-1, -1]}], body
+    assert [o["datatype"] for o in body["outputs"]] == ["BYTES", "BYTES"], body
+    st, body, _ = request("GET", "/v2/models/str_equal")
+    assert st == 200 and body["outputs"][0]["datatype"] == "BOOL", body
+    st, body, _ = request("GET", "/v1/models/str_mix/metadata")
+    assert st == 200, body
+    sd = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert sd["inputs"]["s"]["dtype"] == "DT_STRING" and sd["inputs"]["f"]["dtype"] == "DT_FLOAT", sd
+    assert sd["outputs"]["s_out"]["dtype"] == "DT_STRING", sd
+
+
+def bytes_json_roundtrip():
+    # ASCII-escaped (\uXXXX, surrogate pairs for the emoji, \u0000) and raw UTF-8 requests
+    for ascii_only in (True, False):
+        body = json.dumps({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [2, 3],
+                                       "data": [STRS[:3], STRS[3:]]}],
+                           "outputs": [{"name": "y"}]}, ensure_ascii=ascii_only)
+        st, reply, _ = request("POST", "/v2/models/str_identity/infer", body.encode("utf-8"))
+        assert st == 200, reply
+        o = reply["outputs"]
+        assert len(o) == 1 and o[0]["name"] == "y" and o[0]["datatype"] == "BYTES", reply
+        assert o[0]["shape"] == [2, 3] and o[0]["data"] == STRS, reply
+
+
+def bytes_json_flat_and_empty():
+    st, reply, _ = request("POST", "/v2/models/str_identity/infer", {"inputs": [
+        {"name": "x", "datatype": "BYTES", "shape": [3, 1], "data": ["", "", ""]}]})
+    assert st == 200, reply
+    assert [o["data"] for o in reply["outputs"]] == [["", "", ""]] * 2, reply
+    st, reply, _ = request("POST", "/v2/models/str_identity/infer", {"inputs": [
+        {"name": "x", "datatype": "BYTES", "shape": [0, 2], "data": []}]})
+    assert st == 200 and reply["outputs"][0]["shape"] == [0, 2], reply
+    assert reply["outputs"][0]["data"] == [], reply
+
+
+def bytes_binary_in_and_out():
+    items = [b"\xff\xfe binary", b"", b"nul\x00\x00", "caf\u00e9".encode(), b"\x80"]
+    blob = pack_bytes(items)
+    header = {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [5, 1],
+                          "parameters": {"binary_data_size": len(blob)}}],
+              "outputs": [{"name": "y", "parameters": {"binary_data": True}},
+                          {"name": "y_bytes", "parameters": {"binary_data": True}}]}
+    for pad in (0, 1, 3):  # unaligned length prefixes too
+        st, reply, raw, r = binary_request("/v2/models/str_identity/infer", header, [blob], pad)
+        assert st == 200, reply
+        for o in reply["outputs"]:
+            assert o["datatype"] == "BYTES" and o["shape"] == [5, 1], o
+            assert o["parameters"]["binary_data_size"] == len(blob), o
+            assert unpack_bytes(raw[o["name"]]) == items, raw
+
+
+def bytes_binary_in_json_out():
+    items = ["a", "\u00e9t\u00e9", "", "x\x00y"]
+    blob = pack_bytes([i.encode() for i in items])
+    header = {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [2, 2],
+                          "parameters": {"binary_data_size": len(blob)}}]}
+    st, reply, raw, r = binary_request("/v2/models/str_identity/infer", header, [blob])
+    assert st == 200 and raw == {}, reply
+    assert all(o["data"] == items for o in reply["outputs"]), reply
+    # JSON in, binary out
+    st, reply, raw, r = binary_request("/v2/models/str_identity/infer", {
+        "inputs": [{"name": "x", "datatype": "BYTES", "shape": [2, 2], "data": items}],
+        "parameters": {"binary_data_output": True}}, [])
+    assert st == 200 and unpack_bytes(raw["y"]) == [i.encode() for i in items], reply
+
+
+def bytes_non_utf8_needs_binary_output():
+    blob = pack_bytes([b"ok", b"\xc3\x28"])
+    header = {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1, 2],
+                          "parameters": {"binary_data_size": len(blob)}}],
+              "outputs": [{"name": "y"}]}
+    st, reply, _, _ = binary_request("/v2/models/str_identity/infer", header, [blob])
+    expect_error(st, reply, 400, ["output 'y' element 1", "UTF-8", "binary_data"])
+    header["outputs"] = [{"name": "y", "parameters": {"binary_data": True}}]
+    st, reply, raw, _ = binary_request("/v2/models/str_identity/infer", header, [blob])
+    assert st == 200 and unpack_bytes(raw["y"]) == [b"ok", b"\xc3\x28"], reply
+
+
+def bytes_equal_gives_bool():
+    st, reply, _ = request("POST", "/v2/models/str_equal/infer", {"inputs": [
+        {"name": "x", "datatype": "BYTES", "shape": [4], "data": ["cat", "dog", "", "cat"]}]})
+    assert st == 200, reply
+    assert reply["outputs"][0]["datatype"] == "BOOL", reply
+    assert reply["outputs"][0]["data"] == [True, False, False, True], reply
+
+
+def bytes_label_encoder():
+    st, reply, _ = request("POST", "/v2/models/str_label/infer", {"inputs": [
+        {"name": "x", "datatype": "BYTES", "shape": [4], "data": ["dog", "cat", "bird", "dog"]}]})
+    assert st == 200, reply
+    assert reply["outputs"][0]["data"] == [2, 1, 99, 2], reply
+    blob = pack_bytes([b"\xff\xfebin", b"cat"])
+    st, reply, _, _ = binary_request("/v2/models/str_label/infer", {"inputs": [
+        {"name": "x", "datatype": "BYTES", "shape": [2],
+         "parameters": {"binary_data_size": len(blob)}}]}, [blob])
+    assert st == 200 and reply["outputs"][0]["data"] == [3, 1], reply
+
+
+def bytes_mixed_inputs():
+    st, reply, _ = request("POST", "/v2/models/str_mix/infer", {"inputs": [
+        {"name": "s", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]},
+        {"name": "f", "datatype": "FP32", "shape": [2], "data": [1.5, -2]}]})
+    assert st == 200, reply
+    assert {o["name"]: o["data"] for o in reply["outputs"]} == {"s_out": ["a", "b"],
+                                                                "f_out": [1.5, -2.0]}, reply
+
+
+def bytes_errors():
+    def ident(data, shape, dtype="BYTES"):
+        return {"inputs": [{"name": "x", "datatype": dtype, "shape": shape, "data": data}]}
+
+    json_cases = [
+        ("number_for_bytes", "str_identity", ident([["a", 5]], [1, 2]), ["element 1", "string"]),
+        ("bool_for_bytes", "str_identity", ident([[True]], [1, 1]), ["element 0", "string"]),
+        ("nested_object", "str_identity", ident([[{"b64": "AA=="}]], [1, 1]), ["string"]),
+        ("wrong_count", "str_identity", ident(["a", "b", "c"], [2, 2]), ["3 elements", "4"]),
+        ("too_many", "str_identity", ident(["a", "b", "c"], [1, 2]), ["more than the 2"]),
+        ("ragged", "str_identity", ident([["a", "b"], ["c"]], [2, 2]), ["ragged"]),
+        ("fp32_for_bytes_input", "str_identity", ident([[1.0]], [1, 1], "FP32"),
+         ["FP32", "BYTES"]),
+        ("string_for_fp32", "str_mix", {"inputs": [
+            {"name": "s", "datatype": "BYTES", "shape": [1], "data": ["a"]},
+            {"name": "f", "datatype": "FP32", "shape": [1], "data": ["abc"]}]},
+         ["input 'f'", "not a number"]),
+        ("bytes_for_fp32", "str_mix", {"inputs": [
+            {"name": "s", "datatype": "BYTES", "shape": [1], "data": ["a"]},
+            {"name": "f", "datatype": "BYTES", "shape": [1], "data": ["1"]}]},
+         ["input 'f'", "BYTES", "FP32"]),
+        ("wrong_rank", "str_identity", ident(["a"], [1]), ["shape"]),
+    ]
+    for name, model, body, words in json_cases:
+        def one(model=model, body=body, words=words):
+            st, reply, _ = request("POST", "/v2/models/%s/infer" % model, body)
+            expect_error(st, reply, 400, words)
+        test(one, "bytes_error_" + name)
+
+    def lone_surrogate():
+        body = ('{"inputs":[{"name":"x","datatype":"BYTES","shape":[1,1],'
+                '"data":["\\ud800"]}]}')
+        st, reply, _ = request("POST", "/v2/models/str_identity/infer", body)
+        expect_error(st, reply, 400, ["surrogate"])
+    test(lone_surrogate, "bytes_error_lone_surrogate")
+
+    def hdr(size, shape=(1, 2)):
+        return {"inputs": [{"name": "x", "datatype": "BYTES", "shape": list(shape),
+                            "parameters": {"binary_data_size": size}}]}
+    good = pack_bytes([b"ab", b"c"])  # 11 bytes
+    bin_cases = [
+        ("truncated_length_prefix", hdr(8), [struct.pack("<I", 2) + b"ab" + b"\x01\x00"],
+         ["input 'x'", "element 1", "cut off"]),
+        ("length_past_end", hdr(12), [struct.pack("<I", 2) + b"ab" + struct.pack("<I", 9) +
+                                      b"abcd"], ["input 'x'", "element 1", "past the end"]),
+        ("size_larger_than_elements", hdr(13), [good + b"zz"], ["input 'x'", "take 11"]),
+        ("size_smaller_than_elements", hdr(10), [good[:10]], ["input 'x'", "element 1"]),
+        ("size_past_section", hdr(40), [good], ["input 'x'", "past the end"]),
+        ("size_below_4_per_element", hdr(4, (2, 2)), [b"\0" * 4], ["input 'x'", "at least 16"]),
+        ("section_longer_than_sizes", hdr(11), [good + b"\0"], ["add up to"]),
+        ("size_negative", hdr(-11), [good], ["non-negative"]),
+    ]
+    for name, header, blobs, words in bin_cases:
+        def one(header=header, blobs=blobs, words=words):
+            st, reply, _, _ = binary_request("/v2/models/str_identity/infer", header, blobs)
+            expect_error(st, reply, 400, words)
+        test(one, "bytes_binary_error_" + name)
+
+    def batching_strings():
+        # a string model with dynamic batching: 8 clients at once, each must get its own strings
+        # back (the batcher copies string elements into the batch and out of it), and the
+        # version must have run fewer batches than requests
+        import concurrent.futures
+        _, before, _ = request("POST", "/v2/repository/index")
+        ex0 = [m for m in before if m["name"] == "str_batched"][0]["execution_count"]
+
+        def one(i):
+            data = [["c%d-%d" % (i, k), "\u00e9\0" * k] for k in range(1 + i % 3)]
+            body = {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [len(data), 2],
+                                "data": data}]}
+            c = http.client.HTTPConnection("127.0.0.1", SRV.port, timeout=30)
+            c.request("POST", "/v2/models/str_batched/infer", body=json.dumps(body))
+            r = c.getresponse()
+            reply = json.loads(r.read())
+            c.close()
+            assert r.status == 200, reply
+            outs = {o["name"]: o for o in reply["outputs"]}
+            flat = [e for row in data for e in row]
+            assert outs["y"]["data"] == flat and outs["y"]["shape"] == [len(data), 2], reply
+            return True
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            for _ in range(3):
+                assert all(pool.map(one, range(8)))
+        _, after, _ = request("POST", "/v2/repository/index")
+        m = [m for m in after if m["name"] == "str_batched"][0]
+        assert m["execution_count"] - ex0 < 24, m
+    test(batching_strings, "bytes_dynamic_batching_keeps_each_requests_strings")
+
+
+def bytes_request_cap():
+    # --max-tensor-bytes 4096 on a second server: each element costs its bytes and 16
+    with tempfile.TemporaryDirectory(prefix="inferd-proto-cap-") as work:
+        repo = os.path.join(work, "models")
+        os.makedirs(os.path.join(repo, "str_identity", "1"))
+        with open(os.path.join(repo, "str_identity", "1", "model.onnx"), "wb") as f:
+            f.write(string_models()["str_identity"][0])
+        srv = Server(repo, ["--max-tensor-bytes", "4096"])
+        try:
+            def post(body, headers=None):
+                c = srv.conn()
+                c.request("POST", "/v2/models/str_identity/infer", body=body, headers=headers or {})
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                return r.status, json.loads(data)
+            ok = json.dumps({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1, 2],
+                                         "data": ["a" * 2000, "b" * 2000]}]})
+            st, body = post(ok)
+            assert st == 200, body
+            big = json.dumps({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1, 2],
+                                          "data": ["a" * 2000, "b" * 2100]}]})
+            st, body = post(big)
+            expect_error(st, body, 413, ["input 'x'"])
+            blob = pack_bytes([b"\0" * 3000, b"\0" * 1100])
+            js = json.dumps({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [2, 1],
+                                         "parameters": {"binary_data_size": len(blob)}}]}).encode()
+            st, body = post(js + blob, {"Inference-Header-Content-Length": str(len(js))})
+            expect_error(st, body, 413, ["input 'x'"])
+        finally:
+            srv.stop()
+
+
+def tfs_strings_row_and_columnar():
+    rows = [["a", "h\u00e9"], ["", "x\x00y"]]
+    # columnar: y as strings, y_bytes as {"b64": ...} (TF Serving's "_bytes" rule)
+    st, body, _ = request("POST", "/v1/models/str_identity:predict", {"inputs": rows})
+    assert st == 200, body
+    b64 = lambda s: {"b64": base64.b64encode(s.encode()).decode()}  # noqa: E731
+    assert body == {"outputs": {"y": rows, "y_bytes": [[b64(v) for v in r] for r in rows]}}, body
+    # row: one prediction per instance, an object of both outputs
+    st, body, _ = request("POST", "/v1/models/str_identity:predict", {"instances": rows})
+    assert st == 200, body
+    assert body == {"predictions": [{"y": r, "y_bytes": [b64(v) for v in r]} for r in rows]}, body
+    st, body, _ = request("POST", "/v1/models/str_identity:predict",
+                          {"instances": [{"x": r} for r in rows]})
+    assert st == 200 and len(body["predictions"]) == 2, body
+
+
+def tfs_strings_b64_inputs():
+    raw = [b"\xff\x00\x01", b"plain", b""]
+    enc = [{"b64": base64.b64encode(v).decode()} for v in raw]
+    st, body, _ = request("POST", "/v1/models/str_identity:predict", {"inputs": [enc]})
+    assert st == 200, body
+    y = body["outputs"]["y"][0]
+    # a non-UTF-8 element cannot be a JSON string: it comes back as {"b64": ...} even in y
+    assert y[0] == enc[0] and y[1:] == ["plain", ""], body
+    assert body["outputs"]["y_bytes"] == [enc], body
+    # unpadded base64 is taken too (as TF Serving's decoder takes it)
+    st, body, _ = request("POST", "/v1/models/str_label:predict",
+                          {"instances": [{"b64": "//5iaW4"}, "cat", {"b64": "ZG9n"}]})
+    assert st == 200 and body == {"predictions": [3, 1, 2]}, body
+
+
+def tfs_strings_mixed_row():
+    st, body, _ = request("POST", "/v1/models/str_mix:predict",
+                          {"instances": [{"s": "a", "f": 1.0}, {"s": {"b64": "Yg=="}, "f": 2.5}]})
+    assert st == 200, body
+    assert body == {"predictions": [{"s_out": "a", "f_out": 1.0},
+                                    {"s_out": "b", "f_out": 2.5}]}, body
+    st, body, _ = request("POST", "/v1/models/str_equal:predict", {"inputs": ["cat", "dog"]})
+    assert st == 200 and body == {"outputs": [True, False]}, body
+
+
+def tfs_string_errors():
+    cases = [
+        ("number_for_string", "str_equal", {"inputs": ["cat", 5]}, ["element 1", "DT_STRING"]),
+        ("null_for_string", "str_equal", {"inputs": ["cat", None]}, ["element 1"]),
+        ("bad_base64", "str_equal", {"inputs": [{"b64": "@@@@"}]}, ["base64"]),
+        ("bad_base64_padding", "str_equal", {"inputs": [{"b64": "YQ="}]}, ["base64"]),
+        ("b64_extra_key", "str_equal", {"inputs": [{"b64": "YQ==", "x": 1}]}, ["input 'x'"]),
+        ("b64_for_float", "str_mix", {"inputs": {"s": ["a"], "f": [{"b64": "AAAA"}]}},
+         ["input 'f'"]),
+        ("b64_top_level_for_float", "relu", {"inputs": {"b64": "AAAA"}}, ["b64"]),
+        ("string_for_float", "str_mix", {"inputs": {"s": ["a"], "f": ["1.0"]}},
+         ["input 'f'", "not a number"]),
+        ("ragged_strings", "str_identity", {"inputs": [["a", "b"], ["c"]]}, ["ragged"]),
+    ]
+    for name, model, body, words in cases:
+        def one(model=model, body=body, words=words):
+            st, reply, _ = request("POST", "/v1/models/%s:predict" % model, body)
+            expect_error(st, reply, 400, words)
+        test(one, "tfs_string_error_" + name)
+
+
 def still_serving():
     st, _, _ = request("GET", "/v2/health/ready")
     assert st == 200
@@ -640,6 +1016,15 @@ def main():
                       tfs_bool_and_ints, tfs_status, tfs_metadata):
                 test(t)
             tfs_errors()
+            for t in (bytes_metadata, bytes_json_roundtrip, bytes_json_flat_and_empty,
+                      bytes_binary_in_and_out, bytes_binary_in_json_out,
+                      bytes_non_utf8_needs_binary_output, bytes_equal_gives_bool,
+                      bytes_label_encoder, bytes_mixed_inputs, bytes_request_cap,
+                      tfs_strings_row_and_columnar, tfs_strings_b64_inputs,
+                      tfs_strings_mixed_row):
+                test(t)
+            bytes_errors()
+            tfs_string_errors()
             test(still_serving)
         finally:
             rc = SRV.stop()

@@ -421,7 +421,7 @@ def run_main_tests(srv, repo):
         err(one("FP32", True), path="/v2/models/relu/infer")
         err(one("FP64", 1.0), path="/v2/models/relu/infer", contains="FP32")
         err(one("NOPE", 1.0), path="/v2/models/relu/infer", contains="NOPE")
-        err(one("BYTES", "a"), path="/v2/models/relu/infer", contains="not supported")
+        err(one("BYTES", "a"), path="/v2/models/relu/infer", contains="not a string")
         bigint = '{"inputs":[{"name":"x","shape":[3,4,5],"datatype":"INT64","data":[18446744073709551616%s]}]}'
         err(bigint % (",0" * 59), path="/v2/models/max_int64/infer")
         i8 = lambda v: infer_body([("x", [3, 4, 5], "INT8", [v] + [0] * 59),
