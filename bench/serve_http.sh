@@ -73,35 +73,69 @@ for _ in $(seq 50); do curl -sf -X POST -d x "http://127.0.0.1:$port_n/" >/dev/n
 nlen=$(curl -s -X POST --data-binary "$body" "http://127.0.0.1:$port_n/" | wc -c)
 echo "nginx response ($nlen bytes)"
 
+# evhttp's own floor: the same bytes from a bare evhttp server (one thread), when a C compiler
+# and libevent's headers are here
+port_e=${PORT_EVHTTP:-18104}
+evhttp_ok=0
+if cc -O2 -o "$tmp/evhttp_static" "$root/bench/evhttp_static.c" -levent 2>"$tmp/cc.log"; then
+  "$tmp/evhttp_static" "$port_e" "$tmp/resp" &
+  evhttp_pid=$!
+  pids+=($!)
+  for _ in $(seq 50); do curl -sf -X POST -d x "http://127.0.0.1:$port_e/" >/dev/null && evhttp_ok=1 && break; sleep 0.1; done
+fi
+
 cat >"$tmp/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-run_wrk() { # url -> "reqs/s non2xx errors"
-  local out; out=$(wrk -t"$wt" -c"$conns" -d"$dur" -s "$tmp/post.lua" "$1")
+# CPU seconds (user + system) a process and its threads have used, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+tck=$(getconf CLK_TCK)
+
+run_wrk() { # url pids... -> "reqs/s non2xx latency cpu_us_per_request|errors"
+  local url=$1; shift
+  local before=0 after=0 p
+  for p in "$@"; do before=$((before + $(cpu_ticks "$p"))); done
+  local out; out=$(wrk -t"$wt" -c"$conns" -d"$dur" -s "$tmp/post.lua" "$url")
+  for p in "$@"; do after=$((after + $(cpu_ticks "$p"))); done
   echo "$out" >>"$tmp/wrk.log"
   local rps; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  local reqs; reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   local non2xx; non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
   local errs; errs=$(grep -o 'Socket errors.*' <<<"$out" || true); errs=${errs:-none}
   local lat; lat=$(awk '/Latency/ {print $2; exit}' <<<"$out")
-  echo "$rps $non2xx $lat|$errs"
+  local cpu; cpu=$(awk -v t=$((after - before)) -v hz="$tck" -v n="$reqs" 'BEGIN { printf "%.1f", (n > 0 ? t / hz / n * 1e6 : 0) }')
+  echo "$rps $non2xx $lat $cpu|$errs"
 }
 
+row() { # label result
+  local rps bad lat cpu rest
+  read -r rps bad lat rest <<<"$2"
+  cpu=${rest%%|*}
+  printf '%-28s %12s %8s %10s %12s  %s\n' "$1" "$rps" "$bad" "$lat" "$cpu" "${rest#*|}"
+}
+
+nginx_workers=$(pgrep -P "$(cat "$tmp/ngx/nginx.pid")" | tr '\n' ' ')
 echo "wrk -t$wt -c$conns -d$dur keep-alive; inferd --threads $workers --http-threads $workers, nginx worker_processes $workers; $(nproc) cores"
-s=$(run_wrk "http://127.0.0.1:$port_s/v2/models/ident/infer")
-n=$(run_wrk "http://127.0.0.1:$port_n/")
-[ -z "$baseline" ] || b=$(run_wrk "http://127.0.0.1:$port_b/v2/models/ident/infer")
-read -r s_rps s_bad s_rest <<<"$s"; read -r n_rps n_bad n_rest <<<"$n"
-printf '%-28s %12s %8s %10s  %s\n' target req/s non2xx avg_lat socket_errors
-printf '%-28s %12s %8s %10s  %s\n' "inferd KServe v2 infer" "$s_rps" "$s_bad" "${s_rest%%|*}" "${s_rest#*|}"
-printf '%-28s %12s %8s %10s  %s\n' "nginx static same bytes" "$n_rps" "$n_bad" "${n_rest%%|*}" "${n_rest#*|}"
-if [ -n "$baseline" ]; then
-  read -r b_rps b_bad b_rest <<<"$b"
-  printf '%-28s %12s %8s %10s  %s\n' "baseline inferd" "$b_rps" "$b_bad" "${b_rest%%|*}" "${b_rest#*|}"
-  awk -v a="$b_rps" -v b="$n_rps" 'BEGIN { printf "ratio baseline/nginx = %.3f\n", a/b }'
-fi
-awk -v a="$s_rps" -v b="$n_rps" 'BEGIN { printf "ratio inferd/nginx = %.3f (target >= 0.50)\n", a/b }'
+s=$(run_wrk "http://127.0.0.1:$port_s/v2/models/ident/infer" "${pids[0]}")
+# shellcheck disable=SC2086
+n=$(run_wrk "http://127.0.0.1:$port_n/" $nginx_workers)
+[ -z "$baseline" ] || b=$(run_wrk "http://127.0.0.1:$port_b/v2/models/ident/infer" "${pids[1]}")
+[ "$evhttp_ok" = 0 ] || e=$(run_wrk "http://127.0.0.1:$port_e/" "$evhttp_pid")
+printf '%-28s %12s %8s %10s %12s  %s\n' target req/s non2xx avg_lat cpu_us/req socket_errors
+row "inferd KServe v2 infer" "$s"
+row "nginx static same bytes" "$n"
+[ -z "$baseline" ] || row "baseline inferd" "$b"
+[ "$evhttp_ok" = 0 ] || row "bare evhttp same bytes" "$e"
+ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { printf "%.3f", a / b }'; }
+cpu_ratio() { # nginx CPU per request / X's: what the ratio would be with the server CPU-bound
+  local x y; x=${1%%|*}; x=${x##* }; y=${2%%|*}; y=${y##* }
+  awk -v a="$x" -v b="$y" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }'
+}
+[ -z "$baseline" ] || echo "ratio baseline/nginx = $(ratio "$b" "$n") (CPU per request: $(cpu_ratio "$b" "$n"))"
+[ "$evhttp_ok" = 0 ] || echo "ratio bare-evhttp/nginx = $(ratio "$e" "$n") (CPU per request: $(cpu_ratio "$e" "$n")): what evhttp itself reaches"
+echo "ratio inferd/nginx = $(ratio "$s" "$n") (CPU per request: $(cpu_ratio "$s" "$n")) (target >= 0.50)"
 curl -s -X POST "http://127.0.0.1:$port_s/v2/repository/index"; echo
 if grep -qiv '^inferd: serving' "$tmp/server.log"; then echo "server log:"; grep -v '^inferd: serving' "$tmp/server.log" | tail -5; fi

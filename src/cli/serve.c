@@ -20,6 +20,9 @@ static void usage(FILE *f) {
             "  --load-model NAME        explicit mode: load NAME at start (repeatable; * = all)\n"
             "  --allow-remote-management  serve the repository API to non-loopback clients\n"
             "  --http-threads N         HTTP I/O threads (default: 1 per 2 cores, at least 1)\n"
+            "  --inline-max-us N        models whose requests cost under N us run on the I/O\n"
+            "                           thread when idle, skipping the worker hand-off\n"
+            "                           (default 50; 0: always on the model's workers)\n"
             "  --max-body-bytes N       request body limit (default 67108864)\n"
             "  --max-header-bytes N     request line + headers limit (default 16384)\n"
             "  --max-tensor-bytes N     decoded input tensor bytes per request (default 268435456)\n"
@@ -86,6 +89,7 @@ int ifd_cli_serve(int argc, char **argv) {
         INT_FLAG("--repository-poll-secs", 1, 86400, repository_poll_secs)
         INT_FLAG("--http-threads", 0, 64, http_threads)
         INT_FLAG("--metrics-port", 0, 65535, metrics_port)
+        INT_FLAG("--inline-max-us", 0, 1000000, inline_max_us)
 #undef INT_FLAG
         if (!strcmp(a, "--model-repository")) {
             o.model_repository = val;

@@ -117,7 +117,7 @@ static double stage_s(int64_t from, int64_t to) {
     return from && to && to >= from ? (double)(to - from) / 1e9 : -1;
 }
 
-static void finish_job(ifd_serve_version *v, ifd_serve_job *j) {
+static void record_job(ifd_serve_version *v, ifd_serve_job *j) {
     ifd_serve_repo *repo = v->model->repo;
     if (repo->access_log) ifd_access_log_record(repo->access_log, v->model->name, v->number, j);
     if (v->vm) {
@@ -137,7 +137,11 @@ static void finish_job(ifd_serve_version *v, ifd_serve_job *j) {
         ifd_version_metrics_request(v->vm, o, &t);
         ifd_version_metrics_pending(v->vm, -1);
     }
-    repo->done(j, repo->done_arg);
+}
+
+static void finish_job(ifd_serve_version *v, ifd_serve_job *j) {
+    record_job(v, j);
+    v->model->repo->done(j, v->model->repo->done_arg);
 }
 
 void ifd_serve_count_rejected(ifd_serve_version *v) {
@@ -403,12 +407,47 @@ static inline void spin_pause(void) {
 #endif
 }
 
+/* Inline runs (struct ifd_serve_version): bodies larger than this always go to a worker, so
+ * one big request cannot hold an I/O thread whatever the model's average cost. */
+#define INLINE_MAX_BODY (16u << 10)
+/* requests a worker measures before the inline session is made */
+#define INLINE_WARMUP 32
+
+/* Moving average (1/8 weight) of what a request costs its thread: decode, run, encode. Racy
+ * read-modify-write between threads is fine: it is an estimate. */
+static void note_cost(ifd_serve_version *v, const ifd_serve_job *j) {
+    if (j->status != 200 || !j->t_dequeued || j->t_encoded < j->t_dequeued) return;
+    long long x = j->t_encoded - j->t_dequeued;
+    long long c = atomic_load_explicit(&v->cost_ns, memory_order_relaxed);
+    atomic_store_explicit(&v->cost_ns, c + (x - c) / 8, memory_order_relaxed);
+}
+
+/* On a worker: once the model has proven cheap, make the single-threaded session that the I/O
+ * threads run inline requests on (once per version; freed with the version). */
+static void maybe_make_inline(ifd_serve_version *v) {
+    ifd_serve_repo *repo = v->model->repo;
+    if (v->batching || repo->opts->inline_max_us <= 0 ||
+        atomic_load_explicit(&v->execution_count, memory_order_relaxed) < INLINE_WARMUP ||
+        atomic_load_explicit(&v->cost_ns, memory_order_relaxed) >
+            (long long)repo->opts->inline_max_us * 1000 ||
+        atomic_load_explicit(&v->inline_making, memory_order_relaxed) ||
+        atomic_exchange(&v->inline_making, true))
+        return;
+    ifd_session_options so;
+    ifd_session_options_init(&so);
+    so.num_threads = 1;
+    ifd_session *s = NULL;
+    if (ifd_session_create(v->onnx, &so, &s) != IFD_OK) return; /* stays off for this version */
+    atomic_store_explicit(&v->inline_session, s, memory_order_release);
+}
+
 static void *worker_main(void *p) {
     worker_arg *wa = p;
     ifd_serve_version *v = wa->v;
     ifd_session *session = v->sessions[wa->index];
     ifd_serve_repo *repo = v->model->repo;
     ifd_free(wa);
+    pthread_setname_np(pthread_self(), "inferd-worker"); /* top and the tests tell them apart */
     if (v->batching) {
         ifd_serve_job **batch = ifd_calloc(MAX_BATCH_JOBS, sizeof *batch);
         if (batch) {
@@ -440,9 +479,31 @@ static void *worker_main(void *p) {
         pthread_mutex_unlock(&v->mu);
         job->next = NULL;
         ifd_serve_infer(v, session, job, repo->opts);
+        note_cost(v, job);
+        maybe_make_inline(v);
         finish_job(v, job);
     }
     return NULL;
+}
+
+bool ifd_serve_try_inline(ifd_serve_job *job) {
+    ifd_serve_version *v = job->version;
+    ifd_serve_repo *repo = v->model->repo;
+    ifd_session *session = atomic_load_explicit(&v->inline_session, memory_order_acquire);
+    if (!session || job->body_len > INLINE_MAX_BODY ||
+        atomic_load_explicit(&v->queued_hint, memory_order_relaxed) ||
+        atomic_load_explicit(&v->cost_ns, memory_order_relaxed) >
+            (long long)repo->opts->inline_max_us * 1000)
+        return false;
+    if (atomic_exchange_explicit(&v->inline_busy, true, memory_order_acquire)) return false;
+    clock_gettime(CLOCK_MONOTONIC, &job->enqueued);
+    job->t_enqueued = (int64_t)job->enqueued.tv_sec * 1000000000LL + job->enqueued.tv_nsec;
+    ifd_version_metrics_pending(v->vm, +1);
+    ifd_serve_infer(v, session, job, repo->opts);
+    note_cost(v, job);
+    atomic_store_explicit(&v->inline_busy, false, memory_order_release);
+    record_job(v, job);
+    return true;
 }
 
 bool ifd_serve_submit(ifd_serve_job *job) {
@@ -741,6 +802,7 @@ static void version_free(ifd_serve_version *v) {
     if (v->live_next) v->live_next->live_prev = v->live_prev;
     pthread_mutex_unlock(&repo->mu);
     for (int i = 0; v->sessions && i < v->n_instances; i++) ifd_session_free(v->sessions[i]);
+    ifd_session_free(atomic_load(&v->inline_session));
     ifd_free(v->sessions);
     ifd_free(v->threads);
     ifd_free(v->inputs);
@@ -760,6 +822,7 @@ static void version_drop_runtime(ifd_serve_version *v) {
     ifd_serve_job *left = NULL;
     version_stop(v, &left);
     for (int i = 0; v->sessions && i < v->n_instances; i++) ifd_session_free(v->sessions[i]);
+    ifd_session_free(atomic_exchange(&v->inline_session, NULL));
     ifd_free(v->sessions);
     v->sessions = NULL;
     v->n_instances = 0;

@@ -41,6 +41,8 @@ typedef struct ifd_serve_options {
     const char *const *load_models;/* explicit mode: models loaded at start ("*": all) */
     size_t n_load_models;
     bool allow_remote_management;  /* repository API from other hosts than loopback */
+    int inline_max_us;             /* run requests of models that cost less than this on the
+                                    * I/O thread when their inline instance is idle (50); 0: off */
 } ifd_serve_options;
 
 /* Triton's --model-control-mode: none loads at start only (SIGHUP rescans); poll rescans the
@@ -287,6 +289,14 @@ struct ifd_serve_version {
     bool gathering;                 /* a worker is forming a batch (the others wait) */
     atomic_llong inference_count;   /* batch elements (requests when not batching) served */
     atomic_llong execution_count;   /* session runs */
+    /* Inline runs: a model whose requests cost less than --inline-max-us (decode + run +
+     * encode, a moving average) gets one more single-threaded session, made by a worker once
+     * the cost is known; the I/O thread runs a request on it when it is idle and nothing is
+     * queued, skipping the two thread hand-offs that cost more than such a model's inference. */
+    atomic_llong cost_ns;           /* moving average of a request's decode+run+encode time */
+    atomic_bool inline_making;      /* a worker is making the inline session */
+    _Atomic(ifd_session *) inline_session;
+    atomic_bool inline_busy;
     ifd_serve_version *next_dead;   /* the loader's list of versions to free */
     ifd_serve_version *live_prev, *live_next; /* every version not yet freed (repo->mu) */
 };
@@ -380,6 +390,10 @@ void ifd_serve_repo_drift_json(ifd_serve_repo *repo, ifd_sbuf *b);
 /* Queue a job on its version (job->version holds the request's reference); false (job
  * untouched) when the queue is full or the version is stopping. */
 bool ifd_serve_submit(ifd_serve_job *job);
+/* Run the job now on the calling (I/O) thread when its version allows an inline run (see
+ * struct ifd_serve_version); true with the reply in the job, metrics recorded and the done
+ * callback NOT called; false (job untouched) when it must be submitted. */
+bool ifd_serve_try_inline(ifd_serve_job *job);
 /* Count a request the front end turned away after acquiring v (queue full: 503). */
 void ifd_serve_count_rejected(ifd_serve_version *v);
 size_t ifd_serve_repo_ready_count(ifd_serve_repo *repo);

@@ -123,6 +123,22 @@ def io_threads(pid):
     return out
 
 
+def thread_runtime(pid, name):
+    """CPU time in ns of the threads of pid named name (/proc/.../schedstat); name None: the
+    main thread, which is I/O thread 0."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if (f.read().strip() != name) if name else int(tid) != pid:
+                    continue
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            continue
+    return total
+
+
 def rss_bytes(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -433,7 +449,51 @@ def run_own_server_tests(repo):
         assert refused, "new connections still accepted while draining"
         assert rc == 0, "exit %s: %s" % (rc, "".join(srv.err)[-1000:])
 
-    for t in (connection_cap_counts_idle_connections, sigterm_drains_every_thread):
+    def cheap_model_runs_on_the_io_thread():
+        # --inline-max-us: once the workers have measured the identity model as cheap, the I/O
+        # thread runs its requests itself. Seen in the threads' run time (schedstat, ns): with
+        # inline runs the worker thread stays idle; with --inline-max-us 0 it does the work.
+        # Both ways every reply is right and the metrics count every request once.
+        def run(extra):
+            srv = Server(repo, ["--http-threads", "1", "--threads", "1"] + extra)
+            try:
+                c = srv.conn()
+
+                def many(n):
+                    for _ in range(n):
+                        c.request("POST", "/v2/models/ident/infer", body=IDENT)
+                        r = c.getresponse()
+                        check_ident(r.status, r.read())
+                many(100)  # the workers measure the cost first
+                time.sleep(0.2)
+                w0, io0 = thread_runtime(srv.proc.pid, "inferd-worker"), \
+                    thread_runtime(srv.proc.pid, None)
+                many(1500)
+                w1, io1 = thread_runtime(srv.proc.pid, "inferd-worker"), \
+                    thread_runtime(srv.proc.pid, None)
+                c.request("GET", "/metrics")
+                text = c.getresponse().read().decode()
+                c.close()
+            finally:
+                rc = srv.stop()
+            assert rc == 0, "exit %s" % rc
+            ok = [line for line in text.splitlines()
+                  if line.startswith("inferd_requests_total{") and 'model="ident"' in line
+                  and 'outcome="success"' in line]
+            assert ok and float(ok[0].split()[-1]) == 1600, ok
+            return w1 - w0, io1 - io0
+        # a bound far above the identity model's cost, so that a slow (sanitizer) build
+        # still counts as cheap
+        worker_on, io_on = run(["--inline-max-us", "2000"])
+        worker_off, io_off = run(["--inline-max-us", "0"])
+        assert worker_on * 10 < io_on, "inline on: worker %d us, I/O thread %d us" % (
+            worker_on // 1000, io_on // 1000)
+        assert worker_off * 5 > io_off / 10 and worker_off > 20 * max(worker_on, 1), \
+            "inline off: worker %d us, I/O %d us (on: worker %d us)" % (
+                worker_off // 1000, io_off // 1000, worker_on // 1000)
+
+    for t in (connection_cap_counts_idle_connections, sigterm_drains_every_thread,
+              cheap_model_runs_on_the_io_thread):
         test(t)
 
 
