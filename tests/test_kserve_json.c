@@ -669,6 +669,34 @@ static void test_request_forms(void) {
     rc = parse("{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[[1],[2],[3]]}]}", 1 << 20, &r, err, sizeof err);
     CHECK(rc == 0, "nesting_need_not_match_shape: %d %s", rc, err);
     ifd_kserve_request_free(&r);
+    /* names, datatypes and shapes in their plain form are built without jansson; everything
+     * else about them still goes through it and fails the same way */
+    static const struct { const char *name, *shape, *dtype_name; int status; const char *want; }
+        plain[] = {
+            {"\"x\"", "[ 2 ,1 ]", "\"FP32\"", 0, NULL},
+            {"\"x\"", "[]", "\"FP32\"", 400, "shape"},          /* 0 dims, 2 values */
+            {"\"x\"", "[01,2]", "\"FP32\"", 400, "invalid JSON"}, /* leading zero */
+            {"\"x\"", "[2,]", "\"FP32\"", 400, "invalid JSON"},
+            {"\"x\"", "[2,1", "\"FP32\"", 400, "invalid JSON"},
+            {"\"x\"", "[-2,-1]", "\"FP32\"", 400, "shape"},
+            {"\"x\"", "[1234567890123456789012,1]", "\"FP32\"", 400, "invalid JSON"},
+            {"\"x\"", "[2.0,1]", "\"FP32\"", 400, "shape"},
+            {"\"\xff\"", "[2,1]", "\"FP32\"", 400, "invalid JSON"}, /* not UTF-8 */
+            {"\"\\u0078\"", "[2,1]", "\"FP32\"", 0, NULL},       /* escaped "x" */
+            {"\"x\"", "[2,1]", "\"FP\\u0033\\u0032\"", 0, NULL},
+        };
+    for (size_t i = 0; i < IFD_ARRAY_LEN(plain); i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"inputs\":[{\"name\":%s,\"shape\":%s,\"datatype\":%s,"
+                 "\"data\":[1,2]}]}", plain[i].name, plain[i].shape, plain[i].dtype_name);
+        rc = parse(body, 1 << 20, &r, err, sizeof err);
+        ok = rc == plain[i].status && (plain[i].want ? strstr(err, plain[i].want) != NULL
+                                       : !strcmp(r.inputs[0].name, "x") &&
+                                             r.inputs[0].dtype == IFD_DTYPE_FLOAT &&
+                                             ifd_tensor_dims(r.inputs[0].tensor)[0] == 2);
+        CHECK(ok, "plain_values_%zu: %s -> %d %s", i, body, rc, err);
+        if (rc == 0) ifd_kserve_request_free(&r);
+    }
     /* the byte cap counts every input together */
     const char *two = "{\"inputs\":[{\"name\":\"a\",\"shape\":[4],\"datatype\":\"FP32\",\"data\":[1,2,3,4]},"
                       "{\"name\":\"b\",\"shape\":[4],\"datatype\":\"FP32\",\"data\":[1,2,3,4]}]}";

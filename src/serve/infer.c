@@ -236,8 +236,10 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
         ifd_serve_job_error(job, rc, "%s", err);
         goto out;
     }
-    /* bind every request input to a model input, exactly once, with matching type and shape */
-    describe_io(expected, sizeof expected, "inputs", v->inputs, v->n_inputs);
+    /* bind every request input to a model input, exactly once, with matching type and shape;
+     * the list of what the model expects is written only for an error message */
+#define EXPECTED_INPUTS (describe_io(expected, sizeof expected, "inputs", v->inputs, v->n_inputs), \
+                         expected)
     in_names = ifd_calloc(v->n_inputs + 1, sizeof *in_names);
     in_tensors = ifd_calloc(v->n_inputs + 1, sizeof *in_tensors);
     if (!in_names || !in_tensors) goto oom;
@@ -246,18 +248,20 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
         size_t k = 0;
         while (k < v->n_inputs && strcmp(v->inputs[k].name, ri->name)) k++;
         if (k == v->n_inputs) {
-            ifd_serve_job_error(job, 400, "unknown input '%.256s'; %s", ri->name, expected);
+            ifd_serve_job_error(job, 400, "unknown input '%.256s'; %s", ri->name,
+                                EXPECTED_INPUTS);
             goto out;
         }
         if (in_names[k]) {
-            ifd_serve_job_error(job, 400, "input '%.256s' given twice; %s", ri->name, expected);
+            ifd_serve_job_error(job, 400, "input '%.256s' given twice; %s", ri->name,
+                                EXPECTED_INPUTS);
             goto out;
         }
         const ifd_io_info *mi = &v->inputs[k];
         if (ri->dtype != mi->dtype) {
             ifd_serve_job_error(job, 400, "input '%.256s' has datatype %s, the model wants %s; %s",
                                 ri->name, ifd_kserve_dtype_name(ri->dtype),
-                                ifd_kserve_dtype_name(mi->dtype), expected);
+                                ifd_kserve_dtype_name(mi->dtype), EXPECTED_INPUTS);
             goto out;
         }
         int rank = ifd_tensor_rank(ri->tensor);
@@ -267,7 +271,7 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
             if (mi->dims[d] >= 0 && mi->dims[d] != dims[d]) shape_ok = false;
         if (!shape_ok) {
             ifd_serve_job_error(job, 400, "input '%.256s' has the wrong shape; %s", ri->name,
-                                expected);
+                                EXPECTED_INPUTS);
             goto out;
         }
         in_names[k] = ri->name;
@@ -276,7 +280,7 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
     for (size_t k = 0; k < v->n_inputs; k++)
         if (!in_names[k]) {
             ifd_serve_job_error(job, 400, "input '%s' is missing; %s", v->inputs[k].name,
-                                expected);
+                                EXPECTED_INPUTS);
             goto out;
         }
     /* with a batch dim (Triton's max_batch_size > 0) every input's dim 0 is the batch size */
@@ -296,13 +300,15 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
     out_names = ifd_calloc(n_out + 1, sizeof *out_names);
     outs = ifd_calloc(n_out + 1, sizeof *outs);
     if (!out_names || !outs) goto oom;
-    describe_io(expected, sizeof expected, "outputs", v->outputs, v->n_outputs);
+#define EXPECTED_OUTPUTS (describe_io(expected, sizeof expected, "outputs", v->outputs, \
+                                      v->n_outputs), expected)
     for (size_t j = 0; j < n_out; j++) {
         const char *name = req.n_outputs ? req.outputs[j] : v->outputs[j].name;
         size_t k = 0;
         while (k < v->n_outputs && strcmp(v->outputs[k].name, name)) k++;
         if (k == v->n_outputs) {
-            ifd_serve_job_error(job, 400, "unknown output '%.256s'; %s", name, expected);
+            ifd_serve_job_error(job, 400, "unknown output '%.256s'; %s", name,
+                                EXPECTED_OUTPUTS);
             goto out;
         }
         for (size_t i = 0; i < j; i++)
@@ -312,6 +318,8 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
             }
         out_names[j] = name;
     }
+#undef EXPECTED_INPUTS
+#undef EXPECTED_OUTPUTS
     c->req = req;
     c->in_names = in_names;
     c->in_tensors = in_tensors;

@@ -629,10 +629,67 @@ eof:
     return NULL;
 }
 
+/* An integer literal of at most 18 digits ("-"? digits, no leading zero, no fraction or
+ * exponent) in [p, q), or false: anything else goes through jansson. */
+static bool small_int(const char *p, const char *q, json_int_t *out) {
+    bool neg = p < q && *p == '-';
+    if (neg) p++;
+    if (p >= q || q - p > 18 || (*p == '0' && q - p > 1)) return false;
+    json_int_t n = 0;
+    for (; p < q; p++) {
+        if (*p < '0' || *p > '9') return false;
+        n = n * 10 + (*p - '0');
+    }
+    *out = neg ? -n : n;
+    return true;
+}
+
+/* The values every request carries ("name", "datatype", "shape": plain strings, integers and
+ * arrays of integers) built directly: one jansson parser per value costs more than the rest
+ * of a small request. NULL (nothing consumed, no error) when the value is not of that simple
+ * form; jansson then checks it. */
+static json_t *simple_value(const char *p, const char *q) {
+    json_int_t n;
+    if (*p == '"') {
+        /* no escapes, no control characters; json_stringn checks the UTF-8 */
+        for (const char *c = p + 1; c < q - 1; c++)
+            if (*c == '\\' || (unsigned char)*c < 0x20) return NULL;
+        return json_stringn(p + 1, (size_t)(q - p - 2));
+    }
+    if (*p == '[') {
+        json_t *arr = json_array();
+        const char *c = p + 1;
+        while (arr && c < q && is_ws(*c)) c++;
+        if (arr && c < q && *c == ']' && c + 1 == q) return arr;
+        while (arr) {
+            const char *e = c;
+            while (e < q && (*e == '-' || (*e >= '0' && *e <= '9'))) e++;
+            json_t *v = small_int(c, e, &n) ? json_integer(n) : NULL;
+            if (!v || json_array_append_new(arr, v)) break;
+            while (e < q && is_ws(*e)) e++;
+            if (e < q && *e == ',') {
+                c = e + 1;
+                while (c < q && is_ws(*c)) c++;
+                continue;
+            }
+            if (e < q && *e == ']' && e + 1 == q) return arr;
+            break;
+        }
+        json_decref(arr);
+        return NULL;
+    }
+    return small_int(p, q, &n) ? json_integer(n) : NULL;
+}
+
 /* A small value (anything but tensor data) through jansson, which checks it fully. */
 static json_t *load_value(jparse *ps, const char **pp, int depth) {
     const char *p = *pp, *q = skip_value(ps, p, depth);
     if (!q) return NULL;
+    json_t *simple = simple_value(p, q);
+    if (simple) {
+        *pp = q;
+        return simple;
+    }
     json_error_t je;
     json_t *v = json_loadb(p, (size_t)(q - p), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!v) {
