@@ -7,6 +7,8 @@
 # Prints the replies by status for each model, the number of reload cycles, and whether the
 # server's stderr holds a sanitizer report. Documented failures: 503 while the model is unloaded.
 # Usage: bench/serve_reload.sh [INFERD_BIN] [SECONDS] [CONNECTIONS]
+# Env: INFERD_FLAGS, more serve flags (e.g. --inline-max-us 2000 so that a sanitizer build
+#      still runs the identity model inline on the I/O thread while it is reloaded)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$root/build/inferd}
@@ -25,7 +27,7 @@ for m in churn steady; do mkdir -p "$tmp/repo/$m/1"; cp "$ident" "$tmp/repo/$m/1
 
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$bin" serve --model-repository "$tmp/repo" \
   --http-address 127.0.0.1 --http-port "$port" --model-control-mode explicit \
-  --load-model '*' --threads 1 >"$tmp/server.out" 2>"$tmp/server.err" &
+  --load-model '*' --threads 1 ${INFERD_FLAGS:-} >"$tmp/server.out" 2>"$tmp/server.err" &
 pid=$!
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null && break; sleep 0.1; done
 
