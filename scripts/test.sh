@@ -65,6 +65,7 @@ suite() { # build dir, label
   if [ "$golden_ready" = 1 ]; then
     step "$label-golden" "$b/tests/test_golden" build/golden
     step "$label-qmodels" "$b/tests/test_qkernels" build/qmodels
+    step "$label-conv-torch" /usr/bin/python3 tests/test_conv_torch.py "$b/inferd"
   fi
   step "$label-cli" tests/test_cli.sh "$b/inferd"
   step "$label-serve" /usr/bin/python3 tests/serve/test_serve.py "$b/inferd" "$IFD_ONNX_TESTS"

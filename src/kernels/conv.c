@@ -851,10 +851,132 @@ __attribute__((target("avx512f"))) static void pack_rows_avx512(const ifd_conv_g
 }
 #endif
 
+#ifdef IFD_CONV_X86
+#define FLAT_TAPS_MAX 16
+
+/* Whether pack_rows_flat_avx512 applies: stride 1 both ways and OW == W (a "same" width). */
+static bool pack_flat_ok(const ifd_conv_geom *g) {
+    return g->s[0] == 1 && g->s[1] == 1 && g->out[1] == g->in[1] && g->k[0] <= FLAT_TAPS_MAX &&
+           g->k[1] <= FLAT_TAPS_MAX && g->in_size < (INT64_C(1) << 30) &&
+           g->out_size < (INT64_C(1) << 30) && g->k[0] * g->d[0] < (INT64_C(1) << 30) &&
+           g->k[1] * g->d[1] < (INT64_C(1) << 30);
+}
+
+/* Lanes whose coordinate v (int32 lanes) satisfies 0 <= v + t < n. */
+static inline __attribute__((always_inline, target("avx512f"))) __mmask16
+coord_valid(__m512i v, int64_t t, int64_t n) {
+    int64_t lo = -t, hi = n - t; /* lo <= v < hi; |t|, n < 2^30 */
+    return _mm512_cmp_epi32_mask(v, _mm512_set1_epi32((int32_t)lo), _MM_CMPINT_NLT) &
+           _mm512_cmp_epi32_mask(v, _mm512_set1_epi32((int32_t)hi), _MM_CMPINT_LT);
+}
+
+/* Stride 1 with OW == W: output position p = oh*W + ow and tap (kh, kw) read the plane at
+ * p + (kh*dh - pt)*W + (kw*dw - pl) whenever the tap lies inside the image, so the mr
+ * positions of a panel are one masked load per tap however many output rows they span (small
+ * planes: a 14-lane panel of an 8-wide image spans two or three rows, which the segment walk
+ * of pack_rows_avx512 pays for per tap). The masks depend on the tap, not the channel.
+ * Positions run on through a batch of images img_stride floats apart (position q is image
+ * q / L), so a panel may hold lanes of several images: one masked load per image then. */
+__attribute__((target("avx512f"))) static void pack_rows_flat_avx512(const ifd_conv_geom *g,
+                                                                     const float *img,
+                                                                     int64_t img_stride,
+                                                                     int64_t pos0, int64_t mc,
+                                                                     int64_t k0, int64_t kc,
+                                                                     int mr, float *dst) {
+    const int64_t H = g->in[0], W = g->in[1], KH = g->k[0], KW = g->k[1], kk = KH * KW;
+    const int64_t plane = H * W, L = g->out_size;
+    const __mmask16 store = (__mmask16)(((uint32_t)1 << mr) - 1u);
+    __mmask16 rmask[FLAT_TAPS_MAX], cmask[FLAT_TAPS_MAX], tmask[FLAT_TAPS_MAX * FLAT_TAPS_MAX];
+    int64_t toff[FLAT_TAPS_MAX * FLAT_TAPS_MAX];
+    for (int64_t kh = 0; kh < KH; kh++)
+        for (int64_t kw = 0; kw < KW; kw++)
+            toff[kh * KW + kw] = (kh * g->d[0] - g->pb[0]) * W + kw * g->d[1] - g->pb[1];
+    for (int64_t ir = 0; ir < mc; ir += mr, dst += (int64_t)mr * kc) {
+        int rows = (int)IFD_MIN((int64_t)mr, mc - ir);
+        int64_t q = pos0 + ir, n = q / L, p = q % L;
+        /* per lane: output row and column within its image; per image segment of lanes: its
+         * lanes and the address lane 0 would have (the segment's lanes are contiguous there) */
+        int32_t oh[16], ow[16];
+        const float *segbase[16];
+        __mmask16 seglanes[16];
+        int nseg = 0;
+        int64_t h = p / W, w = p % W;
+        for (int l = 0; l < 16; l++) {
+            if (l == 0 || (h == 0 && w == 0)) {
+                if (l) n++;
+                segbase[nseg] = img + n * img_stride + (h * W + w) - l;
+                seglanes[nseg++] = 0;
+            }
+            if (l < rows) seglanes[nseg - 1] |= (__mmask16)(1u << l);
+            oh[l] = (int32_t)h, ow[l] = (int32_t)w;
+            if (++w == W) {
+                w = 0;
+                if (++h == g->out[0]) h = 0;
+            }
+        }
+        __m512i voh = _mm512_loadu_si512(oh), vow = _mm512_loadu_si512(ow);
+        for (int64_t kh = 0; kh < KH; kh++)
+            rmask[kh] = coord_valid(voh, kh * g->d[0] - g->pb[0], H);
+        for (int64_t kw = 0; kw < KW; kw++)
+            cmask[kw] = coord_valid(vow, kw * g->d[1] - g->pb[1], W);
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) tmask[kh * KW + kw] = rmask[kh] & cmask[kw];
+        /* channel by channel, each a run of taps [tap, tap + n) */
+        int64_t c = k0 / kk, tap = k0 % kk, left = kc;
+        float *d = dst;
+        /* masked-off lanes are never read, so addresses may point outside the planes */
+        while (left > 0) {
+            int64_t n = IFD_MIN(kk - tap, left);
+            if (nseg == 1) {
+                const float *bc = segbase[0] + c * plane;
+                __mmask16 live = seglanes[0];
+                for (int64_t t = tap; t < tap + n; t++, d += mr)
+                    _mm512_mask_storeu_ps(d, store,
+                                          _mm512_maskz_loadu_ps(live & tmask[t], bc + toff[t]));
+            } else {
+                for (int64_t t = tap; t < tap + n; t++, d += mr) {
+                    __m512 v = _mm512_setzero_ps();
+                    for (int sg = 0; sg < nseg; sg++)
+                        v = _mm512_mask_loadu_ps(v, tmask[t] & seglanes[sg],
+                                                 segbase[sg] + c * plane + toff[t]);
+                    _mm512_mask_storeu_ps(d, store, v);
+                }
+            }
+            left -= n;
+            tap = 0;
+            c++;
+        }
+    }
+}
+#endif
+
+bool ifd_conv_pack_rows_batch_supported(const ifd_conv_geom *g, int mr) {
+#ifdef IFD_CONV_X86
+    return ifd_conv_pack_rows_supported(g, mr) && pack_flat_ok(g) && g->out_size > 0;
+#else
+    (void)g, (void)mr;
+    return false;
+#endif
+}
+
+void ifd_conv_pack_rows_batch(const ifd_conv_geom *g, const float *img, int64_t img_stride,
+                              int64_t pos0, int64_t mc, int64_t k0, int64_t kc, int mr,
+                              float *dst) {
+#ifdef IFD_CONV_X86
+    pack_rows_flat_avx512(g, img, img_stride, pos0, mc, k0, kc, mr, dst);
+#else
+    (void)g, (void)img, (void)img_stride, (void)pos0, (void)mc, (void)k0, (void)kc, (void)mr,
+        (void)dst;
+#endif
+}
+
 void ifd_conv_pack_rows(const ifd_conv_geom *g, const float *img, int64_t pos0, int64_t mc,
                         int64_t k0, int64_t kc, int mr, float *dst) {
 #ifdef IFD_CONV_X86
-    pack_rows_avx512(g, img, pos0, mc, k0, kc, mr, dst);
+    if (pack_flat_ok(g))
+        pack_rows_flat_avx512(g, img, 0, pos0, mc, k0, kc, mr, dst);
+    else
+        pack_rows_avx512(g, img, pos0, mc, k0, kc, mr, dst);
 #else
     (void)g, (void)img, (void)pos0, (void)mc, (void)k0, (void)kc, (void)mr, (void)dst;
 #endif
@@ -863,54 +985,105 @@ void ifd_conv_pack_rows(const ifd_conv_geom *g, const float *img, int64_t pos0, 
 /* ---- 2-D max pooling -------------------------------------------------------------------------- */
 
 #ifdef IFD_CONV_X86
-__attribute__((target("avx512f"))) static void max_pool_plane_avx512(const ifd_conv_geom *g,
-                                                                     const float *x, float *y) {
+#define POOL_CHUNKS 32 /* column chunks of 16 outputs set up at a time */
+#define POOL_KW_MAX 16
+#define POOL_ROWS 256 /* output rows whose kernel-row range is set up at a time */
+
+/* Per chunk of 16 output columns: a 32-float window of each input row starting at b0, loaded
+ * once per kernel row with -inf outside [0, W), from which every tap column kw whose lanes all
+ * lie inside it (sw*15 + kw*dw < 32) is one permute; other taps load on their own. All of it
+ * depends on the column geometry only, so it is set up once for all planes and rows (small
+ * planes used to recompute it per tap, more work than the max itself). */
+typedef struct pool_chunk {
+    int64_t b0;
+    __mmask16 lo, hi, store;
+} pool_chunk;
+
+__attribute__((target("avx512f"))) static void max_pool_planes_avx512(const ifd_conv_geom *g,
+                                                                      const float *x, float *y,
+                                                                      int64_t nplanes) {
     const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
     const int64_t KH = g->k[0], KW = g->k[1], sh = g->s[0], sw = g->s[1], dh = g->d[0],
                   dw = g->d[1], pt = g->pb[0], pl = g->pb[1];
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int64_t nchunks = (OW + 15) / 16;
+    /* taps served by the window: kw < kw_win */
+    int64_t kw_win = 0;
+    while (kw_win < KW && kw_win < POOL_KW_MAX && sw * 15 + kw_win * dw < 32) kw_win++;
+    __m512i idx[POOL_KW_MAX];
+    for (int64_t kw = 0; kw < kw_win; kw++)
+        idx[kw] = _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32((int32_t)sw)),
+                                   _mm512_set1_epi32((int32_t)(kw * dw)));
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (int64_t oh = 0; oh < OH; oh++) {
-        int64_t start = oh * sh - pt;
-        /* kernel rows inside the image */
+    pool_chunk ck[POOL_CHUNKS];
+    int64_t rk0[POOL_ROWS], rk1[POOL_ROWS]; /* kernel rows inside the image, per output row */
+    for (int64_t rb = 0; rb < OH; rb += POOL_ROWS) {
+    int64_t nrows = IFD_MIN((int64_t)POOL_ROWS, OH - rb);
+    for (int64_t r = 0; r < nrows; r++) {
+        int64_t start = (rb + r) * sh - pt;
         int64_t k0 = start >= 0 ? 0 : (-start + dh - 1) / dh;
         int64_t k1 = H - 1 - start < 0 ? 0 : (H - 1 - start) / dh + 1;
-        if (k1 > KH) k1 = KH;
-        for (int64_t ow = 0; ow < OW; ow += 16) {
-            __mmask16 sm = lane_range(0, OW - ow);
-            __m512 acc = ninf;
-            for (int64_t kh = k0; kh < k1; kh++) {
-                const float *row = x + (start + kh * dh) * W;
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    /* lane l reads row[base + l * sw]; outside [0, W) is padding (-inf) */
-                    int64_t base = ow * sw - pl + kw * dw;
-                    __m512 v;
-                    if (sw == 1) {
-                        v = _mm512_mask_loadu_ps(ninf, sm & lane_range(-base, W - base), row + base);
-                    } else {
-                        __m512 lo = _mm512_mask_loadu_ps(ninf, lane_range(-base, W - base), row + base);
-                        __m512 hi = _mm512_mask_loadu_ps(ninf, lane_range(-base - 16, W - base - 16),
-                                                         row + base + 16);
-                        v = _mm512_permutex2var_ps(lo, even, hi);
+        rk0[r] = k0;
+        rk1[r] = k1 > KH ? KH : k1;
+    }
+    for (int64_t cb = 0; cb < nchunks; cb += POOL_CHUNKS) {
+        int64_t nc = IFD_MIN((int64_t)POOL_CHUNKS, nchunks - cb);
+        for (int64_t i = 0; i < nc; i++) {
+            int64_t ow0 = (cb + i) * 16, b0 = ow0 * sw - pl;
+            ck[i].b0 = b0;
+            ck[i].lo = lane_range(-b0, W - b0);
+            ck[i].hi = lane_range(-b0 - 16, W - b0 - 16);
+            ck[i].store = lane_range(0, OW - ow0);
+        }
+        for (int64_t pi = 0; pi < nplanes; pi++) {
+            const float *xp = x + pi * H * W;
+            float *yp = y + pi * OH * OW;
+            for (int64_t oh = rb; oh < rb + nrows; oh++) {
+                int64_t start = oh * sh - pt, k0 = rk0[oh - rb], k1 = rk1[oh - rb];
+                for (int64_t i = 0; i < nc; i++) {
+                    const pool_chunk *c = &ck[i];
+                    __m512 acc = ninf;
+                    for (int64_t kh = k0; kh < k1; kh++) {
+                        const float *row = xp + (start + kh * dh) * W;
+                        __m512 wlo = _mm512_mask_loadu_ps(ninf, c->lo, row + c->b0);
+                        __m512 whi = _mm512_mask_loadu_ps(ninf, c->hi, row + c->b0 + 16);
+                        for (int64_t kw = 0; kw < kw_win; kw++) /* a NaN in v is skipped */
+                            acc = _mm512_max_ps(_mm512_permutex2var_ps(wlo, idx[kw], whi), acc);
+                        for (int64_t kw = kw_win; kw < KW; kw++) {
+                            /* lane l reads row[base + l * sw]; outside [0, W) is -inf */
+                            int64_t base = c->b0 + kw * dw;
+                            __m512 v;
+                            if (sw == 1) {
+                                v = _mm512_mask_loadu_ps(ninf, lane_range(-base, W - base), row + base);
+                            } else {
+                                __m512 a = _mm512_mask_loadu_ps(ninf, lane_range(-base, W - base),
+                                                                row + base);
+                                __m512 b = _mm512_mask_loadu_ps(
+                                    ninf, lane_range(-base - 16, W - base - 16), row + base + 16);
+                                v = _mm512_permutex2var_ps(a, even, b);
+                            }
+                            acc = _mm512_max_ps(v, acc);
+                        }
                     }
-                    acc = _mm512_max_ps(v, acc); /* a NaN in v is skipped */
+                    _mm512_mask_storeu_ps(yp + oh * OW + (cb + i) * 16, c->store, acc);
                 }
             }
-            _mm512_mask_storeu_ps(y + oh * OW + ow, sm, acc);
         }
+    }
     }
 }
 #endif
 
-bool ifd_conv_max_pool_2d(const ifd_conv_geom *g, const float *x, float *y) {
+bool ifd_conv_max_pool_2d(const ifd_conv_geom *g, const float *x, float *y, int64_t nplanes) {
 #ifdef IFD_CONV_X86
     if (g->nd != 2 || (g->s[1] != 1 && g->s[1] != 2) || simd_level() != LEVEL_AVX512 ||
-        g->in[1] >= (INT64_C(1) << 30))
+        g->in[1] >= (INT64_C(1) << 30) || g->d[1] >= (INT64_C(1) << 26))
         return false;
-    max_pool_plane_avx512(g, x, y);
+    max_pool_planes_avx512(g, x, y, nplanes);
     return true;
 #else
-    (void)g, (void)x, (void)y;
+    (void)g, (void)x, (void)y, (void)nplanes;
     return false;
 #endif
 }

@@ -64,10 +64,20 @@ bool ifd_conv_pack_rows_supported(const ifd_conv_geom *g, int mr);
 void ifd_conv_pack_rows(const ifd_conv_geom *g, const float *img, int64_t pos0, int64_t mc,
                         int64_t k0, int64_t kc, int mr, float *dst);
 
-/* One plane of 2-D max pooling, x [H, W] -> y [OH, OW] (padding never wins; a NaN input is
- * skipped; an all-padding window gives -inf). Returns false, writing nothing, when no vector
- * path covers the geometry (column stride other than 1 or 2, no AVX-512). */
-bool ifd_conv_max_pool_2d(const ifd_conv_geom *g, const float *x, float *y);
+/* ifd_conv_pack_rows over a batch of images img_stride floats apart: output position q is
+ * position q % out_size of image q / out_size, and a panel may span images (small planes
+ * batched into one product). Only where ifd_conv_pack_rows_batch_supported says so (that and
+ * stride 1 with OW == W). */
+bool ifd_conv_pack_rows_batch_supported(const ifd_conv_geom *g, int mr);
+void ifd_conv_pack_rows_batch(const ifd_conv_geom *g, const float *img, int64_t img_stride,
+                              int64_t pos0, int64_t mc, int64_t k0, int64_t kc, int mr,
+                              float *dst);
+
+/* nplanes planes of 2-D max pooling, x [nplanes, H, W] -> y [nplanes, OH, OW] (padding never
+ * wins; a NaN input is skipped; an all-padding window gives -inf). Returns false, writing
+ * nothing, when no vector path covers the geometry (column stride other than 1 or 2, no
+ * AVX-512). */
+bool ifd_conv_max_pool_2d(const ifd_conv_geom *g, const float *x, float *y, int64_t nplanes);
 
 /* x[i] = min(max(x[i] + bias, lo), hi): the bias and Relu/Clip epilogue of a conv row. */
 void ifd_conv_bias_clamp(float *x, int64_t n, float bias, float lo, float hi);

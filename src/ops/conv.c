@@ -4,7 +4,9 @@
  * L = prod(output spatial). The columns are built tile by tile (a few hundred output positions,
  * so a tile stays in L2) and tiles of all images and groups run in parallel; 1x1 stride-1
  * unpadded convolutions skip im2col (the input plane already is the column matrix) and
- * depthwise convolutions run a direct vectorized kernel. Non-float inputs (double, float16,
+ * depthwise convolutions run a direct vectorized kernel. Small planes (8x8 = 64 positions) of
+ * a batch run as one product over the positions of all images, packed straight from the
+ * images, so that per-image edge blocks and call overhead do not dominate. Non-float inputs (double, float16,
  * bfloat16) are converted to float and back.
  *
  * A constant float weight that is at least half zeros (a model pruned with `inferd prune`) is
@@ -223,6 +225,8 @@ typedef struct conv_job {
     bool direct;  /* the input plane is the column matrix (1x1, stride 1, no padding) */
     bool swapped; /* Y^T = col^T * W^T (see conv_swapped) */
     bool gather;  /* swapped, and col^T packed straight from the image (no im2col pass) */
+    bool batched; /* gather over the positions of all images at once (small planes) */
+    int64_t P;    /* positions tiled per group: L, or N * L when batched */
     float lo, hi; /* Relu/Clip as a clamp in the transposed write-back */
     const ifd_activation *act;
     const conv_state *packed; /* or NULL: use w */
@@ -233,16 +237,46 @@ typedef struct conv_job {
 typedef struct gather_arg {
     const ifd_conv_geom *g;
     const float *img;
+    int64_t img_stride; /* batched: floats from one image to the next, else 0 */
     int64_t p0;
 } gather_arg;
 
 static void gather_pack(void *arg, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
                         float *dst) {
     const gather_arg *a = arg;
-    ifd_conv_pack_rows(a->g, a->img, a->p0 + i0, mc, k0, kc, mr, dst);
+    if (a->img_stride)
+        ifd_conv_pack_rows_batch(a->g, a->img, a->img_stride, a->p0 + i0, mc, k0, kc, mr, dst);
+    else
+        ifd_conv_pack_rows(a->g, a->img, a->p0 + i0, mc, k0, kc, mr, dst);
+}
+
+/* Batched gather: the tile's positions [q0, q0 + qc) over all images of group gi, computed as
+ * yt [qc, Mg], written back image by image. */
+static void conv_task_batched(const conv_job *j, int64_t t, float *yt) {
+    int64_t ti = t % j->ntiles, gi = t / j->ntiles;
+    int64_t q0 = ti * j->tile, qc = IFD_MIN(j->tile, j->P - q0);
+    const float *bias = j->bias ? j->bias + gi * j->Mg : NULL;
+    gather_arg ga = {j->g, j->x + gi * j->Cg * j->g->in_size, j->C * j->g->in_size, q0};
+    ifd_sgemm_packed_cb_ex(qc, gather_pack, &ga, j->packed->packed_t[gi], 0.0f, yt, j->Mg, NULL,
+                           j->gemm_pool);
+    ifd_act_kind kind = j->act->kind;
+    bool generic = kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP;
+    for (int64_t q = q0; q < q0 + qc;) {
+        int64_t n = q / j->L, p = q % j->L, run = IFD_MIN(j->L - p, q0 + qc - q);
+        float *yg = j->y + (n * j->M + gi * j->Mg) * j->L; /* [Mg, L] */
+        ifd_conv_transpose_bias_clamp(yt + (q - q0) * j->Mg, j->Mg, run, j->Mg, yg + p, j->L,
+                                      bias, j->lo, j->hi);
+        if (generic)
+            for (int64_t m = 0; m < j->Mg; m++) ifd_activation_apply(j->act, yg + m * j->L + p, run);
+        q += run;
+    }
 }
 
 static void conv_task(const conv_job *j, int64_t t, float *col) {
+    if (j->batched) {
+        conv_task_batched(j, t, col);
+        return;
+    }
     int64_t ti = t % j->ntiles, ng = t / j->ntiles, gi = ng % j->group, n = ng / j->group;
     int64_t p0 = ti * j->tile, pc = IFD_MIN(j->tile, j->L - p0);
     const float *xg = j->x + (n * j->C + gi * j->Cg) * j->g->in_size; /* [Cg, in...] */
@@ -251,7 +285,7 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
     const float *bias = j->bias ? j->bias + gi * j->Mg : NULL;
     if (j->gather) {
         float *yt = col; /* [pc, Mg] */
-        gather_arg ga = {j->g, xg, p0};
+        gather_arg ga = {j->g, xg, 0, p0};
         ifd_sgemm_packed_cb_ex(pc, gather_pack, &ga, j->packed->packed_t[gi], 0.0f, yt, j->Mg,
                                NULL, j->gemm_pool);
         ifd_conv_transpose_bias_clamp(yt, j->Mg, pc, j->Mg, yg + p0, j->L, bias, j->lo, j->hi);
@@ -398,33 +432,39 @@ static bool dense_plan(conv_job *j, const ifd_conv_geom *g, int64_t N, int64_t C
     ifd_sgemm_tile_shape(&mr, &nr);
     j->gather = j->swapped && !j->direct && cs && cs->packed_t[0] &&
                 ifd_conv_pack_rows_supported(g, mr);
+    /* Small planes (8x8: 64 positions) make one product per image mostly edge blocks and
+     * per-call overhead; the positions of all images are one product then, in tiles that may
+     * span images. Planes of a few tiles or more gain little from it. */
+    j->batched = j->gather && N > 1 && j->L < 4 * 16 * mr &&
+                 ifd_conv_pack_rows_batch_supported(g, mr) && ifd_mul_i64(N, j->L, &j->P);
+    if (!j->batched) j->P = j->L;
     /* tiles of output positions are whole microkernel blocks along L */
     int64_t unit = j->swapped ? mr : 16;
 
     /* Tiles of output positions: sized so the column tile stays in L2, then split further
      * until every thread gets whole rounds of tasks. */
-    int64_t images = N * group;
+    int64_t images = j->batched ? group : N * group; /* position spaces of P positions */
     int64_t unit_c = j->swapped ? mr : 32;
     int64_t cache_tile = IFD_MAX(64, ((128 * 1024) / IFD_MAX(j->K, 1)) / unit_c * unit_c);
     if (j->swapped) cache_tile = IFD_MAX(cache_tile, 16 * unit);
-    int64_t tile = IFD_MIN(j->direct && !j->swapped ? j->L : cache_tile, j->L);
+    const int64_t P = j->P;
+    int64_t tile = IFD_MIN(j->direct && !j->swapped ? P : cache_tile, P);
     bool task_parallel = false;
     if (nthreads > 1) {
-        int64_t tiles = (j->L + tile - 1) / tile, total = images * tiles;
+        int64_t tiles = (P + tile - 1) / tile, total = images * tiles;
         int64_t rounds = (total + nthreads - 1) / nthreads;
         int64_t per_img = (rounds * nthreads + images - 1) / images;
-        int64_t t2 = ((j->L + per_img - 1) / per_img + unit - 1) / unit * unit;
+        int64_t t2 = ((P + per_img - 1) / per_img + unit - 1) / unit * unit;
         if (t2 < tile) tile = IFD_MAX(t2, unit);
-        if (tile > j->L) tile = j->L;
-        task_parallel =
-            images * ((j->L + tile - 1) / tile) >= nthreads && (tile >= 48 || tile == j->L);
+        if (tile > P) tile = P;
+        task_parallel = images * ((P + tile - 1) / tile) >= nthreads && (tile >= 48 || tile == P);
         if (!task_parallel) /* the GEMM splits over threads: give it wide column blocks */
-            tile = IFD_MIN(j->L, j->direct ? j->L
-                                           : IFD_MAX(cache_tile, ((2 << 20) / IFD_MAX(j->K, 1)) /
-                                                                     unit_c * unit_c));
+            tile = IFD_MIN(P, j->direct ? P
+                                        : IFD_MAX(cache_tile, ((2 << 20) / IFD_MAX(j->K, 1)) /
+                                                                  unit_c * unit_c));
     }
     j->tile = tile;
-    j->ntiles = tile > 0 ? (j->L + tile - 1) / tile : 0;
+    j->ntiles = tile > 0 ? (P + tile - 1) / tile : 0;
     j->ntasks = images * j->ntiles;
     j->nworkers = task_parallel ? IFD_MIN(nthreads, j->ntasks) : 1;
     j->task_parallel = task_parallel;

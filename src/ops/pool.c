@@ -1,8 +1,10 @@
 /* Operator family: pool (MaxPool, AveragePool, LpPool, the Global* pools, MaxUnpool,
  * MaxRoiPool, RoiAlign, Col2Im).
  *
- * Pooling works plane by plane (N*C planes in parallel). 2-D float max/average pooling
- * accumulates whole output rows with vectorized row operations; everything else (Indices,
+ * Pooling works plane by plane (N*C planes in parallel). 2-D float max pooling hands each
+ * thread's range of planes to one vector kernel (kernels/conv.h), which sets up the column
+ * geometry once for all of them; 2-D average pooling accumulates whole output rows with
+ * vectorized row operations; everything else (Indices,
  * LpPool, 1-D/3-D, double) takes a generic N-d window walk. Types without a float path
  * (float16, bfloat16, int8, uint8) convert to float and back, which is exact for max. */
 #include "ops/op.h"
@@ -214,7 +216,6 @@ static void pool2d_f32(const pool_job *j, int64_t plane) {
     const float *x = (const float *)j->x + plane * g->in_size;
     float *y = (float *)j->y + plane * g->out_size;
     bool is_max = j->kind == POOL_MAX;
-    if (is_max && ifd_conv_max_pool_2d(g, x, y)) return;
     for (int64_t oh = 0; oh < OH; oh++) {
         float *yr = y + oh * OW;
         float init = is_max ? -INFINITY : 0.f;
@@ -249,6 +250,12 @@ static void pool2d_f32(const pool_job *j, int64_t plane) {
 
 static void pool_worker(void *arg, int64_t begin, int64_t end) {
     const pool_job *j = arg;
+    /* 2-D float max pooling: the vector kernel takes the whole range of planes at once, so its
+     * set-up (per column geometry) is paid once, not per (possibly 8x8) plane */
+    if (j->g.nd == 2 && j->kind == POOL_MAX && !j->ind && !j->is_double &&
+        ifd_conv_max_pool_2d(&j->g, (const float *)j->x + begin * j->g.in_size,
+                             (float *)j->y + begin * j->g.out_size, end - begin))
+        return;
     for (int64_t p = begin; p < end; p++) {
         if (j->col_inv || (j->g.nd == 2 && j->kind == POOL_MAX && !j->ind && !j->is_double))
             pool2d_f32(j, p);
