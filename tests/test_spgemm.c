@@ -1,6 +1,7 @@
 /* Sparse GEMM tests: every kernel this CPU has (avx512, avx2, scalar) against a double-precision
  * reference over odd shapes, transposes, alpha/beta, padded leading dimensions, unstructured
- * and 2:4 weights, empty columns, fused epilogues and 1/2 threads.
+ * and 2:4 weights, empty columns, fused epilogues and 1/2/3 threads (each way the driver splits
+ * a product: whole row blocks, or blocks cut into column pieces that share the packing).
  * `test_spgemm --bench` prints sparse vs dense SGEMM times on the BERT-style encoder's shapes. */
 #include "kernels/spgemm.h"
 
@@ -153,6 +154,50 @@ static void check(const char *kernel, const scase *t, ifd_thread_pool *pool) {
     free(bias_row);
 }
 
+/* Tasks that share a row block pack its At together (a unit of k each) and wait for each
+ * other's units: run a product whose one block has 16 units on 2 threads many times (the
+ * worker joins at a different moment each time) and compare it bit for bit with the
+ * single-threaded result, which computes every column the same way. */
+static void check_shared_pack(const char *kernel, ifd_thread_pool *pool, int64_t m, int64_t n,
+                              int64_t k, int64_t reps) {
+    float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = calloc((size_t)(k * n), sizeof(float));
+    float *c1 = malloc(sizeof(float) * (size_t)(m * n)), *c2 = malloc(sizeof(float) * (size_t)(m * n));
+    for (int64_t i = 0; i < m * k; i++) a[i] = frand();
+    make_weight(b, false, n, k, n, 0.9, 0);
+    ifd_spgemm_b *sb = NULL;
+    void *scratch = NULL;
+    bool ok = ifd_spgemm_pack(false, n, k, b, n, &sb) == IFD_OK;
+    int64_t bad = -1;
+    if (ok) {
+        const size_t bytes = ifd_spgemm_scratch_bytes(sb, m);
+        scratch = ifd_malloc_aligned(bytes);
+        ifd_spgemm_run(false, m, a, k, 1.0f, sb, 0.0f, c1, n, NULL, scratch, NULL);
+        for (int64_t r = 0; r < reps && bad < 0; r++) {
+            /* a pause of 0 to 190 us: the worker is sometimes spinning, sometimes asleep, so
+             * it joins at a different point of the caller's packing each time */
+            struct timespec pause = {0, (long)(r % 20) * 10000};
+            nanosleep(&pause, NULL);
+            memset(c2, 0xff, sizeof(float) * (size_t)(m * n));
+            /* NaN in At: a task that read it before it was packed cannot get the last run's
+             * (equal) values */
+            memset(scratch, 0xff, bytes);
+            ifd_spgemm_run(false, m, a, k, 1.0f, sb, 0.0f, c2, n, NULL, scratch, pool);
+            if (memcmp(c1, c2, sizeof(float) * (size_t)(m * n))) bad = r;
+        }
+    }
+    result(ok && bad < 0, "%s m=%lld n=%lld k=%lld on %d threads, %lld runs, equals 1 thread bit "
+                          "for bit%s",
+           kernel, (long long)m, (long long)n, (long long)k, ifd_thread_pool_size(pool),
+           (long long)reps,
+           !ok ? ": pack failed" : bad >= 0 ? ": differs (a task read At before it was packed?)" : "");
+    ifd_free_aligned(scratch);
+    ifd_spgemm_free(sb);
+    free(a);
+    free(b);
+    free(c1);
+    free(c2);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -212,9 +257,10 @@ int main(int argc, char **argv) {
         bench();
         return 0;
     }
-    ifd_thread_pool *pool2 = NULL;
-    if (ifd_thread_pool_create(2, &pool2) != IFD_OK) {
+    ifd_thread_pool *pool2 = NULL, *pool3 = NULL;
+    if (ifd_thread_pool_create(2, &pool2) != IFD_OK || ifd_thread_pool_create(3, &pool3) != IFD_OK) {
         printf("FAIL thread pool: %s\n0 passed, 1 failed\n", ifd_last_error());
+        ifd_thread_pool_free(pool2);
         return 1;
     }
     static const char *const kernels[] = {"avx512", "avx2", "scalar"};
@@ -237,6 +283,22 @@ int main(int argc, char **argv) {
         {false, false, 3, 300, 256, 1, 0, 0, 0.9, 1, false, 0, 2},
         {false, false, 8, 5, 0, 1, 0.5f, 0, 0.9, 0, true, 0, 1},
         {false, false, 9, 17, 40, 1, 0, 0, 1.0, 0, true, 0, 1},
+        /* How the driver splits a product among threads (column_pieces in spgemm.c), with k
+         * past one pack unit of 128 and a partial last unit (packing is shared by unit):
+         * one row block for two threads: two column pieces pack At together */
+        {false, false, 64, 256, 300, 1, 0, 0, 0.9, 0, true, 1, 2},
+        {true, false, 64, 256, 300, 0.5f, 0.5f, 1, 0.9, 0, true, 2, 2},
+        /* 16 rows: a single block under every kernel, split into pieces */
+        {false, false, 16, 512, 256, 1, 0, 0, 0.8, 0, false, 0, 2},
+        /* 3 blocks of 64 rows (avx512, avx2) for 2 threads: pieces of 112 (104) and 88 (96)
+         * columns; scalar (16-row blocks) gets whole blocks */
+        {false, true, 150, 200, 260, 1, 0, 0, 0.85, 0, true, 0, 2},
+        /* 2 blocks for 3 threads: 3 pieces per block, the last narrower */
+        {false, false, 128, 256, 256, 1, 0, 0, 0.9, 0, true, 3, 3},
+        /* 5 blocks, 2:4 weight, 96 columns in 2 pieces */
+        {true, true, 300, 96, 384, 1, 0, 0, 0.9, 1, true, 1, 2},
+        /* whole row blocks, one per thread (the BERT encoder's shape) */
+        {false, false, 128, 256, 256, 1, 0, 0, 0.9, 0, false, 0, 2},
     };
     for (size_t kn = 0; kn < IFD_ARRAY_LEN(kernels); kn++) {
         if (!ifd_spgemm_force_kernel(kernels[kn])) {
@@ -244,7 +306,11 @@ int main(int argc, char **argv) {
             continue;
         }
         for (size_t i = 0; i < IFD_ARRAY_LEN(cases); i++)
-            check(kernels[kn], &cases[i], cases[i].threads > 1 ? pool2 : NULL);
+            check(kernels[kn], &cases[i],
+                  cases[i].threads > 2 ? pool3 : cases[i].threads > 1 ? pool2 : NULL);
+        check_shared_pack(kernels[kn], pool2, 40, 512, 2048, 200);
+        check_shared_pack(kernels[kn], pool3, 128, 256, 256, 200);
+        check_shared_pack(kernels[kn], pool2, 16, 256, 1024, 200);
     }
     ifd_spgemm_force_kernel(NULL);
 
@@ -266,6 +332,7 @@ int main(int argc, char **argv) {
     result(ok, "3 nonzeros in a group of 4 packs unstructured with its 8 nonzeros");
     ifd_spgemm_free(sb);
     ifd_thread_pool_free(pool2);
+    ifd_thread_pool_free(pool3);
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

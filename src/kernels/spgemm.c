@@ -1,25 +1,33 @@
 /* Sparse-weight GEMM (see spgemm.h for the format and the idea).
  *
- * Loop nest of one product:
- *   phase 1, per block of MB rows of op(A):  At[k][MB] = transpose (rows past m are zero)
- *   phase 2, per (row block, slab of SLAB output columns), split over the threads:
+ * Loop nest of one product, split into tasks = (block of MB rows of op(A), piece of columns):
+ *   At[k][MB] = transpose of the row block (rows past m are zero), packed by the block's
+ *     tasks together, SP_KC values of k at a time
+ *   for each slab of SLAB output columns of the piece:
  *     for each chunk of KC values of k:      (At[chunk] is 32 KB: it stays in L1 while
  *       for each column j of the slab:        every column of the slab reads it)
  *         part[j][0..MB) += sum over the column's entries in the chunk: val * At[row][0..MB)
  *     for each group of 16 (8) columns, each 16 (8) rows: transpose part in registers,
  *       epilogue, store into C
  * Without the k chunks At (up to 512 KB) is read from L2 once per nonzero, and L2 bandwidth,
- * not the FMAs, bounds the kernel (measured: half the speed). */
+ * not the FMAs, bounds the kernel (measured: half the speed).
+ *
+ * Threads: one parallel region per product. Whole row blocks are the tasks when they divide
+ * among the threads, so each core packs and reads only its own At; packing all blocks in a
+ * region of its own and then handing out (block, 128-column slab) tasks made every core read
+ * At packed by the other one, behind a second barrier, and left the BERT encoder's 128 x 256
+ * x 256 products (2 blocks x 2 slabs) no faster on 2 threads than on 1 (column_pieces). */
 #include "kernels/spgemm.h"
 #include "kernels/transpose16.h"
 
 #include <immintrin.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #define MB_MAX 64  /* rows per block (AVX-512: 4 x 16; AVX2: 8 x 8; scalar: 16) */
-#define SP_KC 128  /* k per chunk: At chunk of KC x MB floats = 32 KB */
-#define SP_SLAB 128 /* output columns per task */
+#define SP_KC 128  /* k per chunk (and per pack unit): At chunk of KC x MB floats = 32 KB */
+#define SP_SLAB 128 /* output columns whose partial sums a task holds at once */
 
 struct ifd_spgemm_b {
     int64_t n, k, nnz;
@@ -590,19 +598,36 @@ size_t ifd_spgemm_bytes(const ifd_spgemm_b *b) {
 
 static int block_rows(const sp_kernel *kd) { return kd->lanes * kd->nv; }
 
-/* Scratch layout: At of every row block ([blocks][k][MB]), then the partial sums of every
- * task ([blocks * slabs][SP_SLAB][MB]). */
+/* Below this many multiply-adds (about 5 us on one core) a task is not worth handing to another
+ * thread: waking it and moving At between the cores' caches cost more than it saves. */
+#define SP_MIN_TASK_WORK 100000.0
+
+/* Per row block: how the packing of At is shared by the tasks that read it. Packing is split
+ * into units of SP_KC values of k; a task claims units with `next` until none are left, then
+ * waits for `done` to reach the count. A task only ever waits for units another running task
+ * has claimed, so a single thread running every task in turn (no workers, or a nested call)
+ * never waits at all. One cache line each, so that blocks do not share one. */
+typedef struct block_sync {
+    atomic_int next, done;
+    char pad[64 - 2 * sizeof(atomic_int)];
+} block_sync;
+
+/* Scratch layout: the block_syncs ([blocks], a cache line each), At of every row block
+ * ([blocks][k][MB]), then the partial sums of every task: task (block, piece) has
+ * [min(piece columns, SP_SLAB)][MB], and pieces * min(piece columns, SP_SLAB) <= n + SP_SLAB
+ * however the columns are split (pieces are never narrower than needed to cover n). */
 size_t ifd_spgemm_scratch_bytes(const ifd_spgemm_b *b, int64_t m) {
     const sp_kernel *kd = kernel_get();
     const int64_t mb = block_rows(kd);
-    const size_t blocks = (size_t)((m + mb - 1) / mb), slabs = (size_t)((b->n + SP_SLAB - 1) / SP_SLAB);
-    size_t at, part, bytes;
     if (m <= 0 || b->n <= 0) return 0;
-    if (!ifd_mul_size(blocks, (size_t)b->k, &at) ||
+    const size_t blocks = (size_t)((m + mb - 1) / mb);
+    size_t sync, at, part, bytes;
+    if (!ifd_mul_size(blocks, sizeof(block_sync), &sync) ||
+        !ifd_mul_size(blocks, (size_t)b->k, &at) ||
         !ifd_mul_size(at, (size_t)mb * sizeof(float), &at) ||
-        !ifd_mul_size(blocks, slabs, &part) ||
-        !ifd_mul_size(part, (size_t)SP_SLAB * (size_t)mb * sizeof(float), &part) ||
-        !ifd_add_size(at, part, &bytes))
+        !ifd_add_size((size_t)b->n, SP_SLAB, &part) || !ifd_mul_size(part, blocks, &part) ||
+        !ifd_mul_size(part, (size_t)mb * sizeof(float), &part) ||
+        !ifd_add_size(sync, at, &bytes) || !ifd_add_size(bytes, part, &bytes))
         return SIZE_MAX;
     return bytes;
 }
@@ -617,9 +642,11 @@ typedef struct sp_job {
     float *c;
     int64_t ldc;
     const ifd_sgemm_epilogue *ep;
-    float *at;   /* blocks of [k][MB] */
-    float *part; /* per task: [SP_SLAB][MB] */
-    int64_t slabs;
+    block_sync *sync; /* [blocks] */
+    float *at;        /* blocks of [k][MB] */
+    float *part;      /* per task: [part_cols][MB] */
+    int64_t pieces;   /* tasks per row block, each a range of piece_cols columns */
+    int64_t piece_cols, part_cols;
 } sp_job;
 
 /* geometry of row block i: first row, valid rows, vectors */
@@ -630,47 +657,93 @@ static void block_geom(const sp_job *j, int64_t i, int64_t *m0, int *rows, int *
     *nv = (*rows + j->kd->lanes - 1) / j->kd->lanes;
 }
 
-static void pack_task(void *arg, int64_t begin, int64_t end) {
-    const sp_job *j = arg;
-    const int mb = block_rows(j->kd);
-    for (int64_t i = begin; i < end; i++) {
-        int64_t m0;
-        int rows, nv;
-        block_geom(j, i, &m0, &rows, &nv);
-        j->kd->pack(j->trans_a, j->a, j->lda, m0, rows, j->b->k, j->at + i * j->b->k * mb,
-                    nv * j->kd->lanes);
-    }
+static inline void spin_pause(int spins) {
+    if (spins < 4096)
+        _mm_pause();
+    else
+        sched_yield(); /* the packer was preempted: let it run */
 }
 
+/* Make At of row block bi ready: pack the units nobody has claimed yet, then wait for those
+ * that other tasks are packing. */
+static void pack_block(const sp_job *j, int64_t bi, float *at, int64_t m0, int rows, int ld) {
+    block_sync *s = &j->sync[bi];
+    const int64_t k = j->b->k;
+    const int units = (int)((k + SP_KC - 1) / SP_KC);
+    for (;;) {
+        const int u = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
+        if (u >= units) break;
+        const int64_t p0 = (int64_t)u * SP_KC, kk = IFD_MIN((int64_t)SP_KC, k - p0);
+        /* the pack kernels index op(A) from k = 0: start them at this unit's column */
+        const float *a = j->trans_a ? j->a + p0 * j->lda : j->a + p0;
+        j->kd->pack(j->trans_a, a, j->lda, m0, rows, kk, at + p0 * ld, ld);
+        atomic_fetch_add_explicit(&s->done, 1, memory_order_release);
+    }
+    for (int spins = 0; atomic_load_explicit(&s->done, memory_order_acquire) < units; spins++)
+        spin_pause(spins);
+}
+
+/* Task = (row block, piece of columns): pack (a share of) the block's At, then compute the
+ * piece slab by slab into C. Tasks run in block-major order, so on one thread a block's At is
+ * packed just before its columns read it. */
 static void tile_task(void *arg, int64_t begin, int64_t end) {
     const sp_job *j = arg;
     const int mb = block_rows(j->kd);
     const ifd_activation *act =
         j->ep && j->ep->act && j->ep->act->kind != IFD_ACT_NONE ? j->ep->act : NULL;
     for (int64_t task = begin; task < end; task++) {
-        const int64_t bi = task / j->slabs, sl = task % j->slabs;
+        const int64_t bi = task / j->pieces, pc = task % j->pieces;
         int64_t m0;
         int rows, nv;
         block_geom(j, bi, &m0, &rows, &nv);
-        tile_args t = {
-            .b = j->b,
-            .at = j->at + bi * j->b->k * mb,
-            .ld = nv * j->kd->lanes,
-            .nv = nv,
-            .rows = rows,
-            .j0 = sl * SP_SLAB,
-            .cols = (int)IFD_MIN((int64_t)SP_SLAB, j->b->n - sl * SP_SLAB),
-            .part = j->part + task * SP_SLAB * mb,
-            .alpha = j->alpha,
-            .beta = j->beta,
-            .c = j->c + m0 * j->ldc,
-            .ldc = j->ldc,
-            .bias_col = j->ep ? j->ep->bias_col : NULL,
-            .bias_row = j->ep && j->ep->bias_row ? j->ep->bias_row + m0 : NULL,
-            .act = act,
-        };
-        j->kd->tile(&t);
+        const int ld = nv * j->kd->lanes;
+        float *at = j->at + bi * j->b->k * mb;
+        pack_block(j, bi, at, m0, rows, ld);
+        const int64_t jend = IFD_MIN(j->b->n, (pc + 1) * j->piece_cols);
+        for (int64_t j0 = pc * j->piece_cols; j0 < jend; j0 += SP_SLAB) {
+            tile_args t = {
+                .b = j->b,
+                .at = at,
+                .ld = ld,
+                .nv = nv,
+                .rows = rows,
+                .j0 = j0,
+                .cols = (int)IFD_MIN((int64_t)SP_SLAB, jend - j0),
+                .part = j->part + task * j->part_cols * mb,
+                .alpha = j->alpha,
+                .beta = j->beta,
+                .c = j->c + m0 * j->ldc,
+                .ldc = j->ldc,
+                .bias_col = j->ep ? j->ep->bias_col : NULL,
+                .bias_row = j->ep && j->ep->bias_row ? j->ep->bias_row + m0 : NULL,
+                .act = act,
+            };
+            j->kd->tile(&t);
+        }
     }
+}
+
+static int64_t gcd64(int64_t a, int64_t b) {
+    while (b) {
+        const int64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* Column pieces per row block. Whole blocks make the best tasks: a block's At is packed and
+ * read by one core only. But when the blocks do not divide evenly among the threads (M = 64:
+ * one block for two threads; 3 blocks for 2) a thread would idle for a whole block, so each
+ * block is cut into pieces of columns, enough that blocks * pieces is a multiple of the
+ * threads. Many blocks (>= 4 per thread) balance well enough whole. */
+static int64_t column_pieces(int64_t blocks, int64_t n, int cw, int threads, double work) {
+    if (threads <= 1 || blocks >= 4 * (int64_t)threads) return 1;
+    int64_t pieces = threads / gcd64(blocks, threads);
+    pieces = IFD_MIN(pieces, (n + cw - 1) / cw);
+    /* fewer, larger tasks when the product is small */
+    while (pieces > 1 && work / (double)(blocks * pieces) < SP_MIN_TASK_WORK) pieces--;
+    return pieces;
 }
 
 void ifd_spgemm_run(bool trans_a, int64_t m, const float *a, int64_t lda, float alpha,
@@ -680,13 +753,29 @@ void ifd_spgemm_run(bool trans_a, int64_t m, const float *a, int64_t lda, float 
     const sp_kernel *kd = kernel_get();
     const int64_t mb = block_rows(kd);
     const int64_t blocks = (m + mb - 1) / mb;
+    /* multiply-adds, rows padded to whole vectors as the kernel computes them */
+    const int64_t m_pad = (m + kd->lanes - 1) / kd->lanes * kd->lanes;
+    const double work = (double)m_pad * (double)b->nnz;
+    const int threads = ifd_thread_pool_size(pool);
+    int64_t pieces = column_pieces(blocks, b->n, kd->cw, threads, work);
+    /* piece width: whole store groups, and as even as that allows */
+    int64_t piece_cols = (b->n + pieces - 1) / pieces;
+    piece_cols = (piece_cols + kd->cw - 1) / kd->cw * kd->cw;
+    pieces = (b->n + piece_cols - 1) / piece_cols;
+    block_sync *sync = scratch;
     sp_job job = {.kd = kd, .trans_a = trans_a, .a = a, .lda = lda, .m = m, .alpha = alpha,
-                  .beta = beta, .b = b, .c = c, .ldc = ldc, .ep = epilogue,
-                  .at = scratch, .part = (float *)scratch + blocks * b->k * mb,
-                  .slabs = (b->n + SP_SLAB - 1) / SP_SLAB};
-    if (b->k) ifd_parallel_for(pool, blocks, 1, pack_task, &job);
-    /* chunks of at least ~64k multiply-adds, so small products stay on one thread */
-    const double per_task = (double)mb * ((double)b->nnz / (double)b->n) * SP_SLAB + 1;
-    int64_t min_chunk = (int64_t)(65536.0 / per_task) + 1;
-    ifd_parallel_for(pool, blocks * job.slabs, min_chunk, tile_task, &job);
+                  .beta = beta, .b = b, .c = c, .ldc = ldc, .ep = epilogue, .sync = sync,
+                  .at = (float *)(sync + blocks),
+                  .pieces = pieces, .piece_cols = piece_cols,
+                  .part_cols = IFD_MIN(piece_cols, (int64_t)SP_SLAB)};
+    job.part = job.at + blocks * b->k * mb;
+    for (int64_t i = 0; i < blocks; i++) {
+        atomic_init(&sync[i].next, 0);
+        atomic_init(&sync[i].done, 0);
+    }
+    const int64_t tasks = blocks * pieces;
+    /* tasks of at least SP_MIN_TASK_WORK, so small products stay on one thread */
+    const int64_t min_chunk =
+        (int64_t)IFD_MIN((double)tasks, SP_MIN_TASK_WORK / (work / (double)tasks) + 1);
+    ifd_parallel_for(pool, tasks, min_chunk, tile_task, &job);
 }
