@@ -24,76 +24,13 @@ static void check(bool ok, const char *name, const char *detail) {
 
 /* ---- test allocations: freed together by pool_reset() ------------------------------------ */
 
-static void **g_pool;
-static size_t g_pool_n, g_pool_cap;
-
-static void *talloc(size_t n) {
-    void *p = calloc(1, n ? n : 1);
-    if (!p) abort();
-    if (g_pool_n == g_pool_cap) {
-        g_pool_cap = g_pool_cap ? g_pool_cap * 2 : 256;
-        g_pool = realloc(g_pool, g_pool_cap * sizeof *g_pool);
-        if (!g_pool) abort();
-    }
-    g_pool[g_pool_n++] = p;
-    return p;
-}
-
-static void pool_reset(void) {
-    for (size_t i = 0; i < g_pool_n; i++) free(g_pool[i]);
-    g_pool_n = 0;
-}
-
-static char *tstr(const char *s) {
-    char *d = talloc(strlen(s) + 1);
-    strcpy(d, s);
-    return d;
-}
+#include "test_proto.h"
 
 /* ---- model construction -------------------------------------------------------------------- */
 
-static Onnx__TypeProto *tensor_type(int elem, int rank, const int64_t *dims) {
-    Onnx__TypeProto *tp = talloc(sizeof *tp);
-    onnx__type_proto__init(tp);
-    Onnx__TypeProto__Tensor *tt = talloc(sizeof *tt);
-    onnx__type_proto__tensor__init(tt);
-    tt->has_elem_type = 1;
-    tt->elem_type = elem;
-    if (rank >= 0) {
-        Onnx__TensorShapeProto *sh = talloc(sizeof *sh);
-        onnx__tensor_shape_proto__init(sh);
-        sh->n_dim = (size_t)rank;
-        sh->dim = talloc(sizeof(void *) * (size_t)(rank + 1));
-        for (int i = 0; i < rank; i++) {
-            Onnx__TensorShapeProto__Dimension *d = talloc(sizeof *d);
-            onnx__tensor_shape_proto__dimension__init(d);
-            if (dims[i] == -1) {
-                d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-                d->dim_param = tstr("N");
-            } else {
-                d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-                d->dim_value = dims[i];
-            }
-            sh->dim[i] = d;
-        }
-        tt->shape = sh;
-    }
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    return tp;
-}
-
-static Onnx__ValueInfoProto *vinfo(const char *name, Onnx__TypeProto *type) {
-    Onnx__ValueInfoProto *v = talloc(sizeof *v);
-    onnx__value_info_proto__init(v);
-    v->name = tstr(name);
-    v->type = type;
-    return v;
-}
-
 static Onnx__ValueInfoProto *fvinfo(const char *name) {
     static const int64_t dims[2] = {-1, 3};
-    return vinfo(name, tensor_type(1, 2, dims));
+    return value_info(name, tensor_type(1, 2, dims));
 }
 
 static Onnx__NodeProto *node(const char *op, const char *domain, const char *in0,
@@ -334,7 +271,7 @@ static void test_graph_errors(void) {
                 IFD_ERR_CORRUPT_MODEL, "nowhere");
 
     g = graph_new("g");
-    g->input[g->n_input++] = vinfo("x", NULL);
+    g->input[g->n_input++] = value_info("x", NULL);
     g->output[g->n_output++] = fvinfo("y");
     g->node[g->n_node++] = node("Identity", "", "x", NULL, "y");
     m = NULL;
@@ -407,7 +344,7 @@ static void test_graph_errors(void) {
 
     static const int64_t neg[2] = {-5, 3};
     g = graph_new("g");
-    g->input[g->n_input++] = vinfo("x", tensor_type(1, 2, neg));
+    g->input[g->n_input++] = value_info("x", tensor_type(1, 2, neg));
     g->output[g->n_output++] = fvinfo("y");
     g->node[g->n_node++] = node("Identity", "", "x", NULL, "y");
     m = NULL;
@@ -416,7 +353,7 @@ static void test_graph_errors(void) {
 
     static const int64_t big[3] = {1ll << 40, 1ll << 40, 3};
     g = graph_new("g");
-    g->input[g->n_input++] = vinfo("x", tensor_type(1, 3, big));
+    g->input[g->n_input++] = value_info("x", tensor_type(1, 3, big));
     g->output[g->n_output++] = fvinfo("y");
     g->node[g->n_node++] = node("Identity", "", "x", NULL, "y");
     m = NULL;
@@ -579,7 +516,7 @@ static Onnx__GraphProto *nested_if(int levels, const char *outer_name) {
 static Onnx__ModelProto *nested_model(int levels, const char *outer_name) {
     Onnx__GraphProto *g = nested_if(levels, outer_name);
     g->name = tstr("main");
-    g->input[g->n_input++] = vinfo("cond", tensor_type(IFD_DTYPE_BOOL, 0, NULL));
+    g->input[g->n_input++] = value_info("cond", tensor_type(IFD_DTYPE_BOOL, 0, NULL));
     g->input[g->n_input++] = fvinfo("x");
     return model_new(g, 13);
 }

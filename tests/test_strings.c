@@ -26,68 +26,13 @@ static void check(bool ok, const char *name, const char *detail) {
 
 /* ---- test allocations for protobuf structs: freed together by pool_reset() ---------------- */
 
-static void **g_pool;
-static size_t g_pool_n, g_pool_cap;
-
-static void *talloc(size_t n) {
-    void *p = calloc(1, n ? n : 1);
-    if (!p) abort();
-    if (g_pool_n == g_pool_cap) {
-        g_pool_cap = g_pool_cap ? g_pool_cap * 2 : 256;
-        g_pool = realloc(g_pool, g_pool_cap * sizeof *g_pool);
-        if (!g_pool) abort();
-    }
-    g_pool[g_pool_n++] = p;
-    return p;
-}
-
-static void pool_reset(void) {
-    for (size_t i = 0; i < g_pool_n; i++) free(g_pool[i]);
-    g_pool_n = 0;
-}
-
-static char *tstr(const char *s) {
-    char *d = talloc(strlen(s) + 1);
-    strcpy(d, s);
-    return d;
-}
+#include "test_proto.h"
 
 /* ---- model construction -------------------------------------------------------------------- */
 
 /* rank < 0: no shape; dims[i] == -1: symbolic */
 static Onnx__ValueInfoProto *vinfo(const char *name, int elem, int rank, const int64_t *dims) {
-    Onnx__TypeProto *tp = talloc(sizeof *tp);
-    onnx__type_proto__init(tp);
-    Onnx__TypeProto__Tensor *tt = talloc(sizeof *tt);
-    onnx__type_proto__tensor__init(tt);
-    tt->has_elem_type = 1;
-    tt->elem_type = elem;
-    if (rank >= 0) {
-        Onnx__TensorShapeProto *sh = talloc(sizeof *sh);
-        onnx__tensor_shape_proto__init(sh);
-        sh->n_dim = (size_t)rank;
-        sh->dim = talloc(sizeof(void *) * (size_t)(rank + 1));
-        for (int i = 0; i < rank; i++) {
-            Onnx__TensorShapeProto__Dimension *d = talloc(sizeof *d);
-            onnx__tensor_shape_proto__dimension__init(d);
-            if (dims[i] < 0) {
-                d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-                d->dim_param = tstr("N");
-            } else {
-                d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-                d->dim_value = dims[i];
-            }
-            sh->dim[i] = d;
-        }
-        tt->shape = sh;
-    }
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    Onnx__ValueInfoProto *v = talloc(sizeof *v);
-    onnx__value_info_proto__init(v);
-    v->name = tstr(name);
-    v->type = tp;
-    return v;
+    return value_info(name, tensor_type(elem, rank, dims));
 }
 
 /* A string value of unknown shape. */
