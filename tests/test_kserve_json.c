@@ -5,8 +5,11 @@
  * with the jansson-based decoder on random valid requests, BYTES tensors (JSON strings with every
  * escape, the binary extension's length-prefixed elements and their errors, the byte cap, the
  * encoder's JSON and binary forms, non-UTF-8 outputs), the batcher's string-safe copies, and
- * allocation failure at every allocation of a parse. `test_kserve_json quick` runs a tenth of the
- * random strings. */
+ * allocation failure at every allocation of a parse; and the encoder's numbers: floats and doubles
+ * in their shortest round-trip form (against a %.Pe + strtof/strtod search on 5M random floats
+ * and the edges), every FP16/BF16 value, integers, and read back through the decoder.
+ * `test_kserve_json quick` runs a tenth of the random strings; `test_kserve_json exhaustive
+ * [FROM TO]` checks the float output on every float (minutes). */
 #include "serve/serve.h"
 
 #include <float.h>
@@ -695,7 +698,7 @@ static void test_request_forms(void) {
                                              r.inputs[0].dtype == IFD_DTYPE_FLOAT &&
                                              ifd_tensor_dims(r.inputs[0].tensor)[0] == 2);
         CHECK(ok, "plain_values_%zu: %s -> %d %s", i, body, rc, err);
-        if (rc == 0) ifd_kserve_request_free(&r);
+        ifd_kserve_request_free(&r); /* a refused parse may hold what it had read */
     }
     /* the byte cap counts every input together */
     const char *two = "{\"inputs\":[{\"name\":\"a\",\"shape\":[4],\"datatype\":\"FP32\",\"data\":[1,2,3,4]},"
@@ -1220,9 +1223,420 @@ static void test_alloc_failures(void) {
           "then success");
 }
 
+/* ---- number output ------------------------------------------------------------------------ */
+
+/* Element 0 of v as the encoder writes it. */
+static const char *put_one(ifd_sbuf *b, ifd_dtype dt, const void *v) {
+    b->len = 0;
+    b->failed = false;
+    ifd_kserve_put_element(b, dt, v, 0);
+    return b->failed || !b->data ? "" : b->data;
+}
+
+/* The significant digits of the JSON number s (no leading or trailing zeros; "" for zero) and
+ * the decimal exponent of the first; false when s is not in JSON number grammar. */
+static bool number_digits(const char *s, bool *neg, char *digits, int *exp10) {
+    char raw[64];
+    int n = 0, int_digits = 0;
+    *neg = *s == '-';
+    s += *neg;
+    if (*s == '0') raw[n++] = *s++, int_digits = 1;
+    else if (*s >= '1' && *s <= '9')
+        while (*s >= '0' && *s <= '9' && n < 60) raw[n++] = *s++, int_digits++;
+    else return false;
+    if (*s == '.') {
+        s++;
+        if (!(*s >= '0' && *s <= '9')) return false;
+        while (*s >= '0' && *s <= '9' && n < 60) raw[n++] = *s++;
+    }
+    int e = 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        bool eneg = *s == '-';
+        if (*s == '+' || *s == '-') s++;
+        if (!(*s >= '0' && *s <= '9')) return false;
+        while (*s >= '0' && *s <= '9') e = e * 10 + (*s++ - '0');
+        if (eneg) e = -e;
+    }
+    if (*s) return false;
+    int lead = 0;
+    while (lead < n && raw[lead] == '0') lead++;
+    while (n > lead && raw[n - 1] == '0') n--;
+    memcpy(digits, raw + lead, (size_t)(n - lead));
+    digits[n - lead] = 0;
+    *exp10 = n > lead ? int_digits - 1 - lead + e : 0;
+    return true;
+}
+
+/* What the encoder should print for (-1)^neg 0.digits * 10^(X+1): fixed notation for
+ * -4 <= X < fixed_below, else d.ddde+XX (two exponent digits at least), as %g does. */
+static void expected_text(char *out, size_t size, bool neg, const char *digits, int X,
+                          int fixed_below) {
+    static const char zeros[] = "0000000000000000000000000";
+    int n = (int)strlen(digits);
+    const char *sign = neg ? "-" : "";
+    if (n == 0) snprintf(out, size, "%s0", sign);
+    else if (X >= -4 && X < 0) snprintf(out, size, "%s0.%.*s%s", sign, -X - 1, zeros, digits);
+    else if (X >= 0 && X < fixed_below && X >= n - 1)
+        snprintf(out, size, "%s%s%.*s", sign, digits, X - n + 1, zeros);
+    else if (X >= 0 && X < fixed_below)
+        snprintf(out, size, "%s%.*s.%s", sign, X + 1, digits, digits + X + 1);
+    else
+        snprintf(out, size, "%s%c%s%s%se%c%02d", sign, digits[0], n > 1 ? "." : "", digits + 1, "",
+                 X < 0 ? '-' : '+', X < 0 ? -X : X);
+}
+
+/* The reference: the fewest digits P for which printf's correctly rounded %.{P-1}e reads back
+ * (strtof/strtod) as x, as text. */
+static void reference_shortest(char *buf, size_t size, double x, bool single) {
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, size, "%.*e", p - 1, x);
+        if (single ? strtof_l(buf, NULL, g_c) == (float)x : strtod_l(buf, NULL, g_c) == x) return;
+    }
+}
+
+/* One finite value: the encoder's text reads back to the same bits and is the reference's
+ * digits in the expected notation. */
+static bool check_one_float(ifd_sbuf *b, double x, bool single, size_t *bad) {
+    float f = (float)x;
+    const char *got = single ? put_one(b, IFD_DTYPE_FLOAT, &f) : put_one(b, IFD_DTYPE_DOUBLE, &x);
+    char ref[64], want[64], digits[64];
+    bool neg;
+    int X;
+    bool same;
+    if (single) {
+        float back = strtof_l(got, NULL, g_c);
+        same = !memcmp(&back, &f, 4);
+    } else {
+        double back = strtod_l(got, NULL, g_c);
+        same = !memcmp(&back, &x, 8);
+    }
+    if (x == 0) {
+        snprintf(want, sizeof want, "%s", signbit(x) ? "-0" : "0");
+    } else {
+        reference_shortest(ref, sizeof ref, x, single);
+        if (!number_digits(ref, &neg, digits, &X)) snprintf(digits, sizeof digits, "?");
+        expected_text(want, sizeof want, neg, digits, X, single ? 9 : 16);
+    }
+    bool ok = same && !strcmp(got, want);
+    if (!ok && (*bad)++ < 5)
+        printf("  %a: wrote %s, want %s%s\n", x, got, want, same ? "" : " (does not read back)");
+    return ok;
+}
+
+static const double g_pow10_test[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+static float bits_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static double bits_double(uint64_t u) {
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+static void test_number_output(bool quick) {
+    ifd_sbuf b = {0};
+    static const struct {
+        float f;
+        const char *want;
+    } fl[] = {
+        {0.1f, "0.1"}, {3.0f, "3"}, {-3.0f, "-3"}, {0.0f, "0"}, {-0.0f, "-0"}, {1e-5f, "1e-05"},
+        {1e-4f, "0.0001"}, {0.00012345f, "0.00012345"}, {1e9f, "1e+09"}, {3e8f, "300000000"},
+        {123456789.0f, "123456790"}, {16777216.0f, "16777216"}, {2.5f, "2.5"},
+        {-1.5e-7f, "-1.5e-07"},
+        {FLT_MAX, "3.4028235e+38"}, {FLT_MIN, "1.1754944e-38"}, {FLT_TRUE_MIN, "1e-45"},
+        {1.0f / 3.0f, "0.33333334"}, {0.3f, "0.3"}, {1e38f, "1e+38"}, {65504.0f, "65504"},
+    };
+    bool ok = true;
+    for (size_t i = 0; i < IFD_ARRAY_LEN(fl); i++) {
+        const char *got = put_one(&b, IFD_DTYPE_FLOAT, &fl[i].f);
+        if (strcmp(got, fl[i].want)) {
+            printf("  %a: %s, want %s\n", (double)fl[i].f, got, fl[i].want);
+            ok = false;
+        }
+    }
+    CHECK(ok, "float_output_examples: 0.1f as 0.1 (was 0.100000001), 3.0f as 3, -0, 1e-05, "
+              "1e+09, FLT_MAX, FLT_TRUE_MIN");
+    static const struct {
+        double d;
+        const char *want;
+    } db[] = {
+        {0.1, "0.1"}, {1.0 / 3.0, "0.3333333333333333"}, {1e16, "1e+16"},
+        {1e15, "1000000000000000"}, {4.9406564584124654e-324, "5e-324"}, {-1e-5, "-1e-05"},
+        {DBL_MAX, "1.7976931348623157e+308"}, {2.2250738585072014e-308, "2.2250738585072014e-308"},
+        {123.456, "123.456"}, {1e22, "1e+22"}, {9007199254740993.0, "9007199254740992"},
+        {-0.0, "-0"}, {5e-310, "5e-310"},
+    };
+    ok = true;
+    for (size_t i = 0; i < IFD_ARRAY_LEN(db); i++) {
+        const char *got = put_one(&b, IFD_DTYPE_DOUBLE, &db[i].d);
+        if (strcmp(got, db[i].want)) {
+            printf("  %a: %s, want %s\n", db[i].d, got, db[i].want);
+            ok = false;
+        }
+    }
+    CHECK(ok, "double_output_examples: 0.1, 1/3, 1e+16, 5e-324, DBL_MAX");
+    float specials_f[] = {NAN, INFINITY, -INFINITY};
+    double specials_d[] = {NAN, INFINITY, -INFINITY};
+    const char *sw[] = {"\"NaN\"", "\"Infinity\"", "\"-Infinity\""};
+    ok = true;
+    for (int i = 0; i < 3; i++) {
+        ok &= !strcmp(put_one(&b, IFD_DTYPE_FLOAT, &specials_f[i]), sw[i]);
+        ok &= !strcmp(put_one(&b, IFD_DTYPE_DOUBLE, &specials_d[i]), sw[i]);
+    }
+    CHECK(ok, "float_output_nan_infinity_strings");
+
+    /* floats: random bit patterns and the edges, each against the %.Pe + strtof search */
+    size_t n_random = quick ? 500000 : 5000000, checked = 0, bad = 0;
+    for (size_t i = 0; i < n_random; i++, checked++) check_one_float(&b, rnd_float(), true, &bad);
+    for (int e = -149; e <= 127; e++) { /* powers of two and their neighbours */
+        float p = ldexpf(1.0f, e);
+        float near[] = {p, nextafterf(p, 0), nextafterf(p, INFINITY), -p};
+        for (int k = 0; k < 4; k++, checked++)
+            if (isfinite(near[k])) check_one_float(&b, near[k], true, &bad);
+    }
+    for (uint32_t m = 1; m < (1u << 23); m += 1 + m / 64, checked++) /* subnormals */
+        check_one_float(&b, bits_float(m), true, &bad);
+    for (int e = -46; e <= 38; e++) { /* powers of ten and their neighbours */
+        char s[16];
+        snprintf(s, sizeof s, "1e%d", e);
+        float p = strtof_l(s, NULL, g_c);
+        float near[] = {p, nextafterf(p, 0), nextafterf(p, INFINITY)};
+        for (int k = 0; k < 3; k++, checked++)
+            if (isfinite(near[k])) check_one_float(&b, near[k], true, &bad);
+    }
+    float edges[] = {0.0f, -0.0f, FLT_MIN, FLT_MAX, FLT_TRUE_MIN, -FLT_MAX, 1e-5f, 1e9f,
+                     nextafterf(1e-5f, 0), nextafterf(1e-5f, 1), nextafterf(1e9f, 0),
+                     nextafterf(1e9f, INFINITY), 9.9999997e-5f, nextafterf(1e-4f, 0), 1e-4f,
+                     nextafterf(FLT_MIN, 0), nextafterf(FLT_MAX, 0), 16777217.0f, 8388607.5f};
+    for (size_t i = 0; i < IFD_ARRAY_LEN(edges); i++, checked++)
+        check_one_float(&b, edges[i], true, &bad);
+    CHECK(bad == 0, "float_output_shortest: %zu floats (random bit patterns, powers of 2 and 10 "
+          "and their neighbours, subnormals, FLT_MIN/MAX/TRUE_MIN, 0, -0) read back exactly and "
+          "have the fewest digits that do, in %%g notation (%zu wrong)", checked, bad);
+
+    /* doubles likewise, fewer */
+    size_t n_double = quick ? 20000 : 200000;
+    checked = bad = 0;
+    for (size_t i = 0; i < n_double; i++, checked++) check_one_float(&b, rnd_double(), false, &bad);
+    for (size_t i = 0; i < n_double / 4; i++, checked++) /* short decimals: 1-15 digits */
+        check_one_float(&b, (double)(rnd() % 1000000) / g_pow10_test[rnd() % 10], false, &bad);
+    for (int e = -1074; e <= 1023; e++) {
+        double p = ldexp(1.0, e);
+        double near[] = {p, nextafter(p, 0), nextafter(p, INFINITY)};
+        for (int k = 0; k < 3; k++, checked++)
+            if (isfinite(near[k])) check_one_float(&b, near[k], false, &bad);
+    }
+    for (uint64_t m = 1; m < (1ull << 52); m += 1 + m / 2, checked++) /* subnormals */
+        check_one_float(&b, bits_double(m), false, &bad);
+    double dedges[] = {DBL_MIN, DBL_MAX, -DBL_MAX, 4.9406564584124654e-324, 1e-5, 1e16, 1e15,
+                       nextafter(1e16, 0), nextafter(1e-5, 0), nextafter(DBL_MIN, 0), 0.1, -0.0};
+    for (size_t i = 0; i < IFD_ARRAY_LEN(dedges); i++, checked++)
+        check_one_float(&b, dedges[i], false, &bad);
+    CHECK(bad == 0, "double_output_shortest: %zu doubles (random bit patterns, short decimals, "
+          "powers of 2 and neighbours, subnormals, DBL_MIN/MAX) read back exactly and have the "
+          "fewest digits that do (%zu wrong)", checked, bad);
+
+    /* FP16 and BF16: every bit pattern, written as the float it widens to */
+    size_t wrong = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        uint16_t hv = (uint16_t)h;
+        uint32_t e = h >> 10 & 31, m = h & 1023;
+        float fh = e == 31 ? (m ? NAN : INFINITY) : e ? ldexpf((float)(m | 1024), (int)e - 25)
+                                                     : ldexpf((float)m, -24);
+        if (h & 0x8000) fh = -fh;
+        float fb = bits_float(h << 16);
+        char want[64];
+        snprintf(want, sizeof want, "%s", put_one(&b, IFD_DTYPE_FLOAT, &fh));
+        if (strcmp(put_one(&b, IFD_DTYPE_FLOAT16, &hv), want) && wrong++ < 5)
+            printf("  FP16 %04x: %s, want %s\n", h, b.data, want);
+        snprintf(want, sizeof want, "%s", put_one(&b, IFD_DTYPE_FLOAT, &fb));
+        if (strcmp(put_one(&b, IFD_DTYPE_BFLOAT16, &hv), want) && wrong++ < 5)
+            printf("  BF16 %04x: %s, want %s\n", h, b.data, want);
+    }
+    CHECK(wrong == 0, "half_output_every_pattern: all 65536 FP16 and BF16 values as their float's "
+          "shortest form (%zu differ)", wrong);
+
+    /* integers against printf */
+    wrong = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t u = rnd() >> (rnd() % 64);
+        if (i < 4) u = (uint64_t[]){0, 1, UINT64_MAX, (uint64_t)INT64_MIN}[i];
+        int64_t s = (int64_t)u;
+        char want[32];
+        int8_t i8 = (int8_t)u;
+        int16_t i16 = (int16_t)u;
+        int32_t i32 = (int32_t)u;
+        uint8_t u8 = (uint8_t)u;
+        uint16_t u16 = (uint16_t)u;
+        uint32_t u32 = (uint32_t)u;
+        struct {
+            ifd_dtype dt;
+            const void *v;
+            long long sv;
+            unsigned long long uv;
+            bool is_signed;
+        } c[] = {{IFD_DTYPE_INT8, &i8, i8, 0, true},      {IFD_DTYPE_INT16, &i16, i16, 0, true},
+                 {IFD_DTYPE_INT32, &i32, i32, 0, true},   {IFD_DTYPE_INT64, &s, s, 0, true},
+                 {IFD_DTYPE_UINT8, &u8, 0, u8, false},    {IFD_DTYPE_UINT16, &u16, 0, u16, false},
+                 {IFD_DTYPE_UINT32, &u32, 0, u32, false}, {IFD_DTYPE_UINT64, &u, 0, u, false}};
+        for (size_t k = 0; k < IFD_ARRAY_LEN(c); k++) {
+            if (c[k].is_signed) snprintf(want, sizeof want, "%lld", c[k].sv);
+            else snprintf(want, sizeof want, "%llu", c[k].uv);
+            if (strcmp(put_one(&b, c[k].dt, c[k].v), want) && wrong++ < 5)
+                printf("  dtype %d: %s, want %s\n", (int)c[k].dt, b.data, want);
+        }
+    }
+    CHECK(wrong == 0, "integer_output: every integer dtype on 20000 values and the limits, as "
+          "printf writes them (%zu differ)", wrong);
+
+    /* the encoder's data array read back by the decoder: the same bits, NaN and infinities too */
+    for (int single = 1; single >= 0; single--) {
+        int64_t dims[1] = {4000};
+        ifd_tensor *t = NULL;
+        ifd_tensor_create(single ? IFD_DTYPE_FLOAT : IFD_DTYPE_DOUBLE, 1, dims, &t);
+        unsigned char *data = t ? ifd_tensor_data(t) : NULL;
+        for (int64_t i = 0; data && i < dims[0]; i++) {
+            double v = i < 4 ? (double[]){NAN, INFINITY, -INFINITY, -0.0}[i]
+                     : i % 2 ? rnd_double() : ((double)(rnd() % 2000000) - 1e6) / 4096.0;
+            if (single) ((float *)data)[i] = i % 2 ? rnd_float() : (float)v;
+            else ((double *)data)[i] = v;
+        }
+        ifd_sbuf body = {0};
+        ifd_sbuf_puts(&body, "{\"inputs\":[");
+        if (t) ifd_kserve_encode_tensor(&body, "x", t);
+        ifd_sbuf_puts(&body, "]}");
+        ifd_kserve_request r = {0};
+        char err[256] = "";
+        int rc = body.failed ? -1 : ifd_kserve_request_parse(body.data, body.len, (size_t)1 << 30,
+                                                             &r, err, sizeof err);
+        ok = t && rc == 0 && r.n_inputs == 1 &&
+             ifd_tensor_nbytes(r.inputs[0].tensor) == ifd_tensor_nbytes(t);
+        if (ok) { /* NaN compares by bits too: the encoder writes "NaN", the decoder's NAN */
+            const unsigned char *back = ifd_tensor_cdata(r.inputs[0].tensor);
+            size_t w = single ? 4 : 8;
+            ok = !memcmp(back + w, data + w, ifd_tensor_nbytes(t) - w) &&
+                 (single ? isnan(((const float *)back)[0]) : isnan(((const double *)back)[0]));
+        }
+        CHECK(ok, "output_reads_back_through_decoder_%s: 4000 elements, same bits (%d %s)",
+              single ? "fp32" : "fp64", rc, rc > 0 ? err : "");
+        ifd_kserve_request_free(&r);
+        ifd_sbuf_free(&body);
+
+        /* the buffer's cap holds with numbers formatted in place: exactly enough fits */
+        ifd_sbuf full = {0};
+        if (t) ifd_kserve_encode_tensor(&full, "x", t);
+        ifd_sbuf fits = {.limit = full.len + 1}, short_by_one = {.limit = full.len};
+        if (t) ifd_kserve_encode_tensor(&fits, "x", t);
+        if (t) ifd_kserve_encode_tensor(&short_by_one, "x", t);
+        CHECK(!full.failed && !fits.failed && fits.len == full.len &&
+                  !memcmp(fits.data, full.data, full.len) && short_by_one.failed &&
+                  short_by_one.len < full.len,
+              "output_cap_%s: %zu bytes fit a cap of %zu, not one of %zu", single ? "fp32" : "fp64",
+              full.len, full.len + 1, full.len);
+        ifd_sbuf_free(&full);
+        ifd_sbuf_free(&fits);
+        ifd_sbuf_free(&short_by_one);
+        ifd_tensor_free(t);
+    }
+    ifd_sbuf_free(&b);
+}
+
+/* D * 10^e as text for strtof/strtod. */
+static void decimal_text(char *buf, uint64_t D, int e) {
+    char tmp[24];
+    int n = 0;
+    do tmp[n++] = (char)('0' + D % 10);
+    while (D /= 10);
+    int k = 0;
+    while (n) buf[k++] = tmp[--n];
+    buf[k++] = 'e';
+    if (e < 0) buf[k++] = '-', e = -e;
+    n = 0;
+    do tmp[n++] = (char)('0' + e % 10);
+    while (e /= 10);
+    while (n) buf[k++] = tmp[--n];
+    buf[k] = 0;
+}
+
+/* `test_kserve_json exhaustive [FROM TO]`: every positive finite float with bits in [FROM, TO)
+ * (hex; all of them by default, then each negative one as "-" and its positive's text), with
+ * cheaper checks than the reference search so that 2^31 values take minutes: the text is in
+ * the expected notation and reads back; no decimal with one digit fewer reads back (the two
+ * that bracket the value are the only candidates), or at a power of two, where the interval
+ * is lopsided, one does but the value rounded to that many digits does not (so %g's count,
+ * the rule here, is one more than the shortest decimal's); and its digits are the value correctly
+ * rounded (the midpoints D +- 1/2 lie on either side of it, decided by strtod, with the
+ * printf reference where strtod cannot tell). */
+static void test_float_exhaustive(uint32_t from, uint32_t to) {
+    ifd_sbuf b = {0}, nb = {0};
+    uint64_t count = 0, bad = 0, unsure = 0, lopsided = 0;
+    for (uint32_t u = from; u < to && u < 0x7f800000u; u++) {
+        float f = bits_float(u);
+        char text[64], digits[64], want[64], s[48];
+        snprintf(text, sizeof text, "%s", put_one(&b, IFD_DTYPE_FLOAT, &f));
+        bool neg, ok = true;
+        int X;
+        float back = strtof_l(text, NULL, g_c);
+        if (memcmp(&back, &f, 4) || !number_digits(text, &neg, digits, &X)) {
+            ok = false;
+        } else if (u) {
+            expected_text(want, sizeof want, false, digits, X, 9);
+            int P = (int)strlen(digits);
+            uint64_t D = strtoull(digits, NULL, 10);
+            int e = X - P + 1; /* f ~ D * 10^e */
+            ok = !strcmp(text, want);
+            for (int k = 0; ok && P > 1 && k < 2; k++) { /* one digit fewer */
+                decimal_text(s, D / 10 + (uint64_t)k, e + 1);
+                if (strtof_l(s, NULL, g_c) != f) continue;
+                /* it reads back but is not f rounded to P - 1 digits, which does not (the
+                 * rule here, %g's): only where the interval is lopsided, at a power of two */
+                snprintf(s, sizeof s, "%.*e", P - 2, (double)f);
+                ok = (u & 0x7fffffu) == 0 && strtof_l(s, NULL, g_c) != f;
+                lopsided += ok;
+                break;
+            }
+            for (int k = 0; ok && k < 2; k++) { /* (2D -+ 1) * 5 * 10^(e-1): the midpoints */
+                decimal_text(s, (2 * D + (k ? 1 : -1)) * 5, e - 1);
+                double mid = strtod_l(s, NULL, g_c);
+                if (mid == (double)f) { /* too close for a double to tell: ask printf */
+                    unsure++;
+                    snprintf(s, sizeof s, "%.*e", P - 1, (double)f);
+                    ok = strtod_l(s, NULL, g_c) == strtod_l(text, NULL, g_c);
+                } else {
+                    ok = k ? mid > (double)f : mid < (double)f;
+                }
+            }
+        }
+        float nf = -f;
+        const char *ntext = put_one(&nb, IFD_DTYPE_FLOAT, &nf);
+        ok = ok && ntext[0] == '-' && !strcmp(ntext + 1, text);
+        count += 2;
+        if (!ok && bad++ < 10) printf("  %08x (%a): %s\n", u, (double)f, text);
+    }
+    CHECK(bad == 0, "float_output_exhaustive: %llu floats with bits in [%08x, %08x) and their "
+          "negatives: shortest, correctly rounded, read back (%llu wrong, %llu midpoints decided "
+          "by printf, %llu powers of two with a shorter decimal that is not the nearest)",
+          (unsigned long long)count, from, to, (unsigned long long)bad,
+          (unsigned long long)unsure, (unsigned long long)lopsided);
+    ifd_sbuf_free(&b);
+    ifd_sbuf_free(&nb);
+}
+
 int main(int argc, char **argv) {
     bool quick = argc > 1 && !strcmp(argv[1], "quick");
     g_c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (argc > 1 && !strcmp(argv[1], "exhaustive")) { /* a one-off check, minutes long */
+        uint32_t from = argc > 3 ? (uint32_t)strtoul(argv[2], NULL, 16) : 0;
+        uint32_t to = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 16) : 0x7f800000u;
+        test_float_exhaustive(from, to);
+        printf("%d passed, %d failed\n", g_pass, g_fail);
+        return g_fail ? 1 : 0;
+    }
     test_integers();
     test_floats();
     test_request_errors();
@@ -1234,6 +1648,7 @@ int main(int argc, char **argv) {
     test_against_jansson();
     test_alloc_failures();
     test_numbers(quick);
+    test_number_output(quick);
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -1828,30 +1828,330 @@ void ifd_kserve_request_free(ifd_kserve_request *r) {
 
 /* ---- encoding ------------------------------------------------------------------------------- */
 
-static void put_double(ifd_sbuf *b, double x, bool single) {
-    if (isnan(x)) ifd_sbuf_puts(b, "\"NaN\"");
+/* ---- numbers out ---------------------------------------------------------------------------- */
+
+/* Floating-point elements are written with the fewest significant digits whose decimal reads
+ * back (correctly rounded, as strtof/strtod and every JSON parser round) as the same value: the
+ * smallest P for which x correctly rounded to P digits (what %.Pg prints) round-trips. 0.1f is
+ * "0.1", not %.9g's "0.100000001", and no printf runs per element (a 1000-class reply used to
+ * make 1000 vfprintf calls). Notation follows %g and Python's repr: fixed for exponents -4 <= X
+ * < 9 (float) or < 16 (double), else d.ddde+XX; integral values carry no ".0" ("3", as %.9g
+ * printed them); -0 stays "-0". */
+
+/* 5^0 .. 5^55 (5^55 < 2^128) as {high, low} 64-bit halves. */
+static const uint64_t g_pow5_u128[56][2] = {
+    {0x0000000000000000ull, 0x0000000000000001ull}, {0x0000000000000000ull, 0x0000000000000005ull},
+    {0x0000000000000000ull, 0x0000000000000019ull}, {0x0000000000000000ull, 0x000000000000007dull},
+    {0x0000000000000000ull, 0x0000000000000271ull}, {0x0000000000000000ull, 0x0000000000000c35ull},
+    {0x0000000000000000ull, 0x0000000000003d09ull}, {0x0000000000000000ull, 0x000000000001312dull},
+    {0x0000000000000000ull, 0x000000000005f5e1ull}, {0x0000000000000000ull, 0x00000000001dcd65ull},
+    {0x0000000000000000ull, 0x00000000009502f9ull}, {0x0000000000000000ull, 0x0000000002e90eddull},
+    {0x0000000000000000ull, 0x000000000e8d4a51ull}, {0x0000000000000000ull, 0x0000000048c27395ull},
+    {0x0000000000000000ull, 0x000000016bcc41e9ull}, {0x0000000000000000ull, 0x000000071afd498dull},
+    {0x0000000000000000ull, 0x0000002386f26fc1ull}, {0x0000000000000000ull, 0x000000b1a2bc2ec5ull},
+    {0x0000000000000000ull, 0x000003782dace9d9ull}, {0x0000000000000000ull, 0x00001158e460913dull},
+    {0x0000000000000000ull, 0x000056bc75e2d631ull}, {0x0000000000000000ull, 0x0001b1ae4d6e2ef5ull},
+    {0x0000000000000000ull, 0x000878678326eac9ull}, {0x0000000000000000ull, 0x002a5a058fc295edull},
+    {0x0000000000000000ull, 0x00d3c21bcecceda1ull}, {0x0000000000000000ull, 0x0422ca8b0a00a425ull},
+    {0x0000000000000000ull, 0x14adf4b7320334b9ull}, {0x0000000000000000ull, 0x6765c793fa10079dull},
+    {0x0000000000000002ull, 0x04fce5e3e2502611ull}, {0x000000000000000aull, 0x18f07d736b90be55ull},
+    {0x0000000000000032ull, 0x7cb2734119d3b7a9ull}, {0x00000000000000fcull, 0x6f7c40458122964dull},
+    {0x00000000000004eeull, 0x2d6d415b85acef81ull}, {0x00000000000018a6ull, 0xe32246c99c60ad85ull},
+    {0x0000000000007b42ull, 0x6fab61f00de36399ull}, {0x000000000002684cull, 0x2e58e9b04570f1fdull},
+    {0x00000000000c097cull, 0xe7bc90715b34b9f1ull}, {0x00000000003c2f70ull, 0x86aed236c807a1b5ull},
+    {0x00000000012ced32ull, 0xa16a1b11e8262889ull}, {0x0000000005e0a1fdull, 0x2712875988becaadull},
+    {0x000000001d6329f1ull, 0xc35ca4bfabb9f561ull}, {0x0000000092efd1b8ull, 0xd0cf37be5aa1cae5ull},
+    {0x00000002deaf189cull, 0x140c16b7c528f679ull}, {0x0000000e596b7b0cull, 0x643c7196d9ccd05dull},
+    {0x00000047bf19673dull, 0xf52e37f2410011d1ull}, {0x00000166bb7f0435ull, 0xc9e717bb45005915ull},
+    {0x00000701a97b150cull, 0xf18376a85901bd69ull}, {0x000023084f676940ull, 0xb7915149bd08b30dull},
+    {0x0000af298d050e43ull, 0x95d69670b12b7f41ull}, {0x00036bcfc1194751ull, 0xed30f03375d97c45ull},
+    {0x00111b0ec57e6499ull, 0xa1f4b1014d3f6d59ull}, {0x00558749db77f700ull, 0x29c77506823d22bdull},
+    {0x01aba4714957d300ull, 0xd0e549208b31adb1ull}, {0x085a36366eb71f04ull, 0x147a6da2b7f86475ull},
+    {0x29c30f1029939b14ull, 0x6664242d97d9f649ull}, {0xd0cf4b50cfe20765ull, 0xfff4b4e3f741cf6dull}
+};
+
+static inline u128 pow5_u128(int t) { return (u128)g_pow5_u128[t][0] << 64 | g_pow5_u128[t][1]; }
+
+/* M * 2^e2 * 10^t split into its integer part *whole (< 2^64: callers pick t so that it has
+ * about ten digits) and whether a fraction is left. Exact: for t >= 0 the product M * 5^t
+ * (M < 2^26, t <= 54: under 2^152) is kept in 192 bits before the binary shift; for t < 0 (only
+ * floats of 10^10 and more, whose e2 is 8 or more and above -t) the value is M * 2^s, s >= 0,
+ * over 5^-t, one 128-bit division. */
+static bool scale_exact(uint64_t M, int e2, int t, uint64_t *whole) {
+    int s = e2 + t;
+    if (t < 0) {
+        u128 num = (u128)M << s, d = pow5_u128(-t), q = num / d; /* s >= 0: see above */
+        *whole = (uint64_t)q;
+        return num - q * d != 0;
+    }
+    u128 p5 = pow5_u128(t);
+    u128 lo = (u128)M * (uint64_t)p5, hi = (u128)M * (uint64_t)(p5 >> 64);
+    hi += lo >> 64; /* the product is hi * 2^64 + (uint64_t)lo */
+    uint64_t lo64 = (uint64_t)lo;
+    if (s >= 0) { /* then the product is below 2^40 (the result has about ten digits) */
+        *whole = lo64 << s;
+        return false;
+    }
+    int k = -s;
+    if (k < 64) {
+        *whole = (uint64_t)(hi << (64 - k)) | lo64 >> k;
+        return (lo64 & ((1ull << k) - 1)) != 0;
+    }
+    if (k == 64) {
+        *whole = (uint64_t)hi;
+        return lo64 != 0;
+    }
+    *whole = (uint64_t)(hi >> (k - 64));
+    return lo64 != 0 || (hi & (((u128)1 << (k - 64)) - 1)) != 0;
+}
+
+/* floor(q * log10(2)) for |q| <= 1650 (78913 / 2^18 is log10(2) to 6 digits). */
+static inline int floor_log10_pow2(int q) {
+    return q >= 0 ? (int)((uint32_t)q * 78913u >> 18)
+                  : -(int)(((uint32_t)-q * 78913u + (1u << 18) - 1) >> 18);
+}
+
+static const char g_digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* The n decimal digits of v (leading zeros included) at p. */
+static void put_digits(char *p, uint64_t v, int n) {
+    while (n >= 2) {
+        memcpy(p + n - 2, g_digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+        n -= 2;
+    }
+    if (n) p[0] = (char)('0' + v % 10);
+}
+
+static int digit_count(uint64_t v) {
+    int n = 1;
+    while (n < 20 && v >= g_pow10_u64[n]) n++;
+    return n;
+}
+
+/* (-1)^neg * D * 10^(X - digits(D) + 1), D > 0, in JSON number syntax at out (at most 32
+ * bytes: 17 digits, sign, point, e-308, or 0.0000 and 17 digits). X is the decimal exponent
+ * of D's first digit. Returns the length. */
+static size_t format_decimal(char *out, bool neg, uint64_t D, int X, int fixed_below) {
+    while (D % 10 == 0) { /* a carry (9.99 -> 10.0) leaves trailing zeros */
+        D /= 10;
+    }
+    int n = digit_count(D);
+    char *p = out;
+    if (neg) *p++ = '-';
+    if (X >= -4 && X < fixed_below) {
+        if (X < 0) { /* 0.000ddd */
+            memcpy(p, "0.0000", (size_t)(1 - X));
+            p += 1 - X;
+            put_digits(p, D, n);
+            p += n;
+        } else if (X >= n - 1) { /* ddd000: an integral value */
+            put_digits(p, D, n);
+            p += n;
+            memset(p, '0', (size_t)(X - n + 1));
+            p += X - n + 1;
+        } else { /* dd.ddd */
+            put_digits(p, D, n);
+            for (int i = n; i > X + 1; i--) p[i] = p[i - 1]; /* a few bytes: no memmove call */
+            p[X + 1] = '.';
+            p += n + 1;
+        }
+        return (size_t)(p - out);
+    }
+    put_digits(p + 1, D, n); /* d.ddde+XX as %g writes it */
+    p[0] = p[1];
+    if (n > 1) {
+        p[1] = '.';
+        p += n + 1;
+    } else {
+        p += 1;
+    }
+    *p++ = 'e';
+    *p++ = X < 0 ? '-' : '+';
+    int a = X < 0 ? -X : X;
+    if (a >= 100) *p++ = (char)('0' + a / 100);
+    memcpy(p, g_digit_pairs + 2 * (a % 100), 2);
+    p += 2;
+    return (size_t)(p - out);
+}
+
+/* A float scaled by 10^t (see format_float): N = floor(f * 10^t) in [10^9, 10^10), the scaled
+ * ends L and H of its rounding interval as integer parts, whether each has a fraction left,
+ * and whether the ends are included (the float's significand is even). */
+typedef struct float_digits {
+    uint64_t N, L, H;
+    bool n_frac, l_frac, h_frac, even;
+} float_digits;
+
+/* f correctly rounded (half to even, as printf does) to P significant digits, into *D; whether
+ * that decimal reads back as f. */
+static inline bool round_trips(const float_digits *fd, int P, uint64_t *D) {
+    uint64_t unit = g_pow10_u64[10 - P], d = fd->N / unit, r = fd->N - d * unit, half = unit / 2;
+    if (r > half || (r == half && (fd->n_frac || (d & 1)))) d++;
+    *D = d;
+    uint64_t Z = d * unit; /* the decimal, scaled like N */
+    if (fd->even) return (Z > fd->L || (Z == fd->L && !fd->l_frac)) && Z <= fd->H;
+    return Z > fd->L && (Z < fd->H || (Z == fd->H && fd->h_frac));
+}
+
+/* The float f (finite) in shortest round-trip form at out (32 bytes); returns the length.
+ * f = m * 2^e; its rounding interval (the reals strtof reads back as f) runs between the
+ * midpoints to its neighbours, (4m - 2 or, at a power of two, 4m - 1) * 2^(e-2) and
+ * (4m + 2) * 2^(e-2), ends included when m is even (ties go to the even neighbour). With t =
+ * 9 - X (X = floor(log10 f)), f * 10^t and the two ends are computed exactly (integer part
+ * and whether a fraction is left) with N = floor(f * 10^t) in [10^9, 10^10); f rounded to P
+ * digits is then N rounded at 10 - P digits, and it round-trips when that value, times
+ * 10^(10-P), lies in the scaled interval. Every step is integer arithmetic, so the answer is
+ * exact; tests check it against a %.Pg + strtof search. */
+static size_t format_float(char *out, float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    bool neg = bits >> 31;
+    uint32_t biased = bits >> 23 & 0xff, frac = bits & 0x7fffff;
+    if (biased == 0 && frac == 0) {
+        if (!neg) {
+            out[0] = '0';
+            return 1;
+        }
+        memcpy(out, "-0", 2);
+        return 2;
+    }
+    uint64_t m = biased ? frac | 1u << 23 : frac;
+    int e = biased ? (int)biased - 150 : -149;
+    uint64_t lo_m = 4 * m - (frac == 0 && biased > 1 ? 1 : 2), hi_m = 4 * m + 2;
+    int X = floor_log10_pow2(e + 63 - __builtin_clzll(m)); /* X or X - 1 */
+    uint64_t N, L, H;
+    bool n_frac;
+    for (;;) {
+        n_frac = scale_exact(4 * m, e - 2, 9 - X, &N);
+        if (N < 10000000000ull) break;
+        X++;
+    }
+    bool l_frac = scale_exact(lo_m, e - 2, 9 - X, &L);
+    bool h_frac = scale_exact(hi_m, e - 2, 9 - X, &H);
+    float_digits fd = {N, L, H, n_frac, l_frac, h_frac, (m & 1) == 0};
+    uint64_t D = 0;
+    int P = 0;
+    if (frac == 0 && biased > 1) { /* lopsided interval: the first P that works, upwards */
+        for (int p = 1; p <= 9 && !P; p++)
+            if (round_trips(&fd, p, &D)) P = p;
+    } else { /* success at P implies it at P + 1: down from 8 until one fails (model outputs
+              * mostly need 8 or 9 digits, so this usually stops after one or two tries) */
+        uint64_t Dp;
+        for (int p = 8; p >= 1 && round_trips(&fd, p, &Dp); p--) {
+            P = p;
+            D = Dp;
+        }
+        if (!P && round_trips(&fd, 9, &D)) P = 9;
+    }
+    if (P) return format_decimal(out, neg, D, D == g_pow10_u64[P] ? X + 1 : X, 9);
+    /* not reached: nine digits always round-trip a float */
+    int n = snprintf(out, 32, "%.9g", (double)f);
+    return n > 0 && n < 32 ? (size_t)n : 0;
+}
+
+/* The double d (finite) in shortest round-trip form at out (32 bytes); returns the length.
+ * FP64 outputs are rare, so this searches with printf's correctly rounded digits and strtod
+ * rather than carrying bignum arithmetic: 15 significant digits first, because any decimal of
+ * at most 15 digits (DBL_DIG) that rounds to a normal double comes back from %.14e with its
+ * digits intact, so when some P <= 15 round-trips, the 15-digit form is that P-digit decimal
+ * with zeros after it. Subnormals have fewer bits than that argument needs and try every P. */
+static size_t format_double(char *out, double d) {
+    if (d == 0) {
+        if (signbit(d)) {
+            memcpy(out, "-0", 2);
+            return 2;
+        }
+        out[0] = '0';
+        return 1;
+    }
+    pthread_once(&g_c_locale_once, c_locale_init);
+    size_t len = 0;
+    for (int P = fabs(d) < DBL_MIN ? 1 : 15; P <= 17; P++) {
+        char buf[40];
+        int n = snprintf(buf, sizeof buf, "%.*e", P - 1, d); /* -d.ddde-XXX */
+        if (n <= 0 || n >= (int)sizeof buf) break;
+        uint64_t D = 0;
+        const char *s = buf + (buf[0] == '-');
+        for (; *s && *s != 'e'; s++)
+            if (*s >= '0' && *s <= '9') D = D * 10 + (uint64_t)(*s - '0'); /* skips the point */
+        if (*s != 'e' || D == 0) break;
+        int X = atoi(s + 1);
+        len = format_decimal(out, d < 0, D, X, 16);
+        out[len] = 0;
+        double back = g_c_locale ? strtod_l(out, NULL, g_c_locale) : strtod(out, NULL);
+        if (back == d) return len;
+    }
+    return len; /* 17 digits always round-trip; len is their form */
+}
+
+/* Unsigned v in decimal at out (20 bytes); returns the length. */
+static size_t format_u64(char *out, uint64_t v) {
+    int n = digit_count(v);
+    put_digits(out, v, n);
+    return (size_t)n;
+}
+
+static void put_int(ifd_sbuf *b, int64_t v) {
+    char buf[24];
+    size_t n = 0;
+    uint64_t u = (uint64_t)v;
+    if (v < 0) {
+        buf[n++] = '-';
+        u = 0 - u; /* INT64_MIN too */
+    }
+    n += format_u64(buf + n, u);
+    ifd_sbuf_append(b, buf, n);
+}
+
+static void put_uint(ifd_sbuf *b, uint64_t v) {
+    char buf[24];
+    ifd_sbuf_append(b, buf, format_u64(buf, v));
+}
+
+static void put_float(ifd_sbuf *b, float x) {
+    if (isnan(x)) {
+        ifd_sbuf_append(b, "\"NaN\"", 5);
+    } else if (isinf(x)) {
+        ifd_sbuf_puts(b, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    } else if (!b->failed && b->cap - b->len > 32 && (!b->limit || b->limit - b->len > 32)) {
+        /* room under the capacity and the cap: format in place, no copy */
+        b->len += format_float(b->data + b->len, x);
+        b->data[b->len] = 0;
+    } else { /* the buffer grows (or hits its cap) as for any append */
+        char buf[32];
+        ifd_sbuf_append(b, buf, format_float(buf, x));
+    }
+}
+
+static void put_double(ifd_sbuf *b, double x) {
+    char buf[40];
+    if (isnan(x)) ifd_sbuf_append(b, "\"NaN\"", 5);
     else if (isinf(x)) ifd_sbuf_puts(b, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-    else ifd_sbuf_printf(b, single ? "%.9g" : "%.17g", x);
+    else ifd_sbuf_append(b, buf, format_double(buf, x));
 }
 
 void ifd_kserve_put_element(ifd_sbuf *b, ifd_dtype dt, const void *data, int64_t i) {
     const unsigned char *p = data;
     switch (dt) {
     case IFD_DTYPE_BOOL: ifd_sbuf_puts(b, p[i] ? "true" : "false"); break;
-    case IFD_DTYPE_FLOAT: put_double(b, ((const float *)p)[i], true); break;
-    case IFD_DTYPE_DOUBLE: put_double(b, ((const double *)p)[i], false); break;
-    case IFD_DTYPE_FLOAT16: put_double(b, fp16_to_f32(((const uint16_t *)p)[i]), true); break;
-    case IFD_DTYPE_BFLOAT16: put_double(b, bf16_to_f32(((const uint16_t *)p)[i]), true); break;
-    case IFD_DTYPE_INT8: ifd_sbuf_printf(b, "%d", ((const int8_t *)p)[i]); break;
-    case IFD_DTYPE_INT16: ifd_sbuf_printf(b, "%d", ((const int16_t *)p)[i]); break;
-    case IFD_DTYPE_INT32: ifd_sbuf_printf(b, "%d", ((const int32_t *)p)[i]); break;
-    case IFD_DTYPE_INT64: ifd_sbuf_printf(b, "%lld", (long long)((const int64_t *)p)[i]); break;
-    case IFD_DTYPE_UINT8: ifd_sbuf_printf(b, "%u", p[i]); break;
-    case IFD_DTYPE_UINT16: ifd_sbuf_printf(b, "%u", ((const uint16_t *)p)[i]); break;
-    case IFD_DTYPE_UINT32: ifd_sbuf_printf(b, "%u", ((const uint32_t *)p)[i]); break;
-    case IFD_DTYPE_UINT64:
-        ifd_sbuf_printf(b, "%llu", (unsigned long long)((const uint64_t *)p)[i]);
-        break;
+    case IFD_DTYPE_FLOAT: put_float(b, ((const float *)p)[i]); break;
+    case IFD_DTYPE_DOUBLE: put_double(b, ((const double *)p)[i]); break;
+    /* half types as the float they widen to exactly: its shortest form reads back through a
+     * float or a double to the same half, where a half's own shortest could round twice */
+    case IFD_DTYPE_FLOAT16: put_float(b, fp16_to_f32(((const uint16_t *)p)[i])); break;
+    case IFD_DTYPE_BFLOAT16: put_float(b, bf16_to_f32(((const uint16_t *)p)[i])); break;
+    case IFD_DTYPE_INT8: put_int(b, ((const int8_t *)p)[i]); break;
+    case IFD_DTYPE_INT16: put_int(b, ((const int16_t *)p)[i]); break;
+    case IFD_DTYPE_INT32: put_int(b, ((const int32_t *)p)[i]); break;
+    case IFD_DTYPE_INT64: put_int(b, ((const int64_t *)p)[i]); break;
+    case IFD_DTYPE_UINT8: put_uint(b, p[i]); break;
+    case IFD_DTYPE_UINT16: put_uint(b, ((const uint16_t *)p)[i]); break;
+    case IFD_DTYPE_UINT32: put_uint(b, ((const uint32_t *)p)[i]); break;
+    case IFD_DTYPE_UINT64: put_uint(b, ((const uint64_t *)p)[i]); break;
     default: ifd_sbuf_puts(b, "null"); break;
     }
 }
