@@ -206,13 +206,15 @@ static int fill_strings(const json_t *v, int rank, ifd_tensor *t, int64_t *at, s
  * kserve_json.c: its slot in the tensor. */
 #define STRING_ELEMENT_COST 16
 
-/* make_tensor for a DT_STRING input: shapes are checked by the caller (count elements). */
-static int make_string_tensor(const json_t *const *values, size_t n, const json_t *v,
-                              const ifd_io_info *io, int rank, const int64_t *dims, int64_t count,
-                              bool overflow, size_t body_len, size_t *budget,
-                              ifd_kserve_input *out, char *err, size_t errsize) {
-    size_t slots;
-    if (overflow || !ifd_mul_size((size_t)count, STRING_ELEMENT_COST, &slots) || slots > *budget) {
+/* Charge an input's decoded size (count elements of per_element bytes) to the request's budget
+ * and create its tensor: 0, 413 over the budget, 400 when the body cannot hold count elements
+ * (JSON spends a byte or more per element: an impossible count is refused before allocating),
+ * 500 out of memory. */
+static int start_input(const ifd_io_info *io, int rank, const int64_t *dims, int64_t count,
+                       size_t per_element, bool overflow, size_t body_len, size_t *budget,
+                       ifd_kserve_input *out, char *err, size_t errsize) {
+    size_t bytes;
+    if (overflow || !ifd_mul_size((size_t)count, per_element, &bytes) || bytes > *budget) {
         snprintf(err, errsize, "input '%s': needs more than the %zu bytes of tensor data a "
                  "request may carry", io->name, *budget);
         return 413;
@@ -220,13 +222,24 @@ static int make_string_tensor(const json_t *const *values, size_t n, const json_
     if ((uint64_t)count > body_len)
         return failf(err, errsize, "input '%s': %lld elements cannot fit in the body", io->name,
                      (long long)count);
-    *budget -= slots;
+    *budget -= bytes;
     out->name = io->name;
     out->dtype = io->dtype;
     if (ifd_tensor_create(io->dtype, rank, dims, &out->tensor) != IFD_OK) {
         snprintf(err, errsize, "input '%s': out of memory", io->name);
         return 500;
     }
+    return 0;
+}
+
+/* make_tensor for a DT_STRING input: shapes are checked by the caller (count elements). */
+static int make_string_tensor(const json_t *const *values, size_t n, const json_t *v,
+                              const ifd_io_info *io, int rank, const int64_t *dims, int64_t count,
+                              bool overflow, size_t body_len, size_t *budget,
+                              ifd_kserve_input *out, char *err, size_t errsize) {
+    int rc = start_input(io, rank, dims, count, STRING_ELEMENT_COST, overflow, body_len, budget,
+                         out, err, errsize);
+    if (rc) return rc;
     int64_t at = 0;
     if (!values) return fill_strings(v, rank, out->tensor, &at, budget, io->name, err, errsize);
     for (size_t i = 0; i < n; i++) {
@@ -271,23 +284,9 @@ static int make_tensor(const json_t *const *values, size_t n, const json_t *v,
     if (io->dtype == IFD_DTYPE_STRING)
         return make_string_tensor(values, n, v, io, rank, dims, count, overflow, body_len, budget,
                                   out, err, errsize);
-    size_t esize = ifd_dtype_size(io->dtype), nbytes;
-    if (overflow || !ifd_mul_size((size_t)count, esize, &nbytes) || nbytes > *budget) {
-        snprintf(err, errsize, "input '%s': needs more than the %zu bytes of tensor data a "
-                 "request may carry", io->name, *budget);
-        return 413;
-    }
-    /* JSON spends a byte or more per element: an impossible count is refused before allocating */
-    if ((uint64_t)count > body_len)
-        return failf(err, errsize, "input '%s': %lld elements cannot fit in the body", io->name,
-                     (long long)count);
-    *budget -= nbytes;
-    out->name = io->name;
-    out->dtype = io->dtype;
-    if (ifd_tensor_create(io->dtype, rank, dims, &out->tensor) != IFD_OK) {
-        snprintf(err, errsize, "input '%s': out of memory", io->name);
-        return 500;
-    }
+    size_t esize = ifd_dtype_size(io->dtype);
+    rc = start_input(io, rank, dims, count, esize, overflow, body_len, budget, out, err, errsize);
+    if (rc) return rc;
     unsigned char *dst = ifd_tensor_data(out->tensor);
     if (!values) return ifd_kserve_decode_values(v, io->dtype, count, dst, io->name, err, errsize);
     for (size_t i = 0; i < n; i++) {
