@@ -273,6 +273,24 @@ static ifd_status read_external(int fd, uint64_t offset, size_t expect, const ch
     return IFD_OK;
 }
 
+/* A TensorProto's dims into dims[] and their element count, checked: rank, negative dims,
+ * overflow (what names the tensor in messages). */
+static ifd_status proto_shape(const Onnx__TensorProto *tp, const char *what, int64_t *dims,
+                              int64_t *count) {
+    if (tp->n_dims > IFD_MAX_RANK)
+        return ifd_error(IFD_ERR_UNSUPPORTED, "%s: rank %zu exceeds the maximum of %d", what,
+                         tp->n_dims, IFD_MAX_RANK);
+    for (size_t i = 0; i < tp->n_dims; i++) {
+        if (tp->dims[i] < 0)
+            return ifd_error(IFD_ERR_CORRUPT_MODEL, "%s: negative dimension %lld at axis %zu",
+                             what, (long long)tp->dims[i], i);
+        dims[i] = tp->dims[i];
+    }
+    if (ifd_shape_count((int)tp->n_dims, dims, count) != IFD_OK)
+        return ifd_error_prefix(IFD_ERR_CORRUPT_MODEL, "%s", what);
+    return IFD_OK;
+}
+
 /* ---- decoding ------------------------------------------------------------------------------ */
 
 /* A string TensorProto: string_data holds one bytes entry per element (raw_data and external
@@ -283,17 +301,7 @@ static ifd_status decode_strings(const Onnx__TensorProto *tp, const char *what,
     ifd_tensor *t = NULL;
     ifd_status st;
     *out = NULL;
-    if (tp->n_dims > IFD_MAX_RANK)
-        return ifd_error(IFD_ERR_UNSUPPORTED, "%s: rank %zu exceeds the maximum of %d", what,
-                         tp->n_dims, IFD_MAX_RANK);
-    for (size_t i = 0; i < tp->n_dims; i++) {
-        if (tp->dims[i] < 0)
-            return ifd_error(IFD_ERR_CORRUPT_MODEL, "%s: negative dimension %lld at axis %zu",
-                             what, (long long)tp->dims[i], i);
-        dims[i] = tp->dims[i];
-    }
-    st = ifd_shape_count((int)tp->n_dims, dims, &count);
-    if (st) return ifd_error_prefix(IFD_ERR_CORRUPT_MODEL, "%s", what);
+    if ((st = proto_shape(tp, what, dims, &count)) != IFD_OK) return st;
     if ((tp->has_data_location &&
          tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) ||
         tp->has_raw_data)
@@ -337,17 +345,7 @@ static ifd_status decode(Onnx__TensorProto *tp, bool steal, const char *base_dir
     if (tp->data_type < 0 || (int)dt >= IFD_DTYPE_COUNT || ifd_dtype_size(dt) == 0)
         return ifd_error(IFD_ERR_UNSUPPORTED, "%s: unsupported element type %d", what,
                          (int)tp->data_type);
-    if (tp->n_dims > IFD_MAX_RANK)
-        return ifd_error(IFD_ERR_UNSUPPORTED, "%s: rank %zu exceeds the maximum of %d", what,
-                         tp->n_dims, IFD_MAX_RANK);
-    for (size_t i = 0; i < tp->n_dims; i++) {
-        if (tp->dims[i] < 0)
-            return ifd_error(IFD_ERR_CORRUPT_MODEL, "%s: negative dimension %lld at axis %zu",
-                             what, (long long)tp->dims[i], i);
-        dims[i] = tp->dims[i];
-    }
-    st = ifd_shape_count((int)tp->n_dims, dims, &count);
-    if (st) return ifd_error_prefix(IFD_ERR_CORRUPT_MODEL, "%s", what);
+    if ((st = proto_shape(tp, what, dims, &count)) != IFD_OK) return st;
 
     /* Bytes of the stored (packed) form; checked before allocating anything. */
     int bits = stored_bits(dt);
