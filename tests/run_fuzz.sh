@@ -9,12 +9,12 @@ onnx=${IFD_ONNX_TESTS:-$(dirname "$0")/../../shared/onnx-tests}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/model" "$work/tensor" "$work/npy" "$work/kserve"
 i=0
-for f in "$onnx"/node/test_{conv,if,loop,add,gemm,lstm,resize,scan}*/model.onnx "$onnx"/simple/*/model.onnx; do
+for f in "$onnx"/node/test_{string,strnorm,regex,equal_string,ai_onnx_ml_label,conv,if,loop,add,gemm,lstm,resize,scan}*/model.onnx "$onnx"/simple/*/model.onnx; do
   [ -f "$f" ] && cp "$f" "$work/model/seed_$i.onnx" && i=$((i+1))
   [ $i -ge 200 ] && break
 done
 i=0
-for f in "$onnx"/node/test_{cast,add,conv}*/test_data_set_0/*.pb; do
+for f in "$onnx"/node/test_{string,strnorm,cast,add,conv}*/test_data_set_0/*.pb; do
   [ -f "$f" ] && cp "$f" "$work/tensor/seed_$i.pb" && i=$((i+1))
   [ $i -ge 200 ] && break
 done
