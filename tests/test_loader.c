@@ -10,17 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int g_pass, g_fail;
-
-static void check(bool ok, const char *name, const char *detail) {
-    if (ok) {
-        g_pass++;
-        printf("PASS %s\n", name);
-    } else {
-        g_fail++;
-        printf("FAIL %s: %s\n", name, detail ? detail : "");
-    }
-}
+#include "test_check.h"
 
 /* ---- test allocations: freed together by pool_reset() ------------------------------------ */
 
@@ -57,18 +47,6 @@ static void node_add_attr(Onnx__NodeProto *n, Onnx__AttributeProto *a) {
 typedef struct gspec {
     Onnx__GraphProto *g;
 } gspec;
-
-static Onnx__GraphProto *graph_new(const char *name) {
-    Onnx__GraphProto *g = talloc(sizeof *g);
-    onnx__graph_proto__init(g);
-    g->name = tstr(name);
-    g->node = talloc(sizeof(void *) * 64);
-    g->input = talloc(sizeof(void *) * 64);
-    g->output = talloc(sizeof(void *) * 64);
-    g->initializer = talloc(sizeof(void *) * 64);
-    g->sparse_initializer = talloc(sizeof(void *) * 8);
-    return g;
-}
 
 static Onnx__TensorProto *tensor_f32(const char *name, int rank, const int64_t *dims, size_t n,
                                      const float *vals) {

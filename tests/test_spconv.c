@@ -23,7 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int g_pass, g_fail;
+#include "test_check.h"
+
 static uint64_t g_rng = 0x243f6a8885a308d3ull;
 
 static float frand(void) {
@@ -31,17 +32,6 @@ static float frand(void) {
     g_rng ^= g_rng >> 7;
     g_rng ^= g_rng << 17;
     return (float)((g_rng >> 40) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static void result(bool ok, const char *fmt, ...) IFD_PRINTF(2, 3);
-static void result(bool ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf(ok ? "PASS " : "FAIL ");
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    ok ? g_pass++ : g_fail++;
 }
 
 /* Random weight [m, k] with the given fraction of zeros; rows i % zero_every == 1 all zero
@@ -192,37 +182,6 @@ static Onnx__TensorProto *tensor_f32(const char *name, int rank, const int64_t *
     return t;
 }
 
-static Onnx__GraphProto *graph_new(void) {
-    Onnx__GraphProto *g = talloc(sizeof *g);
-    onnx__graph_proto__init(g);
-    g->name = tstr("g");
-    g->node = talloc(sizeof(void *) * 32);
-    g->input = talloc(sizeof(void *) * 8);
-    g->output = talloc(sizeof(void *) * 8);
-    g->initializer = talloc(sizeof(void *) * 32);
-    return g;
-}
-
-static ifd_status load_graph(Onnx__GraphProto *g, ifd_model **out) {
-    Onnx__ModelProto m;
-    onnx__model_proto__init(&m);
-    m.has_ir_version = 1;
-    m.ir_version = 8;
-    m.producer_name = tstr("test_spconv");
-    Onnx__OperatorSetIdProto o, *op = &o;
-    onnx__operator_set_id_proto__init(&o);
-    o.domain = tstr("");
-    o.has_version = 1;
-    o.version = 17;
-    m.opset_import = &op;
-    m.n_opset_import = 1;
-    m.graph = g;
-    size_t size = onnx__model_proto__get_packed_size(&m);
-    uint8_t *buf = talloc(size);
-    onnx__model_proto__pack(&m, buf);
-    return ifd_model_load_memory(buf, size, NULL, out);
-}
-
 /* Run model on x with IFD_SPARSE=mode and threads; *y: the first output (caller frees). */
 static ifd_status run_model(const ifd_model *model, const char *mode, int threads,
                             const ifd_tensor *x, ifd_tensor **y) {
@@ -267,7 +226,7 @@ typedef struct ccase {
 } ccase;
 
 static Onnx__GraphProto *conv_graph(const ccase *t, ifd_tensor **x_out) {
-    Onnx__GraphProto *g = graph_new();
+    Onnx__GraphProto *g = graph_new("g");
     int64_t xd[4] = {t->n, t->c, t->in[0], t->in[1]}, wd[4] = {t->m, t->c / t->group, t->k[0], t->k[1]};
     int rank = t->nd + 2;
     int64_t kk = 1;
@@ -312,7 +271,7 @@ static Onnx__GraphProto *conv_graph(const ccase *t, ifd_tensor **x_out) {
 static void check_conv(const char *kernel, const ccase *t, int threads) {
     ifd_tensor *x = NULL, *yd = NULL, *ys = NULL;
     ifd_model *model = NULL;
-    ifd_status st = load_graph(conv_graph(t, &x), &model);
+    ifd_status st = load_graph(conv_graph(t, &x), 17, &model);
     if (!st) st = run_model(model, "off", threads, x, &yd);
     if (!st) st = run_model(model, "on", threads, x, &ys);
     double err = st ? INFINITY : max_rel_diff(ys, yd);
@@ -358,7 +317,7 @@ static const ccase g_conv_cases[] = {
 /* x [2, 32, 20, 20] -> Conv3x3+Relu -> Conv3x3 -> Add x -> Relu -> Conv1x1 s2 (64) -> y, every
  * weight 90% zeros. */
 static Onnx__GraphProto *stack_graph(ifd_tensor **x_out) {
-    Onnx__GraphProto *g = graph_new();
+    Onnx__GraphProto *g = graph_new("g");
     int64_t xd[4] = {2, 32, 20, 20};
     g->input[g->n_input++] = vinfo("x", 4, xd);
     g->output[g->n_output++] = vinfo("y", -1, NULL);
@@ -427,7 +386,7 @@ static void stack_tests(void) {
     ifd_tensor *x = NULL, *yd = NULL, *ya = NULL, *yo = NULL;
     ifd_model *model = NULL;
     static char log_auto[8192], log_on[8192];
-    ifd_status st = load_graph(stack_graph(&x), &model);
+    ifd_status st = load_graph(stack_graph(&x), 17, &model);
     if (!st) st = run_model(model, "off", 2, x, &yd);
     if (!st) st = run_logged(model, "auto", 2, x, &ya, log_auto, sizeof log_auto);
     double err = st ? INFINITY : max_rel_diff(ya, yd);
@@ -479,7 +438,7 @@ static void bench(void) {
         ifd_tensor *x = NULL;
         ifd_model *model = NULL;
         double best[2] = {INFINITY, INFINITY};
-        if (load_graph(conv_graph(&t, &x), &model) == IFD_OK) {
+        if (load_graph(conv_graph(&t, &x), 17, &model) == IFD_OK) {
             for (int mode = 0; mode < 2; mode++) {
                 ifd_session *s = NULL;
                 ifd_session_options o;

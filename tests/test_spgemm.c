@@ -11,7 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-static int g_pass, g_fail;
+#include "test_check.h"
+
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 
 static float frand(void) {
@@ -19,17 +20,6 @@ static float frand(void) {
     g_rng ^= g_rng >> 7;
     g_rng ^= g_rng << 17;
     return (float)((g_rng >> 40) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static void result(bool ok, const char *fmt, ...) IFD_PRINTF(2, 3);
-static void result(bool ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf(ok ? "PASS " : "FAIL ");
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    ok ? g_pass++ : g_fail++;
 }
 
 /* pattern: 0 unstructured with the given sparsity, 1 2:4 along k, 2 unstructured with some
@@ -63,7 +53,7 @@ typedef struct scase {
     int threads;
 } scase;
 
-static void check(const char *kernel, const scase *t, ifd_thread_pool *pool) {
+static void check_case(const char *kernel, const scase *t, ifd_thread_pool *pool) {
     const int64_t m = t->m, n = t->n, k = t->k;
     const int64_t lda = (t->ta ? m : k) + t->pad, ldb = (t->tb ? k : n) + t->pad, ldc = n + t->pad;
     const int64_t arows = t->ta ? k : m, brows = t->tb ? n : k;
@@ -306,8 +296,8 @@ int main(int argc, char **argv) {
             continue;
         }
         for (size_t i = 0; i < IFD_ARRAY_LEN(cases); i++)
-            check(kernels[kn], &cases[i],
-                  cases[i].threads > 2 ? pool3 : cases[i].threads > 1 ? pool2 : NULL);
+            check_case(kernels[kn], &cases[i],
+                       cases[i].threads > 2 ? pool3 : cases[i].threads > 1 ? pool2 : NULL);
         check_shared_pack(kernels[kn], pool2, 40, 512, 2048, 200);
         check_shared_pack(kernels[kn], pool3, 128, 256, 256, 200);
         check_shared_pack(kernels[kn], pool2, 16, 256, 1024, 200);

@@ -12,17 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_pass, g_fail;
-
-static void check(bool ok, const char *name, const char *detail) {
-    if (ok) {
-        g_pass++;
-        printf("PASS %s\n", name);
-    } else {
-        g_fail++;
-        printf("FAIL %s: %s\n", name, detail ? detail : "");
-    }
-}
+#include "test_check.h"
 
 /* ---- test allocations for protobuf structs: freed together by pool_reset() ---------------- */
 
@@ -155,41 +145,6 @@ static Onnx__TensorProto *tensor_bool(const char *name, int rank, const int64_t 
     t->int32_data = talloc(sizeof(int32_t) * (n + 1));
     memcpy(t->int32_data, v, sizeof(int32_t) * n);
     return t;
-}
-
-static Onnx__GraphProto *graph_new(void) {
-    Onnx__GraphProto *g = talloc(sizeof *g);
-    onnx__graph_proto__init(g);
-    g->name = tstr("g");
-    g->node = talloc(sizeof(void *) * 32);
-    g->input = talloc(sizeof(void *) * 32);
-    g->output = talloc(sizeof(void *) * 32);
-    g->initializer = talloc(sizeof(void *) * 32);
-    return g;
-}
-
-static ifd_status load_graph(Onnx__GraphProto *g, int64_t opset, ifd_model **out) {
-    Onnx__ModelProto m;
-    onnx__model_proto__init(&m);
-    m.has_ir_version = 1;
-    m.ir_version = 9;
-    m.producer_name = tstr("test_strings");
-    m.opset_import = talloc(sizeof(void *) * 2);
-    const char *domains[2] = {"", "ai.onnx.ml"};
-    int64_t versions[2] = {opset, 4};
-    for (int i = 0; i < 2; i++) {
-        Onnx__OperatorSetIdProto *o = talloc(sizeof *o);
-        onnx__operator_set_id_proto__init(o);
-        o->domain = tstr(domains[i]);
-        o->has_version = 1;
-        o->version = versions[i];
-        m.opset_import[m.n_opset_import++] = o;
-    }
-    m.graph = g;
-    size_t size = onnx__model_proto__get_packed_size(&m);
-    uint8_t *buf = talloc(size);
-    onnx__model_proto__pack(&m, buf);
-    return ifd_model_load_memory(buf, size, NULL, out);
 }
 
 /* ---- tensors ------------------------------------------------------------------------------- */
@@ -432,25 +387,25 @@ static void test_movement_ops(void) {
     Onnx__GraphProto *g;
     op_case c;
 
-    g = graph_new();
+    g = graph_new("g");
     c = (op_case){"Identity", node("Identity", "", (const char *[]){"x", 0}, (const char *[]){"y", 0}),
                   2, {2, 3}, {"a", "bb", "", "d\xc3\xa9", "eeeee", "f"}};
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_i64("shape", 1, (const int64_t[]){2}, 2,
                                                     (const int64_t[]){3, -1});
     c = (op_case){"Reshape", node("Reshape", "", (const char *[]){"x", "shape", 0}, (const char *[]){"y", 0}),
                   2, {3, 2}, {"a", "bb", "", "d\xc3\xa9", "eeeee", "f"}};
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     c = (op_case){"Flatten", node("Flatten", "", (const char *[]){"x", 0}, (const char *[]){"y", 0}),
                   2, {1, 6}, {"a", "bb", "", "d\xc3\xa9", "eeeee", "f"}};
     attr_int(c.n, "axis", 0);
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_i64("axes", 1, (const int64_t[]){1}, 1,
                                                     (const int64_t[]){1});
     c = (op_case){"Unsqueeze", node("Unsqueeze", "", (const char *[]){"x", "axes", 0}, (const char *[]){"y", 0}),
@@ -458,7 +413,7 @@ static void test_movement_ops(void) {
     run_op_case(g, &c, 17);
 
     /* Unsqueeze then Squeeze: two string nodes, an intermediate string slot */
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_i64("axes", 1, (const int64_t[]){1}, 1,
                                                     (const int64_t[]){0});
     g->node[g->n_node++] = node("Unsqueeze", "", (const char *[]){"x", "axes", 0},
@@ -467,18 +422,18 @@ static void test_movement_ops(void) {
                   2, {2, 3}, {"a", "bb", "", "d\xc3\xa9", "eeeee", "f"}};
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     c = (op_case){"Transpose", node("Transpose", "", (const char *[]){"x", 0}, (const char *[]){"y", 0}),
                   2, {3, 2}, {"a", "d\xc3\xa9", "bb", "eeeee", "", "f"}};
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     c = (op_case){"Concat axis 1", node("Concat", "", (const char *[]){"x", "x", 0}, (const char *[]){"y", 0}),
                   2, {2, 6}, {"a", "bb", "", "a", "bb", "", "d\xc3\xa9", "eeeee", "f", "d\xc3\xa9", "eeeee", "f"}};
     attr_int(c.n, "axis", 1);
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] =
         tensor_strings("k", 2, (const int64_t[]){1, 3}, 3, (const char *[]){"k1", "k2", "k3"}, NULL);
     c = (op_case){"Concat axis 0 with a string initializer", node("Concat", "", (const char *[]){"k", "x", 0}, (const char *[]){"y", 0}),
@@ -486,7 +441,7 @@ static void test_movement_ops(void) {
     attr_int(c.n, "axis", 0);
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_i64("i", 1, (const int64_t[]){3}, 3,
                                                     (const int64_t[]){2, 0, -1});
     c = (op_case){"Gather axis 1", node("Gather", "", (const char *[]){"x", "i", 0}, (const char *[]){"y", 0}),
@@ -494,7 +449,7 @@ static void test_movement_ops(void) {
     attr_int(c.n, "axis", 1);
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_i64("s", 1, (const int64_t[]){1}, 1, (const int64_t[]){1});
     g->initializer[g->n_initializer++] = tensor_i64("e", 1, (const int64_t[]){1}, 1, (const int64_t[]){3});
     g->initializer[g->n_initializer++] = tensor_i64("a", 1, (const int64_t[]){1}, 1, (const int64_t[]){1});
@@ -502,20 +457,20 @@ static void test_movement_ops(void) {
                   2, {2, 2}, {"bb", "", "eeeee", "f"}};
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_i64("shape", 1, (const int64_t[]){3}, 3,
                                                     (const int64_t[]){2, 1, 1});
     c = (op_case){"Expand", node("Expand", "", (const char *[]){"x", "shape", 0}, (const char *[]){"y", 0}),
                   3, {2, 2, 3}, {"a", "bb", "", "d\xc3\xa9", "eeeee", "f", "a", "bb", "", "d\xc3\xa9", "eeeee", "f"}};
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_i64("r", 1, (const int64_t[]){2}, 2, (const int64_t[]){1, 2});
     c = (op_case){"Tile", node("Tile", "", (const char *[]){"x", "r", 0}, (const char *[]){"y", 0}),
                   2, {2, 6}, {"a", "bb", "", "a", "bb", "", "d\xc3\xa9", "eeeee", "f", "d\xc3\xa9", "eeeee", "f"}};
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     int32_t cond[6] = {1, 0, 1, 0, 1, 0};
     g->initializer[g->n_initializer++] = tensor_bool("c", 2, D23, 6, cond);
     g->initializer[g->n_initializer++] = tensor_strings("o", 0, NULL, 1, (const char *[]){"other"}, NULL);
@@ -523,7 +478,7 @@ static void test_movement_ops(void) {
                   2, {2, 3}, {"a", "other", "", "other", "eeeee", "other"}};
     run_op_case(g, &c, 17);
 
-    g = graph_new();
+    g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_strings("sfx", 1, (const int64_t[]){1}, 1, (const char *[]){".com"}, NULL);
     c = (op_case){"StringConcat broadcast", node("StringConcat", "", (const char *[]){"x", "sfx", 0}, (const char *[]){"y", 0}),
                   2, {2, 3}, {"a.com", "bb.com", ".com", "d\xc3\xa9.com", "eeeee.com", "f.com"}};
@@ -533,7 +488,7 @@ static void test_movement_ops(void) {
     {
         char d[512];
         ifd_tensor *x = make_strings(2, D23, X6), *out[2] = {0};
-        g = graph_new();
+        g = graph_new("g");
         g->initializer[g->n_initializer++] = tensor_i64("sp", 1, (const int64_t[]){2}, 2, (const int64_t[]){1, 2});
         g->input[g->n_input++] = svinfo("x");
         g->output[g->n_output++] = svinfo("y0");
@@ -557,7 +512,7 @@ static void test_numeric_results(void) {
     char d[256];
     ifd_tensor *x = make_strings(2, D23, X6), *out[2] = {0};
     /* Shape, Size, Equal against a constant: numeric outputs of string inputs */
-    Onnx__GraphProto *g = graph_new();
+    Onnx__GraphProto *g = graph_new("g");
     g->initializer[g->n_initializer++] = tensor_strings("k", 1, (const int64_t[]){3}, 3,
                                                         (const char *[]){"a", "", "f"}, NULL);
     g->input[g->n_input++] = svinfo("x");
@@ -579,7 +534,7 @@ static void test_numeric_results(void) {
     pool_reset();
 
     /* Size */
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = svinfo("x");
     g->output[g->n_output++] = vinfo("n", IFD_DTYPE_INT64, -1, NULL);
     g->node[g->n_node++] = node("Size", "", (const char *[]){"x", 0}, (const char *[]){"n", 0});
@@ -597,7 +552,7 @@ static void test_cast(void) {
     /* string -> float, int64 */
     static const char *nums[6] = {"1.5", "-2", "1e3", "INF", "-inf", "NaN"};
     ifd_tensor *x = make_strings(1, (const int64_t[]){6}, nums), *y = NULL;
-    Onnx__GraphProto *g = graph_new();
+    Onnx__GraphProto *g = graph_new("g");
     g->input[g->n_input++] = svinfo("x");
     g->output[g->n_output++] = vinfo("y", IFD_DTYPE_FLOAT, -1, NULL);
     Onnx__NodeProto *n = node("Cast", "", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -615,7 +570,7 @@ static void test_cast(void) {
     static const char *ints[3] = {"100.5", "-7", "9007199254740993"};
     x = make_strings(1, (const int64_t[]){3}, ints);
     y = NULL;
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = svinfo("x");
     g->output[g->n_output++] = vinfo("y", IFD_DTYPE_INT64, -1, NULL);
     n = node("Cast", "", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -632,7 +587,7 @@ static void test_cast(void) {
     static const char *bad[2] = {"12", "twelve"};
     x = make_strings(1, (const int64_t[]){2}, bad);
     y = NULL;
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = svinfo("x");
     g->output[g->n_output++] = vinfo("y", IFD_DTYPE_FLOAT, -1, NULL);
     n = node("Cast", "", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -652,7 +607,7 @@ static void test_cast(void) {
     float fv[6] = {0.1f, 1.0f, -2.5f, 1e-5f, INFINITY, NAN};
     memcpy(ifd_tensor_data(fx), fv, sizeof fv);
     y = NULL;
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = vinfo("x", IFD_DTYPE_FLOAT, -1, NULL);
     g->output[g->n_output++] = svinfo("y");
     n = node("Cast", "", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -672,7 +627,7 @@ static void test_cast(void) {
     ((int64_t *)ifd_tensor_data(ix))[0] = -9007199254740993LL;
     ((int64_t *)ifd_tensor_data(ix))[1] = 42;
     y = NULL;
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = vinfo("x", IFD_DTYPE_INT64, -1, NULL);
     g->output[g->n_output++] = svinfo("y");
     n = node("Cast", "", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -692,7 +647,7 @@ static void test_label_encoder(void) {
     /* string -> int64 with keys_strings / values_int64s / default_int64 */
     static const char *in[5] = {"b", "zz", "a", "", "c"};
     ifd_tensor *x = make_strings(1, (const int64_t[]){5}, in), *y = NULL;
-    Onnx__GraphProto *g = graph_new();
+    Onnx__GraphProto *g = graph_new("g");
     g->input[g->n_input++] = svinfo("x");
     g->output[g->n_output++] = vinfo("y", IFD_DTYPE_INT64, -1, NULL);
     Onnx__NodeProto *n = node("LabelEncoder", "ai.onnx.ml", (const char *[]){"x", 0},
@@ -715,7 +670,7 @@ static void test_label_encoder(void) {
     int64_t iv[4] = {7, -1, 3, 7};
     memcpy(ifd_tensor_data(ix), iv, sizeof iv);
     y = NULL;
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = vinfo("x", IFD_DTYPE_INT64, -1, NULL);
     g->output[g->n_output++] = svinfo("y");
     n = node("LabelEncoder", "ai.onnx.ml", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -734,7 +689,7 @@ static void test_label_encoder(void) {
     /* string -> float */
     x = make_strings(1, (const int64_t[]){5}, in);
     y = NULL;
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = svinfo("x");
     g->output[g->n_output++] = vinfo("y", IFD_DTYPE_FLOAT, -1, NULL);
     n = node("LabelEncoder", "ai.onnx.ml", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -751,7 +706,7 @@ static void test_label_encoder(void) {
     /* bad: repeated key, and keys/values count mismatch */
     ifd_model *m = NULL;
     ifd_session *s = NULL;
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = svinfo("x");
     g->output[g->n_output++] = vinfo("y", IFD_DTYPE_INT64, -1, NULL);
     n = node("LabelEncoder", "ai.onnx.ml", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -769,7 +724,7 @@ static void test_label_encoder(void) {
     /* bad: int64 input to string keys */
     ifd_tensor_create(IFD_DTYPE_INT64, 1, (const int64_t[]){1}, &ix);
     y = NULL;
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = vinfo("x", IFD_DTYPE_INT64, -1, NULL);
     g->output[g->n_output++] = vinfo("y", IFD_DTYPE_INT64, -1, NULL);
     n = node("LabelEncoder", "ai.onnx.ml", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -792,7 +747,7 @@ static void test_session_paths(void) {
     ifd_session *s = NULL;
     /* x -> Identity -> t -> StringConcat(t, c) -> y, c = Concat(Constant k1, Constant k2)
      * (folded at creation); outputs y, t, x itself, and the initializer "init" */
-    Onnx__GraphProto *g = graph_new();
+    Onnx__GraphProto *g = graph_new("g");
     g->initializer[g->n_initializer++] =
         tensor_strings("init", 1, (const int64_t[]){2}, 2, (const char *[]){"i0", "i1"}, NULL);
     g->input[g->n_input++] = vinfo("x", IFD_DTYPE_STRING, 1, (const int64_t[]){-1});
@@ -873,7 +828,7 @@ static void test_gate(void) {
     for (int k = 0; k < 4; k++) {
         char name[128];
         ifd_tensor *x = make_strings(2, D23, X6), *y = NULL;
-        Onnx__GraphProto *g = graph_new();
+        Onnx__GraphProto *g = graph_new("g");
         g->input[g->n_input++] = svinfo("x");
         g->output[g->n_output++] = svinfo("y");
         g->node[g->n_node++] = node("Identity", "", (const char *[]){"x", 0}, (const char *[]){"t", 0});
@@ -889,7 +844,7 @@ static void test_gate(void) {
     }
     /* Add of two strings */
     ifd_tensor *x = make_strings(2, D23, X6), *y = NULL;
-    Onnx__GraphProto *g = graph_new();
+    Onnx__GraphProto *g = graph_new("g");
     g->input[g->n_input++] = svinfo("x");
     g->output[g->n_output++] = svinfo("y");
     g->node[g->n_node++] = node("Add", "", (const char *[]){"x", "x", 0}, (const char *[]){"y", 0});
@@ -902,7 +857,7 @@ static void test_gate(void) {
     /* a float tensor bound to a string input */
     ifd_tensor *f = NULL;
     ifd_tensor_create(IFD_DTYPE_FLOAT, 2, D23, &f);
-    g = graph_new();
+    g = graph_new("g");
     g->input[g->n_input++] = vinfo("x", IFD_DTYPE_STRING, 2, (const int64_t[]){-1, 3});
     g->output[g->n_output++] = svinfo("y");
     g->node[g->n_node++] = node("Identity", "", (const char *[]){"x", 0}, (const char *[]){"y", 0});
@@ -921,7 +876,7 @@ static void test_alloc_failures(void) {
     int failures = 0, bad = 0, n;
     for (n = 1; n < 2000; n++) {
         ifd_tensor *x = make_strings(2, D23, X6), *out[2] = {0};
-        Onnx__GraphProto *g = graph_new();
+        Onnx__GraphProto *g = graph_new("g");
         g->initializer[g->n_initializer++] = tensor_i64("i", 1, (const int64_t[]){2}, 2,
                                                         (const int64_t[]){1, 0});
         g->initializer[g->n_initializer++] =
