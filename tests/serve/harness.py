@@ -39,6 +39,14 @@ def test(fn, name=None):
     report(name, True)
 
 
+def stop_checked(srv, name="clean_exit_after_tests"):
+    """Stop srv and report that it exited 0 and that its stderr holds no sanitizer report."""
+    rc = srv.stop()
+    report(name, rc == 0, "exit %s; stderr: %s" % (rc, "".join(srv.err)[-2000:]))
+    if any("ERROR: AddressSanitizer" in line or "runtime error" in line for line in srv.err):
+        report("no_sanitizer_errors", False, "".join(srv.err)[-3000:])
+
+
 def finish():
     """Print the closing line and exit with the right status."""
     print("%d passed, %d failed" % (counts["passed"], counts["failed"]))

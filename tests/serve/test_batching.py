@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "examples"))
 
 from harness import (BIN, SLOW, START_TIMEOUT, Server, finish, free_port,  # noqa: E402,F401
-                     pb_field as _field, report, test)
+                     pb_field as _field, report, stop_checked, test)
 
 
 
@@ -290,11 +290,7 @@ def main():
         try:
             run_tests(srv)
         finally:
-            rc = srv.stop()
-            report("clean_exit", rc == 0, "exit %s; stderr: %s" % (rc, "".join(srv.err)[-2000:]))
-            if any("ERROR: AddressSanitizer" in line or "runtime error" in line
-                   for line in srv.err):
-                report("no_sanitizer_errors", False, "".join(srv.err)[-3000:])
+            stop_checked(srv, "clean_exit")
         run_timeout_test(repo)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import SLOW, Server, finish, report, test  # noqa: E402
+from harness import SLOW, Server, finish, report, test, stop_checked  # noqa: E402
 
 ONNX = os.path.abspath(sys.argv[2])
 NODE = os.path.join(ONNX, "node")
@@ -510,12 +510,7 @@ def main():
             c.request("GET", "/v2/health/live")
             report("still_serving", c.getresponse().status == 200)
         finally:
-            rc = srv.stop()
-            report("clean_exit_after_tests", rc == 0,
-                   "exit %s; stderr: %s" % (rc, "".join(srv.err)[-2000:]))
-            if any("ERROR: AddressSanitizer" in line or "runtime error" in line
-                   for line in srv.err):
-                report("no_sanitizer_errors", False, "".join(srv.err)[-3000:])
+            stop_checked(srv)
         run_own_server_tests(repo)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -30,7 +30,7 @@ NODE = os.path.join(ONNX, "node")
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIGITS = os.path.join(HERE, "..", "..", "examples", "models", "digits")
 
-from harness import tensorproto_fields, BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
+from harness import tensorproto_fields, BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test, stop_checked  # noqa: E402,F401
 from harness import pb_field as _field  # noqa: E402
 
 
@@ -1027,9 +1027,7 @@ def main():
             tfs_string_errors()
             test(still_serving)
         finally:
-            rc = SRV.stop()
-            report("clean_exit_after_tests", rc == 0,
-                   "exit %s; stderr: %s" % (rc, "".join(SRV.err)[-2000:]))
+            stop_checked(SRV)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     finish()

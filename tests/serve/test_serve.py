@@ -26,7 +26,7 @@ import time
 ONNX = os.path.abspath(sys.argv[2])
 NODE = os.path.join(ONNX, "node")
 
-from harness import tensorproto_fields, BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test  # noqa: E402,F401
+from harness import tensorproto_fields, BIN, SLOW, START_TIMEOUT, Server, finish, free_port, report, test, stop_checked  # noqa: E402,F401
 
 
 
@@ -202,12 +202,7 @@ def main():
         try:
             run_main_tests(srv, repo)
         finally:
-            rc = srv.stop()
-            report("clean_exit_after_tests", rc == 0,
-                   "exit %s; stderr: %s" % (rc, "".join(srv.err)[-2000:]))
-            if any("ERROR: AddressSanitizer" in line or "runtime error" in line
-                   for line in srv.err):
-                report("no_sanitizer_errors", False, "".join(srv.err)[-3000:])
+            stop_checked(srv)
         run_lifecycle_tests(repo)
     finally:
         shutil.rmtree(work, ignore_errors=True)
