@@ -1171,6 +1171,28 @@ static void test_batch_copies(void) {
 
 /* ---- allocation failure ------------------------------------------------------------------ */
 
+/* Fail the decode's nth allocation for n = 1, 2, ... until it succeeds: each failure must be a
+ * 500 "out of memory" (and free what it took: LSan); false when one is not or it never succeeds.
+ * bin NULL: body is the whole JSON request; else the binary extension's header and section. */
+static bool alloc_sweep(const char *body, const char *bin, size_t bin_len) {
+    int failures = 0;
+    for (long n = 1; n < 200; n++) {
+        ifd_kserve_request r;
+        char err[512];
+        ifd_alloc_fail_at(n);
+        int rc = bin ? parse_bin(body, bin, bin_len, 1 << 20, &r, err, sizeof err)
+                     : parse(body, 1 << 20, &r, err, sizeof err);
+        ifd_alloc_fail_at(0);
+        ifd_kserve_request_free(&r);
+        if (rc == 0) return failures == 0;
+        if (rc != 500 || !strstr(err, "out of memory")) {
+            printf("  allocation %ld: %d %s\n", n, rc, err);
+            failures++;
+        }
+    }
+    return false;
+}
+
 static void test_alloc_failures(void) {
     /* escaped keys, several inputs, outputs and a long number take every allocation path */
     const char *b = "{\"id\":\"q\",\"inputs\":[{\"na\\u006de\":\"a\",\"shape\":[2],\"datatype\":\"FP64\","
@@ -1178,49 +1200,15 @@ static void test_alloc_failures(void) {
                     "111111111111111111111111111111111111111111111111111111111111111111111111111111111,"
                     "2]},{\"name\":\"b\",\"shape\":[1],\"datatype\":\"INT8\",\"data\":[3]}],"
                     "\"outputs\":[{\"name\":\"o\"}]}";
-    int failures = 0, clean = 0;
-    for (long n = 1; n < 200; n++) {
-        ifd_kserve_request r;
-        char err[512];
-        ifd_alloc_fail_at(n);
-        int rc = parse(b, 1 << 20, &r, err, sizeof err);
-        ifd_alloc_fail_at(0);
-        ifd_kserve_request_free(&r);
-        if (rc == 0) {
-            clean = 1;
-            break;
-        }
-        if (rc != 500 || !strstr(err, "out of memory")) {
-            printf("  allocation %ld: %d %s\n", n, rc, err);
-            failures++;
-        }
-    }
-    CHECK(failures == 0 && clean, "alloc_failure_each_allocation: an out-of-memory error each time, "
+    CHECK(alloc_sweep(b, NULL, 0), "alloc_failure_each_allocation: an out-of-memory error each time, "
           "then success");
     /* BYTES: JSON strings (one escaped, so the scratch buffer is used) and binary elements */
     static const char bin[] = "\2\0\0\0ab\0\0\0\0";
     const char *hdr = "{\"inputs\":[{\"name\":\"s\",\"shape\":[2],\"datatype\":\"BYTES\","
                       "\"data\":[\"x\\u0000y\",\"plain\"]},{\"name\":\"t\",\"shape\":[2],"
                       "\"datatype\":\"BYTES\",\"parameters\":{\"binary_data_size\":10}}]}";
-    failures = clean = 0;
-    for (long n = 1; n < 200; n++) {
-        ifd_kserve_request r;
-        char err[512];
-        ifd_alloc_fail_at(n);
-        int rc = parse_bin(hdr, bin, sizeof bin - 1, 1 << 20, &r, err, sizeof err);
-        ifd_alloc_fail_at(0);
-        ifd_kserve_request_free(&r);
-        if (rc == 0) {
-            clean = 1;
-            break;
-        }
-        if (rc != 500 || !strstr(err, "out of memory")) {
-            printf("  allocation %ld: %d %s\n", n, rc, err);
-            failures++;
-        }
-    }
-    CHECK(failures == 0 && clean, "alloc_failure_bytes_request: an out-of-memory error each time, "
-          "then success");
+    CHECK(alloc_sweep(hdr, bin, sizeof bin - 1), "alloc_failure_bytes_request: an out-of-memory "
+          "error each time, then success");
 }
 
 /* ---- number output ------------------------------------------------------------------------ */
