@@ -404,6 +404,19 @@ static ifd_status conv_geometry(const ifd_kernel_ctx *ctx, const ifd_tensor *X,
     return IFD_OK;
 }
 
+/* A 1x1, stride-1, unpadded convolution: the input planes are the column matrix. */
+static bool direct_geometry(const ifd_conv_geom *g) {
+    for (int i = 0; i < g->nd; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->out[i] != g->in[i]) return false;
+    return true;
+}
+
+/* A fused Relu/Clip as the clamp [lo, hi] the output writers apply (none: +-inf). */
+static void act_clamp(const ifd_activation *act, float *lo, float *hi) {
+    *lo = act->kind == IFD_ACT_RELU ? 0.f : act->kind == IFD_ACT_CLIP ? act->alpha : -INFINITY;
+    *hi = act->kind == IFD_ACT_CLIP ? act->beta : INFINITY;
+}
+
 /* ---- dense GEMM path: plan and run ----------------------------------------------------------- */
 
 /* Plan the GEMM path for N images of geometry g on nthreads threads: orientation, tiles of
@@ -418,12 +431,9 @@ static bool dense_plan(conv_job *j, const ifd_conv_geom *g, int64_t N, int64_t C
     j->K = j->Cg * g->k_size;
     j->L = g->out_size;
     j->act = act;
-    j->lo = act->kind == IFD_ACT_RELU ? 0.f : act->kind == IFD_ACT_CLIP ? act->alpha : -INFINITY;
-    j->hi = act->kind == IFD_ACT_CLIP ? act->beta : INFINITY;
+    act_clamp(act, &j->lo, &j->hi);
     j->packed = cs;
-    j->direct = true;
-    for (int i = 0; i < g->nd; i++)
-        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->out[i] != g->in[i]) j->direct = false;
+    j->direct = direct_geometry(g);
     j->swapped = conv_swapped(j->Mg, j->L, j->K);
     /* weights packed for the other orientation only: follow them rather than repack per run */
     if (cs && j->swapped && !cs->packed_t[0]) j->swapped = false;
@@ -527,9 +537,7 @@ typedef struct spconv_job {
  * k = c*KH*KW + kh*KW + kw); false when it does not apply or the offsets pass 32 bits. */
 static bool shifted_geometry(const ifd_conv_geom *g, int64_t Cg, int64_t *Hp, int64_t *Wp) {
     if (g->nd != 2 || g->s[0] != 1 || g->s[1] != 1) return false;
-    if (g->k[0] == 1 && g->k[1] == 1 && g->pb[0] == 0 && g->pb[1] == 0 && g->out[0] == g->in[0] &&
-        g->out[1] == g->in[1])
-        return false; /* direct */
+    if (direct_geometry(g)) return false;
     int64_t hp, wp, n;
     if (!ifd_mul_i64(g->k[0] - 1, g->d[0], &hp) || !ifd_add_i64(hp, g->out[0], &hp) ||
         !ifd_mul_i64(g->k[1] - 1, g->d[1], &wp) || !ifd_add_i64(wp, g->out[1], &wp) ||
@@ -568,11 +576,8 @@ static bool sparse_plan(spconv_job *j, const ifd_conv_geom *g, int64_t N, int64_
     j->K = j->Cg * g->k_size;
     j->L = g->out_size;
     j->act = act;
-    j->lo = act->kind == IFD_ACT_RELU ? 0.f : act->kind == IFD_ACT_CLIP ? act->alpha : -INFINITY;
-    j->hi = act->kind == IFD_ACT_CLIP ? act->beta : INFINITY;
-    j->direct = true;
-    for (int i = 0; i < g->nd; i++)
-        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->out[i] != g->in[i]) j->direct = false;
+    act_clamp(act, &j->lo, &j->hi);
+    j->direct = direct_geometry(g);
     j->shifted = shifted && shifted_geometry(g, j->Cg, &j->Hp, &j->Wp);
     j->sp = j->shifted ? shifted : sp;
     j->P = j->shifted ? g->out[0] * j->Wp : j->L;
