@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 ifd_status ifd_broadcast_shape(int rank_a, const int64_t *a, int rank_b, const int64_t *b,
                                int *rank_out, int64_t *out) {
@@ -310,4 +311,38 @@ ifd_status ifd_attr_ints_n(const ifd_kernel_ctx *ctx, const char *name, int n, i
                                 "attribute '%s' has %zu values, expected %d", name, cnt, n);
     memcpy(out, v, sizeof(int64_t) * (size_t)n);
     return IFD_OK;
+}
+
+void ifd_fill_probe_input(float *x, size_t n) {
+    uint32_t r = 12345;
+    for (size_t i = 0; i < n; i++) {
+        r = r * 1664525u + 1013904223u;
+        x[i] = (float)(r >> 9) * (1.0f / 8388608.0f) - 0.5f;
+    }
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void ifd_time_alternating(void (*a)(void *), void (*b)(void *), void *arg, int min_rounds,
+                          double budget_s, double *t_a, double *t_b) {
+    double best_a = INFINITY, best_b = INFINITY, spent = 0;
+    for (int round = 0; round < 6; round++) {
+        double t0 = now_seconds();
+        a(arg);
+        double t1 = now_seconds();
+        b(arg);
+        double t2 = now_seconds();
+        if (round > 0) {
+            best_a = fmin(best_a, t1 - t0);
+            best_b = fmin(best_b, t2 - t1);
+        }
+        spent += t2 - t0;
+        if (round >= min_rounds && spent > budget_s) break; /* big layers: a few runs are plenty */
+    }
+    *t_a = best_a;
+    *t_b = best_b;
 }

@@ -696,10 +696,22 @@ static void sparse_exec(spconv_job *j, const float *x, const float *bias, float 
 /* A weight with fewer zeros never beats the dense GEMM with this kernel (as for MatMul). */
 #define SPARSE_MIN_SPARSITY 0.5
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+/* The two sides of measure_sparse. */
+typedef struct probe_args {
+    conv_job *dj;
+    spconv_job *sj;
+    const float *x, *w;
+    float *y, *scratch;
+} probe_args;
+
+static void probe_dense(void *arg) {
+    probe_args *p = arg;
+    dense_exec(p->dj, p->x, p->w, NULL, p->y, p->scratch, NULL);
+}
+
+static void probe_sparse(void *arg) {
+    probe_args *p = arg;
+    sparse_exec(p->sj, p->x, NULL, p->y, p->scratch, NULL);
 }
 
 /* Time the dense path (what run() would do with the packed weights left) and the sparse one on
@@ -721,28 +733,9 @@ static bool measure_sparse(const conv_state *cs, const ifd_conv_geom *g, int64_t
     float *sc = ifd_malloc_aligned(IFD_MAX(d_bytes, s_bytes) + 64);
     bool ok = x && y && sc;
     if (ok) {
-        /* activations of either sign, no zeros (zeros are free in neither kernel) */
-        uint32_t r = 12345;
-        for (size_t i = 0; i < x_bytes / sizeof(float); i++) {
-            r = r * 1664525u + 1013904223u;
-            x[i] = (float)(r >> 9) * (1.0f / 8388608.0f) - 0.5f;
-        }
-        double best_d = INFINITY, best_s = INFINITY, budget = 0;
-        for (int rep = 0; rep < 6; rep++) {
-            double t0 = now_seconds();
-            dense_exec(&dj, x, w, NULL, y, sc, NULL);
-            double t1 = now_seconds();
-            sparse_exec(&sj, x, NULL, y, sc, NULL);
-            double t2 = now_seconds();
-            if (rep > 0) { /* the first run warms caches and pages */
-                best_d = fmin(best_d, t1 - t0);
-                best_s = fmin(best_s, t2 - t1);
-            }
-            budget += t2 - t0;
-            if (rep >= 3 && budget > 0.03) break; /* big layers: a few runs are plenty */
-        }
-        *t_dense = best_d;
-        *t_sparse = best_s;
+        ifd_fill_probe_input(x, x_bytes / sizeof(float));
+        probe_args p = {&dj, &sj, x, w, y, sc};
+        ifd_time_alternating(probe_dense, probe_sparse, &p, 3, 0.03, t_dense, t_sparse);
     }
     ifd_free_aligned(x);
     ifd_free_aligned(y);

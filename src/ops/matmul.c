@@ -87,10 +87,30 @@ static void release_packed(void *state) {
     ifd_free(s);
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+/* The two sides of measure_sparse. */
+typedef struct probe_args {
+    const packed_state *s;
+    bool gemv_rows, trans_b;
+    const float *a, *b;
+    int64_t ldb, m;
+    float *c;
+    void *scratch;
+} probe_args;
+
+static void probe_dense(void *arg) {
+    const probe_args *p = arg;
+    const packed_state *s = p->s;
+    if (p->gemv_rows || !s->pb)
+        ifd_sgemm_ex(false, p->trans_b, p->m, s->n, s->k, 1.0f, p->a, s->k, p->b, p->ldb, 0.0f,
+                     p->c, s->n, NULL, NULL);
+    else
+        ifd_sgemm_packed_ex(false, p->m, p->a, s->k, 1.0f, s->pb, 0.0f, p->c, s->n, NULL, NULL);
+}
+
+static void probe_sparse(void *arg) {
+    const probe_args *p = arg;
+    ifd_spgemm_run(false, p->m, p->a, p->s->k, 1.0f, p->s->sp, 0.0f, p->c, p->s->n, NULL,
+                   p->scratch, NULL);
 }
 
 /* Time dense and sparse on an m-row product, single-threaded (the ratio is what matters),
@@ -108,33 +128,10 @@ static bool measure_sparse(const packed_state *s, bool gemv_rows, bool trans_b, 
     void *sc = ifd_malloc_aligned(scratch + 64);
     bool ok = a && c && sc;
     if (ok) {
-        /* activations of either sign, no zeros (zeros are free in neither kernel) */
-        uint32_t r = 12345;
-        for (int64_t i = 0; i < m * s->k; i++) {
-            r = r * 1664525u + 1013904223u;
-            a[i] = (float)(r >> 9) * (1.0f / 8388608.0f) - 0.5f;
-        }
-        double best_d = INFINITY, best_s = INFINITY, budget = 0;
-        for (int rep = 0; rep < 6; rep++) {
-            double t0 = now_seconds();
-            if (gemv_rows || !s->pb)
-                ifd_sgemm_ex(false, trans_b, m, s->n, s->k, 1.0f, a, s->k, b, ldb, 0.0f, c, s->n,
-                             NULL, NULL);
-            else
-                ifd_sgemm_packed_ex(false, m, a, s->k, 1.0f, s->pb, 0.0f, c, s->n, NULL, NULL);
-            double t1 = now_seconds();
-            ifd_spgemm_run(false, m, a, s->k, 1.0f, s->sp, 0.0f, c, s->n, NULL, sc, NULL);
-            double t2 = now_seconds();
-            if (rep > 0) { /* the first run warms caches and pages */
-                best_d = fmin(best_d, t1 - t0);
-                best_s = fmin(best_s, t2 - t1);
-            }
-            budget += t2 - t0;
-            if (rep >= 2 && budget > 0.02) break; /* big layers: a few runs are plenty */
-        }
-        *sparse_wins = best_s < best_d;
-        *t_dense = best_d;
-        *t_sparse = best_s;
+        ifd_fill_probe_input(a, (size_t)(m * s->k));
+        probe_args p = {s, gemv_rows, trans_b, a, b, ldb, m, c, sc};
+        ifd_time_alternating(probe_dense, probe_sparse, &p, 2, 0.02, t_dense, t_sparse);
+        *sparse_wins = *t_sparse < *t_dense;
     }
     ifd_free_aligned(a);
     ifd_free_aligned(c);

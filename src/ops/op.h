@@ -130,6 +130,15 @@ ifd_status ifd_string_cast(ifd_kernel_ctx *ctx, ifd_dtype to);
 
 /* ---- helpers every family uses (ops/common.c) -------------------------------------------- */
 
+/* Load-time crossover measurements (dense vs sparse weights, matmul.c and conv.c). */
+/* Activations of either sign and never zero (zeros are free in neither kernel), deterministic. */
+void ifd_fill_probe_input(float *x, size_t n);
+/* Best-of times of a and b called alternately (so a noisy neighbour hurts both), the first call
+ * of each not counted (it warms caches and pages): at most 6 rounds, stopping after min_rounds
+ * once budget_s seconds are spent. */
+void ifd_time_alternating(void (*a)(void *), void (*b)(void *), void *arg, int min_rounds,
+                          double budget_s, double *t_a, double *t_b);
+
 /* NumPy-style broadcast of two shapes; fails with IFD_ERR_SHAPE naming both shapes. */
 ifd_status ifd_broadcast_shape(int rank_a, const int64_t *a, int rank_b, const int64_t *b,
                                int *rank_out, int64_t *out);
