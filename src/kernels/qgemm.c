@@ -316,6 +316,24 @@ static void pack_a_blocks(void *arg, int64_t begin, int64_t end) {
 }
 
 #ifdef IFD_X86
+/* 32 columns of 4 rows (r, r + stride, ...) XORed with fx, interleaved bytewise per column as
+ * VNNI wants them: *lo holds columns 0-15 (4 bytes each), *hi columns 16-31. */
+static inline __attribute__((always_inline, target("avx512f,avx512bw"))) void
+interleave4(const uint8_t *r, int64_t stride, __m256i fx, __m512i *lo, __m512i *hi) {
+    __m256i r0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)r), fx);
+    __m256i r1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + stride)), fx);
+    __m256i r2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + 2 * stride)), fx);
+    __m256i r3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + 3 * stride)), fx);
+    __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
+    __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
+    __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
+    *lo = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(u0, u1, 0x20)),
+                             _mm256_permute2x128_si256(u2, u3, 0x20), 1);
+    *hi = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(u0, u1, 0x31)),
+                             _mm256_permute2x128_si256(u2, u3, 0x31), 1);
+}
+
 /* One full chunk (32 columns) of B for VNNI: 4 rows interleaved bytewise per column, column
  * sums by vpdpbusd against ones. kfull: number of complete k-quads to do here. */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
@@ -326,20 +344,8 @@ pack_b_vnni_full(const uint8_t *b, int64_t ldb, int64_t kfull, uint8_t flip, boo
     __m512i s0 = _mm512_setzero_si512(), s1 = s0;
     for (int64_t g = 0; g < kfull; g++, dst += 128) {
         const uint8_t *r = b + g * 4 * ldb;
-        __m256i r0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)r), fx);
-        __m256i r1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + ldb)), fx);
-        __m256i r2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + 2 * ldb)), fx);
-        __m256i r3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(r + 3 * ldb)), fx);
-        __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
-        __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
-        __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
-        __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
-        __m256i o0 = _mm256_permute2x128_si256(u0, u1, 0x20);
-        __m256i o1 = _mm256_permute2x128_si256(u2, u3, 0x20);
-        __m256i o2 = _mm256_permute2x128_si256(u0, u1, 0x31);
-        __m256i o3 = _mm256_permute2x128_si256(u2, u3, 0x31);
-        __m512i lo = _mm512_inserti64x4(_mm512_castsi256_si512(o0), o1, 1);
-        __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(o2), o3, 1);
+        __m512i lo, hi;
+        interleave4(r, ldb, fx, &lo, &hi);
         _mm512_store_si512((void *)dst, lo);
         _mm512_store_si512((void *)(dst + 64), hi);
         if (sum_unsigned) {
@@ -575,20 +581,10 @@ __attribute__((target("avx512f,avx512bw"))) static void
 interleave_quad(const uint8_t *rows, int nchunks, uint8_t flip, uint8_t *dst, size_t chunk_bytes) {
     const __m256i fx = _mm256_set1_epi8((char)flip);
     for (int c = 0; c < nchunks; c++, rows += 32, dst += chunk_bytes) {
-        __m256i r0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)rows), fx);
-        __m256i r1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(rows + FILL_COLS)), fx);
-        __m256i r2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(rows + 2 * FILL_COLS)), fx);
-        __m256i r3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(rows + 3 * FILL_COLS)), fx);
-        __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
-        __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
-        __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
-        __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
-        __m256i o0 = _mm256_permute2x128_si256(u0, u1, 0x20);
-        __m256i o1 = _mm256_permute2x128_si256(u2, u3, 0x20);
-        __m256i o2 = _mm256_permute2x128_si256(u0, u1, 0x31);
-        __m256i o3 = _mm256_permute2x128_si256(u2, u3, 0x31);
-        _mm512_storeu_si512((void *)dst, _mm512_inserti64x4(_mm512_castsi256_si512(o0), o1, 1));
-        _mm512_storeu_si512((void *)(dst + 64), _mm512_inserti64x4(_mm512_castsi256_si512(o2), o3, 1));
+        __m512i lo, hi;
+        interleave4(rows, FILL_COLS, fx, &lo, &hi);
+        _mm512_storeu_si512((void *)dst, lo);
+        _mm512_storeu_si512((void *)(dst + 64), hi);
     }
 }
 #endif
