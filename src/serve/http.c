@@ -1,30 +1,35 @@
-/* The HTTP front end: --http-threads I/O threads, each running its own libevent event_base and
- * evhttp (parsing, keep-alive, limits) on its own SO_REUSEPORT listening socket, so the kernel
- * spreads new connections over the threads and a connection lives on the thread that accepted
- * it; the KServe v2 and TF Serving routes run on that thread. Infer requests go to the model
- * version's worker threads. A worker pushes the finished job onto a lock-free list of the
- * thread that owns the request and writes that thread's eventfd only when the list was empty,
- * so one wakeup carries every reply finished meanwhile; evhttp is not thread-safe, so only the
- * owning thread touches a request, and libevent runs without its locks.
+/* The HTTP front end: --http-threads I/O threads, each running its own libevent event_base on
+ * its own SO_REUSEPORT listening socket, so the kernel spreads new connections over the threads
+ * and a connection lives on the thread that accepted it; the KServe v2 and TF Serving routes run
+ * on that thread. Infer requests go to the model version's worker threads (or, for cheap
+ * models, run right here: repository.c's inline runs). A worker pushes the finished job onto a
+ * lock-free list of the thread that owns the request and writes that thread's eventfd only when
+ * the list was empty, so one wakeup carries every reply finished meanwhile; only the owning
+ * thread touches a connection, and libevent runs without its locks.
  *
- * libevent 2.1 has no hook at accept time, so the front end makes each connection's
- * bufferevent itself (evhttp_set_bevcb): that is where a connection is counted against
- * --max-connections (idle and slow ones included), and where a callback on its input buffer
- * checks the raw bytes of each request head, which evhttp does not: it takes a bare LF as a
- * line end and cuts a header value at a NUL. */
+ * HTTP/1.1 itself is http1.c (request heads, chunked bodies); this file moves the bytes. A
+ * connection reads into one buffer that holds the request head and its body contiguously (a
+ * chunked body is decoded in place), so a request's body goes to the decoder without a copy;
+ * a reply is its header block and body in one writev. Per request that is one read and one
+ * write system call, the event staying registered for reading throughout, and no timer: a
+ * tick every TICK_MS closes connections past --read-timeout-secs (idle, or a request arriving
+ * too slowly) or --write-timeout-secs (a reply the client does not read). libevent's evhttp
+ * cost twice nginx's CPU per request on its own, half the requests per second; this costs about
+ * what nginx costs (bench/serve_http.sh).
+ *
+ * One request per connection is in the works at a time: pipelined requests wait in the buffer
+ * (reading pauses when it is full) and the next is parsed once the reply is out, so at most
+ * one reply per connection is buffered. */
 #include "serve/serve.h"
+#include "serve/http1.h"
 #include "serve/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,11 +38,18 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAX_SPARE_PENDING 256 /* recycled request records kept per thread */
-#define MAX_LINGERING 64      /* refused connections read out at once per thread */
-#define LINGER_SECS 2         /* how long a refused connection is read out before closing */
+#define MAX_LINGERING 64      /* closed connections read out at once per thread */
+#define LINGER_SECS 2         /* how long a closed connection is read out before the close */
+#define TICK_MS 250           /* timeout checks and the Date header */
+#define IN_INITIAL 4096       /* a connection's first input buffer */
+#define IN_KEEP (64u << 10)   /* an idle connection's larger buffer is cut back to IN_INITIAL */
+#define IN_SLACK (64u << 10)  /* buffer room past head + body: chunk framing read ahead */
+#define MAX_METRICS_CONNS 64  /* --metrics-port connections at once (not in --max-connections) */
+#define MAX_PATH 1024
 
 typedef struct front front;
 typedef struct conn conn;
@@ -55,28 +67,29 @@ typedef struct server {
     pthread_t thread;
     bool started;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
-    int listen_fd;                       /* -1 once its listener owns (or closed) it */
+    int listen_fd, metrics_fd;           /* -1: none (metrics: thread 0 with --metrics-port) */
+    struct event *listen_ev, *metrics_ev, *wake_ev, *tick_ev;
     int wake_fd;                         /* eventfd: finished jobs, drain and stop orders */
-    struct event *wake_ev, *adopt_ev;
     _Atomic(ifd_serve_job *) done_head;  /* finished jobs pushed by workers, newest first */
     _Atomic(control_req *) ctl_head;     /* finished load/unload requests, from the loader */
     atomic_size_t inflight;              /* requests handed to workers (atomic: SIGTERM's message) */
-    size_t writing;                      /* replies queued but not yet written out */
+    size_t writing;                      /* replies started but not yet written out */
     bool drain_reported;
-    conn *conns;                         /* adopted connections */
-    conn *unadopted;                     /* bufferevents made since the last adopt pass */
-    conn **buckets;                      /* evhttp_connection -> conn */
-    size_t n_buckets, n_hashed;
+    conn *conns;                         /* every connection of this thread */
+    int n_metrics_conns;
     pending *spare;                      /* recycled request records */
     size_t n_spare;
-    struct event *lingering[MAX_LINGERING]; /* refused connections still being read out */
+    int lingering[MAX_LINGERING];        /* closed connections still being read out */
+    struct event *linger_ev[MAX_LINGERING];
     size_t n_lingering;
+    int64_t now_ms;                      /* CLOCK_MONOTONIC, updated each tick */
+    time_t date_sec;
+    char date[40];                       /* "Date: ...\r\n" */
+    size_t date_len;
 } server;
 
 /* What the I/O threads share. Thread 0 is the caller of ifd_serve_run: it owns the signals,
- * the drain timer and the ready line. */
+ * the drain timer, the ready line and the --metrics-port listener. */
 struct front {
     const ifd_serve_options *opts;
     ifd_serve_repo *repo;
@@ -87,35 +100,62 @@ struct front {
     atomic_bool draining, stop;
     atomic_int drained;                  /* threads with nothing left in flight */
     struct event *sigterm_ev, *sigint_ev, *sighup_ev, *drain_ev, *ready_ev;
-    struct evhttp *metrics_http;         /* --metrics-port: /metrics alone, on thread 0 */
     struct timespec started;
 };
 
-/* One accepted connection. */
+/* Where a connection is with its current request. */
+enum {
+    C_HEAD,    /* reading a request head (or idle between requests) */
+    C_BODY,    /* reading a Content-Length body */
+    C_CHUNKED, /* reading a chunked body */
+    C_BUSY,    /* the request is with a handler, a worker or the loader */
+    C_WRITING, /* the reply is partly written; waiting for the socket */
+    C_DEAD,    /* the socket is closed but a worker still holds the request */
+};
+
+/* One accepted connection: its socket, input buffer and the request in the works. Route
+ * handlers take it as the request. */
 struct conn {
-    conn *prev, *next;                   /* server's conns (or unadopted) */
-    conn *hnext;                         /* hash chain */
+    conn *prev, *next;
     server *t;
-    struct bufferevent *bev;
-    struct evhttp_connection *evcon;
-    struct evbuffer_cb_entry *head_cb;
-    bool over_cap;                       /* refused at adoption */
-    bool writing;                        /* a reply of ours is being written */
-    /* request head check: the bytes from the start of the input buffer belong to a request
-     * head until its empty line; `scanned` of them are checked */
-    bool in_head, seen_line, prev_cr, poisoned, in_check;
-    size_t line_len, scanned;
+    int fd;
+    struct event *ev;
+    short events;                        /* what ev waits for now: EV_READ, EV_WRITE or 0 */
+    int state;                           /* C_* */
+    bool metrics_only;                   /* accepted on --metrics-port */
+    bool loopback;                       /* the peer is 127.0.0.0/8 or ::1 */
+    bool peer_eof;                       /* the client shut down its side */
+    bool close_after;                    /* close once the reply is out */
+    bool in_process;                     /* process() is on the stack: do not free */
+    bool close_pending;                  /* close when process() returns */
+    char *in;                            /* input: [0, in_len) read, capacity in_cap */
+    size_t in_len, in_cap;
+    size_t scanned;                      /* head bytes already checked */
+    ifd_http_head head;
+    size_t head_len;
+    ifd_http_chunked ch;
+    const char *body;                    /* the request's body (in `in`) */
+    size_t body_len;
+    size_t msg_end;                      /* where the request ends in `in` */
+    int64_t stamp;                       /* t->now_ms at the last progress */
+    /* the reply: set by handlers, then written */
+    const char *r_type;                  /* Content-Type (application/json when NULL) */
+    bool r_no_store;                     /* Cache-Control: no-store */
+    size_t r_header_len;                 /* Inference-Header-Content-Length; 0: none */
+    char hdr[384];
+    size_t hdr_len, hdr_off;
+    char *out;                           /* body, ifd_malloc'd */
+    size_t out_len, out_off;
 };
 
 /* One request handed to a worker; the repository sees only `job` (job.http_request points
  * back here). */
 struct pending {
     ifd_serve_job job;
-    struct evhttp_request *req;
+    conn *req;
     server *t;
     pending *next_spare;
 };
-
 
 typedef struct route_args {
     const char *model;
@@ -128,191 +168,295 @@ typedef struct route_args {
 struct control_req {
     control_req *next;
     server *t;
-    struct evhttp_request *req;
+    conn *req;
     int status;
     char *message;
 };
 
 static void maybe_finish_drain(server *s);
+static void process(conn *c);
+static void on_request(server *s, conn *req);
 
-/* ---- connections, by evhttp_connection ------------------------------------------------------ */
-
-static size_t conn_hash(const struct evhttp_connection *evcon, size_t n_buckets) {
-    uint64_t h = (uint64_t)(uintptr_t)evcon * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 32) & (n_buckets - 1);
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static conn *conn_find(server *t, const struct evhttp_connection *evcon) {
-    for (conn *c = t->buckets[conn_hash(evcon, t->n_buckets)]; c; c = c->hnext)
-        if (c->evcon == evcon) return c;
-    return NULL;
+/* ---- lingering close ------------------------------------------------------------------------ */
+
+static void end_linger(server *t, size_t i) {
+    event_free(t->linger_ev[i]);
+    close(t->lingering[i]);
+    t->n_lingering--;
+    t->linger_ev[i] = t->linger_ev[t->n_lingering];
+    t->lingering[i] = t->lingering[t->n_lingering];
 }
 
-static void conn_hash_insert(server *t, conn *c) {
-    if (t->n_hashed >= t->n_buckets) {
-        /* grow; without memory the chains just get longer */
-        size_t n = t->n_buckets * 2;
-        conn **nb = ifd_calloc(n, sizeof *nb);
-        if (nb) {
-            for (size_t i = 0; i < t->n_buckets; i++)
-                for (conn *x = t->buckets[i], *next; x; x = next) {
-                    next = x->hnext;
-                    size_t h = conn_hash(x->evcon, n);
-                    x->hnext = nb[h];
-                    nb[h] = x;
-                }
-            ifd_free(t->buckets);
-            t->buckets = nb;
-            t->n_buckets = n;
-        }
+static void on_linger(evutil_socket_t fd, short what, void *arg) {
+    server *t = arg;
+    char buf[4096];
+    if (what & EV_READ) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) return;
     }
-    size_t h = conn_hash(c->evcon, t->n_buckets);
-    c->hnext = t->buckets[h];
-    t->buckets[h] = c;
-    t->n_hashed++;
-}
-
-static void conn_hash_remove(server *t, conn *c) {
-    for (conn **p = &t->buckets[conn_hash(c->evcon, t->n_buckets)]; *p; p = &(*p)->hnext)
-        if (*p == c) {
-            *p = c->hnext;
-            t->n_hashed--;
+    for (size_t i = 0; i < t->n_lingering; i++)
+        if (t->lingering[i] == fd) {
+            end_linger(t, i);
             return;
         }
 }
 
-static void conn_link(conn **list, conn *c) {
-    c->prev = NULL;
-    c->next = *list;
-    if (*list) (*list)->prev = c;
-    *list = c;
+/* Close fd after what was written to it: end our side, then read out what the client still
+ * sends for a moment (closing with unread input would send a reset, which can destroy the reply
+ * before the client read it), then close. */
+static void linger_close(server *t, int fd) {
+    shutdown(fd, SHUT_WR);
+    if (t->n_lingering >= MAX_LINGERING) {
+        close(fd);
+        return;
+    }
+    struct event *ev = event_new(t->base, fd, EV_READ | EV_PERSIST, on_linger, t);
+    struct timeval tv = {LINGER_SECS, 0};
+    if (!ev || event_add(ev, &tv) != 0) {
+        if (ev) event_free(ev);
+        close(fd);
+        return;
+    }
+    t->lingering[t->n_lingering] = fd;
+    t->linger_ev[t->n_lingering++] = ev;
 }
 
-static void conn_unlink(conn **list, conn *c) {
+/* ---- connections ------------------------------------------------------------------------------ */
+
+static void conn_link(server *t, conn *c) {
+    c->prev = NULL;
+    c->next = t->conns;
+    if (t->conns) t->conns->prev = c;
+    t->conns = c;
+}
+
+static void conn_unlink(server *t, conn *c) {
     if (c->prev) c->prev->next = c->next;
-    else *list = c->next;
+    else t->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
 }
 
-/* ---- request head check ----------------------------------------------------------------------- */
-
-/* evhttp ends lines at a bare LF and keeps header values only up to a NUL; RFC 9112 wants both
- * refused. A line evhttp itself rejects (no colon, no spaces) goes in front of the bad head:
- * evhttp has consumed only whole lines, so it reads that line next, answers 400 and closes the
- * connection as for any other malformed head. */
-static void poison_head(conn *c, struct evbuffer *in) {
-    static const char bad_line[] = "\x01\r\n";
-    c->poisoned = true;
-    c->in_head = false;
-    c->in_check = true; /* the prepend calls check_head again */
-    evbuffer_prepend(in, bad_line, sizeof bad_line - 1);
-    c->in_check = false;
+static void set_events(conn *c, short what) {
+    if (c->events == what) return;
+    event_del(c->ev);
+    c->events = what;
+    if (!what) return;
+    event_assign(c->ev, c->t->base, c->fd, (short)(what | EV_PERSIST), event_get_callback(c->ev),
+                 c);
+    event_add(c->ev, NULL);
 }
 
-/* Check the head bytes of `in` past c->scanned, up to the head's empty line. */
-static void scan_head(conn *c, struct evbuffer *in) {
-    size_t len = evbuffer_get_length(in);
-    while (c->in_head && c->scanned < len) {
-        struct evbuffer_ptr pos;
-        struct evbuffer_iovec vec[8];
-        if (evbuffer_ptr_set(in, &pos, c->scanned, EVBUFFER_PTR_SET) != 0) return;
-        int n = evbuffer_peek(in, (ev_ssize_t)(len - c->scanned), &pos, vec, 8);
-        if (n <= 0) return;
-        if (n > 8) n = 8;
-        for (int k = 0; k < n && c->in_head; k++) {
-            const unsigned char *p = vec[k].iov_base;
-            for (size_t i = 0; i < vec[k].iov_len; i++) {
-                unsigned char ch = p[i];
-                c->scanned++;
-                if (c->prev_cr) {
-                    if (ch != '\n') goto bad; /* bare CR */
-                    c->prev_cr = false;
-                    if (c->line_len == 0 && c->seen_line) {
-                        c->in_head = false; /* the empty line: a body or the next request follows */
-                        break;
-                    }
-                    /* (empty lines before the request line are tolerated, RFC 9112 2.2) */
-                    c->seen_line |= c->line_len > 0;
-                    c->line_len = 0;
-                } else if (ch == '\r') {
-                    c->prev_cr = true;
-                } else if (ch == '\n' || ch == 0) {
-                    goto bad;
-                } else {
-                    c->line_len++;
-                }
-            }
-        }
+/* Give up the socket: lingering when a reply went out and input may follow. */
+static void drop_socket(conn *c, bool linger) {
+    server *t = c->t;
+    if (c->fd < 0) return;
+    event_del(c->ev);
+    c->events = 0;
+    if (linger) linger_close(t, c->fd);
+    else close(c->fd);
+    c->fd = -1;
+    if (c->metrics_only) {
+        t->n_metrics_conns--;
+    } else {
+        atomic_fetch_sub(&t->f->n_conns, 1);
+        ifd_serve_metrics_connections_add(t->repo->metrics, -1);
     }
-    return;
-bad:
-    poison_head(c, in);
 }
 
-static void check_head(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg) {
-    conn *c = arg;
-    if (c->in_check || c->poisoned) return;
-    /* evhttp drains what it has parsed from the front */
-    c->scanned = info->n_deleted < c->scanned ? c->scanned - info->n_deleted : 0;
-    if (info->n_added && c->in_head) scan_head(c, in);
+static void conn_free(conn *c) {
+    server *t = c->t;
+    drop_socket(c, false);
+    if (c->state == C_WRITING) t->writing--;
+    conn_unlink(t, c);
+    if (c->ev) event_free(c->ev);
+    ifd_free(c->in);
+    ifd_free(c->out);
+    ifd_free(c);
 }
 
-/* The reply of the previous request is out: what the input buffer holds (pipelined) or gets
- * next is the next request's head. */
-static void rearm_head_check(conn *c) {
-    if (c->poisoned) return;
-    c->in_head = true;
-    c->seen_line = c->prev_cr = false;
-    c->line_len = c->scanned = 0;
-    scan_head(c, bufferevent_get_input(c->bev));
+/* Close the connection. A request a worker or the loader still holds keeps the record (C_DEAD)
+ * until it comes back; inside process() the record goes when process() returns. */
+static void conn_close(conn *c, bool linger) {
+    server *t = c->t;
+    if (c->state == C_BUSY) {
+        drop_socket(c, linger);
+        c->state = C_DEAD;
+        return;
+    }
+    if (c->in_process) {
+        drop_socket(c, linger);
+        if (c->state == C_WRITING) t->writing--;
+        c->state = C_DEAD;
+        c->close_pending = true;
+        return;
+    }
+    conn_free(c);
+    maybe_finish_drain(t);
 }
 
 /* ---- replies --------------------------------------------------------------------------------- */
 
-static void on_reply_written(struct evhttp_request *req, void *arg) {
-    conn *c = arg;
-    server *s = c->t;
-    if (c->writing) {
-        c->writing = false;
-        s->writing--;
+static const char *status_text(int code) {
+    switch (code) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return code < 300 ? "OK" : code < 500 ? "Bad Request" : "Internal Server Error";
     }
-    rearm_head_check(c);
-    maybe_finish_drain(s);
 }
 
-static void release_body(const void *data, size_t len, void *extra) { ifd_free((void *)data); }
+static char *put(char *p, const char *s, size_t n) {
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, lit) put(p, lit, sizeof lit - 1)
+
+static char *put_uint(char *p, uint64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+/* Write what is left of the reply. 1: all out; 0: the socket is full; -1: the connection is
+ * broken. */
+static int flush(conn *c) {
+    while (c->hdr_off < c->hdr_len || c->out_off < c->out_len) {
+        struct iovec v[2];
+        int n = 0;
+        if (c->hdr_off < c->hdr_len)
+            v[n++] = (struct iovec){c->hdr + c->hdr_off, c->hdr_len - c->hdr_off};
+        if (c->out_off < c->out_len)
+            v[n++] = (struct iovec){c->out + c->out_off, c->out_len - c->out_off};
+        ssize_t w = writev(c->fd, v, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        c->stamp = c->t->now_ms;
+        size_t k = (size_t)w;
+        size_t h = c->hdr_len - c->hdr_off < k ? c->hdr_len - c->hdr_off : k;
+        c->hdr_off += h;
+        c->out_off += k - h;
+    }
+    return 1;
+}
+
+/* The reply is out: drop the request from the buffer and go on with the next. */
+static void request_done(conn *c) {
+    server *t = c->t;
+    if (c->state == C_WRITING) t->writing--;
+    ifd_free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = c->hdr_len = c->hdr_off = 0;
+    c->r_type = NULL;
+    c->r_no_store = false;
+    c->r_header_len = 0;
+    if (c->close_after) {
+        c->state = C_HEAD;
+        conn_close(c, true);
+        return;
+    }
+    size_t rest = c->in_len - c->msg_end;
+    if (rest) memmove(c->in, c->in + c->msg_end, rest);
+    c->in_len = rest;
+    c->msg_end = 0;
+    c->scanned = 0;
+    c->state = C_HEAD;
+    if (c->in_cap > IN_KEEP && rest < IN_INITIAL) {
+        char *small = ifd_realloc(c->in, IN_INITIAL);
+        if (small) {
+            c->in = small;
+            c->in_cap = IN_INITIAL;
+        }
+    }
+    c->stamp = t->now_ms;
+    set_events(c, EV_READ);
+    maybe_finish_drain(t);
+    if (!c->in_process) process(c);
+}
 
 /* Send body (ifd_malloc'd, ownership taken; NULL for an empty body). */
-static void reply(server *s, struct evhttp_request *req, int code, char *body, size_t len,
-                  bool retry_after) {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    if (body && !evhttp_find_header(h, "Content-Type"))
-        evhttp_add_header(h, "Content-Type", "application/json");
-    if (retry_after) evhttp_add_header(h, "Retry-After", "1");
-    if (s->draining) evhttp_add_header(h, "Connection", "close");
+static void reply(server *s, conn *c, int code, char *body, size_t len, bool retry_after) {
     ifd_serve_metrics_http_request(s->repo->metrics, code);
-    /* the body goes out by reference, freed once written */
-    if (body && evbuffer_add_reference(evhttp_request_get_output_buffer(req), body, len,
-                                       release_body, NULL) != 0) {
+    if (c->state == C_DEAD) { /* the client left while a worker had its request */
         ifd_free(body);
-        code = 500;
+        if (!c->in_process) conn_free(c);
+        maybe_finish_drain(s);
+        return;
     }
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    conn *c = evcon ? conn_find(s, evcon) : NULL;
-    if (c) {
-        /* libevent calls this once the reply is written; a client gone earlier has no evcon,
-         * and one gone while the reply is written is settled in on_conn_close */
-        c->writing = true;
+    bool close = c->close_after || !c->head.keep_alive || s->draining || c->peer_eof;
+    c->close_after = close;
+    char *p = c->hdr;
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_uint(p, (uint64_t)code);
+    *p++ = ' ';
+    const char *text = status_text(code);
+    p = put(p, text, strlen(text));
+    p = PUT_LIT(p, "\r\n");
+    p = put(p, s->date, s->date_len);
+    if (body) {
+        const char *type = c->r_type ? c->r_type : "application/json";
+        p = PUT_LIT(p, "Content-Type: ");
+        p = put(p, type, strlen(type)); /* the handlers' constants: short */
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (c->r_no_store) p = PUT_LIT(p, "Cache-Control: no-store\r\n");
+    if (c->r_header_len) {
+        p = PUT_LIT(p, "Inference-Header-Content-Length: ");
+        p = put_uint(p, c->r_header_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (retry_after) p = PUT_LIT(p, "Retry-After: 1\r\n");
+    if (close) p = PUT_LIT(p, "Connection: close\r\n");
+    else if (c->head.version_minor == 0) p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    p = PUT_LIT(p, "Content-Length: ");
+    p = put_uint(p, body ? len : 0);
+    p = PUT_LIT(p, "\r\n\r\n");
+    c->hdr_len = (size_t)(p - c->hdr);
+    c->hdr_off = 0;
+    c->out = body;
+    c->out_len = body ? len : 0;
+    c->out_off = 0;
+    int r = flush(c);
+    if (r > 0) {
+        request_done(c);
+    } else if (r == 0) {
+        c->state = C_WRITING;
         s->writing++;
-        evhttp_request_set_on_complete_cb(req, on_reply_written, c);
+        set_events(c, EV_WRITE);
+    } else {
+        c->state = C_HEAD;
+        conn_close(c, false);
     }
-    evhttp_send_reply(req, code, NULL, NULL);
 }
 
-static void reply_error(server *s, struct evhttp_request *req, int code, const char *fmt, ...)
-    IFD_PRINTF(4, 5);
-static void reply_error(server *s, struct evhttp_request *req, int code, const char *fmt, ...) {
+static void reply_error(server *s, conn *req, int code, const char *fmt, ...) IFD_PRINTF(4, 5);
+static void reply_error(server *s, conn *req, int code, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -323,7 +467,7 @@ static void reply_error(server *s, struct evhttp_request *req, int code, const c
     reply(s, req, code, body, len, code == 503);
 }
 
-static void reply_sbuf(server *s, struct evhttp_request *req, ifd_sbuf *b) {
+static void reply_sbuf(server *s, conn *req, ifd_sbuf *b) {
     if (b->failed) {
         ifd_sbuf_free(b);
         reply_error(s, req, 500, "out of memory");
@@ -333,6 +477,283 @@ static void reply_sbuf(server *s, struct evhttp_request *req, ifd_sbuf *b) {
     b->data = NULL;
 }
 
+/* ---- reading requests ------------------------------------------------------------------------ */
+
+/* A request that cannot be read on: answer and close. */
+static void fail_request(conn *c, int code, const char *why) {
+    c->state = C_BUSY;
+    c->close_after = true;
+    c->msg_end = c->in_len;
+    reply_error(c->t, c, code, "%s", why);
+}
+
+/* Room for `need` bytes of input in all, within the cap; false when out of memory. */
+static bool reserve(conn *c, size_t need) {
+    if (need <= c->in_cap) return true;
+    size_t cap = c->in_cap * 2 > need ? c->in_cap * 2 : need;
+    uintptr_t old = (uintptr_t)c->in, old_end = old + c->in_cap;
+    char *p = ifd_realloc(c->in, cap);
+    if (!p) return false;
+    c->in = p;
+    c->in_cap = cap;
+    /* the parsed head points into the buffer: move its pointers along */
+#define REBASE(ptr)                                                              \
+    do {                                                                         \
+        if ((ptr) && (uintptr_t)(ptr) >= old && (uintptr_t)(ptr) < old_end)       \
+            (ptr) = p + ((uintptr_t)(ptr) - old);                                \
+    } while (0)
+    REBASE(c->head.path);
+    REBASE(c->head.query);
+    for (size_t i = 0; i < c->head.n_headers; i++) {
+        REBASE(c->head.headers[i].name);
+        REBASE(c->head.headers[i].value);
+    }
+#undef REBASE
+    return true;
+}
+
+static void dispatch(conn *c, const char *body, size_t len, size_t end) {
+    c->body = body;
+    c->body_len = len;
+    c->msg_end = end;
+    c->state = C_BUSY;
+    on_request(c->t, c);
+}
+
+/* Parse and run what the buffer holds, request after request, until a request stays with a
+ * worker or more bytes are needed. */
+static void process(conn *c) {
+    server *s = c->t;
+    const ifd_serve_options *o = s->opts;
+    const char *why = NULL;
+    c->in_process = true;
+    for (;;) {
+        if (c->state == C_HEAD) {
+            if (!c->in_len) break;
+            long r = ifd_http_parse_head(c->in, c->in_len, &c->scanned, o->max_header_bytes,
+                                         o->max_body_bytes, &c->head, &why);
+            if (r == 0) break;
+            if (r < 0) {
+                fail_request(c, (int)-r, why);
+                continue;
+            }
+            c->head_len = (size_t)r;
+            if (c->head.method != IFD_HTTP_GET && c->head.method != IFD_HTTP_POST) {
+                fail_request(c, 405, "method not allowed: the server takes GET and POST");
+                continue;
+            }
+            size_t need = c->head_len;
+            if (c->head.chunked) {
+                memset(&c->ch, 0, sizeof c->ch);
+                c->state = C_CHUNKED;
+            } else {
+                need += c->head.content_length > 0 ? (size_t)c->head.content_length : 0;
+                c->state = C_BODY;
+            }
+            if (!reserve(c, need + (c->head.chunked ? IN_INITIAL : 0))) {
+                fail_request(c, 500, "out of memory");
+                continue;
+            }
+            if (c->head.expect_continue && c->head.version_minor == 1 && c->in_len < need + 1 &&
+                (c->head.chunked || c->head.content_length > 0)) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+                    (ssize_t)(sizeof cont - 1)) {
+                    conn_close(c, false);
+                    break;
+                }
+            }
+            continue;
+        }
+        if (c->state == C_BODY) {
+            size_t end = c->head_len + (c->head.content_length > 0 ? (size_t)c->head.content_length : 0);
+            if (c->in_len < end) break;
+            dispatch(c, c->in + c->head_len, end - c->head_len, end);
+            continue;
+        }
+        if (c->state == C_CHUNKED) {
+            int r = ifd_http_chunked_decode(&c->ch, c->in + c->head_len, c->in_len - c->head_len,
+                                            o->max_body_bytes, &why);
+            if (r < 0) {
+                fail_request(c, -r, why);
+                continue;
+            }
+            if (r == 0) {
+                /* move what is not decoded yet down to the decoded data: the buffer holds the
+                 * body, not its framing */
+                size_t body0 = c->head_len;
+                if (c->ch.raw > c->ch.out) {
+                    memmove(c->in + body0 + c->ch.out, c->in + body0 + c->ch.raw,
+                            c->in_len - body0 - c->ch.raw);
+                    c->in_len -= c->ch.raw - c->ch.out;
+                    c->ch.raw = c->ch.out;
+                }
+                break;
+            }
+            dispatch(c, c->in + c->head_len, c->ch.out, c->head_len + c->ch.raw);
+            continue;
+        }
+        break; /* C_BUSY, C_WRITING, C_DEAD */
+    }
+    c->in_process = false;
+    if (c->close_pending) {
+        if (c->state == C_DEAD && c->fd < 0) {
+            /* closed while on the stack; a worker does not hold it (that is C_BUSY) */
+            conn_free(c);
+            maybe_finish_drain(s);
+        }
+        return;
+    }
+    if (c->peer_eof && (c->state == C_HEAD || c->state == C_BODY || c->state == C_CHUNKED))
+        conn_close(c, false); /* the client ended without (the rest of) a request */
+}
+
+/* Readable: read what fits. While a request is in the works the buffer is not grown or moved
+ * (the handler reads its body from it): reading pauses when it is full. */
+static void on_readable(conn *c) {
+    server *t = c->t;
+    bool busy = c->state == C_BUSY || c->state == C_WRITING;
+    if (c->in_len == c->in_cap) {
+        size_t limit = t->opts->max_header_bytes + t->opts->max_body_bytes + IN_SLACK;
+        if (busy) {
+            set_events(c, 0); /* request_done reads on */
+            return;
+        }
+        if (c->in_cap >= limit || !reserve(c, c->in_cap * 2 < limit ? c->in_cap * 2 : limit)) {
+            fail_request(c, c->in_cap >= limit ? 413 : 500,
+                         c->in_cap >= limit ? "request too large" : "out of memory");
+            return;
+        }
+    }
+    ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+    if (n > 0) {
+        c->in_len += (size_t)n;
+        c->stamp = t->now_ms;
+        if (!busy) process(c);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n == 0 && busy) {
+        /* a client that shut down its sending side still gets the reply, then the close */
+        c->peer_eof = true;
+        if (c->state == C_BUSY) set_events(c, 0);
+        return;
+    }
+    if (n == 0 && c->state != C_HEAD) {
+        c->peer_eof = true;
+        process(c);
+        return;
+    }
+    conn_close(c, false);
+}
+
+static void on_io(evutil_socket_t fd, short what, void *arg) {
+    conn *c = arg;
+    if (what & EV_WRITE) {
+        int r = flush(c);
+        if (r > 0) request_done(c);
+        else if (r < 0) conn_close(c, false);
+        return;
+    }
+    on_readable(c);
+}
+
+/* ---- accepting ------------------------------------------------------------------------------ */
+
+static bool is_loopback(const struct sockaddr_storage *ss) {
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* A connection over --max-connections (or arriving while draining): a 503 and the lingering
+ * close. */
+static void refuse_connection(server *t, int fd) {
+#define REFUSED_BODY "{\"error\":\"too many connections; retry later\"}"
+    static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                              "Retry-After: 1\r\nConnection: close\r\nContent-Length: 45\r\n\r\n"
+                              REFUSED_BODY;
+    _Static_assert(sizeof REFUSED_BODY - 1 == 45, "Content-Length of the refusal");
+#undef REFUSED_BODY
+    ssize_t r = send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)r;
+    linger_close(t, fd);
+}
+
+static void accept_on(server *t, int lfd, bool metrics) {
+    for (int k = 0; k < 64; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return; /* EAGAIN; or EMFILE and the like: the next turn retries */
+        if (metrics ? t->n_metrics_conns >= MAX_METRICS_CONNS
+                    : atomic_fetch_add(&t->f->n_conns, 1) >= t->opts->max_connections ||
+                          t->draining) {
+            if (!metrics) atomic_fetch_sub(&t->f->n_conns, 1);
+            refuse_connection(t, fd);
+            continue;
+        }
+        conn *c = ifd_calloc(1, sizeof *c);
+        char *in = c ? ifd_malloc(IN_INITIAL) : NULL;
+        struct event *ev = in ? event_new(t->base, fd, EV_READ | EV_PERSIST, on_io, c) : NULL;
+        if (!ev || event_add(ev, NULL) != 0) {
+            if (ev) event_free(ev);
+            ifd_free(in);
+            ifd_free(c);
+            if (!metrics) atomic_fetch_sub(&t->f->n_conns, 1);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c->t = t;
+        c->fd = fd;
+        c->ev = ev;
+        c->events = EV_READ;
+        c->in = in;
+        c->in_cap = IN_INITIAL;
+        c->metrics_only = metrics;
+        c->loopback = is_loopback(&ss);
+        c->stamp = t->now_ms;
+        if (metrics) t->n_metrics_conns++;
+        else ifd_serve_metrics_connections_add(t->repo->metrics, +1);
+        conn_link(t, c);
+    }
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg) { accept_on(arg, fd, false); }
+static void on_accept_metrics(evutil_socket_t fd, short what, void *arg) {
+    accept_on(arg, fd, true);
+}
+
+/* Every TICK_MS: the clock, the Date header, and the timeouts. */
+static void on_tick(evutil_socket_t fd, short what, void *arg) {
+    server *t = arg;
+    t->now_ms = now_ms();
+    time_t sec = time(NULL);
+    if (sec != t->date_sec) {
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        t->date_len = strftime(t->date, sizeof t->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        t->date_sec = sec;
+    }
+    int64_t rd = (int64_t)t->opts->read_timeout_secs * 1000;
+    int64_t wr = (int64_t)t->opts->write_timeout_secs * 1000;
+    for (conn *c = t->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == C_WRITING && t->now_ms - c->stamp > wr) {
+            conn_close(c, false); /* the client does not read its reply */
+        } else if ((c->state == C_HEAD || c->state == C_BODY || c->state == C_CHUNKED) &&
+                   t->now_ms - c->stamp > rd) {
+            if (c->in_len) fail_request(c, 408, "request not received in time");
+            else conn_close(c, false); /* idle keep-alive connection */
+        }
+    }
+}
 /* ---- completion of worker jobs -------------------------------------------------------------- */
 
 static void wake(server *t) {
@@ -379,11 +800,8 @@ static void send_job_reply(server *s, ifd_serve_job *job) {
     pending *p = job->http_request;
     if (job->reply && job->status == 200 && job->reply_header_len) {
         /* binary tensor data: the JSON header, then raw output bytes */
-        struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
-        char n[32];
-        snprintf(n, sizeof n, "%zu", job->reply_header_len);
-        evhttp_add_header(h, "Inference-Header-Content-Length", n);
-        evhttp_add_header(h, "Content-Type", "application/octet-stream");
+        p->req->r_header_len = job->reply_header_len;
+        p->req->r_type = "application/octet-stream";
     }
     if (job->reply) reply(s, p->req, job->status, job->reply, job->reply_len, job->status == 503);
     else reply_error(s, p->req, 500, "out of memory");
@@ -438,150 +856,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
         stop_all(f);
 }
 
-/* ---- connections: count, cap, adoption -------------------------------------------------------- */
-
-static void on_conn_close(struct evhttp_connection *evcon, void *arg) {
-    conn *c = arg;
-    server *t = c->t;
-    evhttp_connection_set_closecb(evcon, NULL, NULL);
-    if (c->head_cb) evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->head_cb);
-    if (c->writing) {
-        /* the client went away (or the send timeout hit) with our reply unsent */
-        t->writing--;
-        maybe_finish_drain(t);
-    }
-    conn_hash_remove(t, c);
-    conn_unlink(&t->conns, c);
-    atomic_fetch_sub(&t->f->n_conns, 1);
-    ifd_serve_metrics_connections_add(t->repo->metrics, -1);
-    ifd_free(c);
-}
-
-/* evhttp_set_bevcb: called by evhttp for each accepted connection, before it has an fd. */
-static struct bufferevent *make_bufferevent(struct event_base *base, void *arg) {
-    server *t = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    conn *c = bev ? ifd_calloc(1, sizeof *c) : NULL;
-    if (!c) {
-        /* without memory evhttp makes its own and the connection goes uncounted; it still has
-         * the read timeout */
-        if (bev) bufferevent_free(bev);
-        return NULL;
-    }
-    c->t = t;
-    c->bev = bev;
-    c->in_head = true;
-    c->over_cap = atomic_fetch_add(&t->f->n_conns, 1) >= t->opts->max_connections;
-    ifd_serve_metrics_connections_add(t->repo->metrics, +1);
-    c->head_cb = evbuffer_add_cb(bufferevent_get_input(bev), check_head, c);
-    /* evhttp fills in its evhttp_connection after this returns; adopt_connections finds it.
-     * The extra reference keeps bev valid until then even if evhttp drops it meanwhile. */
-    bufferevent_incref(bev);
-    conn_link(&t->unadopted, c);
-    event_active(t->adopt_ev, EV_READ, 0);
-    return bev;
-}
-
-static void end_linger(server *t, size_t i) {
-    int fd = event_get_fd(t->lingering[i]);
-    event_free(t->lingering[i]);
-    close(fd);
-    t->lingering[i] = t->lingering[--t->n_lingering];
-}
-
-static void on_linger(evutil_socket_t fd, short what, void *arg) {
-    server *t = arg;
-    char buf[4096];
-    if (what & EV_READ) {
-        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) return;
-    }
-    for (size_t i = 0; i < t->n_lingering; i++)
-        if (event_get_fd(t->lingering[i]) == fd) {
-            end_linger(t, i);
-            return;
-        }
-}
-
-/* A connection over --max-connections: a 503 and the end of writing, then its input is read
- * out for a moment so that closing does not reset the connection before the client read the
- * 503 (a close with unread input sends RST). */
-static void refuse_connection(server *t, conn *c) {
-#define REFUSED_BODY "{\"error\":\"too many connections; retry later\"}"
-    char msg[256];
-    int len = snprintf(msg, sizeof msg,
-                       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                       "Retry-After: 1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
-                       sizeof REFUSED_BODY - 1, REFUSED_BODY);
-#undef REFUSED_BODY
-    /* Take the socket from the bufferevent instead of dup()ing it: the epoll changelist
-     * (thread_init) must never see two fds of one socket. */
-    int keep = bufferevent_getfd(c->bev);
-    if (keep >= 0) bufferevent_setfd(c->bev, -1);
-    if (keep >= 0) {
-        ssize_t r = send(keep, msg, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        (void)r;
-        shutdown(keep, SHUT_WR);
-    }
-    /* the bufferevent has no fd left to close; calls on_conn_close, which frees c */
-    evhttp_connection_free(c->evcon);
-    if (keep < 0) return;
-    if (t->n_lingering >= MAX_LINGERING) {
-        close(keep);
-        return;
-    }
-    struct event *ev = event_new(t->base, keep, EV_READ | EV_PERSIST, on_linger, t);
-    struct timeval tv = {LINGER_SECS, 0};
-    if (!ev || event_add(ev, &tv) != 0) {
-        if (ev) event_free(ev);
-        close(keep);
-        return;
-    }
-    t->lingering[t->n_lingering++] = ev;
-}
-
-/* Runs after the accept callbacks: each new bufferevent now belongs to an evhttp_connection
- * (evhttp's callback argument on it), which gets our close callback, timeouts and the cap. */
-static void adopt_connections(evutil_socket_t fd, short what, void *arg) {
-    server *t = arg;
-    while (t->unadopted) {
-        conn *c = t->unadopted;
-        conn_unlink(&t->unadopted, c);
-        bufferevent_event_cb eventcb = NULL;
-        void *cbarg = NULL;
-        bufferevent_getcb(c->bev, NULL, NULL, &eventcb, &cbarg);
-        struct evhttp_connection *evcon = cbarg;
-        if (!eventcb || !evcon || evhttp_connection_get_bufferevent(evcon) != c->bev) {
-            /* evhttp gave the connection up (out of memory) before we saw it */
-            if (c->head_cb) evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->head_cb);
-            bufferevent_decref(c->bev);
-            atomic_fetch_sub(&t->f->n_conns, 1);
-            ifd_serve_metrics_connections_add(t->repo->metrics, -1);
-            ifd_free(c);
-            continue;
-        }
-        c->evcon = evcon;
-        conn_link(&t->conns, c);
-        conn_hash_insert(t, c);
-        evhttp_connection_set_closecb(evcon, on_conn_close, c);
-        bufferevent_decref(c->bev); /* evhttp's reference is the one left */
-        if (c->over_cap || t->draining) {
-            refuse_connection(t, c);
-            continue;
-        }
-        /* evhttp set both to the read timeout; a client that does not read its reply is
-         * closed at the send timeout, with at most that one reply buffered (evhttp reads no
-         * further request until the reply is out) */
-        struct timeval rd = {t->opts->read_timeout_secs, 0};
-        struct timeval wr = {t->opts->write_timeout_secs, 0};
-        bufferevent_set_timeouts(c->bev, &rd, &wr);
-    }
-}
-
 /* ---- KServe v2 handlers ------------------------------------------------------------------------- */
 
 /* The version a route names, with a reference the caller releases; or a reply sent and NULL. */
-static ifd_serve_version *resolve(server *s, struct evhttp_request *req, const route_args *a) {
+static ifd_serve_version *resolve(server *s, conn *req, const route_args *a) {
     char err[1024];
     ifd_serve_version *v = NULL;
     int code = ifd_serve_acquire(s->repo, a->model, a->version, a->label, &v, err, sizeof err);
@@ -592,17 +870,17 @@ static ifd_serve_version *resolve(server *s, struct evhttp_request *req, const r
     return v;
 }
 
-static void h_live(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_live(server *s, conn *req, const route_args *a) {
     reply(s, req, 200, NULL, 0, false);
 }
 
-static void h_ready(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_ready(server *s, conn *req, const route_args *a) {
     if (atomic_load(&s->repo->ready) && !s->draining) reply(s, req, 200, NULL, 0, false);
     else reply_error(s, req, 503, s->draining ? "server is shutting down"
                                               : "server is not ready: models are still loading");
 }
 
-static void h_server_metadata(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_server_metadata(server *s, conn *req, const route_args *a) {
     ifd_sbuf b = {0};
     ifd_sbuf_puts(&b, "{\"name\":\"inferd\",\"version\":\"" IFD_VERSION_STRING
                       "\",\"extensions\":[\"binary_tensor_data\"]}");
@@ -621,7 +899,7 @@ static void put_io(ifd_sbuf *b, const ifd_io_info *io, size_t n) {
     }
 }
 
-static void h_model_metadata(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_model_metadata(server *s, conn *req, const route_args *a) {
     ifd_serve_version *v = resolve(s, req, a);
     if (!v) return;
     ifd_sbuf b = {0};
@@ -638,7 +916,7 @@ static void h_model_metadata(server *s, struct evhttp_request *req, const route_
     reply_sbuf(s, req, &b);
 }
 
-static void h_model_ready(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_model_ready(server *s, conn *req, const route_args *a) {
     ifd_serve_version *v = resolve(s, req, a);
     if (!v) return;
     ifd_serve_version_release(v);
@@ -646,23 +924,20 @@ static void h_model_ready(server *s, struct evhttp_request *req, const route_arg
 }
 
 /* Inference-Header-Content-Length: 0 when absent, else 1..len; -1 with a reply sent. */
-static int64_t binary_header(server *s, struct evhttp_request *req, size_t len) {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    const char *val = NULL;
+static int64_t binary_header(server *s, conn *req, size_t len) {
     int count = 0;
-    for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next)
-        if (!strcasecmp(kv->key, "Inference-Header-Content-Length")) {
-            val = kv->value;
-            count++;
-        }
-    if (!val) return 0;
+    const ifd_http_header *h =
+        ifd_http_find_header(&req->head, "Inference-Header-Content-Length", &count);
+    if (!h) return 0;
     int64_t n = 0;
-    size_t digits = strspn(val, "0123456789");
-    bool ok = count == 1 && digits > 0 && digits <= 18 && val[digits] == 0;
-    for (size_t i = 0; ok && i < digits; i++) n = n * 10 + (val[i] - '0');
+    size_t digits = 0;
+    while (digits < h->value_len && h->value[digits] >= '0' && h->value[digits] <= '9') digits++;
+    bool ok = count == 1 && digits > 0 && digits <= 18 && digits == h->value_len;
+    for (size_t i = 0; ok && i < digits; i++) n = n * 10 + (h->value[i] - '0');
     if (!ok || n == 0) {
         reply_error(s, req, 400, "Inference-Header-Content-Length must be given once as a "
-                    "positive decimal byte count, got '%.32s'", val);
+                    "positive decimal byte count, got '%.*s'",
+                    (int)(h->value_len < 32 ? h->value_len : 32), h->value);
         return -1;
     }
     if ((uint64_t)n > len) {
@@ -673,11 +948,10 @@ static int64_t binary_header(server *s, struct evhttp_request *req, size_t len) 
     return n;
 }
 
-static void submit_job(server *s, struct evhttp_request *req, const route_args *a, int protocol) {
+static void submit_job(server *s, conn *req, const route_args *a, int protocol) {
     ifd_serve_version *v = resolve(s, req, a);
     if (!v) return;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
+    size_t len = req->body_len;
     if (len == 0) {
         ifd_serve_version_release(v);
         reply_error(s, req, 400, "empty request body; expected a JSON %s request",
@@ -689,9 +963,9 @@ static void submit_job(server *s, struct evhttp_request *req, const route_args *
         ifd_serve_version_release(v);
         return;
     }
-    /* contiguous body; libevent leaves the input buffer alone until the reply is sent */
-    const char *body = (const char *)evbuffer_pullup(in, -1);
-    pending *p = body ? pending_get(s) : NULL;
+    /* the body stays where it is in the connection's buffer until the reply is sent */
+    const char *body = req->body;
+    pending *p = pending_get(s);
     if (!p) {
         ifd_serve_version_release(v);
         reply_error(s, req, 500, "out of memory");
@@ -721,34 +995,26 @@ static void submit_job(server *s, struct evhttp_request *req, const route_args *
     s->inflight++;
 }
 
-static void h_infer(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_infer(server *s, conn *req, const route_args *a) {
     submit_job(s, req, a, IFD_SERVE_PROTO_KSERVE);
 }
 
 /* The repository API changes what the server runs: loopback clients only, unless
  * --allow-remote-management. */
-static bool management_allowed(server *s, struct evhttp_request *req) {
-    if (s->opts->allow_remote_management) return true;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    const char *addr = NULL;
-    ev_uint16_t port = 0;
-    if (evcon) evhttp_connection_get_peer(evcon, (char **)&addr, &port);
-    if (addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "::1") ||
-                 !strncmp(addr, "::ffff:127.", 11)))
-        return true;
+static bool management_allowed(server *s, conn *req) {
+    if (s->opts->allow_remote_management || req->loopback) return true;
     reply_error(s, req, 403, "the repository API is served to loopback clients only (start the "
                 "server with --allow-remote-management to change that)");
     return false;
 }
 
-static void h_repository_index(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_repository_index(server *s, conn *req, const route_args *a) {
     if (!management_allowed(s, req)) return;
     /* optional body {"ready": true}: only models that can serve */
     bool ready_only = false;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
+    size_t len = req->body_len;
     if (len) {
-        const char *body = (const char *)evbuffer_pullup(in, -1);
+        const char *body = req->body;
         json_error_t je;
         json_t *root = body && ifd_kserve_depth_ok(body, len, 8)
                            ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : NULL;
@@ -781,7 +1047,7 @@ static void control_done(void *arg, int status, const char *message) {
     wake(t);
 }
 
-static void h_repository_control(server *s, struct evhttp_request *req, const route_args *a,
+static void h_repository_control(server *s, conn *req, const route_args *a,
                                  bool load) {
     if (!management_allowed(s, req)) return;
     control_req *c = ifd_calloc(1, sizeof *c);
@@ -801,11 +1067,11 @@ static void h_repository_control(server *s, struct evhttp_request *req, const ro
     s->inflight++;
 }
 
-static void h_repository_load(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_repository_load(server *s, conn *req, const route_args *a) {
     h_repository_control(s, req, a, true);
 }
 
-static void h_repository_unload(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_repository_unload(server *s, conn *req, const route_args *a) {
     h_repository_control(s, req, a, false);
 }
 
@@ -814,25 +1080,25 @@ static void h_repository_unload(server *s, struct evhttp_request *req, const rou
 extern const unsigned char ifd_dashboard_html[];
 extern const unsigned long ifd_dashboard_html_len;
 
-static void reply_typed(server *s, struct evhttp_request *req, ifd_sbuf *b, const char *type) {
+static void reply_typed(server *s, conn *req, ifd_sbuf *b, const char *type) {
     if (b->failed) {
         ifd_sbuf_free(b);
         reply_error(s, req, 500, "out of memory");
         return;
     }
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    req->r_type = type;
+    req->r_no_store = true;
     reply(s, req, 200, b->data, b->len, false);
     b->data = NULL;
 }
 
-static void h_dashboard(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_dashboard(server *s, conn *req, const route_args *a) {
     ifd_sbuf b = {0};
     ifd_sbuf_append(&b, ifd_dashboard_html, (size_t)ifd_dashboard_html_len);
     reply_typed(s, req, &b, "text/html; charset=utf-8");
 }
 
-static void h_metrics(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_metrics(server *s, conn *req, const route_args *a) {
     if (!s->repo->metrics) {
         reply_error(s, req, 404, "metrics are off (--no-metrics)");
         return;
@@ -844,11 +1110,18 @@ static void h_metrics(server *s, struct evhttp_request *req, const route_args *a
 
 /* GET /api/stats[?since=<unix ms>]: the dashboard's data: history newer than `since`, the
  * repository's models and versions with states and reasons, drift summaries, uptime. */
-static void h_stats(server *s, struct evhttp_request *req, const route_args *a) {
+static void h_stats(server *s, conn *req, const route_args *a) {
     long long since = 0;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (q && *q) {
+    char q[64] = "";
+    if (req->head.query && req->head.query_len >= sizeof q) {
+        reply_error(s, req, 400, "the only query parameter is since=<unix milliseconds>");
+        return;
+    }
+    if (req->head.query) {
+        memcpy(q, req->head.query, req->head.query_len);
+        q[req->head.query_len] = 0;
+    }
+    if (*q) {
         char *end = NULL;
         if (strncmp(q, "since=", 6) || (since = strtoll(q + 6, &end, 10), *end) || since < 0) {
             reply_error(s, req, 400, "the only query parameter is since=<unix milliseconds>");
@@ -870,42 +1143,30 @@ static void h_stats(server *s, struct evhttp_request *req, const route_args *a) 
     reply_typed(s, req, &b, "application/json");
 }
 
-/* The --metrics-port listener: /metrics and nothing else. */
-static void on_metrics_port_request(struct evhttp_request *req, void *arg) {
-    server *s = arg;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    if (!path || strcmp(path, "/metrics")) {
-        reply_error(s, req, 404, "this port serves /metrics only");
-        return;
-    }
-    h_metrics(s, req, NULL);
-}
-
 /* ---- routing -------------------------------------------------------------------------------------- */
 
-typedef void (*handler_fn)(server *, struct evhttp_request *, const route_args *);
+typedef void (*handler_fn)(server *, conn *, const route_args *);
 
 static const struct {
-    enum evhttp_cmd_type method;
+    int method;
     const char *pattern; /* "{m}": a model name, "{v}": a version number */
     handler_fn fn;
 } g_routes[] = {
-    {EVHTTP_REQ_GET, "/v2", h_server_metadata},
-    {EVHTTP_REQ_GET, "/v2/health/live", h_live},
-    {EVHTTP_REQ_GET, "/v2/health/ready", h_ready},
-    {EVHTTP_REQ_GET, "/v2/models/{m}", h_model_metadata},
-    {EVHTTP_REQ_GET, "/v2/models/{m}/versions/{v}", h_model_metadata},
-    {EVHTTP_REQ_GET, "/v2/models/{m}/ready", h_model_ready},
-    {EVHTTP_REQ_GET, "/v2/models/{m}/versions/{v}/ready", h_model_ready},
-    {EVHTTP_REQ_POST, "/v2/models/{m}/infer", h_infer},
-    {EVHTTP_REQ_POST, "/v2/models/{m}/versions/{v}/infer", h_infer},
-    {EVHTTP_REQ_POST, "/v2/repository/index", h_repository_index},
-    {EVHTTP_REQ_POST, "/v2/repository/models/{m}/load", h_repository_load},
-    {EVHTTP_REQ_POST, "/v2/repository/models/{m}/unload", h_repository_unload},
-    {EVHTTP_REQ_GET, "/", h_dashboard},
-    {EVHTTP_REQ_GET, "/metrics", h_metrics},
-    {EVHTTP_REQ_GET, "/api/stats", h_stats},
+    {IFD_HTTP_GET, "/v2", h_server_metadata},
+    {IFD_HTTP_GET, "/v2/health/live", h_live},
+    {IFD_HTTP_GET, "/v2/health/ready", h_ready},
+    {IFD_HTTP_GET, "/v2/models/{m}", h_model_metadata},
+    {IFD_HTTP_GET, "/v2/models/{m}/versions/{v}", h_model_metadata},
+    {IFD_HTTP_GET, "/v2/models/{m}/ready", h_model_ready},
+    {IFD_HTTP_GET, "/v2/models/{m}/versions/{v}/ready", h_model_ready},
+    {IFD_HTTP_POST, "/v2/models/{m}/infer", h_infer},
+    {IFD_HTTP_POST, "/v2/models/{m}/versions/{v}/infer", h_infer},
+    {IFD_HTTP_POST, "/v2/repository/index", h_repository_index},
+    {IFD_HTTP_POST, "/v2/repository/models/{m}/load", h_repository_load},
+    {IFD_HTTP_POST, "/v2/repository/models/{m}/unload", h_repository_unload},
+    {IFD_HTTP_GET, "/", h_dashboard},
+    {IFD_HTTP_GET, "/metrics", h_metrics},
+    {IFD_HTTP_GET, "/api/stats", h_stats},
 };
 
 #define MAX_SEGMENTS 8
@@ -946,26 +1207,11 @@ static int split_path(char *buf, char **seg) {
     return n;
 }
 
-/* A bad request before routing: duplicate Content-Length, or one next to Transfer-Encoding
- * (request smuggling shapes). */
-static const char *bad_framing(struct evhttp_request *req) {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    int n_cl = 0, n_te = 0;
-    for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
-        if (!strcasecmp(kv->key, "Content-Length")) n_cl++;
-        else if (!strcasecmp(kv->key, "Transfer-Encoding")) n_te++;
-    }
-    if (n_cl > 1) return "duplicate Content-Length";
-    if (n_cl && n_te) return "Content-Length together with Transfer-Encoding";
-    return NULL;
-}
-
 /* ---- TF Serving REST ------------------------------------------------------------------------------ */
 
 /* /v1/models/NAME[/versions/N|/labels/L][:predict|/metadata]; the verb rides on the last
  * segment ("NAME:predict", "N:predict"). */
-static void route_tfs(server *s, struct evhttp_request *req, char **seg, int n,
-                      enum evhttp_cmd_type method) {
+static void route_tfs(server *s, conn *req, char **seg, int n, int method) {
     static const char usage[] =
         "expected /v1/models/NAME[/versions/N|/labels/L][:predict|/metadata] with NAME of "
         "[A-Za-z0-9_.-]";
@@ -1018,14 +1264,14 @@ static void route_tfs(server *s, struct evhttp_request *req, char **seg, int n,
             reply_error(s, req, 400, "only :predict is supported, not :%.32s", verb);
             return;
         }
-        if (method != EVHTTP_REQ_POST) {
+        if (method != IFD_HTTP_POST) {
             reply_error(s, req, 405, "method not allowed: :predict takes POST");
             return;
         }
         submit_job(s, req, &a, IFD_SERVE_PROTO_TFS);
         return;
     }
-    if (method != EVHTTP_REQ_GET) {
+    if (method != IFD_HTTP_GET) {
         reply_error(s, req, 405, "method not allowed on this path");
         return;
     }
@@ -1048,39 +1294,38 @@ static void route_tfs(server *s, struct evhttp_request *req, char **seg, int n,
     else reply_error(s, req, code, "%s", err);
 }
 
-static void on_request(struct evhttp_request *req, void *arg) {
-    server *s = arg;
-    char path[1024];
+static void on_request(server *s, conn *req) {
+    char path[MAX_PATH];
     char *seg[MAX_SEGMENTS];
+    if (req->metrics_only) { /* the --metrics-port listener: /metrics and nothing else */
+        if (req->head.path_len == 8 && !memcmp(req->head.path, "/metrics", 8) &&
+            req->head.method == IFD_HTTP_GET)
+            h_metrics(s, req, NULL);
+        else reply_error(s, req, 404, "this port serves /metrics only");
+        return;
+    }
     if (s->draining) {
         reply_error(s, req, 503, "server is shutting down");
         return;
     }
-    const char *framing = bad_framing(req);
-    if (framing) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        reply_error(s, req, 400, "%s", framing);
-        return;
-    }
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
-    if (!raw || strlen(raw) >= sizeof path) {
-        reply_error(s, req, 400, "request path missing or longer than %zu bytes", sizeof path - 1);
+    if (req->head.path_len >= sizeof path) {
+        reply_error(s, req, 400, "request path longer than %zu bytes", sizeof path - 1);
         return;
     }
     /* names are [A-Za-z0-9_.-], so a percent-escape in the path is never needed: refusing it
      * keeps "%2e%2e" and "%2F" from ever being decoded into something else */
-    if (strchr(raw, '%')) {
+    if (memchr(req->head.path, '%', req->head.path_len)) {
         reply_error(s, req, 400, "percent-encoded characters are not allowed in the path");
         return;
     }
-    strcpy(path, raw);
+    memcpy(path, req->head.path, req->head.path_len);
+    path[req->head.path_len] = 0;
     int n = split_path(path, seg);
     if (n < 0) {
         reply_error(s, req, 400, "malformed request path");
         return;
     }
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    int method = req->head.method;
     if (n >= 1 && !strcmp(seg[0], "v1")) {
         route_tfs(s, req, seg, n, method);
         return;
@@ -1134,8 +1379,10 @@ static void maybe_finish_drain(server *s) {
  * what is in flight. */
 static void start_drain(server *s) {
     s->draining = true;
-    if (s->bound) evhttp_del_accept_socket(s->http, s->bound);
-    s->bound = NULL;
+    if (s->listen_ev) event_free(s->listen_ev);
+    s->listen_ev = NULL;
+    if (s->listen_fd >= 0) close(s->listen_fd);
+    s->listen_fd = -1;
     maybe_finish_drain(s);
 }
 
@@ -1203,7 +1450,8 @@ void ifd_serve_options_init(ifd_serve_options *o) {
 
 /* A socket bound to addr:port; reuse_port joins the SO_REUSEPORT group of the I/O threads.
  * -1 with the reason in *why. */
-static int bind_socket(const struct addrinfo *ai, int port, bool reuse_port, const char **why) {
+static int bind_socket(const struct addrinfo *ai, int port, bool reuse_port, bool do_listen,
+                       const char **why) {
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     struct sockaddr_storage ss;
@@ -1215,7 +1463,7 @@ static int bind_socket(const struct addrinfo *ai, int port, bool reuse_port, con
         *why = "socket";
     } else if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0) {
         *why = "bind";
-    } else if (reuse_port && listen(fd, SOMAXCONN) != 0) {
+    } else if (do_listen && listen(fd, SOMAXCONN) != 0) {
         *why = "listen";
     } else {
         return fd;
@@ -1250,13 +1498,22 @@ static bool open_listeners(front *f) {
                 o->http_port, gai_strerror(rc));
         return false;
     }
-    int probe = bind_socket(ai, o->http_port, false, &why);
+    int probe = bind_socket(ai, o->http_port, false, false, &why);
     int port = probe >= 0 ? bound_port(probe) : -1;
     if (probe >= 0) close(probe);
     if (port < 0) goto out;
     for (int i = 0; i < f->n_threads; i++) {
-        f->threads[i].listen_fd = bind_socket(ai, port, true, &why);
+        f->threads[i].listen_fd = bind_socket(ai, port, true, true, &why);
         if (f->threads[i].listen_fd < 0) goto out;
+    }
+    if (o->metrics_port >= 0 && !o->no_metrics) {
+        f->threads[0].metrics_fd = bind_socket(ai, o->metrics_port, false, true, &why);
+        if (f->threads[0].metrics_fd < 0) {
+            fprintf(stderr, "inferd serve: cannot listen on %s:%d for metrics: %s: %s\n",
+                    o->http_address, o->metrics_port, why, strerror(errno));
+            freeaddrinfo(ai);
+            return false;
+        }
     }
     f->port = port;
     ok = true;
@@ -1271,50 +1528,35 @@ out:
 /* ---- I/O threads ---------------------------------------------------------------------------------- */
 
 static bool thread_init(front *f, server *s, int index) {
-    const ifd_serve_options *o = f->opts;
-    s->opts = o;
+    s->opts = f->opts;
     s->repo = f->repo;
     s->f = f;
     s->index = index;
     atomic_init(&s->done_head, NULL);
     atomic_init(&s->ctl_head, NULL);
-    s->n_buckets = 64;
-    s->buckets = ifd_calloc(s->n_buckets, sizeof *s->buckets);
     struct event_config *cfg = event_config_new();
     if (cfg) {
         /* one thread per base: no locks. The changelist applies event changes once per loop
-         * turn, so evhttp's disable/enable of a connection's read and write events while it
-         * answers a request costs 2 epoll_ctl calls per request instead of 4 (libevent's
-         * condition for it: no dup()ed fds, see refuse_connection). */
+         * turn, so switching a connection between reading and writing within a turn costs
+         * no system call (libevent's condition for it: no dup()ed fds). */
         event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
         event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
         s->base = event_base_new_with_config(cfg);
         event_config_free(cfg);
     }
     s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!s->buckets || !s->base || s->wake_fd < 0 || !(s->http = evhttp_new(s->base)))
-        return false;
+    if (!s->base || s->wake_fd < 0) return false;
     s->wake_ev = event_new(s->base, s->wake_fd, EV_READ | EV_PERSIST, on_wake, s);
-    s->adopt_ev = event_new(s->base, -1, 0, adopt_connections, s);
-    if (!s->wake_ev || !s->adopt_ev || event_add(s->wake_ev, NULL) != 0) return false;
-    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_max_body_size(s->http, (ev_ssize_t)o->max_body_bytes);
-    evhttp_set_max_headers_size(s->http, (ev_ssize_t)o->max_header_bytes);
-    struct timeval tv = {o->read_timeout_secs, 0};
-    evhttp_set_timeout_tv(s->http, &tv);
-    evhttp_set_default_content_type(s->http, "text/plain; charset=utf-8");
-    evhttp_set_gencb(s->http, on_request, s);
-    evhttp_set_bevcb(s->http, make_bufferevent, s);
-    struct evconnlistener *lev =
-        evconnlistener_new(s->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                           -1, s->listen_fd);
-    if (!lev) return false;
-    s->listen_fd = -1; /* the listener closes it */
-    s->bound = evhttp_bind_listener(s->http, lev);
-    if (!s->bound) {
-        evconnlistener_free(lev);
+    s->tick_ev = event_new(s->base, -1, EV_PERSIST, on_tick, s);
+    s->listen_ev = event_new(s->base, s->listen_fd, EV_READ | EV_PERSIST, on_accept, s);
+    if (s->metrics_fd >= 0)
+        s->metrics_ev = event_new(s->base, s->metrics_fd, EV_READ | EV_PERSIST, on_accept_metrics, s);
+    struct timeval tick = {0, TICK_MS * 1000};
+    if (!s->wake_ev || !s->tick_ev || !s->listen_ev || (s->metrics_fd >= 0 && !s->metrics_ev) ||
+        event_add(s->wake_ev, NULL) != 0 || event_add(s->tick_ev, &tick) != 0 ||
+        event_add(s->listen_ev, NULL) != 0 || (s->metrics_ev && event_add(s->metrics_ev, NULL) != 0))
         return false;
-    }
+    on_tick(-1, 0, s); /* the clock and the Date header */
     return true;
 }
 
@@ -1327,11 +1569,10 @@ static void *thread_main(void *arg) {
     return NULL;
 }
 
-/* A job whose reply will never be sent (stopped past the drain timeout). A request whose
- * client left is ours to free; the others go with their connection in evhttp_free. */
+/* A job whose reply will never be sent (stopped past the drain timeout); its connection goes
+ * with the thread's in thread_free. */
 static void drop_job(ifd_serve_job *j) {
     pending *p = j->http_request;
-    if (!evhttp_request_get_connection(p->req)) evhttp_request_free(p->req);
     ifd_serve_version_release(j->version);
     ifd_free(j->reply);
     ifd_free(p);
@@ -1339,14 +1580,14 @@ static void drop_job(ifd_serve_job *j) {
 
 /* After the loops stopped and the workers were joined. */
 static void thread_free(server *s) {
-    /* finished jobs nobody replied to; their requests go with evhttp_free */
+    /* finished jobs nobody replied to */
     ifd_serve_job *list = atomic_exchange(&s->done_head, NULL);
     while (list) {
         ifd_serve_job *j = list;
         list = j->next;
         drop_job(j);
     }
-    /* load/unload outcomes nobody answered (their requests go with evhttp_free) */
+    /* load/unload outcomes nobody answered */
     control_req *ctl = atomic_exchange(&s->ctl_head, NULL);
     while (ctl) {
         control_req *c = ctl;
@@ -1354,13 +1595,10 @@ static void thread_free(server *s) {
         ifd_free(c->message);
         ifd_free(c);
     }
-    if (s->http) evhttp_free(s->http); /* closes every connection: on_conn_close frees each */
-    while (s->unadopted) {
-        conn *c = s->unadopted;
-        conn_unlink(&s->unadopted, c);
-        if (c->head_cb) evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->head_cb);
-        bufferevent_decref(c->bev);
-        ifd_free(c);
+    while (s->conns) {
+        conn *c = s->conns;
+        c->in_process = false;
+        conn_free(c);
     }
     while (s->spare) {
         pending *p = s->spare;
@@ -1368,12 +1606,14 @@ static void thread_free(server *s) {
         ifd_free(p);
     }
     if (s->wake_ev) event_free(s->wake_ev);
-    if (s->adopt_ev) event_free(s->adopt_ev);
+    if (s->tick_ev) event_free(s->tick_ev);
+    if (s->listen_ev) event_free(s->listen_ev);
+    if (s->metrics_ev) event_free(s->metrics_ev);
     while (s->n_lingering) end_linger(s, 0);
     if (s->base) event_base_free(s->base);
     if (s->wake_fd >= 0) close(s->wake_fd);
     if (s->listen_fd >= 0) close(s->listen_fd);
-    ifd_free(s->buckets);
+    if (s->metrics_fd >= 0) close(s->metrics_fd);
 }
 
 static void *jansson_malloc(size_t n) { return ifd_malloc(n); }
@@ -1398,7 +1638,8 @@ int ifd_serve_run(const ifd_serve_options *o) {
     f.n_threads = o->http_threads > 0 ? o->http_threads : default_http_threads();
     f.threads = ifd_calloc((size_t)f.n_threads, sizeof *f.threads);
     if (!f.threads) goto out;
-    for (int i = 0; i < f.n_threads; i++) f.threads[i].wake_fd = f.threads[i].listen_fd = -1;
+    for (int i = 0; i < f.n_threads; i++)
+        f.threads[i].wake_fd = f.threads[i].listen_fd = f.threads[i].metrics_fd = -1;
     clock_gettime(CLOCK_MONOTONIC, &f.started);
     if (ifd_serve_repo_create(o, job_done, &f, &f.repo) != IFD_OK) {
         fprintf(stderr, "inferd serve: %s\n", ifd_last_error());
@@ -1425,17 +1666,6 @@ int ifd_serve_run(const ifd_serve_options *o) {
     evsignal_add(f.sigterm_ev, NULL);
     evsignal_add(f.sigint_ev, NULL);
     evsignal_add(f.sighup_ev, NULL);
-    if (o->metrics_port >= 0 && !o->no_metrics) {
-        if (!(f.metrics_http = evhttp_new(base0))) goto out;
-        evhttp_set_allowed_methods(f.metrics_http, EVHTTP_REQ_GET);
-        evhttp_set_timeout(f.metrics_http, o->read_timeout_secs);
-        evhttp_set_gencb(f.metrics_http, on_metrics_port_request, &f.threads[0]);
-        if (evhttp_bind_socket(f.metrics_http, o->http_address, (ev_uint16_t)o->metrics_port)) {
-            fprintf(stderr, "inferd serve: cannot listen on %s:%d for metrics: %s\n",
-                    o->http_address, o->metrics_port, strerror(errno));
-            goto out;
-        }
-    }
     if (ifd_serve_repo_start(f.repo) != IFD_OK) {
         fprintf(stderr, "inferd serve: %s\n", ifd_last_error());
         goto out;
@@ -1473,7 +1703,6 @@ out:
     if (f.sigterm_ev) event_free(f.sigterm_ev);
     if (f.sigint_ev) event_free(f.sigint_ev);
     if (f.sighup_ev) event_free(f.sighup_ev);
-    if (f.metrics_http) evhttp_free(f.metrics_http);
     if (f.drain_ev) event_free(f.drain_ev);
     if (f.ready_ev) event_free(f.ready_ev);
     for (int i = 0; f.threads && i < f.n_threads; i++) thread_free(&f.threads[i]);
@@ -1482,3 +1711,4 @@ out:
     libevent_global_shutdown();
     return rc;
 }
+

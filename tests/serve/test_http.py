@@ -314,6 +314,51 @@ def run_thread_tests(srv):
         assert data[n:] == raw, data[n:]
         c.close()
 
+    def http_versions_and_forms():
+        live = b"GET /v2/health/live HTTP/1.%d\r\nHost: x\r\n%s\r\n"
+        # HTTP/1.0: closed after the reply unless the client asks to keep it
+        out, closed = exchange(port, live % (0, b""))
+        assert out.startswith(b"HTTP/1.1 200") and closed, out[:200]
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        for _ in range(3):
+            s.sendall(live % (0, b"Connection: keep-alive\r\n"))
+            st, hd, _ = read_response(f)
+            assert st == 200 and hd.get("connection", "").lower() == "keep-alive", (st, hd)
+            assert "date" in hd and hd["date"].endswith("GMT"), hd
+        s.close()
+        # absolute-form target, a query string, header names in any case
+        out, _ = exchange(port, b"GET http://127.0.0.1:%d/v2/health/live?x=1 HTTP/1.1\r\n"
+                          b"HOST: x\r\nconnection: CLOSE\r\n\r\n" % port)
+        assert out.startswith(b"HTTP/1.1 200"), out[:200]
+        # a client that shuts down its sending side after the request still gets the reply
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(post("/v2/models/ident/infer", IDENT))
+        s.shutdown(socket.SHUT_WR)
+        r = read_response(s.makefile("rb"))
+        s.close()
+        assert r is not None, "no reply after the client's half-close"
+        check_ident(r[0], r[2])
+        # methods the server does not take: 405; a method nobody knows: 400
+        for m, want in ((b"PUT", 405), (b"HEAD", 405), (b"DELETE", 405), (b"BREW", 400)):
+            out, closed = exchange(port, b"%s /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n" % m)
+            assert status_of(out) == want and closed, (m, out[:100])
+        # Expect: 100-continue over the body cap: 413 at once, no 100 Continue first
+        out, closed = exchange(port, b"POST /v2/models/ident/infer HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 999999999999\r\nExpect: 100-continue\r\n\r\n")
+        assert status_of(out) == 413 and b" 100 " not in out and closed, out[:200]
+        # a body sent in pieces, with pauses, and a pipelined request right behind it
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        whole = post("/v2/models/ident/infer", IDENT) + post("/v2/models/ident/infer", IDENT)
+        for i in range(0, len(whole), 37):
+            s.sendall(whole[i:i + 37])
+            time.sleep(0.002)
+        for _ in range(2):
+            r = read_response(f)
+            check_ident(r[0], r[2])
+        s.close()
+
     def client_never_reads():  # RELIABILITY item 6: send timeout (2 s here), bounded buffer
         pid = srv.proc.pid
         rss0 = rss_bytes(pid)
@@ -358,7 +403,7 @@ def run_thread_tests(srv):
 
     for t in (keep_alive_across_threads, connections_spread_over_threads,
               many_concurrent_connections, bad_heads_400_and_close, bad_head_sent_byte_by_byte,
-              pipelined_heads, bodies_are_not_heads, client_never_reads):
+              pipelined_heads, bodies_are_not_heads, http_versions_and_forms, client_never_reads):
         test(t)
 
 
