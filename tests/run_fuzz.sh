@@ -7,7 +7,7 @@ set -u
 b=$1; secs=${2:-60}
 onnx=${IFD_ONNX_TESTS:-$(dirname "$0")/../../shared/onnx-tests}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/model" "$work/tensor" "$work/npy" "$work/kserve"
+mkdir -p "$work/model" "$work/tensor" "$work/npy" "$work/kserve" "$work/http"
 i=0
 for f in "$onnx"/node/test_{string,strnorm,regex,equal_string,ai_onnx_ml_label,conv,if,loop,add,gemm,lstm,resize,scan}*/model.onnx "$onnx"/simple/*/model.onnx; do
   [ -f "$f" ] && cp "$f" "$work/model/seed_$i.onnx" && i=$((i+1))
@@ -33,6 +33,16 @@ printf '%s' '{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT8","data":[[1],
 printf '%s' '{"inputs":[{"data":[1.1176220178604126,-1.3871248960494995,0.123457,16777217,3.4028235e38],"shape":[5],"datatype":"FP32","na\u006de":"x"}]}' >"$k/fast"
 printf '%s' '{"inputs":[{"name":"s","shape":[2,2],"datatype":"BYTES","data":[["a","\u00e9\ud83d\ude00"],["","x\u0000y\n"]]}]}' >"$k/bytes"
 printf '{"inputs":[{"name":"s","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":11}}]}\x02\x00\x00\x00ab\x01\x00\x00\x00c\x0b' >"$k/bytes_bin"
+# HTTP/1.1 requests (heads, bodies, pipelining)
+h=$work/http
+printf 'GET /v2/health/ready HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n' >"$h/get"
+printf 'POST /v2/models/m/infer HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"inputs":[{}]}\n' >"$h/post"
+printf 'POST /v2/models/m/infer HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n{"inp\r\nA\r\nuts":[{}]}\r\n0\r\nX-Checksum: abc\r\n\r\n' >"$h/chunked"
+printf 'GET /v2 HTTP/1.1\r\nHost: h\r\n\r\nPOST /v2/models/m/infer?x=1 HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}' >"$h/pipelined"
+printf 'GET http://localhost:8000/v2/models/m?verbose=1 HTTP/1.1\r\nHost: localhost:8000\r\n\r\n' >"$h/absolute"
+printf 'POST /v2/models/m/infer HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}' >"$h/expect"
+printf '\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\nX-Obs: caf\xc3\xa9\r\n\r\n' >"$h/http10"
+printf 'POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\nGET /y HTTP/1.1\r\n\r\n' >"$h/chunked_pipelined"
 # a crashing input is kept here (copy it to tests/fuzz_regressions/<target>/ with the fix)
 artifacts=${IFD_FUZZ_ARTIFACTS:-build/fuzz-artifacts}
 mkdir -p "$artifacts"
@@ -62,5 +72,6 @@ run model_load model $((secs * 5000))
 run tensorproto tensor $((secs * 60000))
 run npy npy $((secs * 100000))
 run kserve_json kserve $((secs * 30000))
+run http1 http $((secs * 30000))
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
