@@ -364,7 +364,7 @@ def run_thread_tests(srv):
         rss0 = rss_bytes(pid)
         s = socket.create_connection(("127.0.0.1", port), timeout=30 * SLACK)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        # 20 requests pipelined: evhttp reads the next one only once a reply is out, so at
+        # 20 requests pipelined: the server takes the next one only once a reply is out, so at
         # most one ~29 MB reply is buffered at a time, and the send timeout ends the lot
         s.sendall(post("/v2/models/tile/infer", TILE) * 20)
         t0 = time.time()
