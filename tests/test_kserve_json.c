@@ -4,8 +4,9 @@
  * request checks (RELIABILITY.md items 7-13, 15) with their statuses and messages, a comparison
  * with the jansson-based decoder on random valid requests, BYTES tensors (JSON strings with every
  * escape, the binary extension's length-prefixed elements and their errors, the byte cap, the
- * encoder's JSON and binary forms, non-UTF-8 outputs), the batcher's string-safe copies, and
- * allocation failure at every allocation of a parse; and the encoder's numbers: floats and doubles
+ * encoder's JSON and binary forms, non-UTF-8 outputs), the batcher's string-safe copies, the
+ * common-form fast path against the general path, and allocation failure at every allocation
+ * of a parse; and the encoder's numbers: floats and doubles
  * in their shortest round-trip form (against a %.Pe + strtof/strtod search on 5M random floats
  * and the edges), every FP16/BF16 value, integers, and read back through the decoder.
  * `test_kserve_json quick` runs a tenth of the random strings; `test_kserve_json exhaustive
@@ -1211,6 +1212,107 @@ static void test_alloc_failures(void) {
           "error each time, then success");
 }
 
+/* ---- the common-form fast path ------------------------------------------------------------ */
+
+/* Whether two parsed requests are the same: inputs (names, dtypes, shapes, bytes or strings),
+ * id, requested outputs and the binary-data choices. */
+static bool same_request(const ifd_kserve_request *a, const ifd_kserve_request *b) {
+    if (a->n_inputs != b->n_inputs || a->n_outputs != b->n_outputs ||
+        a->binary_output != b->binary_output || !a->id != !b->id ||
+        (a->id && strcmp(a->id, b->id)))
+        return false;
+    for (size_t i = 0; i < a->n_inputs; i++) {
+        const ifd_kserve_input *x = &a->inputs[i], *y = &b->inputs[i];
+        const ifd_tensor *s = x->tensor, *t = y->tensor;
+        if (strcmp(x->name, y->name) || x->dtype != y->dtype ||
+            ifd_tensor_dtype(s) != ifd_tensor_dtype(t) || ifd_tensor_rank(s) != ifd_tensor_rank(t) ||
+            memcmp(ifd_tensor_dims(s), ifd_tensor_dims(t),
+                   (size_t)ifd_tensor_rank(s) * sizeof(int64_t)) ||
+            ifd_tensor_count(s) != ifd_tensor_count(t))
+            return false;
+        if (ifd_tensor_dtype(s) == IFD_DTYPE_STRING) {
+            for (int64_t e = 0; e < ifd_tensor_count(s); e++) {
+                size_t l1 = 0, l2 = 0;
+                const char *p = ifd_tensor_get_string(s, e, &l1), *q = ifd_tensor_get_string(t, e, &l2);
+                if (l1 != l2 || (l1 && memcmp(p, q, l1))) return false;
+            }
+        } else if (ifd_tensor_nbytes(s) != ifd_tensor_nbytes(t) ||
+                   (ifd_tensor_nbytes(s) &&
+                    memcmp(ifd_tensor_cdata(s), ifd_tensor_cdata(t), ifd_tensor_nbytes(s)))) {
+            return false;
+        }
+    }
+    for (size_t j = 0; j < a->n_outputs; j++)
+        if (strcmp(a->outputs[j], b->outputs[j]) || a->output_binary[j] != b->output_binary[j])
+            return false;
+    return true;
+}
+
+/* Requests of the common form are read without jansson; with "inputs" spelled with an escape
+ * the same request goes the general way. Both must give the same request, and the common form
+ * two allocations for a small numeric input (the request's block and the tensor). */
+static void test_common_form(void) {
+    static char big[24000];
+    size_t n = (size_t)snprintf(big, sizeof big, "{\"inputs\":[{\"name\":\"big\",\"shape\":[2000],"
+                                "\"datatype\":\"FP32\",\"data\":[");
+    for (int i = 0; i < 2000; i++) n += (size_t)snprintf(big + n, sizeof big - n, i ? ",%d.5" : "%d.5", i);
+    snprintf(big + n, sizeof big - n, "]}],\"id\":\"long\"}");
+    const char *bodies[] = {
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,2,2],\"datatype\":\"FP32\",\"data\":[1.0,2.0,3.0,4.0]}]}",
+        " {\n \"inputs\" : [ { \"data\" : [ [1, 2] , [3, 4] ] ,\"datatype\":\"INT64\", \"shape\" : [ 2 , 2 ] ,"
+        "\"name\" : \"a b\" } ] } \r\n",
+        "{\"id\":\"req-7\",\"parameters\":{\"binary_data_output\":false},\"inputs\":[{\"name\":\"x\","
+        "\"shape\":[3],\"datatype\":\"FP16\",\"data\":[0.5,-2,\"NaN\"],\"parameters\":{}},{\"name\":\"m\","
+        "\"shape\":[2],\"datatype\":\"BOOL\",\"data\":[true,false]}],\"outputs\":[{\"name\":\"y\","
+        "\"parameters\":{\"binary_data\":true}},{\"name\":\"z\",\"parameters\":{\"binary_data_output\":false,"
+        "\"binary_data\":false}},{\"parameters\":{},\"name\":\"w\"}]}",
+        "{\"outputs\":[],\"inputs\":[{\"name\":\"s\",\"shape\":[3],\"datatype\":\"BYTES\","
+        "\"data\":[\"plain\",\"t\\u00e9\\n\\\"q\\\"\",\"\"]},{\"name\":\"e\",\"shape\":[0,3],\"datatype\":\"UINT8\","
+        "\"data\":[]}],\"parameters\":{\"binary_data_output\":true}}",
+        "{\"inputs\":[{\"name\":\"i\",\"shape\":[],\"datatype\":\"INT32\",\"data\":[-7]},"
+        "{\"name\":\"d\",\"shape\":[2],\"datatype\":\"FP64\",\"data\":[1e300,-0.0]}],\"id\":\"\"}",
+        big,
+    };
+    bool all_same = true;
+    for (size_t k = 0; k < IFD_ARRAY_LEN(bodies); k++) {
+        const char *b = bodies[k], *at = strstr(b, "\"inputs\"");
+        size_t len = strlen(b);
+        char *general = malloc(len + 8);
+        size_t pre = (size_t)(at - b);
+        memcpy(general, b, pre);
+        memcpy(general + pre, "\"\\u0069", 7);
+        memcpy(general + pre + 7, at + 2, len - pre - 2 + 1);
+        ifd_kserve_request r1, r2;
+        char e1[512] = "", e2[512] = "";
+        int rc1 = parse(b, 1 << 20, &r1, e1, sizeof e1), rc2 = parse(general, 1 << 20, &r2, e2, sizeof e2);
+        /* the general path keeps its json_t, the fast path has none */
+        bool same = rc1 == 0 && rc2 == 0 && !r1.root && r2.root && same_request(&r1, &r2);
+        if (!same) printf("  body %zu: %d %s / %d %s\n", k, rc1, e1, rc2, e2);
+        all_same = all_same && same;
+        ifd_kserve_request_free(&r1);
+        ifd_kserve_request_free(&r2);
+        free(general);
+    }
+    CHECK(all_same, "common_form_same_as_general: %zu requests read the same both ways",
+          IFD_ARRAY_LEN(bodies));
+    ifd_kserve_request r;
+    char err[512];
+    size_t before = ifd_alloc_count();
+    int rc = parse(bodies[0], 1 << 20, &r, err, sizeof err);
+    size_t allocs = ifd_alloc_count() - before;
+    ifd_kserve_request_free(&r);
+    CHECK(rc == 0 && allocs == 2, "common_form_allocations: %zu allocations for a 4-element input",
+          allocs);
+    /* errors found after the fast path's scan (a tensor allocated meanwhile) still come from
+     * the general path, with its messages */
+    rc = parse("{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+               1 << 20, &r, err, sizeof err);
+    ifd_kserve_request_free(&r);
+    CHECK(rc == 400 && strstr(err, "input 'x'"), "common_form_error_message: %d %s", rc, err);
+    CHECK(alloc_sweep(bodies[2], NULL, 0), "alloc_failure_common_form: an out-of-memory error each "
+          "time, then success");
+}
+
 /* ---- number output ------------------------------------------------------------------------ */
 
 /* Element 0 of v as the encoder writes it. */
@@ -1635,6 +1737,7 @@ int main(int argc, char **argv) {
     test_batch_copies();
     test_against_jansson();
     test_alloc_failures();
+    test_common_form();
     test_numbers(quick);
     test_number_output(quick);
     printf("%d passed, %d failed\n", g_pass, g_fail);

@@ -55,10 +55,7 @@ static long elapsed_us(const struct timespec *since) {
 
 void ifd_serve_call_free(ifd_serve_call *c) {
     for (size_t j = 0; c->outs && j < c->n_out; j++) ifd_tensor_free(c->outs[j]);
-    ifd_free(c->outs);
-    ifd_free(c->out_names);
-    ifd_free(c->in_names);
-    ifd_free(c->in_tensors);
+    ifd_free(c->in_names); /* the block of all four arrays (ifd_serve_decode) */
     ifd_kserve_request_free(&c->req);
     memset(c, 0, sizeof *c);
 }
@@ -174,7 +171,7 @@ void ifd_serve_infer(ifd_serve_version *v, ifd_session *session, ifd_serve_job *
                             (long long)timeout);
         return;
     }
-    job->t_dequeued = ifd_serve_now_ns();
+    if (!job->t_dequeued) job->t_dequeued = ifd_serve_now_ns(); /* inline runs set it */
     if (!ifd_serve_decode(v, job, opts, &c)) return;
     job->t_decoded = ifd_serve_now_ns();
     ifd_serve_test_delay(); /* part of the "compute" stage */
@@ -224,7 +221,7 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
     const char **in_names = NULL, **out_names = NULL;
     const ifd_tensor **in_tensors = NULL;
     ifd_tensor **outs = NULL;
-    size_t n_out = 0;
+    size_t n_out = 0, n_in = v->n_inputs;
     memset(c, 0, sizeof *c);
     int rc = job->protocol == IFD_SERVE_PROTO_TFS
                  ? ifd_tfs_request_parse(job->body, job->body_len, v->inputs, v->n_inputs,
@@ -236,13 +233,25 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
         ifd_serve_job_error(job, rc, "%s", err);
         goto out;
     }
+    /* the four arrays of the call in one zeroed block (in_names first, which frees it):
+     * in_names and in_tensors [n_in], out_names and outs [n_out] (all outputs by default) */
+    n_out = req.n_outputs ? req.n_outputs : v->n_outputs;
+    size_t at_tensors = n_in * sizeof *in_names, at_out_names, at_outs, size;
+    if (!ifd_add_size(at_tensors, n_in * sizeof *in_tensors, &at_out_names) ||
+        !ifd_mul_size(n_out, sizeof *out_names, &at_outs) ||
+        !ifd_add_size(at_out_names, at_outs, &at_outs) ||
+        !ifd_mul_size(n_out + 1, sizeof *outs, &size) || !ifd_add_size(at_outs, size, &size))
+        goto oom;
+    char *block = ifd_calloc(1, size);
+    if (!block) goto oom;
+    in_names = (const char **)(void *)block;
+    in_tensors = (const ifd_tensor **)(void *)(block + at_tensors);
+    out_names = (const char **)(void *)(block + at_out_names);
+    outs = (ifd_tensor **)(void *)(block + at_outs);
     /* bind every request input to a model input, exactly once, with matching type and shape;
      * the list of what the model expects is written only for an error message */
 #define EXPECTED_INPUTS (describe_io(expected, sizeof expected, "inputs", v->inputs, v->n_inputs), \
                          expected)
-    in_names = ifd_calloc(v->n_inputs + 1, sizeof *in_names);
-    in_tensors = ifd_calloc(v->n_inputs + 1, sizeof *in_tensors);
-    if (!in_names || !in_tensors) goto oom;
     for (size_t i = 0; i < req.n_inputs; i++) {
         const ifd_kserve_input *ri = &req.inputs[i];
         size_t k = 0;
@@ -295,11 +304,7 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
             goto out;
         }
     }
-    /* requested outputs (all of them by default), each a known name, once */
-    n_out = req.n_outputs ? req.n_outputs : v->n_outputs;
-    out_names = ifd_calloc(n_out + 1, sizeof *out_names);
-    outs = ifd_calloc(n_out + 1, sizeof *outs);
-    if (!out_names || !outs) goto oom;
+    /* requested outputs, each a known name, once */
 #define EXPECTED_OUTPUTS (describe_io(expected, sizeof expected, "outputs", v->outputs, \
                                       v->n_outputs), expected)
     for (size_t j = 0; j < n_out; j++) {
@@ -330,10 +335,7 @@ bool ifd_serve_decode(ifd_serve_version *v, ifd_serve_job *job, const ifd_serve_
 oom:
     ifd_serve_job_error(job, 500, "out of memory");
 out:
-    ifd_free(outs);
-    ifd_free(out_names);
     ifd_free(in_names);
-    ifd_free(in_tensors);
     ifd_kserve_request_free(&req);
     return false;
 }

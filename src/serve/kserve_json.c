@@ -1,6 +1,7 @@
 /* KServe v2 / Open Inference Protocol JSON tensors: request decoding into ifd_tensors (with
- * every size checked before it is allocated) and response encoding. Small JSON values go
- * through jansson; the request's structure and its "data" arrays are read by a dedicated
+ * every size checked before it is allocated) and response encoding. A request of the common
+ * form is read without jansson (see "the common request" below); otherwise small JSON values
+ * go through jansson. The request's structure and its "data" arrays are read by a dedicated
  * decoder here (see "JSON text" below), numbers straight into the tensor's dtype. */
 #include "serve/serve.h"
 
@@ -43,14 +44,26 @@ static bool sbuf_reserve(ifd_sbuf *b, size_t extra) {
     return true;
 }
 
-void ifd_sbuf_append(ifd_sbuf *b, const void *p, size_t n) {
-    if (!sbuf_reserve(b, n)) return;
+/* Room for n more bytes and the NUL without growing: what sbuf_reserve checks, for the
+ * appends that fit (nearly all of them), without a call. */
+static inline bool sbuf_has_room(const ifd_sbuf *b, size_t n) {
+    return !b->failed && b->len < b->cap && b->cap - b->len > n &&
+           (!b->limit || (b->len < b->limit && b->limit - b->len > n));
+}
+
+static inline void sbuf_put(ifd_sbuf *b, const void *p, size_t n) {
+    if (IFD_UNLIKELY(!sbuf_has_room(b, n)) && !sbuf_reserve(b, n)) return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = 0;
 }
 
-void ifd_sbuf_puts(ifd_sbuf *b, const char *s) { ifd_sbuf_append(b, s, strlen(s)); }
+/* a string literal */
+#define sbuf_lit(b, s) sbuf_put((b), "" s, sizeof(s) - 1)
+
+void ifd_sbuf_append(ifd_sbuf *b, const void *p, size_t n) { sbuf_put(b, p, n); }
+
+void ifd_sbuf_puts(ifd_sbuf *b, const char *s) { sbuf_put(b, s, strlen(s)); }
 
 void ifd_sbuf_printf(ifd_sbuf *b, const char *fmt, ...) {
     char small[256];
@@ -75,6 +88,18 @@ void ifd_sbuf_printf(ifd_sbuf *b, const char *fmt, ...) {
 
 void ifd_sbuf_json_string(ifd_sbuf *b, const char *s) {
     static const char hex[] = "0123456789abcdef";
+    size_t plain = 0; /* bytes before the first one to escape */
+    while (s[plain] && (unsigned char)s[plain] >= 0x20 && s[plain] != '"' && s[plain] != '\\')
+        plain++;
+    if (!s[plain] && sbuf_has_room(b, plain + 2)) { /* nothing to escape (names): one copy */
+        char *p = b->data + b->len;
+        p[0] = '"';
+        memcpy(p + 1, s, plain);
+        p[plain + 1] = '"';
+        b->len += plain + 2;
+        b->data[b->len] = 0;
+        return;
+    }
     ifd_sbuf_append(b, "\"", 1);
     const char *run = s;
     for (; *s; s++) {
@@ -1502,12 +1527,28 @@ typedef struct binsec {
     bool present; /* the request has an Inference-Header-Content-Length header */
 } binsec;
 
+/* An input's binary_data_size parameter: whether it is given, and whether it is a
+ * non-negative integer (value). */
+typedef struct size_param {
+    bool present, valid;
+    uint64_t value;
+} size_param;
+
+static size_param size_param_of(const json_t *v) {
+    size_param s = {.present = v != NULL};
+    if (v && json_is_integer(v) && json_integer_value(v) >= 0) {
+        s.valid = true;
+        s.value = (uint64_t)json_integer_value(v);
+    }
+    return s;
+}
+
 /* A BYTES input whose name, shape (dims, d->count elements) and parameters are checked: its
  * elements from the binary section (each a 4-byte little-endian length, then that many bytes;
  * binary_data_size is their total) or from the JSON strings of data. Sizes are checked before
  * the element array is allocated: every element takes at least 4 binary bytes or 1 byte of
  * JSON text, and costs BYTES_ELEMENT_COST plus its length against the budget. */
-static int decode_bytes_input(decoder *d, int rank, const int64_t *dims, const json_t *bsize,
+static int decode_bytes_input(decoder *d, int rank, const int64_t *dims, const size_param *bsize,
                               const span *data, size_t *budget, binsec *bin,
                               ifd_kserve_input *out) {
     size_t slots;
@@ -1516,21 +1557,22 @@ static int decode_bytes_input(decoder *d, int rank, const int64_t *dims, const j
                  "data a request may carry", d->name, *budget);
         return 413;
     }
-    if (bsize && data) return fail(d, "has both \"data\" and a binary_data_size parameter");
-    if (!bsize && !data) return fail(d, "\"data\" is missing");
+    if (bsize->present && data)
+        return fail(d, "has both \"data\" and a binary_data_size parameter");
+    if (!bsize->present && !data) return fail(d, "\"data\" is missing");
     const char *src = NULL;
     size_t bs = 0;
-    if (bsize) {
-        if (!json_is_integer(bsize) || json_integer_value(bsize) < 0)
+    if (bsize->present) {
+        if (!bsize->valid)
             return fail(d, "parameter binary_data_size must be a non-negative integer");
         if (!bin->present)
             return fail(d, "binary_data_size given but the request has no "
                            "Inference-Header-Content-Length header");
-        if ((uint64_t)json_integer_value(bsize) > (uint64_t)(bin->len - bin->used))
+        if (bsize->value > (uint64_t)(bin->len - bin->used))
             return fail(d, "binary_data_size %lld runs past the end of the binary data (%zu bytes "
-                           "left of %zu)", (long long)json_integer_value(bsize),
+                           "left of %zu)", (long long)bsize->value,
                         bin->len - bin->used, bin->len);
-        bs = (size_t)json_integer_value(bsize);
+        bs = (size_t)bsize->value;
         if ((uint64_t)d->count > bs / 4)
             return fail(d, "binary_data_size is %zu bytes; %lld BYTES elements need at least %llu "
                            "(a 4-byte length each)", bs, (long long)d->count,
@@ -1547,7 +1589,7 @@ static int decode_bytes_input(decoder *d, int rank, const int64_t *dims, const j
     }
     d->tensor = out->tensor;
     d->budget = budget;
-    if (!bsize) {
+    if (!bsize->present) {
         int rc = decode_span(d, data->p, data->end);
         ifd_free(d->scratch);
         d->scratch = NULL;
@@ -1582,12 +1624,15 @@ static int decode_bytes_input(decoder *d, int rank, const int64_t *dims, const j
     return 0;
 }
 
+static int decode_tensor(decoder *d, int rank, const int64_t *dims, const size_param *bsize,
+                         const span *data, size_t *budget, binsec *bin, void *storage,
+                         ifd_kserve_input *out);
+
 static int decode_input(const json_t *in, const span *data, const char *text, size_t index,
                         size_t *budget, binsec *bin, ifd_kserve_input *out, char *err,
                         size_t errsize) {
     decoder d = {.err = err, .errsize = errsize, .name = "?", .text = text};
     char idx[32];
-    snprintf(idx, sizeof idx, "#%zu", index);
     const json_t *name = json_object_get(in, "name"), *shape = json_object_get(in, "shape");
     const json_t *dt = json_object_get(in, "datatype");
     const json_t *params = json_object_get(in, "parameters");
@@ -1595,6 +1640,7 @@ static int decode_input(const json_t *in, const span *data, const char *text, si
     if (!json_is_string(name)) return fail(&d, "\"name\" must be a string");
     d.name = json_string_value(name);
     if (strlen(d.name) > IFD_KSERVE_MAX_NAME) {
+        snprintf(idx, sizeof idx, "#%zu", index);
         d.name = idx;
         return fail(&d, "name longer than %d bytes", IFD_KSERVE_MAX_NAME);
     }
@@ -1624,68 +1670,80 @@ static int decode_input(const json_t *in, const span *data, const char *text, si
             return fail(&d, "shape's element count overflows");
     }
     d.count = zero ? 0 : product;
-    if (d.dtype == IFD_DTYPE_STRING)
-        return decode_bytes_input(&d, (int)rank, dims, bsize, has_data ? data : NULL, budget, bin,
-                                  out);
-    d.esize = ifd_dtype_size(d.dtype);
+    size_param bs = size_param_of(bsize);
+    return decode_tensor(&d, (int)rank, dims, &bs, has_data ? data : NULL, budget, bin, NULL,
+                         out);
+}
+
+/* An input whose name, datatype (d->name, d->dtype) and shape (rank, dims; d->count elements)
+ * are checked: its tensor, from data (NULL: no "data") or from the binary section. storage,
+ * when not NULL, is where numeric elements from data go: the tensor borrows it (it holds the
+ * tensor's bytes, 64-byte aligned, and outlives it); NULL: the tensor allocates its own. */
+static int decode_tensor(decoder *d, int rank, const int64_t *dims, const size_param *bsize,
+                         const span *data, size_t *budget, binsec *bin, void *storage,
+                         ifd_kserve_input *out) {
+    if (d->dtype == IFD_DTYPE_STRING)
+        return decode_bytes_input(d, rank, dims, bsize, data, budget, bin, out);
+    d->esize = ifd_dtype_size(d->dtype);
     size_t nbytes;
-    if (!ifd_mul_size((size_t)d.count, d.esize, &nbytes) || nbytes > *budget) {
-        snprintf(err, errsize,
+    if (!ifd_mul_size((size_t)d->count, d->esize, &nbytes) || nbytes > *budget) {
+        snprintf(d->err, d->errsize,
                  "input '%s': shape needs more than the %zu bytes of tensor data a request may carry",
-                 d.name, *budget);
+                 d->name, *budget);
         return 413;
     }
-    if (bsize) {
-        if (has_data) return fail(&d, "has both \"data\" and a binary_data_size parameter");
-        if (!json_is_integer(bsize) || json_integer_value(bsize) < 0)
-            return fail(&d, "parameter binary_data_size must be a non-negative integer");
+    if (bsize->present) {
+        if (data) return fail(d, "has both \"data\" and a binary_data_size parameter");
+        if (!bsize->valid)
+            return fail(d, "parameter binary_data_size must be a non-negative integer");
         if (!bin->present)
-            return fail(&d, "binary_data_size given but the request has no "
-                            "Inference-Header-Content-Length header");
-        uint64_t bs = (uint64_t)json_integer_value(bsize);
+            return fail(d, "binary_data_size given but the request has no "
+                           "Inference-Header-Content-Length header");
+        uint64_t bs = bsize->value;
         if (bs != (uint64_t)nbytes)
-            return fail(&d, "binary_data_size is %llu bytes; shape and datatype %s need %zu",
-                        (unsigned long long)bs, ifd_kserve_dtype_name(d.dtype), nbytes);
+            return fail(d, "binary_data_size is %llu bytes; shape and datatype %s need %zu",
+                        (unsigned long long)bs, ifd_kserve_dtype_name(d->dtype), nbytes);
         if (nbytes > bin->len - bin->used)
-            return fail(&d, "binary_data_size %zu runs past the end of the binary data (%zu bytes "
-                            "left of %zu)", nbytes, bin->len - bin->used, bin->len);
+            return fail(d, "binary_data_size %zu runs past the end of the binary data (%zu bytes "
+                           "left of %zu)", nbytes, bin->len - bin->used, bin->len);
         const char *src = bin->data + bin->used;
         bin->used += nbytes;
         *budget -= nbytes;
-        if (d.dtype == IFD_DTYPE_BOOL)
+        if (d->dtype == IFD_DTYPE_BOOL)
             for (size_t i = 0; i < nbytes; i++)
                 if ((unsigned char)src[i] > 1)
-                    return fail(&d, "BOOL element %zu is %u, not 0 or 1", i,
+                    return fail(d, "BOOL element %zu is %u, not 0 or 1", i,
                                 (unsigned char)src[i]);
         /* the body outlives the request's tensors: borrow the bytes when they are aligned */
         ifd_status st;
-        if ((uintptr_t)src % d.esize == 0) {
-            st = ifd_tensor_wrap(d.dtype, (int)rank, dims, (void *)src, nbytes, &out->tensor);
+        if ((uintptr_t)src % d->esize == 0) {
+            st = ifd_tensor_wrap(d->dtype, rank, dims, (void *)src, nbytes, &out->tensor);
         } else {
-            st = ifd_tensor_create(d.dtype, (int)rank, dims, &out->tensor);
+            st = ifd_tensor_create(d->dtype, rank, dims, &out->tensor);
             if (st == IFD_OK && nbytes) memcpy(ifd_tensor_data(out->tensor), src, nbytes);
         }
         if (st != IFD_OK) {
-            snprintf(err, errsize, "input '%s': out of memory", d.name);
+            snprintf(d->err, d->errsize, "input '%s': out of memory", d->name);
             return 500;
         }
         return 0;
     }
-    if (!has_data) return fail(&d, "\"data\" is missing");
+    if (!data) return fail(d, "\"data\" is missing");
     /* JSON needs at least one byte per element: refuse an impossible count before allocating */
-    if ((uint64_t)d.count > (uint64_t)(data->end - data->p))
-        return fail(&d, "shape declares %lld elements; data cannot hold them", (long long)d.count);
+    if ((uint64_t)d->count > (uint64_t)(data->end - data->p))
+        return fail(d, "shape declares %lld elements; data cannot hold them", (long long)d->count);
     *budget -= nbytes;
-    if (ifd_tensor_create(d.dtype, (int)rank, dims, &out->tensor) != IFD_OK) {
-        snprintf(err, errsize, "input '%s': out of memory", d.name);
+    if ((storage ? ifd_tensor_wrap(d->dtype, rank, dims, storage, nbytes, &out->tensor)
+                 : ifd_tensor_create(d->dtype, rank, dims, &out->tensor)) != IFD_OK) {
+        snprintf(d->err, d->errsize, "input '%s': out of memory", d->name);
         return 500;
     }
-    d.dst = ifd_tensor_data(out->tensor);
-    int rc = decode_span(&d, data->p, data->end);
+    d->dst = ifd_tensor_data(out->tensor);
+    int rc = decode_span(d, data->p, data->end);
     if (rc) return rc;
-    if (d.written != d.count)
-        return fail(&d, "data holds %lld elements, shape declares %lld", (long long)d.written,
-                    (long long)d.count);
+    if (d->written != d->count)
+        return fail(d, "data holds %lld elements, shape declares %lld", (long long)d->written,
+                    (long long)d->count);
     return 0;
 }
 
@@ -1711,6 +1769,377 @@ static int request_fail(char *err, size_t errsize, int status, const char *fmt, 
     return status;
 }
 
+/* ---- the common request, without jansson ---------------------------------------------------
+ * Most requests are a few inputs with plain names, a datatype, a shape and data, maybe an id,
+ * requested outputs and the binary-data parameters. Building a json_t for their small values
+ * (a dozen allocations or more) cost more than the rest of a small request, so fast_parse
+ * reads a body of that form directly into fast_request and builds the request with one
+ * allocation besides the tensors. It accepts a subset of what parse_request accepts and gives
+ * the same result for it: strings are printable ASCII without escapes, integers are what
+ * small_int takes, objects hold only the keys named below, each once, parameters only the
+ * binary-data ones with values of their type. Anything else, and every error but running out
+ * of memory, makes it return FAST_FALLBACK, and the request is parsed again by the general
+ * path, which alone writes error messages (so they do not depend on which path ran). */
+
+#define FAST_FALLBACK (-1)
+#define FAST_MAX_IO 16 /* more inputs or outputs go the general way */
+
+typedef struct fast_str {
+    const char *p; /* after the opening quote */
+    size_t len;
+} fast_str;
+
+typedef struct fast_input {
+    unsigned seen; /* FI_* bits */
+    fast_str name, datatype;
+    int rank;
+    int64_t dims[IFD_MAX_RANK];
+    span data;
+    size_param bsize;
+    /* pass 2 */
+    ifd_dtype dtype;
+    int64_t count;
+    size_t storage;  /* offset of its elements in the request's block; 0: none there */
+} fast_input;
+
+enum { FI_NAME = 1, FI_DATATYPE = 2, FI_SHAPE = 4, FI_DATA = 8, FI_PARAMS = 16 };
+
+typedef struct fast_output {
+    fast_str name;
+    int binary_data, binary_data_output; /* -1: not said */
+} fast_output;
+
+typedef struct fast_request {
+    jparse ps;            /* for skip_value over "data" (its messages are not used) */
+    bool has_id;
+    fast_str id;
+    int binary_output;    /* -1: not said */
+    size_t n_inputs, n_outputs;
+    size_t strings;       /* bytes of the names and the id, each with its NUL */
+    fast_input inputs[FAST_MAX_IO];
+    fast_output outputs[FAST_MAX_IO];
+} fast_request;
+
+/* A string of printable ASCII without escapes at p ('"'); NULL when not. */
+static const char *fast_string(const char *p, const char *end, fast_str *out) {
+    if (p >= end || *p != '"') return NULL;
+    const char *s = ++p;
+    while (s < end && *s != '"') {
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '\\') return NULL;
+        s++;
+    }
+    if (s >= end) return NULL;
+    out->p = p;
+    out->len = (size_t)(s - p);
+    return s + 1;
+}
+
+static inline bool fast_key(const fast_str *k, const char *name, size_t n) {
+    return k->len == n && !memcmp(k->p, name, n);
+}
+
+/* true or false */
+static const char *fast_bool(const char *p, const char *end, int *out) {
+    if (end - p >= 4 && !memcmp(p, "true", 4)) {
+        *out = 1;
+        return p + 4;
+    }
+    if (end - p >= 5 && !memcmp(p, "false", 5)) {
+        *out = 0;
+        return p + 5;
+    }
+    return NULL;
+}
+
+/* An integer as small_int takes it (the value simple_value would make) */
+static const char *fast_int(const char *p, const char *end, int64_t *out) {
+    const char *e = p;
+    while (e < end && (*e == '-' || is_digit(*e))) e++;
+    json_int_t n;
+    if (!small_int(p, e, &n)) return NULL;
+    *out = n;
+    return e;
+}
+
+/* After a member or element: ',' (true, *more) or the closer (true, !*more). */
+static const char *fast_next(const char *p, const char *end, char closer, bool *more) {
+    p = skip_ws(p, end);
+    if (p >= end) return NULL;
+    *more = *p == ',';
+    if (*p != ',' && *p != closer) return NULL;
+    return skip_ws(p + 1, end);
+}
+
+/* The key at p and the ':' after it; returns the value's position. */
+static const char *fast_member(const char *p, const char *end, fast_str *key) {
+    p = fast_string(p, end, key);
+    if (!p) return NULL;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':') return NULL;
+    return skip_ws(p + 1, end);
+}
+
+/* {"k": true|false, ...} with only the keys k0 and k1 (k1 may be NULL), each at most once;
+ * their values in *v0 and *v1 (untouched when absent). */
+static const char *fast_bool_params(const char *p, const char *end, const char *k0, int *v0,
+                                    const char *k1, int *v1) {
+    if (p >= end || *p != '{') return NULL;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') return p + 1;
+    unsigned seen = 0;
+    for (bool more = true; more;) {
+        fast_str key;
+        if (!(p = fast_member(p, end, &key))) return NULL;
+        unsigned bit = fast_key(&key, k0, strlen(k0)) ? 1 : k1 && fast_key(&key, k1, strlen(k1)) ? 2 : 0;
+        if (!bit || (seen & bit)) return NULL;
+        seen |= bit;
+        if (!(p = fast_bool(p, end, bit == 1 ? v0 : v1))) return NULL;
+        if (!(p = fast_next(p, end, '}', &more))) return NULL;
+    }
+    return p;
+}
+
+/* [int, ...] of at most IFD_MAX_RANK integers */
+static const char *fast_shape(const char *p, const char *end, fast_input *in) {
+    if (p >= end || *p != '[') return NULL;
+    p = skip_ws(p + 1, end);
+    in->rank = 0;
+    if (p < end && *p == ']') return p + 1;
+    for (bool more = true; more;) {
+        if (in->rank == IFD_MAX_RANK || !(p = fast_int(p, end, &in->dims[in->rank]))) return NULL;
+        in->rank++;
+        if (!(p = fast_next(p, end, ']', &more))) return NULL;
+    }
+    return p;
+}
+
+static const char *fast_input_object(fast_request *r, const char *p, fast_input *in) {
+    const char *end = r->ps.end;
+    if (p >= end || *p != '{') return NULL;
+    in->seen = 0;
+    in->bsize = (size_param){0};
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') return NULL; /* no name: the general path says so */
+    for (bool more = true; more;) {
+        fast_str key;
+        if (!(p = fast_member(p, end, &key))) return NULL;
+        unsigned bit = fast_key(&key, "name", 4)       ? FI_NAME
+                       : fast_key(&key, "datatype", 8)   ? FI_DATATYPE
+                       : fast_key(&key, "shape", 5)      ? FI_SHAPE
+                       : fast_key(&key, "data", 4)       ? FI_DATA
+                       : fast_key(&key, "parameters", 10) ? FI_PARAMS
+                                                         : 0;
+        if (!bit || (in->seen & bit)) return NULL;
+        in->seen |= bit;
+        switch (bit) {
+        case FI_NAME: p = fast_string(p, end, &in->name); break;
+        case FI_DATATYPE: p = fast_string(p, end, &in->datatype); break;
+        case FI_SHAPE: p = fast_shape(p, end, in); break;
+        case FI_DATA: {
+            /* as parse_object records it: the input object is at depth 3 */
+            const char *q = skip_value(&r->ps, p, 3);
+            in->data = (span){p, q};
+            p = q;
+            break;
+        }
+        default: { /* {"binary_data_size": N} or {} */
+            if (p >= end || *p != '{') return NULL;
+            p = skip_ws(p + 1, end);
+            if (p < end && *p == '}') {
+                p++;
+                break;
+            }
+            fast_str k;
+            int64_t n;
+            if (!(p = fast_member(p, end, &k)) || !fast_key(&k, "binary_data_size", 16) ||
+                !(p = fast_int(p, end, &n)) || n < 0)
+                return NULL;
+            in->bsize = (size_param){.present = true, .valid = true, .value = (uint64_t)n};
+            p = skip_ws(p, end);
+            if (p >= end || *p != '}') return NULL;
+            p++;
+            break;
+        }
+        }
+        if (!p || !(p = fast_next(p, end, '}', &more))) return NULL;
+    }
+    if (!(in->seen & FI_NAME) || !(in->seen & FI_DATATYPE) || !(in->seen & FI_SHAPE) ||
+        in->name.len > IFD_KSERVE_MAX_NAME)
+        return NULL;
+    r->strings += in->name.len + 1;
+    return p;
+}
+
+static const char *fast_output_object(fast_request *r, const char *p, fast_output *o) {
+    const char *end = r->ps.end;
+    if (p >= end || *p != '{') return NULL;
+    o->binary_data = o->binary_data_output = -1;
+    unsigned seen = 0;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') return NULL;
+    for (bool more = true; more;) {
+        fast_str key;
+        if (!(p = fast_member(p, end, &key))) return NULL;
+        unsigned bit = fast_key(&key, "name", 4) ? 1 : fast_key(&key, "parameters", 10) ? 2 : 0;
+        if (!bit || (seen & bit)) return NULL;
+        seen |= bit;
+        p = bit == 1 ? fast_string(p, end, &o->name)
+                     : fast_bool_params(p, end, "binary_data", &o->binary_data,
+                                        "binary_data_output", &o->binary_data_output);
+        if (!p || !(p = fast_next(p, end, '}', &more))) return NULL;
+    }
+    if (!(seen & 1)) return NULL;
+    r->strings += o->name.len + 1;
+    return p;
+}
+
+/* "inputs" or "outputs": a non-empty array of objects (an empty "outputs" too) */
+static const char *fast_array(fast_request *r, const char *p, bool inputs) {
+    const char *end = r->ps.end;
+    if (p >= end || *p != '[') return NULL;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == ']') return inputs ? NULL : p + 1;
+    for (bool more = true; more;) {
+        size_t *n = inputs ? &r->n_inputs : &r->n_outputs;
+        if (*n == FAST_MAX_IO) return NULL;
+        p = inputs ? fast_input_object(r, p, &r->inputs[*n]) : fast_output_object(r, p, &r->outputs[*n]);
+        if (!p) return NULL;
+        ++*n;
+        if (!(p = fast_next(p, end, ']', &more))) return NULL;
+    }
+    return p;
+}
+
+/* Pass 1 of the fast path over the whole body: false to fall back. */
+static bool fast_scan(fast_request *r) {
+    const char *end = r->ps.end, *p = skip_ws(r->ps.text, end);
+    if (p >= end || *p != '{') return false;
+    p = skip_ws(p + 1, end);
+    unsigned seen = 0;
+    for (bool more = true; more;) {
+        fast_str key;
+        if (!(p = fast_member(p, end, &key))) return false;
+        unsigned bit = fast_key(&key, "inputs", 6)       ? 1
+                       : fast_key(&key, "outputs", 7)    ? 2
+                       : fast_key(&key, "id", 2)         ? 4
+                       : fast_key(&key, "parameters", 10) ? 8
+                                                         : 0;
+        if (!bit || (seen & bit)) return false;
+        seen |= bit;
+        switch (bit) {
+        case 1: p = fast_array(r, p, true); break;
+        case 2: p = fast_array(r, p, false); break;
+        case 4:
+            if ((p = fast_string(p, end, &r->id))) r->strings += r->id.len + 1;
+            r->has_id = true;
+            break;
+        default:
+            p = fast_bool_params(p, end, "binary_data_output", &r->binary_output, NULL, NULL);
+            break;
+        }
+        if (!p || !(p = fast_next(p, end, '}', &more))) return false;
+    }
+    return p == end && (seen & 1);
+}
+
+/* The datatype named by p[0, len) (no NUL in it) */
+static ifd_dtype dtype_from_span(const char *p, size_t len) {
+    for (size_t i = 0; i < IFD_ARRAY_LEN(g_dtypes); i++) {
+        const char *name = g_dtypes[i].name;
+        size_t k = 0;
+        while (k < len && name[k] == p[k]) k++;
+        if (k == len && name[k] == 0) return g_dtypes[i].dtype;
+    }
+    return IFD_DTYPE_UNDEFINED;
+}
+
+static char *fast_copy(char **at, const fast_str *s) {
+    char *d = *at;
+    memcpy(d, s->p, s->len);
+    d[s->len] = 0;
+    *at += s->len + 1;
+    return d;
+}
+
+/* The request from a body of the common form: 0, 500 (out of memory, err set), or
+ * FAST_FALLBACK with out to be freed. */
+/* Numeric inputs up to this size (JSON data) keep their elements in the request's block
+ * rather than in an allocation of their own. */
+#define FAST_BLOCK_TENSOR_BYTES 4096
+
+static int fast_parse(const char *body, size_t json_len, size_t max_tensor_bytes, binsec *bin,
+                      ifd_kserve_request *out, char *err, size_t errsize) {
+    fast_request r;
+    r.ps = (jparse){.text = body, .end = body + json_len, .err = err, .errsize = errsize};
+    r.has_id = false;
+    r.binary_output = -1;
+    r.n_inputs = r.n_outputs = r.strings = 0;
+    if (!fast_scan(&r)) return FAST_FALLBACK;
+    /* one block, out->inputs: the inputs, the strings they and the outputs borrow, then the
+     * elements of small numeric inputs, each 64-byte aligned (the block is) */
+    size_t n = r.n_inputs, m = r.n_outputs, head = n * sizeof *out->inputs;
+    size_t size = (head + r.strings + 63) & ~(size_t)63;
+    for (size_t i = 0; i < n; i++) {
+        fast_input *in = &r.inputs[i];
+        in->dtype = dtype_from_span(in->datatype.p, in->datatype.len);
+        if (in->dtype == IFD_DTYPE_UNDEFINED) return FAST_FALLBACK;
+        int64_t product = 1;
+        bool zero = false;
+        for (int k = 0; k < in->rank; k++) {
+            if (in->dims[k] < 0) return FAST_FALLBACK;
+            if (in->dims[k] == 0) zero = true;
+            else if (!ifd_mul_i64(product, in->dims[k], &product)) return FAST_FALLBACK;
+        }
+        in->count = zero ? 0 : product;
+        in->storage = 0;
+        /* the bound keeps a shape that lies about its size from making a large block: JSON
+         * data has at least a byte per element */
+        size_t nbytes = (size_t)in->count * ifd_dtype_size(in->dtype);
+        if (in->dtype != IFD_DTYPE_STRING && (in->seen & FI_DATA) && !in->bsize.present &&
+            in->count > 0 && in->count <= FAST_BLOCK_TENSOR_BYTES &&
+            in->count <= in->data.end - in->data.p && nbytes <= FAST_BLOCK_TENSOR_BYTES) {
+            in->storage = size;
+            size += (nbytes + 63) & ~(size_t)63;
+        }
+    }
+    char *block = ifd_malloc(size);
+    if (!block) return request_fail(err, errsize, 500, "out of memory");
+    memset(block, 0, head);
+    out->inputs = (ifd_kserve_input *)(void *)block;
+    out->n_inputs = n;
+    char *at = block + head;
+    if (r.has_id) out->id = fast_copy(&at, &r.id);
+    out->binary_output = r.binary_output == 1;
+    size_t budget = max_tensor_bytes;
+    for (size_t i = 0; i < n; i++) {
+        const fast_input *in = &r.inputs[i];
+        ifd_kserve_input *o = &out->inputs[i];
+        decoder d = {.err = err, .errsize = errsize, .text = body};
+        d.name = o->name = fast_copy(&at, &in->name);
+        d.dtype = o->dtype = in->dtype;
+        d.count = in->count;
+        int rc = decode_tensor(&d, in->rank, in->dims, &in->bsize,
+                               in->seen & FI_DATA ? &in->data : NULL, &budget, bin,
+                               in->storage ? block + in->storage : NULL, o);
+        if (rc) return rc == 500 ? 500 : FAST_FALLBACK;
+    }
+    if (bin->used != bin->len) return FAST_FALLBACK;
+    if (m) {
+        out->outputs = ifd_calloc(m, sizeof *out->outputs);
+        out->output_binary = ifd_calloc(m, sizeof *out->output_binary);
+        if (!out->outputs || !out->output_binary)
+            return request_fail(err, errsize, 500, "out of memory");
+        for (size_t j = 0; j < m; j++) {
+            const fast_output *o = &r.outputs[j];
+            out->outputs[j] = fast_copy(&at, &o->name);
+            out->output_binary[j] =
+                (signed char)(o->binary_data >= 0 ? o->binary_data : o->binary_data_output);
+        }
+        out->n_outputs = m;
+    }
+    return 0;
+}
+
 int ifd_kserve_request_parse_binary(const char *body, size_t body_len, size_t json_len,
                                     size_t max_tensor_bytes, ifd_kserve_request *out, char *err,
                                     size_t errsize) {
@@ -1721,8 +2150,12 @@ int ifd_kserve_request_parse_binary(const char *body, size_t body_len, size_t js
         return request_fail(err, errsize, 400, "Inference-Header-Content-Length (%zu) is larger "
                             "than the body (%zu bytes)", json_len, body_len);
     binsec bin = {.data = body + json_len, .len = body_len - json_len, .present = present};
+    int rc = fast_parse(body, json_len, max_tensor_bytes, &bin, out, err, errsize);
+    if (rc != FAST_FALLBACK) return rc;
+    ifd_kserve_request_free(out);
+    bin.used = 0;
     jparse ps = {.text = body, .end = body + json_len, .err = err, .errsize = errsize};
-    int rc = parse_request(&ps, &out->root);
+    rc = parse_request(&ps, &out->root);
     if (rc) goto out;
     const char *key;
     json_t *val;
@@ -2007,6 +2440,16 @@ static inline bool round_trips(const float_digits *fd, int P, uint64_t *D) {
  * 10^(10-P), lies in the scaled interval. Every step is integer arithmetic, so the answer is
  * exact; tests check it against a %.Pg + strtof search. */
 static size_t format_float(char *out, float f) {
+    /* an integral value below 2^24 (class labels, counts, 1.0): the float spacing there is at
+     * most 1, so no decimal with fewer significant digits than the integer's own lies in its
+     * rounding interval, and those digits are the answer */
+    if (fabsf(f) < 16777216.0f) {
+        int32_t i = (int32_t)f;
+        if ((float)i == f && i != 0) {
+            uint64_t n = i < 0 ? (uint64_t)-(int64_t)i : (uint64_t)i;
+            return format_decimal(out, i < 0, n, digit_count(n) - 1, 9);
+        }
+    }
     uint32_t bits;
     memcpy(&bits, &f, 4);
     bool neg = bits >> 31;
@@ -2104,17 +2547,17 @@ static void put_int(ifd_sbuf *b, int64_t v) {
         u = 0 - u; /* INT64_MIN too */
     }
     n += format_u64(buf + n, u);
-    ifd_sbuf_append(b, buf, n);
+    sbuf_put(b, buf, n);
 }
 
 static void put_uint(ifd_sbuf *b, uint64_t v) {
     char buf[24];
-    ifd_sbuf_append(b, buf, format_u64(buf, v));
+    sbuf_put(b, buf, format_u64(buf, v));
 }
 
 static void put_float(ifd_sbuf *b, float x) {
     if (isnan(x)) {
-        ifd_sbuf_append(b, "\"NaN\"", 5);
+        sbuf_put(b, "\"NaN\"", 5);
     } else if (isinf(x)) {
         ifd_sbuf_puts(b, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
     } else if (!b->failed && b->cap - b->len > 32 && (!b->limit || b->limit - b->len > 32)) {
@@ -2123,15 +2566,15 @@ static void put_float(ifd_sbuf *b, float x) {
         b->data[b->len] = 0;
     } else { /* the buffer grows (or hits its cap) as for any append */
         char buf[32];
-        ifd_sbuf_append(b, buf, format_float(buf, x));
+        sbuf_put(b, buf, format_float(buf, x));
     }
 }
 
 static void put_double(ifd_sbuf *b, double x) {
     char buf[40];
-    if (isnan(x)) ifd_sbuf_append(b, "\"NaN\"", 5);
+    if (isnan(x)) sbuf_put(b, "\"NaN\"", 5);
     else if (isinf(x)) ifd_sbuf_puts(b, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-    else ifd_sbuf_append(b, buf, format_double(buf, x));
+    else sbuf_put(b, buf, format_double(buf, x));
 }
 
 void ifd_kserve_put_element(ifd_sbuf *b, ifd_dtype dt, const void *data, int64_t i) {
@@ -2152,7 +2595,7 @@ void ifd_kserve_put_element(ifd_sbuf *b, ifd_dtype dt, const void *data, int64_t
     case IFD_DTYPE_UINT16: put_uint(b, ((const uint16_t *)p)[i]); break;
     case IFD_DTYPE_UINT32: put_uint(b, ((const uint32_t *)p)[i]); break;
     case IFD_DTYPE_UINT64: put_uint(b, ((const uint64_t *)p)[i]); break;
-    default: ifd_sbuf_puts(b, "null"); break;
+    default: sbuf_lit(b, "null"); break;
     }
 }
 
@@ -2176,7 +2619,7 @@ bool ifd_kserve_utf8_valid(const char *s, size_t len, size_t *bad_at) {
 void ifd_kserve_put_string(ifd_sbuf *b, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s, *e = p + len, *run = p;
-    ifd_sbuf_append(b, "\"", 1);
+    sbuf_put(b, "\"", 1);
     while (p < e) {
         unsigned c = *p;
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
@@ -2188,18 +2631,18 @@ void ifd_kserve_put_string(ifd_sbuf *b, const char *s, size_t len) {
             p += n;
             continue;
         }
-        ifd_sbuf_append(b, run, (size_t)(p - run));
-        if (c == '"' || c == '\\') ifd_sbuf_append(b, (char[]){'\\', (char)c}, 2);
-        else if (c == '\n') ifd_sbuf_append(b, "\\n", 2);
-        else if (c == '\t') ifd_sbuf_append(b, "\\t", 2);
-        else if (c == '\r') ifd_sbuf_append(b, "\\r", 2);
+        sbuf_put(b, run, (size_t)(p - run));
+        if (c == '"' || c == '\\') sbuf_put(b, (char[]){'\\', (char)c}, 2);
+        else if (c == '\n') sbuf_put(b, "\\n", 2);
+        else if (c == '\t') sbuf_put(b, "\\t", 2);
+        else if (c == '\r') sbuf_put(b, "\\r", 2);
         else if (c < 0x20)
-            ifd_sbuf_append(b, (char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
-        else ifd_sbuf_append(b, "\\ufffd", 6); /* not UTF-8: callers that care check first */
+            sbuf_put(b, (char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
+        else sbuf_put(b, "\\ufffd", 6); /* not UTF-8: callers that care check first */
         run = ++p;
     }
-    ifd_sbuf_append(b, run, (size_t)(p - run));
-    ifd_sbuf_append(b, "\"", 1);
+    sbuf_put(b, run, (size_t)(p - run));
+    sbuf_put(b, "\"", 1);
 }
 
 /* Whether output j of a response goes in binary form: a per-output parameter wins over the
@@ -2228,8 +2671,23 @@ static void put_bytes_binary(ifd_sbuf *b, const ifd_tensor *t) {
         const char *s = ifd_tensor_get_string(t, i, &len);
         unsigned char l[4] = {(unsigned char)len, (unsigned char)(len >> 8),
                               (unsigned char)(len >> 16), (unsigned char)(len >> 24)};
-        ifd_sbuf_append(b, l, 4);
-        ifd_sbuf_append(b, s, len);
+        sbuf_put(b, l, 4);
+        sbuf_put(b, s, len);
+    }
+}
+
+/* {"name":..., "datatype":..., "shape":[d0,d1 (the caller closes the shape). No printf: for a
+ * small tensor it cost more than the rest of the reply. */
+static void put_name_type_shape(ifd_sbuf *b, const char *name, const ifd_tensor *t) {
+    sbuf_lit(b, "{\"name\":");
+    ifd_sbuf_json_string(b, name);
+    sbuf_lit(b, ",\"datatype\":\"");
+    const char *dtype = ifd_kserve_dtype_name(ifd_tensor_dtype(t));
+    ifd_sbuf_puts(b, dtype ? dtype : "(null)"); /* what printf made of a type KServe lacks */
+    sbuf_lit(b, "\",\"shape\":[");
+    for (int i = 0; i < ifd_tensor_rank(t); i++) {
+        if (i) sbuf_put(b, ",", 1);
+        put_int(b, ifd_tensor_dims(t)[i]);
     }
 }
 
@@ -2266,16 +2724,18 @@ int ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t vers
             }
         }
     }
-    ifd_sbuf_puts(b, "{\"model_name\":");
+    sbuf_lit(b, "{\"model_name\":");
     ifd_sbuf_json_string(b, model_name);
-    ifd_sbuf_printf(b, ",\"model_version\":\"%lld\"", (long long)version);
+    sbuf_lit(b, ",\"model_version\":\"");
+    put_int(b, version);
+    sbuf_put(b, "\"", 1);
     if (req->id) {
-        ifd_sbuf_puts(b, ",\"id\":");
+        sbuf_lit(b, ",\"id\":");
         ifd_sbuf_json_string(b, req->id);
     }
-    ifd_sbuf_puts(b, ",\"outputs\":[");
+    sbuf_lit(b, ",\"outputs\":[");
     for (size_t j = 0; j < n; j++) {
-        if (j) ifd_sbuf_puts(b, ",");
+        if (j) sbuf_lit(b, ",");
         if (!output_is_binary(req, j)) {
             ifd_kserve_encode_tensor(b, names[j], outs[j]);
             continue;
@@ -2284,48 +2744,41 @@ int ifd_kserve_encode_response(ifd_sbuf *b, const char *model_name, int64_t vers
         const ifd_tensor *t = outs[j];
         size_t size = ifd_tensor_nbytes(t);
         if (ifd_tensor_dtype(t) == IFD_DTYPE_STRING) bytes_binary_size(t, &size);
-        ifd_sbuf_puts(b, "{\"name\":");
-        ifd_sbuf_json_string(b, names[j]);
-        ifd_sbuf_printf(b, ",\"datatype\":\"%s\",\"shape\":[",
-                        ifd_kserve_dtype_name(ifd_tensor_dtype(t)));
-        for (int i = 0; i < ifd_tensor_rank(t); i++)
-            ifd_sbuf_printf(b, i ? ",%lld" : "%lld", (long long)ifd_tensor_dims(t)[i]);
-        ifd_sbuf_printf(b, "],\"parameters\":{\"binary_data_size\":%zu}}", size);
+        put_name_type_shape(b, names[j], t);
+        sbuf_lit(b, "],\"parameters\":{\"binary_data_size\":");
+        put_uint(b, size);
+        sbuf_put(b, "}}", 2);
     }
-    ifd_sbuf_puts(b, "]}");
+    sbuf_lit(b, "]}");
     if (!any_binary || b->failed) return 0;
     *json_len = b->len;
     for (size_t j = 0; j < n; j++) {
         if (!output_is_binary(req, j)) continue;
         if (ifd_tensor_dtype(outs[j]) == IFD_DTYPE_STRING) put_bytes_binary(b, outs[j]);
-        else ifd_sbuf_append(b, ifd_tensor_cdata(outs[j]), ifd_tensor_nbytes(outs[j]));
+        else sbuf_put(b, ifd_tensor_cdata(outs[j]), ifd_tensor_nbytes(outs[j]));
     }
     return 0;
 }
 
 void ifd_kserve_encode_tensor(ifd_sbuf *b, const char *name, const ifd_tensor *t) {
     ifd_dtype dt = ifd_tensor_dtype(t);
-    ifd_sbuf_puts(b, "{\"name\":");
-    ifd_sbuf_json_string(b, name);
-    ifd_sbuf_printf(b, ",\"datatype\":\"%s\",\"shape\":[", ifd_kserve_dtype_name(dt));
-    for (int i = 0; i < ifd_tensor_rank(t); i++)
-        ifd_sbuf_printf(b, i ? ",%lld" : "%lld", (long long)ifd_tensor_dims(t)[i]);
-    ifd_sbuf_puts(b, "],\"data\":[");
+    put_name_type_shape(b, name, t);
+    sbuf_lit(b, "],\"data\":[");
     int64_t n = ifd_tensor_count(t);
     if (dt == IFD_DTYPE_STRING) {
         for (int64_t i = 0; i < n && !b->failed; i++) {
             size_t len = 0;
             const char *s = ifd_tensor_get_string(t, i, &len);
-            if (i) ifd_sbuf_append(b, ",", 1);
+            if (i) sbuf_put(b, ",", 1);
             ifd_kserve_put_string(b, s, len);
         }
-        ifd_sbuf_puts(b, "]}");
+        sbuf_lit(b, "]}");
         return;
     }
     const unsigned char *p = ifd_tensor_cdata(t);
     for (int64_t i = 0; i < n && !b->failed; i++) {
-        if (i) ifd_sbuf_append(b, ",", 1);
+        if (i) sbuf_put(b, ",", 1);
         ifd_kserve_put_element(b, dt, p, i);
     }
-    ifd_sbuf_puts(b, "]}");
+    sbuf_lit(b, "]}");
 }

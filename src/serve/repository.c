@@ -498,6 +498,7 @@ bool ifd_serve_try_inline(ifd_serve_job *job) {
     if (atomic_exchange_explicit(&v->inline_busy, true, memory_order_acquire)) return false;
     clock_gettime(CLOCK_MONOTONIC, &job->enqueued);
     job->t_enqueued = (int64_t)job->enqueued.tv_sec * 1000000000LL + job->enqueued.tv_nsec;
+    job->t_dequeued = job->t_enqueued; /* no queue: one clock read for both */
     ifd_version_metrics_pending(v->vm, +1);
     ifd_serve_infer(v, session, job, repo->opts);
     note_cost(v, job);
