@@ -14,6 +14,7 @@
  *     the bytes after the message are untouched.
  * A failed check aborts, which libFuzzer reports with the input. */
 #include "serve/http1.h"
+#include "../tests/test_http1_same.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -37,28 +38,6 @@ static uint64_t fnv(const uint8_t *d, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++) h = (h ^ d[i]) * 0x100000001b3ull;
     return h;
-}
-
-static bool inside(const char *p, size_t n, const char *buf, size_t len) {
-    return p >= buf && p <= buf + len && n <= (size_t)(buf + len - p);
-}
-
-static bool same_head(const ifd_http_head *a, const char *abuf, const ifd_http_head *b,
-                      const char *bbuf) {
-    if (a->method != b->method || a->path_len != b->path_len || a->query_len != b->query_len ||
-        a->version_minor != b->version_minor || a->keep_alive != b->keep_alive ||
-        a->chunked != b->chunked || a->expect_continue != b->expect_continue ||
-        a->content_length != b->content_length || a->n_headers != b->n_headers ||
-        a->path - abuf != b->path - bbuf || !a->query != !b->query ||
-        (a->query && a->query - abuf != b->query - bbuf))
-        return false;
-    for (size_t i = 0; i < a->n_headers; i++) {
-        const ifd_http_header *x = &a->headers[i], *y = &b->headers[i];
-        if (x->name - abuf != y->name - bbuf || x->value - abuf != y->value - bbuf ||
-            x->name_len != y->name_len || x->value_len != y->value_len)
-            return false;
-    }
-    return true;
 }
 
 static void check_head(const ifd_http_head *h, const char *buf, long rc, size_t max_head,

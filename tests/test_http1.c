@@ -13,6 +13,7 @@
  *     extensions, hex case, trailers, 100k one-byte chunks, every framing error, the sizes, and
  *     c->raw ending exactly at the message's end (what follows is left alone). */
 #include "serve/http1.h"
+#include "test_http1_same.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,28 +178,6 @@ static const valid_case valid[] = {
     {"target chars", B("GET /a%20b/~x;p=1,2@:!$&'()*+=-._ HTTP/1.1\r\n\r\n"), 0, IFD_HTTP_GET,
      "/a%20b/~x;p=1,2@:!$&'()*+=-._", NONE, 1, true, false, false, -1, 0},
 };
-
-static bool same_head(const ifd_http_head *a, const char *abuf, const ifd_http_head *b,
-                      const char *bbuf) {
-    if (a->method != b->method || a->path_len != b->path_len || a->query_len != b->query_len ||
-        a->version_minor != b->version_minor || a->keep_alive != b->keep_alive ||
-        a->chunked != b->chunked || a->expect_continue != b->expect_continue ||
-        a->content_length != b->content_length || a->n_headers != b->n_headers)
-        return false;
-    if (a->path - abuf != b->path - bbuf) return false;
-    if (!a->query != !b->query || (a->query && a->query - abuf != b->query - bbuf)) return false;
-    for (size_t i = 0; i < a->n_headers; i++) {
-        const ifd_http_header *x = &a->headers[i], *y = &b->headers[i];
-        if (x->name - abuf != y->name - bbuf || x->value - abuf != y->value - bbuf ||
-            x->name_len != y->name_len || x->value_len != y->value_len)
-            return false;
-    }
-    return true;
-}
-
-static bool inside(const char *p, size_t n, const char *buf, size_t len) {
-    return p >= buf && p + n <= buf + len;
-}
 
 static void test_valid_heads(void) {
     for (size_t k = 0; k < sizeof valid / sizeof valid[0]; k++) {
