@@ -413,12 +413,15 @@ static inline void spin_pause(void) {
 /* requests a worker measures before the inline session is made */
 #define INLINE_WARMUP 32
 
-/* Moving average (1/8 weight) of what a request costs its thread: decode, run, encode. Racy
- * read-modify-write between threads is fine: it is an estimate. */
+/* Moving average (1/8 weight) of what a request costs its thread: decode, run, encode. A sample
+ * counts at most 4x the average, so one preemption in the middle of a request does not turn
+ * inline runs off (a model that really got dearer still crosses --inline-max-us within a dozen
+ * requests). Racy read-modify-write between threads is fine: it is an estimate. */
 static void note_cost(ifd_serve_version *v, const ifd_serve_job *j) {
     if (j->status != 200 || !j->t_dequeued || j->t_encoded < j->t_dequeued) return;
     long long x = j->t_encoded - j->t_dequeued;
     long long c = atomic_load_explicit(&v->cost_ns, memory_order_relaxed);
+    if (c > 0 && x > 4 * c) x = 4 * c;
     atomic_store_explicit(&v->cost_ns, c + (x - c) / 8, memory_order_relaxed);
 }
 
