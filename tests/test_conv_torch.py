@@ -67,6 +67,17 @@ def conv_cases():
             conv_case(N, C, H, W, M, k, (1, 1), p, dil, 1, random.Random(N*H+M).random() < 0.5, (N % 2) == 1)
         conv_case(N, C, H, W, M, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, True, False)
         if C % 4 == 0 and M % 4 == 0: conv_case(N, C, H, W, M, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 4, False, False)
+def depthwise_cases():
+    # group == C: the direct depthwise kernel (flattened small planes, tiled rows R x B blocks
+    # for column stride 1 and 2 incl. partial row groups and blocks, the row kernel otherwise)
+    for (N, C, H, W, mult) in [(1, 3, 112, 112, 1), (2, 5, 57, 61, 1), (1, 4, 30, 200, 2), (1, 6, 14, 14, 1),
+                               (3, 2, 9, 33, 1), (1, 3, 7, 7, 2), (1, 2, 5, 70, 1), (2, 3, 20, 17, 1)]:
+        for (k, s, p, dil) in [((3, 3), (1, 1), (1, 1, 1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+                               ((3, 3), (2, 2), (0, 1, 2, 1), (1, 1)), ((5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),
+                               ((3, 3), (1, 1), (2, 2, 2, 2), (2, 2)), ((3, 3), (2, 1), (1, 0, 1, 3), (1, 1)),
+                               ((3, 3), (1, 2), (1, 1, 1, 1), (2, 2)), ((7, 7), (1, 1), (3, 3, 3, 3), (1, 1))]:
+            if H + p[0] + p[2] < (k[0]-1)*dil[0]+1 or W + p[1] + p[3] < (k[1]-1)*dil[1]+1: continue
+            conv_case(N, C, H, W, C * mult, k, s, p, dil, C, random.Random(N*H+W+k[0]+s[0]).random() < 0.5, False)
 def pool_cases():
     for kind in ['MaxPool', 'AveragePool']:
         for (N, C, H, W) in [(360, 32, 8, 8), (3, 5, 7, 9), (2, 3, 17, 33), (1, 2, 112, 112), (4, 7, 1, 40), (2, 64, 2, 2), (3, 4, 5, 5), (1, 3, 40, 3)]:
@@ -81,6 +92,7 @@ def pool_cases():
 for threads in thread_counts:
     rng = np.random.default_rng(1)
     conv_cases()
+    depthwise_cases()
     pool_cases()
 shutil.rmtree(d, ignore_errors=True)
 print(f'{n - fails} passed, {fails} failed')

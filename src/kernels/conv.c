@@ -519,7 +519,29 @@ __attribute__((target("avx512f"))) static void dw_flat_avx512(const ifd_conv_geo
         const float *xp = x + (mi / mper) * H * W, *wp = w + mi * taps;
         float *yp = y + mi * L;
         __m512 vb = _mm512_set1_ps(bias ? bias[mi] : 0.f);
-        for (int64_t b = 0; b < nb; b++) {
+        int64_t b = 0;
+        /* 8 blocks at a time: 8 independent accumulators instead of one chain per block */
+        for (; b + 8 <= nb; b += 8) {
+            __m512 acc[8];
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; u++) acc[u] = vb;
+            for (int64_t t = 0; t < taps; t++) {
+                const __m512 wv = _mm512_set1_ps(wp[t]);
+                const float *q = xp + b * 16 + off[t];
+#pragma GCC unroll 8
+                for (int u = 0; u < 8; u++)
+                    acc[u] = _mm512_fmadd_ps(
+                        wv, _mm512_maskz_loadu_ps((__mmask16)masks[(b + u) * taps + t], q + u * 16),
+                        acc[u]);
+            }
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; u++) {
+                int64_t n = IFD_MIN(16, L - (b + u) * 16);
+                _mm512_mask_storeu_ps(yp + (b + u) * 16, lane_range(0, n),
+                                      CLAMP512(acc[u], vlo, vhi));
+            }
+        }
+        for (; b < nb; b++) {
             const uint16_t *mk = masks + b * taps;
             const float *q = xp + b * 16;
             __m512 acc0 = vb, acc1 = _mm512_setzero_ps();
@@ -556,6 +578,135 @@ void ifd_conv_depthwise_2d(const ifd_conv_geom *g, int64_t m_begin, int64_t m_en
                  y + m * g->out_size);
 }
 
+#ifdef IFD_CONV_X86
+/* Tiled depthwise plane for column stride 1 or 2: R output rows by B blocks of 16 columns per
+ * step, R*B independent accumulators (one accumulator per block is bound by the FMA latency,
+ * not its throughput). Every tap is a masked load, the masks of a block depend only on its
+ * columns, so they are computed once per plane; input rows in the vertical padding read a
+ * zero row. Rows past OH repeat the last row and blocks past the row's end load nothing; neither
+ * is stored. */
+#define DW_TILE_ZERO 4096 /* widest input row (floats) the tiled path takes */
+#define DW_TILE_MASKS 1024 /* blocks x kernel columns */
+static const float dw_zero_row[DW_TILE_ZERO];
+
+typedef struct dw_tile_args {
+    const ifd_conv_geom *g;
+    const float *x, *w;
+    float bias;
+    float *y;
+    const __mmask16 *m0, *m1, *sm; /* [blk * KW + k] load masks (m1: stride 2 upper half); sm
+                                      [blk] the store mask */
+} dw_tile_args;
+
+static inline __attribute__((always_inline, target("avx512f"))) void
+dw_tile_step(const int B, const int R, const int S, const dw_tile_args *t, int64_t oh0,
+             int64_t rr, int64_t b0, int64_t bb, __m512 vlo, __m512 vhi) {
+    const ifd_conv_geom *g = t->g;
+    const int64_t H = g->in[0], W = g->in[1], OW = g->out[1], KH = g->k[0], KW = g->k[1];
+    const int64_t dw = g->d[1], pl = g->pb[1];
+    __m512 acc[8][4];
+    const float *rowp[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int b = 0; b < B; b++) acc[r][b] = _mm512_set1_ps(t->bias);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (int64_t kh = 0; kh < KH; kh++) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            int64_t oh = oh0 + (r < rr ? r : rr - 1);
+            int64_t ih = oh * g->s[0] - g->pb[0] + kh * g->d[0];
+            rowp[r] = (ih >= 0 && ih < H ? t->x + ih * W : dw_zero_row) - pl;
+        }
+        const float *wp = t->w + kh * KW;
+        for (int64_t k = 0; k < KW; k++) {
+            const __m512 wv = _mm512_set1_ps(wp[k]);
+#pragma GCC unroll 4
+            for (int b = 0; b < B; b++) {
+                const int64_t blk = b0 + b, off = blk * 16 * S + k * dw;
+                const __mmask16 ma = b < bb ? t->m0[blk * KW + k] : 0;
+                const __mmask16 mb = S == 2 && b < bb ? t->m1[blk * KW + k] : 0;
+#pragma GCC unroll 8
+                for (int r = 0; r < R; r++) {
+                    __m512 v = _mm512_maskz_loadu_ps(ma, rowp[r] + off);
+                    if (S == 2)
+                        v = _mm512_permutex2var_ps(v, even, _mm512_maskz_loadu_ps(mb, rowp[r] + off + 16));
+                    acc[r][b] = _mm512_fmadd_ps(wv, v, acc[r][b]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        if (r >= rr) break;
+#pragma GCC unroll 4
+        for (int b = 0; b < B; b++)
+            if (b < bb)
+                _mm512_mask_storeu_ps(t->y + (oh0 + r) * OW + (b0 + b) * 16, t->sm[b0 + b],
+                                      CLAMP512(acc[r][b], vlo, vhi));
+    }
+}
+
+#define DW_TILE_FN(B, R, S)                                                                    \
+    __attribute__((target("avx512f"))) static void dw_tile_##B##_##R##_##S(                    \
+        const dw_tile_args *t, int64_t oh0, int64_t rr, int64_t b0, int64_t bb, __m512 vlo,    \
+        __m512 vhi) {                                                                          \
+        dw_tile_step(B, R, S, t, oh0, rr, b0, bb, vlo, vhi);                                   \
+    }
+DW_TILE_FN(4, 2, 1)
+DW_TILE_FN(3, 2, 1)
+DW_TILE_FN(2, 4, 1)
+DW_TILE_FN(1, 8, 1)
+DW_TILE_FN(4, 2, 2)
+DW_TILE_FN(3, 2, 2)
+DW_TILE_FN(2, 4, 2)
+DW_TILE_FN(1, 8, 2)
+
+typedef void (*dw_tile_fn)(const dw_tile_args *, int64_t, int64_t, int64_t, int64_t, __m512,
+                           __m512);
+
+/* False (nothing written) when the geometry is outside what the tiled path takes. */
+__attribute__((target("avx512f"))) static bool dw_plane_tiled(const ifd_conv_geom *g,
+                                                              const float *x, const float *w,
+                                                              float bias, float lo, float hi,
+                                                              float *y) {
+    const int64_t W = g->in[1], OH = g->out[0], OW = g->out[1], KW = g->k[1], S = g->s[1];
+    /* tiny planes: the per-plane setup costs more than the latency it hides */
+    if ((S != 1 && S != 2) || W > DW_TILE_ZERO || OW <= 0 || OH <= 0 || OH * OW < 64)
+        return false;
+    const int64_t nblk = (OW + 15) / 16;
+    if (nblk * KW > DW_TILE_MASKS) return false;
+    __mmask16 m0[DW_TILE_MASKS], m1[DW_TILE_MASKS], sm[DW_TILE_MASKS];
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        int64_t ow = blk * 16, n = IFD_MIN(16, OW - ow);
+        sm[blk] = lane_range(0, n);
+        for (int64_t k = 0; k < KW; k++) {
+            int64_t base = S * ow - g->pb[1] + k * g->d[1];
+            if (S == 1) {
+                m0[blk * KW + k] = (__mmask16)(sm[blk] & lane_range(-base, W - base));
+            } else {
+                int64_t need = 2 * n - 1; /* inputs the outputs read */
+                m0[blk * KW + k] = (__mmask16)(lane_range(0, need) & lane_range(-base, W - base));
+                m1[blk * KW + k] = (__mmask16)(lane_range(0, need - 16) &
+                                               lane_range(-base - 16, W - base - 16));
+            }
+        }
+    }
+    dw_tile_args t = {g, x, w, bias, y, m0, m1, sm};
+    const int B = nblk >= 4 ? 4 : (int)nblk, R = 8 / B;
+    dw_tile_fn fn;
+    if (S == 1)
+        fn = B == 4 ? dw_tile_4_2_1 : B == 3 ? dw_tile_3_2_1 : B == 2 ? dw_tile_2_4_1 : dw_tile_1_8_1;
+    else
+        fn = B == 4 ? dw_tile_4_2_2 : B == 3 ? dw_tile_3_2_2 : B == 2 ? dw_tile_2_4_2 : dw_tile_1_8_2;
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    for (int64_t oh0 = 0; oh0 < OH; oh0 += R)
+        for (int64_t b0 = 0; b0 < nblk; b0 += B)
+            fn(&t, oh0, IFD_MIN((int64_t)R, OH - oh0), b0, IFD_MIN((int64_t)B, nblk - b0), vlo, vhi);
+    return true;
+}
+#endif
+
 static void dw_plane(const ifd_conv_geom *g, const float *x, const float *w, float bias,
                      float lo, float hi, float *y) {
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
@@ -576,6 +727,9 @@ static void dw_plane(const ifd_conv_geom *g, const float *x, const float *w, flo
     valid_range((KW - 1) * g->d[1] - g->pb[1], g->s[1], W, OW, &lo2, &b);
     if (b < a) b = a;
     int level = simd_level();
+#ifdef IFD_CONV_X86
+    if (level == LEVEL_AVX512 && dw_plane_tiled(g, x, w, bias, lo, hi, y)) return;
+#endif
     for (int64_t oh = 0; oh < OH; oh++) {
         r.nv = 0;
         for (int64_t kh = 0; kh < KH && r.nv < 16; kh++) {
