@@ -740,6 +740,18 @@ static void run_job(gemm_job *job, ifd_thread_pool *pool) {
     double per_tile = job->split_n ? 2.0 * (double)m * (double)k * job->kd->nr
                                    : 2.0 * (double)n * (double)k * job->kd->mr;
     int64_t min_chunk = (int64_t)(1e6 / per_tile) + 1;
+    /* Every chunk packs the operand the threads share again (all of A for a split of the
+     * columns, B per block of MC rows for a split of the rows). With A packed on the fly a
+     * 32-column tile does about as much arithmetic per packed element as packing it costs, so
+     * small chunks (the default 4 per thread: 2 tiles each for the 512 output channels of a
+     * 7x7 conv) spend a good part of their time repacking. One chunk per thread then (a
+     * thread that comes late has its chunk taken by another); operands packed beforehand
+     * repack nothing and keep the small chunks. */
+    if (job->split_n && !job->pa)
+        min_chunk = IFD_MAX(min_chunk, (tiles_n + threads - 1) / threads);
+    else if (!job->split_n && !job->pb)
+        min_chunk = IFD_MAX(min_chunk, IFD_MIN((tiles_m + threads - 1) / threads,
+                                               (int64_t)(MC_ROWS_MAX / job->kd->mr)));
     ifd_parallel_for(pool, job->split_n ? tiles_n : tiles_m, min_chunk, gemm_task, job);
 }
 

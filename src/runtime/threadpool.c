@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -16,8 +17,20 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* About 50-100 microseconds of pause instructions before a worker sleeps. */
-#define SPIN_ITERATIONS 2000
+/* How long an idle worker spins before it sleeps (50-100 us was the intent of the old count of
+ * 2000 pause instructions, but a pause takes 11 ns on some x86 cores and 140 on others: it was
+ * 22 us on the former). That is shorter than the single-threaded stretch between some parallel
+ * operators (Add, Relu, global pooling and Flatten before a classifier; each operator's own
+ * set-up), and the next parallel region then waited out a futex wake-up of its worker, tens of
+ * microseconds in a VM, while the caller ran alone. So it is measured on the clock. */
+#define SPIN_NS 50000
+#define SPINS_PER_CLOCK_READ 64
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 struct ifd_thread_pool {
     int size;
@@ -59,8 +72,9 @@ static void *worker_main(void *arg) {
     t_in_pool_task = true;
     for (;;) {
         int spins = 0;
+        int64_t spin_from = now_ns();
         while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop)) {
-            if (spins++ < SPIN_ITERATIONS) {
+            if (++spins % SPINS_PER_CLOCK_READ != 0 || now_ns() - spin_from < SPIN_NS) {
                 cpu_relax();
                 continue;
             }
