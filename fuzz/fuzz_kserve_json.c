@@ -11,8 +11,11 @@
  *   - The same bytes are also parsed as a binary-extension request, split by the last byte; a
  *     BYTES input taken from the binary section must account for every byte of its
  *     binary_data_size (4 + length per element).
+ *   - A body the common-form fast path read (no json_t kept) reads the same with its "inputs"
+ *     key escaped, which sends it the general way: id, outputs and binary choices included.
  * A failed check aborts, which libFuzzer reports with the input. */
 #include "serve/serve.h"
+#include "../tests/test_kserve_same.h"
 
 #include <float.h>
 #include <stddef.h>
@@ -143,6 +146,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             compare_input(&req.inputs[i], json_array_get(inputs, i));
         json_decref(root);
         encode(&req);
+        size_t glen = 0;
+        char *general = req.root ? NULL : general_form(body, size, &glen);
+        if (general) {
+            ifd_kserve_request r2;
+            int rc2 = ifd_kserve_request_parse(general, glen, 1 << 20, &r2, err, sizeof err);
+            check(rc2 == 0, "the general path refuses what the fast path read", err);
+            check(same_request(&req, &r2), "the fast and general paths read different requests",
+                  NULL);
+            ifd_kserve_request_free(&r2);
+            free(general);
+        }
     }
     ifd_kserve_request_free(&req);
     /* binary extension: the last byte says how many bytes before it are the binary section */
