@@ -537,8 +537,102 @@ def run_own_server_tests(repo):
             "inline off: worker %d us, I/O %d us (on: worker %d us)" % (
                 worker_off // 1000, io_off // 1000, worker_on // 1000)
 
+    def chaos_clients():
+        # Many clients at once doing what clients do wrong: random bytes, heads and bodies cut
+        # off mid-way then closed or reset, pipelined bursts mixed with bad requests, chunked
+        # bodies in pieces, half-closes, clients that stop reading, and a few good clients
+        # throughout. The good clients must get every answer right, the server must stay up,
+        # exit 0 after SIGTERM and (under ASan) report nothing.
+        srv = Server(repo, ["--http-threads", "2", "--read-timeout-secs", "1",
+                            "--write-timeout-secs", "1", "--max-connections", "64",
+                            "--max-body-bytes", "65536", "--inline-max-us", "2000"])
+        import random
+        stop_at = time.time() + (12 if SLOW else 6)
+        errors = []
+        good_done = [0]
+        live = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+        infer = post("/v2/models/ident/infer", IDENT)
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(IDENT[i:i + 5]), IDENT[i:i + 5])
+                          for i in range(0, len(IDENT), 5)) + b"0\r\n\r\n"
+        chunked = (b"POST /v2/models/ident4/infer HTTP/1.1\r\nHost: x\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+
+        def bad_client(seed):
+            rnd = random.Random(seed)
+            while time.time() < stop_at:
+                try:
+                    s = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+                    kind = rnd.randrange(8)
+                    if kind == 0:
+                        s.sendall(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 300))))
+                    elif kind == 1:  # a request cut anywhere, then closed
+                        msg = rnd.choice((infer, chunked, live * 3))
+                        s.sendall(msg[:rnd.randrange(1, len(msg))])
+                    elif kind == 2:  # the same, then reset
+                        msg = rnd.choice((infer, chunked))
+                        s.sendall(msg[:rnd.randrange(1, len(msg))])
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    elif kind == 3:  # pipelined good and bad, not read
+                        s.sendall(infer * 3 + b"GET /x HTTP/1.1\nHost: y\r\n\r\n" + live)
+                    elif kind == 4:  # chunked in pieces with pauses
+                        for i in range(0, len(chunked), 11):
+                            s.sendall(chunked[i:i + 11])
+                            if rnd.random() < 0.1:
+                                time.sleep(0.01)
+                        s.recv(4096)
+                    elif kind == 5:  # half-close after a request
+                        s.sendall(rnd.choice((infer, chunked)))
+                        s.shutdown(socket.SHUT_WR)
+                        s.recv(4096)
+                    elif kind == 6:  # many requests, never read: the reply sits unread
+                        s.sendall(post("/v2/models/tile/infer", TILE) * 2)
+                        time.sleep(rnd.random() * 0.2)
+                    else:  # huge Content-Length, Expect, then some body
+                        s.sendall(b"POST /v2/models/ident/infer HTTP/1.1\r\nHost: x\r\n"
+                                  b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n"
+                                  % rnd.choice((10, 70000, 10 ** 15)) + b"{" * rnd.randrange(20))
+                    s.close()
+                except OSError:
+                    pass  # refused over the cap, reset, timed out: all fine here
+
+        def good_client(k):
+            try:
+                while time.time() < stop_at:
+                    try:
+                        c = srv.conn(timeout=10)
+                        for _ in range(20):
+                            c.request("POST", "/v2/models/ident/infer", body=IDENT)
+                            r = c.getresponse()
+                            data = r.read()
+                            if r.status == 503:  # over the connection cap: allowed
+                                break
+                            check_ident(r.status, data)
+                            good_done[0] += 1
+                        c.close()
+                    except (ConnectionError, http.client.RemoteDisconnected):
+                        time.sleep(0.01)  # refused at the cap
+            except Exception as e:  # noqa: BLE001
+                errors.append("good client %d: %r" % (k, e))
+        try:
+            ts = [threading.Thread(target=bad_client, args=(i,)) for i in range(12)]
+            ts += [threading.Thread(target=good_client, args=(k,)) for k in range(3)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            assert not errors, errors[:3]
+            assert good_done[0] > 50, "good clients got only %d answers" % good_done[0]
+            time.sleep(1.5)  # timeouts close what is left
+            c = srv.conn()
+            c.request("POST", "/v2/models/ident/infer", body=IDENT)
+            r = c.getresponse()
+            check_ident(r.status, r.read())
+            c.close()
+        finally:
+            stop_checked(srv, "chaos_clients_clean_exit")
+
     for t in (connection_cap_counts_idle_connections, sigterm_drains_every_thread,
-              cheap_model_runs_on_the_io_thread):
+              cheap_model_runs_on_the_io_thread, chaos_clients):
         test(t)
 
 
