@@ -78,6 +78,15 @@ def depthwise_cases():
                                ((3, 3), (1, 2), (1, 1, 1, 1), (2, 2)), ((7, 7), (1, 1), (3, 3, 3, 3), (1, 1))]:
             if H + p[0] + p[2] < (k[0]-1)*dil[0]+1 or W + p[1] + p[3] < (k[1]-1)*dil[1]+1: continue
             conv_case(N, C, H, W, C * mult, k, s, p, dil, C, random.Random(N*H+W+k[0]+s[0]).random() < 0.5, False)
+def pointwise_cases():
+    # 1x1 stride-1 convolutions on small planes (MobileNetV2's 14x14 and 7x7 layers): at 2+
+    # threads these split output channels over the threads, on the packed weights' column
+    # blocks when the count allows (384, 960, 1280), positions otherwise (36, 100, 576, 96)
+    for (N, C, H, W, M) in [(1, 64, 14, 14, 384), (1, 160, 7, 7, 960), (1, 96, 14, 14, 576),
+                            (2, 320, 7, 7, 1280), (1, 24, 7, 7, 100), (1, 64, 14, 14, 36),
+                            (1, 32, 7, 7, 96), (3, 48, 5, 5, 200)]:
+        for relu in (False, True):
+            conv_case(N, C, H, W, M, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, relu, False)
 def pool_cases():
     for kind in ['MaxPool', 'AveragePool']:
         for (N, C, H, W) in [(360, 32, 8, 8), (3, 5, 7, 9), (2, 3, 17, 33), (1, 2, 112, 112), (4, 7, 1, 40), (2, 64, 2, 2), (3, 4, 5, 5), (1, 3, 40, 3)]:
@@ -93,6 +102,7 @@ for threads in thread_counts:
     rng = np.random.default_rng(1)
     conv_cases()
     depthwise_cases()
+    pointwise_cases()
     pool_cases()
 shutil.rmtree(d, ignore_errors=True)
 print(f'{n - fails} passed, {fails} failed')

@@ -626,6 +626,7 @@ typedef struct gemm_job {
     void *pack_arg;
     float *c;
     int64_t ldc;
+    int64_t c_col0;               /* column of C that c points at (a column range of B) */
     const ifd_sgemm_epilogue *ep; /* NULL when inactive */
     bool split_n;                 /* threads split columns (else rows) */
 } gemm_job;
@@ -687,7 +688,7 @@ static void gemm_block(const gemm_job *job, int64_t i0, int64_t i1, int64_t j0, 
                 const int64_t slice = (lines + nmicro - 1) / nmicro;
                 for (int64_t ir = 0; ir < mc; ir += MR) {
                     const int mr = (int)IFD_MIN((int64_t)MR, mc - ir);
-                    float *ct = job->c + (ic + ir) * job->ldc + jr;
+                    float *ct = job->c + (ic + ir) * job->ldc + (jr - job->c_col0);
                     const int64_t l0 = IFD_MIN(lines, (ir / MR) * slice);
                     te.br = fuse && job->ep->bias_row ? job->ep->bias_row + ic + ir : NULL;
                     kd->micro(kc, ap + ir * kc, bp, ct, job->ldc, mr, nc, job->alpha, beta,
@@ -950,6 +951,24 @@ void ifd_sgemm_packed_cb_ex(int64_t m, ifd_sgemm_pack_a_fn pack, void *arg,
                     .pack_cb = pack, .pack_arg = arg, .pb = b, .c = c, .ldc = ldc, .ep = ep};
     run_job(&job, pool);
 }
+
+void ifd_sgemm_packed_cols(bool trans_a, int64_t m, const float *a, int64_t lda,
+                           const ifd_sgemm_packed_b *b, int64_t j0, int64_t j1, float *c,
+                           int64_t ldc) {
+    const int64_t k = b->k;
+    if (j1 > b->n) j1 = b->n;
+    if (m <= 0 || j0 >= j1 || j0 < 0 || j0 % b->kern->nr != 0) return;
+    if (k <= 0) {
+        scale_c(m, j1 - j0, 0.0f, c, ldc, NULL);
+        return;
+    }
+    gemm_job job = {.kd = b->kern, .trans_a = trans_a, .m = m, .n = j1, .k = k, .alpha = 1.0f,
+                    .beta = 0.0f, .a = a, .lda = lda, .pb = b, .c = c, .ldc = ldc,
+                    .c_col0 = j0};
+    gemm_block(&job, 0, m, j0, j1);
+}
+
+int ifd_sgemm_packed_b_nr(const ifd_sgemm_packed_b *packed) { return packed->kern->nr; }
 
 void ifd_sgemm_packed(bool trans_a, int64_t m, const float *a, int64_t lda, float alpha,
                       const ifd_sgemm_packed_b *b, float beta, float *c, int64_t ldc,

@@ -31,6 +31,16 @@ const char *ifd_sgemm_kernel_name(void);
  * the rest), so callers free to choose the orientation of a product can pick the better fit. */
 void ifd_sgemm_tile_shape(int *mr, int *nr);
 
+/* Columns [j0, j1) of C = op(A) * B (alpha 1, beta 0, no epilogue) with B from
+ * ifd_sgemm_pack_b, on the calling thread; c points at C[0][j0] (ldc its row stride). j0 must
+ * be a multiple of ifd_sgemm_packed_b_nr(b) (whole micro-panels of B); j1 is clamped to n.
+ * Lets threads split a product by columns, each writing whole rows of a transposed result. */
+void ifd_sgemm_packed_cols(bool trans_a, int64_t m, const float *a, int64_t lda,
+                           const ifd_sgemm_packed_b *b, int64_t j0, int64_t j1, float *c,
+                           int64_t ldc);
+/* Width of a packed B's micro-panels (the column granularity of ifd_sgemm_packed_cols). */
+int ifd_sgemm_packed_b_nr(const ifd_sgemm_packed_b *packed);
+
 /* Shape of a packed B: op(B) is k x n. */
 int64_t ifd_sgemm_packed_b_n(const ifd_sgemm_packed_b *packed);
 int64_t ifd_sgemm_packed_b_k(const ifd_sgemm_packed_b *packed);

@@ -231,6 +231,8 @@ typedef struct conv_job {
     const ifd_activation *act;
     const conv_state *packed; /* or NULL: use w */
     bool task_parallel;       /* tasks split over the threads (else the GEMM splits) */
+    int64_t cslabs;           /* slabs of output channels per tile (direct swapped; else 1) */
+    int64_t panels, pnr;      /* the packed W^T's micro-panels over Mg, and their width */
     ifd_thread_pool *gemm_pool;
 } conv_job;
 
@@ -277,6 +279,8 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
         conv_task_batched(j, t, col);
         return;
     }
+    int64_t slab = t % j->cslabs;
+    t /= j->cslabs;
     int64_t ti = t % j->ntiles, ng = t / j->ntiles, gi = ng % j->group, n = ng / j->group;
     int64_t p0 = ti * j->tile, pc = IFD_MIN(j->tile, j->L - p0);
     const float *xg = j->x + (n * j->C + gi * j->Cg) * j->g->in_size; /* [Cg, in...] */
@@ -303,6 +307,22 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
         ifd_conv_im2col(j->g, xg, j->Cg, p0, pc, col); /* [K, pc] */
         bm = col;
         ldb = pc;
+    }
+    if (j->cslabs > 1) {
+        /* output channels [c0, c1) of the tile: yt [pc, c1 - c0], written back as whole rows
+         * of Y. Split by positions instead, the threads' transposed write-backs interleave in
+         * every row of Y and cost more than the product on short rows: 64 -> 384 channels at
+         * 14x14 took 68 us on 2 threads against 76 on one, and 41 split by channels. */
+        int64_t c0 = slab * j->panels / j->cslabs * j->pnr;
+        int64_t c1 = IFD_MIN(j->Mg, (slab + 1) * j->panels / j->cslabs * j->pnr);
+        if (c0 >= c1) return;
+        ifd_sgemm_packed_cols(true, pc, bm, ldb, j->packed->packed_t[gi], c0, c1, col, c1 - c0);
+        ifd_conv_transpose_bias_clamp(col, c1 - c0, pc, c1 - c0, yg + c0 * j->L + p0, j->L,
+                                      bias ? bias + c0 : NULL, j->lo, j->hi);
+        ifd_act_kind kind = j->act->kind;
+        if (kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP)
+            for (int64_t m = c0; m < c1; m++) ifd_activation_apply(j->act, yg + m * j->L + p0, pc);
+        return;
     }
     if (j->swapped) {
         float *yt = col + (j->direct ? 0 : j->K * j->tile); /* [pc, Mg] */
@@ -460,6 +480,10 @@ static bool dense_plan(conv_job *j, const ifd_conv_geom *g, int64_t N, int64_t C
     const int64_t P = j->P;
     int64_t tile = IFD_MIN(j->direct && !j->swapped ? P : cache_tile, P);
     bool task_parallel = false;
+    /* too few tiles of positions for the threads (splitting them is planned below) */
+    const bool few_tiles = images * ((P + tile - 1) / tile) < nthreads;
+    const int64_t whole_tile = tile;
+    j->cslabs = 1;
     if (nthreads > 1) {
         int64_t tiles = (P + tile - 1) / tile, total = images * tiles;
         int64_t rounds = (total + nthreads - 1) / nthreads;
@@ -473,9 +497,23 @@ static bool dense_plan(conv_job *j, const ifd_conv_geom *g, int64_t N, int64_t C
                                         : IFD_MAX(cache_tile, ((2 << 20) / IFD_MAX(j->K, 1)) /
                                                                   unit_c * unit_c));
     }
+    /* Too few tiles of positions for the threads and the weights packed as W^T: split the
+     * output channels of whole tiles instead (see conv_task), when their micro-panels divide
+     * evenly enough or the positions would not split over the threads at all. */
+    if (nthreads > 1 && few_tiles && j->direct && j->swapped && !j->batched && cs &&
+        cs->packed_t[0]) {
+        j->pnr = ifd_sgemm_packed_b_nr(cs->packed_t[0]);
+        j->panels = (j->Mg + j->pnr - 1) / j->pnr;
+        if (j->panels >= nthreads &&
+            (j->panels % nthreads == 0 || j->panels >= 4 * nthreads || !task_parallel)) {
+            j->cslabs = nthreads;
+            tile = whole_tile;
+            task_parallel = true;
+        }
+    }
     j->tile = tile;
     j->ntiles = tile > 0 ? (P + tile - 1) / tile : 0;
-    j->ntasks = images * j->ntiles;
+    j->ntasks = images * j->ntiles * j->cslabs;
     j->nworkers = task_parallel ? IFD_MIN(nthreads, j->ntasks) : 1;
     j->task_parallel = task_parallel;
     size_t per_worker = 0, tmp;
@@ -934,7 +972,10 @@ static ifd_status run_conv(ifd_kernel_ctx *ctx) {
         bool flat = ifd_conv_depthwise_masks(&g2, masks);
         dw_job j = {&g2, X->data, W->data, B ? B->data : NULL, out.data, C, M / C, ctx->activation,
                     flat ? masks : NULL};
-        ifd_parallel_for(ctx->pool, N * M, 1, dw_worker, &j);
+        /* one contiguous range of planes per thread, the first to the calling thread: a 1x1
+         * convolution before it that splits its output channels the same way (conv_task's
+         * slabs) leaves each thread's planes in its own core's cache */
+        ifd_parallel_for(ctx->pool, N * M, (N * M + nthreads - 1) / nthreads, dw_worker, &j);
         out_end(&out);
         return IFD_OK;
     }
