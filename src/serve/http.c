@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -77,6 +78,7 @@ typedef struct server {
     bool drain_reported;
     conn *conns;                         /* every connection of this thread */
     int n_metrics_conns;
+    bool accept_paused;                  /* out of descriptors: listeners off until the tick */
     pending *spare;                      /* recycled request records */
     size_t n_spare;
     int lingering[MAX_LINGERING];        /* closed connections still being read out */
@@ -689,7 +691,16 @@ static void accept_on(server *t, int lfd, bool metrics) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return; /* EAGAIN; or EMFILE and the like: the next turn retries */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* the connection waits in the backlog and the socket stays readable: waiting
+                 * on it would spin, so accepting stops until the next tick */
+                struct event *ev = metrics ? t->metrics_ev : t->listen_ev;
+                if (ev) event_del(ev);
+                t->accept_paused = true;
+            }
+            return; /* EAGAIN: all taken */
+        }
         if (metrics ? t->n_metrics_conns >= MAX_METRICS_CONNS
                     : atomic_fetch_add(&t->f->n_conns, 1) >= t->opts->max_connections ||
                           t->draining) {
@@ -740,6 +751,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
         gmtime_r(&sec, &tm);
         t->date_len = strftime(t->date, sizeof t->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         t->date_sec = sec;
+    }
+    if (t->accept_paused) {
+        t->accept_paused = false;
+        if (t->listen_ev) event_add(t->listen_ev, NULL);
+        if (t->metrics_ev) event_add(t->metrics_ev, NULL);
     }
     int64_t rd = (int64_t)t->opts->read_timeout_secs * 1000;
     int64_t wr = (int64_t)t->opts->write_timeout_secs * 1000;
@@ -1634,6 +1650,13 @@ int ifd_serve_run(const ifd_serve_options *o) {
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* every connection is a descriptor: take what the hard limit allows (Debian's soft
+     * default, 1024, is about --max-connections' default) */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     json_set_alloc_funcs(jansson_malloc, jansson_free);
     f.n_threads = o->http_threads > 0 ? o->http_threads : default_http_threads();
     f.threads = ifd_calloc((size_t)f.n_threads, sizeof *f.threads);

@@ -64,14 +64,14 @@ def free_port():
 class Server:
     """`inferd serve` on a free loopback port; waits for its ready line unless told not to."""
 
-    def __init__(self, repo, args=(), env=None, wait_ready=True):
+    def __init__(self, repo, args=(), env=None, wait_ready=True, preexec_fn=None):
         self.port = free_port()
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen(
             [BIN, "serve", "--model-repository", repo, "--http-port", str(self.port),
              "--http-address", "127.0.0.1", "--threads", "1"] + list(args),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, preexec_fn=preexec_fn)
         self.lines = []
         self.err = []
         self.ready = threading.Event()

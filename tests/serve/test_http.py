@@ -631,8 +631,48 @@ def run_own_server_tests(repo):
         finally:
             stop_checked(srv, "chaos_clients_clean_exit")
 
+    def out_of_descriptors():
+        # RLIMIT_NOFILE low in soft and hard: more connections than descriptors. accept() fails
+        # with EMFILE while the listening socket stays readable; the server must not spin on it
+        # (accepting pauses until its next tick), and must serve again once clients leave.
+        import resource
+        limit = 64
+
+        def low_fds():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        srv = Server(repo, ["--http-threads", "1", "--max-connections", "1000"],
+                     preexec_fn=low_fds)
+        socks = []
+        try:
+            for _ in range(limit + 40):
+                socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=10))
+            time.sleep(0.5)
+            with open("/proc/%d/stat" % srv.proc.pid) as f:
+                f0 = f.read().split()
+            t0 = time.time()
+            time.sleep(2)
+            with open("/proc/%d/stat" % srv.proc.pid) as f:
+                f1 = f.read().split()
+            ticks = (int(f1[13]) + int(f1[14])) - (int(f0[13]) + int(f0[14]))
+            cpu = ticks / os.sysconf("SC_CLK_TCK") / (time.time() - t0)
+            assert cpu < 0.3, "the server used %.0f%% of a core while out of descriptors" % (
+                cpu * 100)
+            for s in socks:
+                s.close()
+            socks = []
+            time.sleep(1)
+            c = srv.conn(timeout=10)
+            c.request("POST", "/v2/models/ident/infer", body=IDENT)
+            r = c.getresponse()
+            check_ident(r.status, r.read())
+            c.close()
+        finally:
+            for s in socks:
+                s.close()
+            stop_checked(srv, "out_of_descriptors_clean_exit")
+
     for t in (connection_cap_counts_idle_connections, sigterm_drains_every_thread,
-              cheap_model_runs_on_the_io_thread, chaos_clients):
+              cheap_model_runs_on_the_io_thread, chaos_clients, out_of_descriptors):
         test(t)
 
 
