@@ -129,7 +129,6 @@ struct conn {
     bool peer_eof;                       /* the client shut down its side */
     bool close_after;                    /* close once the reply is out */
     bool in_process;                     /* process() is on the stack: do not free */
-    bool close_pending;                  /* close when process() returns */
     char *in;                            /* input: [0, in_len) read, capacity in_cap */
     size_t in_len, in_cap;
     size_t scanned;                      /* head bytes already checked */
@@ -178,12 +177,6 @@ struct control_req {
 static void maybe_finish_drain(server *s);
 static void process(conn *c);
 static void on_request(server *s, conn *req);
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- lingering close ------------------------------------------------------------------------ */
 
@@ -295,8 +288,7 @@ static void conn_close(conn *c, bool linger) {
     if (c->in_process) {
         drop_socket(c, linger);
         if (c->state == C_WRITING) t->writing--;
-        c->state = C_DEAD;
-        c->close_pending = true;
+        c->state = C_DEAD; /* process() frees it when it returns */
         return;
     }
     conn_free(c);
@@ -598,12 +590,11 @@ static void process(conn *c) {
         break; /* C_BUSY, C_WRITING, C_DEAD */
     }
     c->in_process = false;
-    if (c->close_pending) {
-        if (c->state == C_DEAD && c->fd < 0) {
-            /* closed while on the stack; a worker does not hold it (that is C_BUSY) */
-            conn_free(c);
-            maybe_finish_drain(s);
-        }
+    if (c->state == C_DEAD) {
+        /* closed while on the stack: a request a worker holds stops the loop as C_BUSY, so no
+         * worker holds this one */
+        conn_free(c);
+        maybe_finish_drain(s);
         return;
     }
     if (c->peer_eof && (c->state == C_HEAD || c->state == C_BODY || c->state == C_CHUNKED))
@@ -744,7 +735,7 @@ static void on_accept_metrics(evutil_socket_t fd, short what, void *arg) {
 /* Every TICK_MS: the clock, the Date header, and the timeouts. */
 static void on_tick(evutil_socket_t fd, short what, void *arg) {
     server *t = arg;
-    t->now_ms = now_ms();
+    t->now_ms = ifd_serve_now_ns() / 1000000;
     time_t sec = time(NULL);
     if (sec != t->date_sec) {
         struct tm tm;
