@@ -134,10 +134,19 @@ static const struct {
     {"BF16", IFD_DTYPE_BFLOAT16}, {"BYTES", IFD_DTYPE_STRING},
 };
 
-ifd_dtype ifd_kserve_dtype_from_name(const char *name) {
-    for (size_t i = 0; i < IFD_ARRAY_LEN(g_dtypes); i++)
-        if (!strcmp(name, g_dtypes[i].name)) return g_dtypes[i].dtype;
+/* The datatype named by p[0, len) (no NUL in it) */
+static ifd_dtype dtype_from_span(const char *p, size_t len) {
+    for (size_t i = 0; i < IFD_ARRAY_LEN(g_dtypes); i++) {
+        const char *name = g_dtypes[i].name;
+        size_t k = 0;
+        while (k < len && name[k] == p[k]) k++;
+        if (k == len && name[k] == 0) return g_dtypes[i].dtype;
+    }
     return IFD_DTYPE_UNDEFINED;
+}
+
+ifd_dtype ifd_kserve_dtype_from_name(const char *name) {
+    return dtype_from_span(name, strlen(name));
 }
 
 const char *ifd_kserve_dtype_name(ifd_dtype dtype) {
@@ -2040,17 +2049,6 @@ static bool fast_scan(fast_request *r) {
         if (!p || !(p = fast_next(p, end, '}', &more))) return false;
     }
     return p == end && (seen & 1);
-}
-
-/* The datatype named by p[0, len) (no NUL in it) */
-static ifd_dtype dtype_from_span(const char *p, size_t len) {
-    for (size_t i = 0; i < IFD_ARRAY_LEN(g_dtypes); i++) {
-        const char *name = g_dtypes[i].name;
-        size_t k = 0;
-        while (k < len && name[k] == p[k]) k++;
-        if (k == len && name[k] == 0) return g_dtypes[i].dtype;
-    }
-    return IFD_DTYPE_UNDEFINED;
 }
 
 static char *fast_copy(char **at, const fast_str *s) {
