@@ -274,6 +274,18 @@ static void conv_task_batched(const conv_job *j, int64_t t, float *yt) {
     }
 }
 
+/* Output channels [c0, c1) of positions [p0, p0 + pc) from the transposed product yt
+ * [pc, c1 - c0] into Y's group yg [Mg, L]: bias and Relu/Clip on the way, any other
+ * activation after. */
+static void store_transposed(const conv_job *j, const float *yt, int64_t c0, int64_t c1,
+                             float *yg, int64_t p0, int64_t pc, const float *bias) {
+    ifd_conv_transpose_bias_clamp(yt, c1 - c0, pc, c1 - c0, yg + c0 * j->L + p0, j->L,
+                                  bias ? bias + c0 : NULL, j->lo, j->hi);
+    ifd_act_kind kind = j->act->kind;
+    if (kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP)
+        for (int64_t m = c0; m < c1; m++) ifd_activation_apply(j->act, yg + m * j->L + p0, pc);
+}
+
 static void conv_task(const conv_job *j, int64_t t, float *col) {
     if (j->batched) {
         conv_task_batched(j, t, col);
@@ -292,10 +304,7 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
         gather_arg ga = {j->g, xg, 0, p0};
         ifd_sgemm_packed_cb_ex(pc, gather_pack, &ga, j->packed->packed_t[gi], 0.0f, yt, j->Mg,
                                NULL, j->gemm_pool);
-        ifd_conv_transpose_bias_clamp(yt, j->Mg, pc, j->Mg, yg + p0, j->L, bias, j->lo, j->hi);
-        ifd_act_kind kind = j->act->kind;
-        if (kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP)
-            for (int64_t m = 0; m < j->Mg; m++) ifd_activation_apply(j->act, yg + m * j->L + p0, pc);
+        store_transposed(j, yt, 0, j->Mg, yg, p0, pc, bias);
         return;
     }
     const float *bm;
@@ -317,11 +326,7 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
         int64_t c1 = IFD_MIN(j->Mg, (slab + 1) * j->panels / j->cslabs * j->pnr);
         if (c0 >= c1) return;
         ifd_sgemm_packed_cols(true, pc, bm, ldb, j->packed->packed_t[gi], c0, c1, col, c1 - c0);
-        ifd_conv_transpose_bias_clamp(col, c1 - c0, pc, c1 - c0, yg + c0 * j->L + p0, j->L,
-                                      bias ? bias + c0 : NULL, j->lo, j->hi);
-        ifd_act_kind kind = j->act->kind;
-        if (kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP)
-            for (int64_t m = c0; m < c1; m++) ifd_activation_apply(j->act, yg + m * j->L + p0, pc);
+        store_transposed(j, col, c0, c1, yg, p0, pc, bias);
         return;
     }
     if (j->swapped) {
@@ -332,10 +337,7 @@ static void conv_task(const conv_job *j, int64_t t, float *col) {
         else
             ifd_sgemm_ex(true, true, pc, j->Mg, j->K, 1.0f, bm, ldb, wg, j->K, 0.0f, yt, j->Mg,
                          NULL, j->gemm_pool);
-        ifd_conv_transpose_bias_clamp(yt, j->Mg, pc, j->Mg, yg + p0, j->L, bias, j->lo, j->hi);
-        ifd_act_kind kind = j->act->kind;
-        if (kind != IFD_ACT_NONE && kind != IFD_ACT_RELU && kind != IFD_ACT_CLIP)
-            for (int64_t m = 0; m < j->Mg; m++) ifd_activation_apply(j->act, yg + m * j->L + p0, pc);
+        store_transposed(j, yt, 0, j->Mg, yg, p0, pc, bias);
         return;
     }
     ifd_sgemm_epilogue ep = {NULL, bias, j->act};
